@@ -1,0 +1,170 @@
+/**
+ * Values shared by the pure decision core and the shell around it.
+ * Nothing here performs I/O; times are milliseconds since the epoch unless named otherwise.
+ */
+
+/** Container lifecycle states as the engine reports them (Docker's `State.Status`). */
+export type PilotState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** A pilot container that carries this instance's ownership labels. */
+export interface Pilot {
+  /** Full engine container id. */
+  readonly id: string;
+  /** Container name without the leading slash, e.g. `plancton-worker-a1b2c3`. */
+  readonly name: string;
+  /** The random part shared by the name and the hostname. */
+  readonly pilotId: string;
+  readonly state: PilotState;
+  readonly image: string;
+  /** Hash of the pilot-shaping configuration the pilot was created with. */
+  readonly configHash: string;
+  readonly createdAt: number;
+  /** When the pilot last started; undefined when it never started. */
+  readonly startedAt?: number | undefined;
+}
+
+/** Pressure stall information for one resource (`/proc/pressure/<resource>`). */
+export interface PressureLine {
+  readonly avg10: number;
+  readonly avg60: number;
+  readonly avg300: number;
+  /** Total stall time in microseconds. */
+  readonly total: number;
+}
+
+export interface Pressure {
+  readonly some: PressureLine;
+  /** Absent for `cpu` on older kernels. */
+  readonly full?: PressureLine | undefined;
+}
+
+/** Memory figures from `/proc/meminfo`, in bytes. */
+export interface MemorySample {
+  readonly totalBytes: number;
+  readonly availableBytes: number;
+  readonly swapTotalBytes: number;
+  readonly swapFreeBytes: number;
+}
+
+/** CPU busy shares over the interval between two `/proc/stat` readings, in percent (0-100). */
+export interface CpuUsage {
+  readonly busyPct: number;
+  readonly perCpuBusyPct: readonly number[];
+  /** Length of the measured interval in seconds (from the kernel's jiffies, not the wall clock). */
+  readonly intervalSec: number;
+}
+
+/** One reading of the host. */
+export interface HostSample {
+  readonly at: number;
+  readonly ncpus: number;
+  /** Undefined on the first reading: a busy share needs two. */
+  readonly cpu?: CpuUsage | undefined;
+  readonly memory: MemorySample;
+  readonly pressure?: {
+    readonly cpu?: Pressure | undefined;
+    readonly memory?: Pressure | undefined;
+    readonly io?: Pressure | undefined;
+  } | undefined;
+}
+
+/** Operator controls, read from the run directory each iteration. */
+export interface Controls {
+  /** Start nothing new. */
+  readonly drain: boolean;
+  /** Drain, then exit once no pilot is left. */
+  readonly drainStop: boolean;
+  /** Remove every pilot, then exit. */
+  readonly forceStop: boolean;
+}
+
+/** What the shell knows of the pilot image. */
+export interface ImageStatus {
+  readonly name: string;
+  readonly present: boolean;
+  /** Image name of the last successful pull (or of the image found present at start). */
+  readonly lastPulledName?: string | undefined;
+  readonly lastPullOkAt?: number | undefined;
+  readonly lastPullAttemptAt?: number | undefined;
+}
+
+/** The resolved numbers the policy works with (durations in milliseconds). */
+export interface Policy {
+  readonly maxDocks: number;
+  readonly docksPerLoop: number;
+  readonly cpusPerDock: number;
+  readonly graceKillMs: number;
+  readonly graceSpawnMs: number;
+  readonly maxTtlMs: number;
+  /** Percent points the host may exceed the pilots' CPU share before it counts as overloaded. */
+  readonly overloadMarginPct: number;
+  /** Share of the idle CPU that pilots may fill (0.6: 0.95). */
+  readonly fillFactor: number;
+  readonly imageExpirationMs: number;
+  /** Minimum time between two failed pull attempts. */
+  readonly pullRetryMs: number;
+}
+
+/** Memory of the policy between iterations; returned anew by every decision. */
+export interface PolicyState {
+  /** When the host went over the pilots' share, while it stays over. */
+  readonly overSince?: number | undefined;
+  readonly lastKillAt?: number | undefined;
+}
+
+/** Why a pilot is removed. */
+export type RemoveReason = 'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop';
+
+export type Action =
+  | { readonly kind: 'pull'; readonly image: string }
+  | { readonly kind: 'start'; readonly count: number }
+  | {
+      readonly kind: 'remove';
+      readonly id: string;
+      readonly name: string;
+      readonly reason: RemoveReason;
+      /** True when the pilot may still run: stop it (SIGTERM, grace, SIGKILL) before removing. */
+      readonly stopFirst: boolean;
+    }
+  | { readonly kind: 'exit'; readonly reason: 'drain-stop' | 'force-stop' };
+
+/** The daemon's state as 0.6 reported it, plus `stopping`. */
+export type DaemonStatus = 'active' | 'draining' | 'stopping' | 'waiting';
+
+/** Why no pilot was started in an iteration, when none was. */
+export type StartBlock =
+  | 'draining'
+  | 'stopping'
+  | 'no-cpu-sample'
+  | 'image-missing'
+  | 'grace-spawn'
+  | 'max-docks'
+  | 'no-idle-cpu';
+
+/** Everything decide() needs; all of it plain values. */
+export interface DecideInput {
+  readonly now: number;
+  readonly policy: Policy;
+  readonly host: HostSample;
+  readonly pilots: readonly Pilot[];
+  readonly controls: Controls;
+  readonly image: ImageStatus;
+  readonly state: PolicyState;
+}
+
+export interface Decision {
+  readonly state: PolicyState;
+  readonly actions: readonly Action[];
+  readonly status: DaemonStatus;
+  /** The arithmetic behind the start count, for logs and status. */
+  readonly fit: {
+    readonly running: number;
+    readonly fitting: number;
+    readonly room: number;
+    readonly toStart: number;
+    readonly blocked?: StartBlock | undefined;
+    /** CPU share (percent) the running pilots may use, and whether the host is over it. */
+    readonly pilotSharePct: number;
+    readonly overloaded: boolean;
+  };
+}
