@@ -1,0 +1,128 @@
+import convict from 'convict';
+
+/**
+ * Strict convict formats. Environment variables and command-line values arrive as strings:
+ * each format's `coerce` turns a well-formed string into the value, and leaves anything else
+ * as it is so that `validate` rejects it with a message that names the key.
+ */
+
+const TRUE = new Set(['true', 'yes', 'on', '1']);
+const FALSE = new Set(['false', 'no', 'off', '0']);
+
+function coerceNumber(v: string): number | string {
+  const t = v.trim();
+  return t !== '' && Number.isFinite(Number(t)) ? Number(t) : v;
+}
+
+/** A list from an env string: JSON/YAML-style `[...]`, or comma separated. */
+export function coerceList(v: string): unknown {
+  const t = v.trim();
+  if (t.startsWith('[')) {
+    try {
+      return JSON.parse(t) as unknown;
+    } catch {
+      return v; // validate reports it
+    }
+  }
+  return t === '' ? [] : t.split(',').map((s) => s.trim());
+}
+
+function assertNumber(x: unknown, min: number, what: string): void {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < min) throw new Error(`must be ${what}`);
+}
+
+let registered = false;
+
+/** Registers the formats once per process (convict's registry is global). */
+export function registerFormats(): void {
+  if (registered) return;
+  registered = true;
+  convict.addFormats({
+    seconds: {
+      validate: (x: unknown) => assertNumber(x, 0, 'a number of seconds >= 0'),
+      coerce: coerceNumber,
+    },
+    positive: {
+      validate: (x: unknown) => {
+        assertNumber(x, 0, 'a number > 0');
+        if (x === 0) throw new Error('must be a number > 0');
+      },
+      coerce: coerceNumber,
+    },
+    'non-negative': {
+      validate: (x: unknown) => assertNumber(x, 0, 'a number >= 0'),
+      coerce: coerceNumber,
+    },
+    'non-negative-int': {
+      validate: (x: unknown) => {
+        assertNumber(x, 0, 'a whole number >= 0');
+        if (!Number.isInteger(x)) throw new Error('must be a whole number >= 0');
+      },
+      coerce: coerceNumber,
+    },
+    bool: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'boolean') throw new Error('must be true or false');
+      },
+      coerce: (v: string) => (TRUE.has(v.trim().toLowerCase()) ? true : FALSE.has(v.trim().toLowerCase()) ? false : v),
+    },
+    'string-list': {
+      validate: (x: unknown) => {
+        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a list of strings');
+      },
+      coerce: coerceList,
+    },
+    text: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string') throw new Error('must be a string');
+      },
+    },
+    'non-empty': {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string' || x.trim() === '') throw new Error('must be a non-empty string');
+      },
+    },
+    /** `uid:gid`, `user`, `user:group`, or empty for the image's default user. */
+    user: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string' || !/^([\w.-]+(:[\w.-]+)?)?$/.test(x)) throw new Error('must be uid:gid, user[:group] or empty');
+      },
+    },
+    /** 0.6 `docker_cmd`: a string (split on spaces) or a list. */
+    command: {
+      validate: (x: unknown) => {
+        if (typeof x === 'string') {
+          if (x.trim() === '') throw new Error('must not be empty');
+          return;
+        }
+        if (!Array.isArray(x) || x.length === 0 || !x.every((e) => typeof e === 'string')) {
+          throw new Error('must be a string or a non-empty list of strings');
+        }
+      },
+      coerce: (v: string) => (v.trim().startsWith('[') ? coerceList(v) : v),
+    },
+    /** 0.6 `max_docks`: a number or an arithmetic expression, checked by the loader's parser. */
+    'number-or-expression': {
+      validate: (x: unknown) => {
+        if (typeof x === 'number' && Number.isFinite(x)) return;
+        if (typeof x !== 'string' || x.trim() === '') throw new Error('must be a number or an arithmetic expression');
+      },
+      coerce: (v: string) => v,
+    },
+    /** `devices`: `host[:container[:perms]]` strings or maps with PathOnHost/PathInContainer/CgroupPermissions. */
+    'device-list': {
+      validate: (x: unknown) => {
+        if (!Array.isArray(x)) throw new Error('must be a list of devices');
+      },
+      coerce: coerceList,
+    },
+    /** `influxdb_url`: one URL or a list. */
+    'url-list': {
+      validate: (x: unknown) => {
+        if (x === null || typeof x === 'string') return;
+        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a URL or a list of URLs');
+      },
+      coerce: (v: string) => (v.trim().startsWith('[') || v.includes(',') ? coerceList(v) : v),
+    },
+  });
+}

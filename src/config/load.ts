@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, type ConfigProblem } from '../core/errors.ts';
+import { compileExpression, type CompiledExpression } from './expression.ts';
+import { pilotShape, type PilotShape } from './pilot-shape.ts';
+import { envName, KEYS, newConfig, type Settings } from './schema.ts';
+import { checkInfluxUrls } from './influx-url.ts';
+
+/** Names `max_docks` may use, as in 0.6. */
+export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
+
+/** A configuration file larger than this is refused rather than parsed. */
+const MAX_FILE_BYTES = 1024 * 1024;
+
+export type Origin = 'default' | 'file' | 'env' | 'arg';
+
+/** A validated configuration and what was learned while loading it. */
+export interface LoadedConfig {
+  readonly settings: Readonly<Settings>;
+  readonly pilot: PilotShape;
+  readonly maxDocks: CompiledExpression;
+  /** Short hash of the pilot shape, stamped on every pilot as a label. */
+  readonly hash: string;
+  readonly warnings: readonly string[];
+  /** Human-readable origin of the file part: a path, or `defaults` when there was no file. */
+  readonly source: string;
+  readonly origins: Readonly<Record<keyof Settings, Origin>>;
+}
+
+export interface LoadOptions {
+  /** Configuration file; undefined for none. */
+  readonly file?: string | undefined;
+  /** When false, a missing file means "defaults" instead of an error (the implicit default path). */
+  readonly fileRequired?: boolean;
+  /** Text already fetched (e.g. from a URL), used instead of reading `file`; `file` then only names it. */
+  readonly text?: string | undefined;
+  readonly env: NodeJS.ProcessEnv;
+  readonly args: readonly string[];
+}
+
+/**
+ * Loads default < file < environment < command line, validates every key, and throws one
+ * ConfigError naming every bad key. Unknown keys are warnings, never errors.
+ */
+export function loadConfig(opts: LoadOptions): LoadedConfig {
+  const warnings: string[] = [];
+  const { values, source } = readFileValues(opts, warnings);
+  const conf = newConfig(opts.env, [...opts.args]);
+  const known = new Set<string>(KEYS);
+  const unknown = Object.keys(values).filter((k) => !known.has(k));
+  for (const k of unknown) warnings.push(`unknown key '${k}' in ${source} is ignored`);
+  const problems: ConfigProblem[] = [];
+  // convict flattens mappings into dotted keys and then misses them: no key takes a mapping, so say so here.
+  for (const [k, v] of Object.entries(values)) {
+    if (known.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) problems.push({ key: k, message: 'must not be a mapping' });
+  }
+  const fileKnown = Object.fromEntries(
+    Object.entries(values).filter(([k, v]) => known.has(k) && v !== null && !problems.some((p) => p.key === k)),
+  );
+  try {
+    conf.load(fileKnown);
+    conf.validate({ allowed: 'warn', output: () => undefined });
+  } catch (err) {
+    problems.push(...convictProblems(err));
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const settings = conf.getProperties();
+  let maxDocks: CompiledExpression | undefined;
+  try {
+    maxDocks = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
+  } catch (err) {
+    problems.push({ key: 'max_docks', message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
+  }
+  const pilot = pilotShape(settings, problems);
+  checkInfluxUrls(settings.influxdb_url, problems);
+  if (problems.length || !maxDocks) throw new ConfigError(problems);
+
+  return {
+    settings,
+    pilot,
+    maxDocks,
+    hash: createHash('sha256').update(JSON.stringify(pilot)).digest('hex').slice(0, 12),
+    warnings,
+    source,
+    origins: originsOf(values, opts),
+  };
+}
+
+/** Parses a YAML (or JSON) configuration text; the top level must be a mapping (or empty). */
+export function parseConfigText(text: string, origin: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
+  } catch (err) {
+    throw new ConfigError([{ key: origin, message: `not valid YAML: ${(err as Error).message}` }], { cause: err });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError([{ key: origin, message: 'must be a mapping of keys to values' }]);
+  }
+  return doc as Record<string, unknown>;
+}
+
+function readFileValues(opts: LoadOptions, warnings: string[]): { values: Record<string, unknown>; source: string } {
+  if (opts.text !== undefined) return { values: parseConfigText(opts.text, opts.file ?? 'config'), source: opts.file ?? 'config' };
+  if (!opts.file) return { values: {}, source: 'defaults' };
+  let size: number;
+  try {
+    size = statSync(opts.file).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !opts.fileRequired) {
+      warnings.push(`no configuration file at ${opts.file}: running on defaults and environment`);
+      return { values: {}, source: 'defaults' };
+    }
+    throw new ConfigError([{ key: opts.file, message: `cannot read: ${(err as Error).message}` }], { cause: err });
+  }
+  if (size > MAX_FILE_BYTES) throw new ConfigError([{ key: opts.file, message: `larger than ${MAX_FILE_BYTES} bytes` }]);
+  let text: string;
+  try {
+    text = readFileSync(opts.file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ key: opts.file, message: `cannot read: ${(err as Error).message}` }], { cause: err });
+  }
+  return { values: parseConfigText(text, opts.file), source: opts.file };
+}
+
+/** Convict reports every bad key on its own line as `key: message: value was ...`. */
+function convictProblems(err: unknown): ConfigProblem[] {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n').filter(Boolean).map((line) => {
+    const m = /^([a-z_]+): (.*)$/s.exec(line);
+    return m ? { key: m[1] ?? 'config', message: m[2] ?? line } : { key: 'config', message: line };
+  });
+}
+
+function originsOf(values: Record<string, unknown>, opts: LoadOptions): Record<keyof Settings, Origin> {
+  const args = opts.args.join(' ');
+  const out = {} as Record<keyof Settings, Origin>;
+  for (const key of KEYS) {
+    if (new RegExp(`(^| )--${key}(=| |$)`).test(args)) out[key] = 'arg';
+    else if (opts.env[envName(key)] !== undefined) out[key] = 'env';
+    else if (values[key] !== undefined && values[key] !== null) out[key] = 'file';
+    else out[key] = 'default';
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+import convict from 'convict';
+import { registerFormats } from './formats.ts';
+
+/** The configuration as written by the user: Plancton 0.6's keys unchanged, plus new ones. */
+export interface Settings {
+  updateconfig: number;
+  image_expiration: number;
+  main_sleep: number;
+  grace_kill: number;
+  grace_spawn: number;
+  cpus_per_dock: number;
+  max_docks: number | string;
+  docks_per_loop: number;
+  max_ttl: number;
+  docker_image: string;
+  docker_cmd: string | string[];
+  docker_privileged: boolean;
+  max_dock_mem: number;
+  max_dock_swap: number;
+  user_group: string;
+  binds: string[];
+  devices: unknown[];
+  capabilities: string[];
+  security_opts: string[];
+  influxdb_url: string | string[] | null;
+  stop_timeout: number;
+  overload_margin: number;
+  pull_retry: number;
+  docker_env: string[];
+  docker_network: string;
+  docker_socket: string;
+  instance_id: string;
+  hostname: string;
+  host_proc: string;
+  log_level: string;
+}
+
+/** Where a key came from in 0.6, for the reference table: `true` for keys 0.6 had. */
+export const V06_KEYS: ReadonlySet<string> = new Set([
+  'updateconfig', 'image_expiration', 'main_sleep', 'grace_kill', 'grace_spawn', 'cpus_per_dock', 'max_docks',
+  'docks_per_loop', 'max_ttl', 'docker_image', 'docker_cmd', 'docker_privileged', 'max_dock_mem', 'max_dock_swap',
+  'user_group', 'binds', 'devices', 'capabilities', 'security_opts', 'influxdb_url',
+]);
+
+/** Keys read once at start; a reload that changes them is reported and needs a restart. */
+export const START_ONLY_KEYS: ReadonlySet<string> = new Set(['docker_socket', 'instance_id', 'hostname', 'host_proc']);
+
+/** The environment variable of a key: `PLANCTON_` and the key in capitals. */
+export const envName = (key: string): string => `PLANCTON_${key.toUpperCase()}`;
+
+type Def = { doc: string; format: string | string[]; default: unknown; sensitive?: boolean; nullable?: boolean };
+
+const DEFS: Record<keyof Settings, Def> = {
+  updateconfig: { doc: 'Seconds between re-reads of the configuration.', format: 'positive', default: 60 },
+  image_expiration: { doc: 'Seconds after which the pilot image is pulled again.', format: 'seconds', default: 43200 },
+  main_sleep: { doc: 'Seconds between control-loop iterations.', format: 'positive', default: 30 },
+  grace_kill: { doc: 'Seconds the host must stay over the pilots\' CPU share (plus overload_margin) before the youngest pilot is removed.', format: 'seconds', default: 120 },
+  grace_spawn: { doc: 'Seconds after the last overload removal during which no pilot is started.', format: 'seconds', default: 60 },
+  cpus_per_dock: { doc: 'CPUs per pilot (may be fractional): CpuQuota = cpus_per_dock * 100000 over CpuPeriod 100000.', format: 'positive', default: 1 },
+  max_docks: { doc: 'Maximum number of pilots: a number or an arithmetic expression over ncpus, ram_bytes, swap_bytes, max_dock_mem, max_dock_swap (with min, max, abs, floor, ceil, round, int).', format: 'number-or-expression', default: 'ncpus - 2' },
+  docks_per_loop: { doc: 'Maximum number of pilots started per iteration.', format: 'non-negative-int', default: 4 },
+  max_ttl: { doc: 'Seconds a pilot may run before it is stopped and removed.', format: 'seconds', default: 43200 },
+  docker_image: { doc: 'Pilot image, repository[:tag].', format: 'non-empty', default: 'busybox' },
+  docker_cmd: { doc: 'Pilot command: a string (split on spaces) or a list.', format: 'command', default: '/bin/sleep 60' },
+  docker_privileged: { doc: 'Run pilots privileged.', format: 'bool', default: false },
+  max_dock_mem: { doc: 'Memory limit per pilot in bytes (0: no limit).', format: 'non-negative-int', default: 2000000000 },
+  max_dock_swap: { doc: 'Swap per pilot in bytes (MemorySwap = max_dock_mem + max_dock_swap).', format: 'non-negative-int', default: 0 },
+  user_group: { doc: '`uid:gid` the pilot runs as (empty: the image\'s user).', format: 'user', default: '0:0' },
+  binds: { doc: '`host:container[:options]` bind mounts.', format: 'string-list', default: [] },
+  devices: { doc: '`host[:container[:perms]]` strings, or maps with PathOnHost, PathInContainer, CgroupPermissions.', format: 'device-list', default: [] },
+  capabilities: { doc: '`SYS_ADMIN` or `+SYS_ADMIN` adds a capability, `-NET_RAW` drops one.', format: 'string-list', default: [] },
+  security_opts: { doc: 'Security options; AppArmor ones are applied only where AppArmor is enabled.', format: 'string-list', default: [] },
+  influxdb_url: { doc: 'InfluxDB 1.x URL or list, each http(s)://[user:pass@]host:port#database; prefix insecure_https: to skip TLS verification.', format: 'url-list', default: null, sensitive: true, nullable: true },
+  stop_timeout: { doc: 'Seconds a removed pilot gets between SIGTERM and SIGKILL.', format: 'seconds', default: 10 },
+  overload_margin: { doc: 'Percent points the host may exceed the pilots\' CPU share before counting as overloaded (0.6: 10).', format: 'non-negative', default: 10 },
+  pull_retry: { doc: 'Seconds to wait after a failed image pull before trying again.', format: 'seconds', default: 60 },
+  docker_env: { doc: 'Extra `NAME=value` environment entries for every pilot.', format: 'string-list', default: [] },
+  docker_network: { doc: 'Network mode of the pilots (empty: the engine\'s default bridge).', format: 'text', default: '' },
+  docker_socket: { doc: 'Docker API socket path (empty: DOCKER_HOST, else /var/run/docker.sock). Read at start.', format: 'text', default: '' },
+  instance_id: { doc: 'Identity of this Plancton on the engine; pilots carrying it are adopted after a restart (empty: the host name). Read at start.', format: 'text', default: '' },
+  hostname: { doc: 'Host name used in pilot hostnames and monitoring (empty: the host\'s own). Read at start.', format: 'text', default: '' },
+  host_proc: { doc: 'Where the host\'s /proc is mounted (/host/proc in the container image). Read at start.', format: 'non-empty', default: '/proc' },
+  log_level: { doc: 'Least severe log level written: error, warn, info, verbose or debug.', format: ['error', 'warn', 'info', 'verbose', 'debug'], default: 'info' },
+};
+
+/** The documented keys in order, for the reference and `config show`. */
+export const KEYS = Object.keys(DEFS) as Array<keyof Settings>;
+
+/** Documentation of one key, for generated references. */
+export function describeKey(key: keyof Settings): { doc: string; default: unknown; env: string; v06: boolean } {
+  return { doc: DEFS[key].doc, default: DEFS[key].default, env: envName(key), v06: V06_KEYS.has(key) };
+}
+
+/** A fresh convict instance over `env` and `args`, with every key bound to `PLANCTON_<KEY>` and `--<key>`. */
+export function newConfig(env: NodeJS.ProcessEnv, args: string[]): convict.Config<Settings> {
+  registerFormats();
+  const schema: Record<string, convict.SchemaObj> = {};
+  for (const key of KEYS) {
+    schema[key] = { ...DEFS[key], env: envName(key), arg: key } as convict.SchemaObj;
+  }
+  return convict<Settings>(schema as unknown as convict.Schema<Settings>, { env, args });
+}
