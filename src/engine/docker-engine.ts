@@ -1,0 +1,362 @@
+import Docker from 'dockerode';
+import type { Readable } from 'node:stream';
+
+import { EngineError } from '../core/errors.ts';
+import type { Pilot, PilotState } from '../core/types.ts';
+import { isOwned, LABELS, ownedFilter } from './labels.ts';
+import type { EnginePort, PilotEvent, PilotExit, PilotSpec } from './port.ts';
+
+/** How to reach the engine; every field is optional and falls back to dockerode's defaults (which honour DOCKER_HOST). */
+export interface DockerEngineOptions {
+  /** Unix socket of the engine, e.g. `/var/run/docker.sock`. */
+  readonly socketPath?: string | undefined;
+  /** Engine address as DOCKER_HOST spells it: `unix:///path`, `tcp://host:2375`, `http(s)://host:port`. */
+  readonly host?: string | undefined;
+  /**
+   * Idle time-out of one request. Bounds every call, so a hung engine fails the call
+   * instead of hanging the daemon; `stop` adds its grace time on top.
+   */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** Default request time-out: generous for a loaded engine, short enough to notice a hung one. */
+export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
+
+/** Options docker-modem understands but @types/dockerode does not declare. */
+type ModemOptions = Docker.DockerOptions & { connectionTimeout?: number };
+
+const STATES: ReadonlySet<string> = new Set<PilotState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
+const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The only implementation of {@link EnginePort} that talks to Docker, and the only module that
+ * imports dockerode. Every error it throws is an {@link EngineError}.
+ */
+export class DockerEngine implements EnginePort {
+  readonly #base: ModemOptions;
+  readonly #timeoutMs: number;
+  /** One client per idle time-out: docker-modem fixes the time-out per client, and `stop` and `watch` need others. */
+  readonly #clients = new Map<string, Docker>();
+
+  constructor(options: DockerEngineOptions = {}) {
+    this.#base = modemAddress(options);
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_ENGINE_TIMEOUT_MS;
+  }
+
+  async ping(): Promise<void> {
+    await this.#call('ping engine', () => this.#client().ping());
+  }
+
+  async listPilots(instance: string): Promise<Pilot[]> {
+    const docker = this.#client();
+    const infos = await this.#call(`list pilots of instance ${instance}`, () =>
+      docker.listContainers({ all: true, filters: { label: ownedFilter(instance) } }),
+    );
+    const owned = infos.filter((info) => isOwned(info.Labels, instance));
+    const pilots = await Promise.all(owned.map((info) => this.#toPilot(docker, info)));
+    return pilots.filter((p): p is Pilot => p !== undefined);
+  }
+
+  async createAndStart(spec: PilotSpec): Promise<string> {
+    const docker = this.#client();
+    const container = await this.#call(`create pilot ${spec.name}`, () => docker.createContainer(createBody(spec)));
+    try {
+      await container.start();
+    } catch (startErr) {
+      // A created but never-started pilot would hold its name and count against the pool until the next sweep.
+      let cleanup = '';
+      try {
+        await container.remove({ force: true, v: true });
+      } catch (removeErr) {
+        if (statusOf(removeErr) !== 404) cleanup = `; removing it failed too: ${detailOf(removeErr)}`;
+      }
+      throw engineError(`start pilot ${spec.name} (${short(container.id)})`, startErr, cleanup);
+    }
+    return container.id;
+  }
+
+  async stop(id: string, timeoutSec: number): Promise<void> {
+    // The engine answers only once the grace time is over, so the request may stay idle that long.
+    const docker = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
+    await this.#call(`stop container ${short(id)}`, () => docker.getContainer(id).stop({ t: timeoutSec }), [304, 404]);
+  }
+
+  async inspectExit(id: string): Promise<PilotExit | undefined> {
+    const info = await this.#call(`inspect container ${short(id)}`, () => this.#client().getContainer(id).inspect(), [404]);
+    if (info === undefined) return undefined;
+    const startedAt = parseEngineTime(info.State.StartedAt);
+    const ended = startedAt !== undefined && !info.State.Running && !info.State.Restarting;
+    return {
+      exitCode: ended ? info.State.ExitCode : undefined,
+      oomKilled: info.State.OOMKilled,
+      startedAt,
+      finishedAt: parseEngineTime(info.State.FinishedAt),
+    };
+  }
+
+  async remove(id: string): Promise<void> {
+    const op = `remove container ${short(id)}`;
+    try {
+      await this.#client().getContainer(id).remove({ v: true });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) return;
+      // Another remover got there first; branching on text is the engine's only signal for this case.
+      if (status === 409 && /already in progress/i.test(detailOf(err))) return;
+      throw engineError(op, err);
+    }
+  }
+
+  async imagePresent(image: string): Promise<boolean> {
+    const found = await this.#call(`inspect image ${image}`, () => this.#client().getImage(image).inspect(), [404]);
+    return found !== undefined;
+  }
+
+  async pull(image: string): Promise<void> {
+    const op = `pull image ${image}`;
+    const stream = (await this.#call(op, () => this.#client().pull(image))) as Readable;
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      // Registry failures after the 200 arrive as `{error}` lines in the progress stream.
+      readJsonLines(stream, (line) => {
+        const message = errorMessageOf(line);
+        if (message !== undefined && !failed) {
+          failed = true;
+          stream.destroy();
+          reject(new EngineError(`${op} failed: ${message}`, { cause: line }));
+        }
+      });
+      stream.once('error', (err) => {
+        if (failed) return;
+        failed = true;
+        reject(engineError(op, err));
+      });
+      stream.once('end', () => {
+        if (!failed) resolve();
+      });
+      // A time-out destroys the response without always emitting an error.
+      stream.once('close', () => {
+        if (failed || stream.readableEnded) return;
+        failed = true;
+        reject(new EngineError(`${op} failed: progress stream closed before the end`, { unreachable: true }));
+      });
+    });
+  }
+
+  async watch(instance: string, onEvent: (event: PilotEvent) => void, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const op = `watch events of instance ${instance}`;
+    // No idle time-out once open: a quiet host sends no events for hours. Opening is still bounded.
+    const docker = this.#client(0, this.#timeoutMs);
+    const options = { filters: { type: ['container'], label: ownedFilter(instance) }, abortSignal: signal } as Docker.GetEventsOptions;
+    let stream: Readable;
+    try {
+      stream = (await docker.getEvents(options)) as Readable;
+    } catch (err) {
+      if (signal.aborted) return;
+      throw engineError(op, err);
+    }
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (failure?: Error): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        if (failure === undefined || signal.aborted) resolve();
+        else reject(failure);
+      };
+      const onAbort = (): void => {
+        finish();
+        stream.destroy();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      readJsonLines(stream, (line) => {
+        const event = toPilotEvent(line, instance);
+        if (event === undefined || settled) return;
+        try {
+          onEvent(event);
+        } catch (err) {
+          // The caller's own failure: hand it back unchanged rather than throw it out of a stream handler.
+          finish(err instanceof Error ? err : new Error(String(err)));
+          stream.destroy();
+        }
+      });
+      stream.once('error', (err) => finish(engineError(op, err)));
+      stream.once('end', () => finish());
+      // A dropped connection may close the stream without an error.
+      stream.once('close', () => finish(stream.readableEnded ? undefined : new EngineError(`${op} failed: event stream closed before its end`, { unreachable: true })));
+      if (signal.aborted) onAbort();
+    });
+  }
+
+  async #toPilot(docker: Docker, info: Docker.ContainerInfo): Promise<Pilot | undefined> {
+    const state = toState(info.State);
+    let startedAt: number | undefined;
+    if (state === 'running' || state === 'paused' || state === 'restarting') {
+      const full = await this.#call(`inspect container ${short(info.Id)}`, () => docker.getContainer(info.Id).inspect(), [404]);
+      // Gone between list and inspect: it is no longer a pilot.
+      if (full === undefined) return undefined;
+      startedAt = parseEngineTime(full.State.StartedAt);
+    }
+    return {
+      id: info.Id,
+      name: (info.Names[0] ?? '').replace(/^\//, ''),
+      pilotId: info.Labels[LABELS.pilotId] ?? '',
+      state,
+      image: info.Image,
+      configHash: info.Labels[LABELS.configHash] ?? '',
+      createdAt: info.Created * 1000,
+      startedAt,
+    };
+  }
+
+  /** Runs one engine call; statuses in `okStatuses` mean "nothing to do" and resolve to undefined. */
+  async #call<T>(op: string, fn: () => Promise<T>): Promise<T>;
+  async #call<T>(op: string, fn: () => Promise<T>, okStatuses: readonly number[]): Promise<T | undefined>;
+  async #call<T>(op: string, fn: () => Promise<T>, okStatuses: readonly number[] = []): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      const status = statusOf(err);
+      if (status !== undefined && okStatuses.includes(status)) return undefined;
+      throw engineError(op, err);
+    }
+  }
+
+  #client(timeoutMs = this.#timeoutMs, connectionTimeoutMs = 0): Docker {
+    const key = `${timeoutMs}/${connectionTimeoutMs}`;
+    let client = this.#clients.get(key);
+    if (client === undefined) {
+      const options: ModemOptions = { ...this.#base, timeout: timeoutMs };
+      if (connectionTimeoutMs > 0) options.connectionTimeout = connectionTimeoutMs;
+      client = new Docker(options);
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+}
+
+/** Only the keys actually given, so that dockerode's DOCKER_HOST defaults fill the rest. */
+function modemAddress(options: DockerEngineOptions): ModemOptions {
+  if (options.socketPath !== undefined) return { socketPath: options.socketPath };
+  if (options.host === undefined) return {};
+  if (options.host.startsWith('unix://')) return { socketPath: options.host.slice('unix://'.length) };
+  const url = new URL(options.host.includes('://') ? options.host : `tcp://${options.host}`);
+  const protocol = url.protocol === 'https:' ? 'https' : 'http';
+  return { host: url.hostname, port: url.port || (protocol === 'https' ? '2376' : '2375'), protocol };
+}
+
+function createBody(spec: PilotSpec): Docker.ContainerCreateOptions {
+  const hostConfig: Docker.HostConfig = {
+    CpuPeriod: spec.cpuPeriod,
+    CpuQuota: spec.cpuQuota,
+    Memory: spec.memoryBytes,
+    MemorySwap: spec.memorySwapBytes,
+    Binds: [...spec.binds],
+    Devices: spec.devices.map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: d.cgroupPermissions })),
+    CapAdd: [...spec.capAdd],
+    CapDrop: [...spec.capDrop],
+    SecurityOpt: [...spec.securityOpt],
+    Privileged: spec.privileged,
+  };
+  if (spec.networkMode !== '') hostConfig.NetworkMode = spec.networkMode;
+  const body: Docker.ContainerCreateOptions = {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: [...spec.cmd],
+    Hostname: spec.hostname,
+    Labels: { ...spec.labels },
+    Env: [...spec.env],
+    HostConfig: hostConfig,
+  };
+  if (spec.user !== '') body.User = spec.user;
+  return body;
+}
+
+function toState(state: string): PilotState {
+  // Docker has no other states; an unknown one is safest read as dead, which the core removes.
+  return STATES.has(state) ? (state as PilotState) : 'dead';
+}
+
+/** Engine timestamps as ms since the epoch; Go's zero time (`0001-01-01T00:00:00Z`) means "never". */
+export function parseEngineTime(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+function toPilotEvent(line: unknown, instance: string): PilotEvent | undefined {
+  if (typeof line !== 'object' || line === null) return undefined;
+  const e = line as { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, string> }; time?: unknown; timeNano?: unknown };
+  if (e.Type !== 'container' || typeof e.Action !== 'string' || typeof e.Actor?.ID !== 'string') return undefined;
+  // The server filtered already; container events carry the labels among their attributes, so check again.
+  if (!isOwned(e.Actor.Attributes, instance)) return undefined;
+  const at = typeof e.timeNano === 'number' ? Math.floor(e.timeNano / 1e6) : typeof e.time === 'number' ? e.time * 1000 : Date.now();
+  return { action: e.Action, id: e.Actor.ID, at };
+}
+
+function errorMessageOf(line: unknown): string | undefined {
+  if (typeof line !== 'object' || line === null) return undefined;
+  const { error, errorDetail } = line as { error?: unknown; errorDetail?: { message?: unknown } };
+  if (typeof error === 'string' && error !== '') return error;
+  if (typeof errorDetail?.message === 'string') return errorDetail.message;
+  return undefined;
+}
+
+/**
+ * Feeds each JSON value of a newline-delimited stream to `onLine`. Chunks may split lines and
+ * multi-byte characters; a malformed line is skipped rather than thrown from an event handler.
+ */
+function readJsonLines(stream: Readable, onLine: (value: unknown) => void): void {
+  let buffer = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const text = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (text === '') continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      onLine(value);
+    }
+  });
+}
+
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** The engine's own message when it sent one, else the error's. */
+function detailOf(err: unknown): string {
+  const json = (err as { json?: unknown } | null)?.json;
+  const message = (json as { message?: unknown } | null)?.message;
+  if (typeof message === 'string') return message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+function isUnreachable(err: unknown): boolean {
+  if (statusOf(err) !== undefined) return false;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+  return err instanceof Error && /socket hang up|timeout|timed out/i.test(err.message);
+}
+
+function engineError(op: string, err: unknown, suffix = ''): EngineError {
+  if (err instanceof EngineError && suffix === '') return err;
+  const statusCode = statusOf(err);
+  const unreachable = isUnreachable(err);
+  const detail = unreachable ? `engine unreachable (${detailOf(err)})` : detailOf(err);
+  return new EngineError(`${op} failed: ${detail}${suffix}`, { statusCode, unreachable, cause: err });
+}
+
+function short(id: string): string {
+  return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id;
+}
