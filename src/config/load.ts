@@ -10,6 +10,10 @@ import { checkInfluxUrls } from './influx-url.ts';
 /** Names `max_docks` may use, as in 0.6. */
 export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
 
+/** Keys that pilotShape() reads; it can only run when convict accepted all of them. */
+const PILOT_KEYS = ['docker_image', 'docker_cmd', 'user_group', 'cpus_per_dock', 'max_dock_mem', 'max_dock_swap', 'binds', 'devices',
+  'capabilities', 'security_opts', 'docker_privileged', 'docker_network', 'docker_env'];
+
 /** A configuration file larger than this is refused rather than parsed. */
 const MAX_FILE_BYTES = 1024 * 1024;
 
@@ -64,18 +68,21 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   } catch (err) {
     problems.push(...convictProblems(err));
   }
-  if (problems.length) throw new ConfigError(problems);
-
+  // go on past convict's findings, so that one run names every bad key
+  const bad = new Set(problems.map((p) => p.key));
   const settings = conf.getProperties();
   let maxDocks: CompiledExpression | undefined;
-  try {
-    maxDocks = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
-  } catch (err) {
-    problems.push({ key: 'max_docks', message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
+  if (!bad.has('max_docks')) {
+    try {
+      maxDocks = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
+    } catch (err) {
+      problems.push({ key: 'max_docks', message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
+    }
   }
-  const pilot = pilotShape(settings, problems);
-  checkInfluxUrls(settings.influxdb_url, problems);
-  if (problems.length || !maxDocks) throw new ConfigError(problems);
+  let pilot: PilotShape | undefined;
+  if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
+  if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
+  if (problems.length || !maxDocks || !pilot) throw new ConfigError(problems, { warnings });
 
   return {
     settings,

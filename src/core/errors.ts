@@ -10,9 +10,12 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly problems: readonly ConfigProblem[];
-  constructor(problems: readonly ConfigProblem[], options?: ErrorOptions) {
+  /** Warnings gathered before the problems were found (unknown keys and the like). */
+  readonly warnings: readonly string[];
+  constructor(problems: readonly ConfigProblem[], options?: ErrorOptions & { warnings?: readonly string[] }) {
     super(problems.map((p) => `${p.key}: ${p.message}`).join('\n'), options);
     this.problems = problems;
+    this.warnings = options?.warnings ?? [];
   }
 }
 

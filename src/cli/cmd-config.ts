@@ -1,0 +1,47 @@
+import { stringify } from 'yaml';
+import { ConfigError } from '../core/errors.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { influxUrls } from '../config/influx-url.ts';
+import { KEYS } from '../config/schema.ts';
+import type { Cli } from './args.ts';
+import { loadFor, pathsOf } from './setup.ts';
+
+/** Hides passwords in InfluxDB URLs (the only secrets the configuration holds). */
+export function masked(config: LoadedConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of KEYS) out[k] = config.settings[k];
+  const urls = influxUrls(config.settings.influxdb_url).map((u) => u.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@'));
+  out.influxdb_url = urls.length ? urls : null;
+  return out;
+}
+
+/**
+ * `config check [FILE]` validates and prints the effective configuration (exit 0, warnings on
+ * stderr); with errors, names each bad key and exits 2. `config show` also prints where each
+ * value came from.
+ */
+export function configCommand(cli: Cli, sub: string | undefined, file: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+  const paths = pathsOf(cli);
+  let config: LoadedConfig;
+  try {
+    config = file ? loadFor(cli, paths, file, true) : loadFor(cli, paths);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const w of e.warnings) err.write(`warning: ${w}\n`);
+    err.write(`configuration is INVALID (${file ?? paths.configFile}):\n`);
+    for (const p of e.problems) err.write(`  ${p.key}: ${p.message}\n`);
+    return 2;
+  }
+  for (const w of config.warnings) err.write(`warning: ${w}\n`);
+  const values = masked(config);
+  if (cli.opts.json) {
+    out.write(`${JSON.stringify(sub === 'show' ? { source: config.source, hash: config.hash, values, origins: config.origins } : values, null, 2)}\n`);
+  } else if (sub === 'show') {
+    out.write(`# source: ${config.source}; pilot hash ${config.hash}\n`);
+    for (const k of KEYS) out.write(`${stringify({ [k]: values[k] }, { lineWidth: 0 }).trimEnd()}  # ${config.origins[k]}\n`);
+  } else {
+    out.write(stringify(values, { lineWidth: 0 }));
+    err.write(`configuration is valid (${config.source})\n`);
+  }
+  return 0;
+}

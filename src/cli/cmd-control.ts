@@ -1,0 +1,94 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { runningPid } from '../daemon/pid-file.ts';
+import { RunDir } from '../daemon/run-dir.ts';
+import { createLogger } from '../report/logger.ts';
+import { RemovalLog } from '../report/removals.ts';
+import { execute } from '../daemon/executor.ts';
+import type { Cli } from './args.ts';
+import { apparmorEnabled, engineFor, identityOf, loadFor, pathsOf } from './setup.ts';
+
+const notRunning = (pid: number | undefined): string => (pid === undefined ? ' (the daemon is not running: it applies at the next start)' : '');
+
+/** `drain` (start nothing new) and `drain --stop` / `drain-stop` (then exit once no pilot is left). */
+export async function drain(cli: Cli, stop: boolean, out: NodeJS.WritableStream): Promise<number> {
+  const paths = pathsOf(cli);
+  const runDir = new RunDir(paths.runDir);
+  await runDir.set('drain', 'plancton drain');
+  if (stop) await runDir.set('drainStop', 'plancton drain --stop');
+  out.write(`${stop ? 'drain-stop' : 'drain'} set in ${paths.runDir}${notRunning(await runningPid(paths.pidFile))}\n`);
+  return 0;
+}
+
+/** Leaves drain and drain-stop. */
+export async function resume(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
+  const paths = pathsOf(cli);
+  const runDir = new RunDir(paths.runDir);
+  await runDir.clear('drain');
+  await runDir.clear('drainStop');
+  out.write(`resumed${notRunning(await runningPid(paths.pidFile))}\n`);
+  return 0;
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; ) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await delay(100);
+  }
+  return false;
+}
+
+const timeoutOf = (cli: Cli): number => (cli.opts.timeout ? Number(cli.opts.timeout) * 1000 : 120_000);
+
+/** Graceful exit of the daemon; pilots keep running and are adopted by the next start. */
+export async function stop(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
+  const paths = pathsOf(cli);
+  const pid = await runningPid(paths.pidFile);
+  if (pid === undefined) {
+    out.write('plancton is not running\n');
+    return 0;
+  }
+  process.kill(pid, 'SIGTERM');
+  if (await waitGone(pid, timeoutOf(cli))) {
+    out.write(`plancton stopped (pid ${pid}); pilots keep running\n`);
+    return 0;
+  }
+  out.write(`plancton (pid ${pid}) did not exit in time\n`);
+  return 1;
+}
+
+/**
+ * Removes every pilot this instance owns, then the daemon exits. With no daemon running,
+ * the command removes them itself. Either way the run directory is left drained.
+ */
+export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
+  const paths = pathsOf(cli);
+  const runDir = new RunDir(paths.runDir);
+  const pid = await runningPid(paths.pidFile);
+  if (pid !== undefined) {
+    await runDir.set('forceStop', 'plancton force-stop');
+    if (await waitGone(pid, timeoutOf(cli))) {
+      out.write(`plancton removed its pilots and exited (pid ${pid})\n`);
+      return 0;
+    }
+    out.write(`plancton (pid ${pid}) did not finish force-stop in time\n`);
+    return 1;
+  }
+  const config = loadFor(cli, paths);
+  const engine = engineFor(config);
+  const identity = identityOf(config);
+  const logger = createLogger({ level: config.settings.log_level, stream: process.stderr });
+  const pilots = await engine.listPilots(identity.instance);
+  const actions = pilots.map((p) => ({ kind: 'remove' as const, id: p.id, name: p.name, reason: 'force-stop' as const, stopFirst: p.state !== 'exited' && p.state !== 'created' && p.state !== 'dead' }));
+  const result = await execute(actions, pilots, {
+    engine, logger, removals: new RemovalLog(), identity, config, apparmor: await apparmorEnabled(),
+    now: Date.now, random: Math.random, stopping: () => false,
+  });
+  await runDir.set('drain', 'left by force-stop');
+  await runDir.clear('forceStop');
+  out.write(`removed ${result.removed} of ${pilots.length} pilots of instance ${identity.instance}\n`);
+  return result.removed === pilots.length ? 0 : 1;
+}

@@ -1,0 +1,298 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { decide } from '../core/decide.ts';
+import { ConfigError, EngineError } from '../core/errors.ts';
+import type { Controls, DaemonStatus, Decision, HostSample, ImageStatus, Pilot, PolicyState } from '../core/types.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { resolvePolicy } from '../config/policy.ts';
+import { START_ONLY_KEYS, KEYS } from '../config/schema.ts';
+import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
+import type { EnginePort } from '../engine/port.ts';
+import type { PilotCpuMeter } from '../host/pilot-cpu.ts';
+import type { Logger } from '../report/logger.ts';
+import { RemovalLog } from '../report/removals.ts';
+import { hostSummary, pilotRows, type StatusReport } from '../report/status.ts';
+import { execute, type Identity } from './executor.ts';
+import type { RunDir } from './run-dir.ts';
+
+/** Everything the loop touches outside itself, injected so that tests can drive it. */
+export interface DaemonDeps {
+  readonly engine: EnginePort;
+  readonly sampler: { sample(now: number): Promise<HostSample> };
+  readonly cpuMeter?: PilotCpuMeter | undefined;
+  readonly runDir: RunDir;
+  readonly logger: Logger;
+  readonly identity: Identity;
+  /** Reads the configuration anew; throws ConfigError when it is invalid. */
+  readonly reload: () => Promise<LoadedConfig>;
+  readonly apparmor: boolean;
+  readonly now?: () => number;
+  readonly random?: () => number;
+  /** Shortest time between two iterations when woken by an event (ms). */
+  readonly minIntervalMs?: number;
+}
+
+export type ExitReason = 'signal' | 'drain-stop' | 'force-stop';
+
+/**
+ * The control loop: sample, list, decide, execute, report; every `main_sleep` seconds, and
+ * sooner when the engine says a pilot died or a control file changed. Iterations never overlap.
+ */
+export class Daemon {
+  readonly removals = new RemovalLog();
+  readonly #d: DaemonDeps;
+  readonly #now: () => number;
+  readonly #stop = new AbortController();
+  #config: LoadedConfig;
+  #wake = new AbortController();
+  #state: PolicyState = {};
+  #image: Omit<ImageStatus, 'name' | 'present'> = {};
+  #status: DaemonStatus = 'active';
+  #engineError: string | undefined;
+  #engineFailures = 0;
+  #reloadError: string | undefined;
+  #nextReload: number;
+  #iterations = 0;
+  readonly #startedAt: number;
+  #lastSample: HostSample | undefined;
+  #lastDecision: Decision | undefined;
+  #lastMaxDocks = 0;
+  #lastMaxDocksError: string | undefined;
+
+  constructor(deps: DaemonDeps, config: LoadedConfig) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+    this.#config = config;
+    this.#startedAt = this.#now();
+    this.#nextReload = this.#startedAt + config.settings.updateconfig * 1000;
+  }
+
+  get config(): LoadedConfig {
+    return this.#config;
+  }
+
+  /** Asks the loop to end after the action in flight; idempotent. */
+  stop(): void {
+    if (!this.#stop.signal.aborted) this.#d.logger.info('stop requested: finishing the action in flight');
+    this.#stop.abort();
+    this.#wake.abort();
+  }
+
+  /** Runs the next iteration soon (after the minimum interval). */
+  wake(): void {
+    this.#wake.abort();
+  }
+
+  async run(): Promise<ExitReason> {
+    const { logger, identity, runDir } = this.#d;
+    await runDir.ensure();
+    logger.info('plancton started', { ...identity, config: this.#config.source, hash: this.#config.hash, pid: process.pid });
+    for (const w of this.#config.warnings) logger.warn(w);
+    const watcher = this.#watchRunDir();
+    const events = this.#watchEvents();
+    try {
+      await this.#d.sampler.sample(this.#now()).catch(() => undefined); // prime the CPU baseline
+      await this.#sleep(Math.min(1000, this.#config.settings.main_sleep * 1000), false);
+      for (;;) {
+        if (this.#stop.signal.aborted) return 'signal';
+        const { exit, nextMs } = await this.#iteration();
+        if (exit) {
+          await this.#afterExit(exit);
+          return exit;
+        }
+        if (this.#stop.signal.aborted) return 'signal';
+        await this.#sleep(nextMs, true);
+      }
+    } finally {
+      watcher?.close();
+      this.#stop.abort();
+      await events;
+      logger.info('plancton stopped');
+    }
+  }
+
+  /** One pass; returns when to run the next one. */
+  async #iteration(): Promise<{ exit?: 'drain-stop' | 'force-stop' | undefined; nextMs: number }> {
+    const { engine, logger, identity, runDir } = this.#d;
+    const mainMs = this.#config.settings.main_sleep * 1000;
+    this.#iterations++;
+    await this.#maybeReload();
+    const now = this.#now();
+    const controls = await runDir.readControls();
+    let host: HostSample;
+    try {
+      host = await this.#d.sampler.sample(now);
+      this.#lastSample = host;
+    } catch (err) {
+      logger.error(`cannot sample the host: ${(err as Error).message}`);
+      await this.#report(controls, []);
+      return { nextMs: mainMs };
+    }
+
+    let pilots: Pilot[];
+    let decision: Decision;
+    try {
+      pilots = await engine.listPilots(identity.instance);
+      const present = await engine.imagePresent(this.#config.pilot.image);
+      if (present && this.#image.lastPulledName === undefined) {
+        // found locally at start: expiry counts from now, no pull needed yet
+        this.#image = { lastPulledName: this.#config.pilot.image, lastPullOkAt: now };
+      }
+      const { policy, maxDocksError } = resolvePolicy(this.#config, host);
+      this.#noteMaxDocks(policy.maxDocks, maxDocksError);
+      decision = decide({ now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state });
+      this.#state = decision.state;
+      this.#lastDecision = decision;
+      const pullAttempt = decision.actions.some((a) => a.kind === 'pull');
+      const result = await execute(decision.actions, pilots, {
+        engine, logger, removals: this.removals, identity, config: this.#config, apparmor: this.#d.apparmor,
+        now: this.#now, random: this.#d.random ?? Math.random, stopping: () => this.#stop.signal.aborted,
+      });
+      if (pullAttempt) {
+        const t = this.#now();
+        this.#image = result.pulled ? { lastPulledName: this.#config.pilot.image, lastPullOkAt: t, lastPullAttemptAt: t } : { ...this.#image, lastPullAttemptAt: t };
+      }
+      this.#engineUp();
+      this.#status = decision.status;
+      if (result.started || result.removed) pilots = await engine.listPilots(identity.instance);
+      await this.#report(controls, pilots);
+      this.#logIteration(decision, pilots.length);
+      if (result.exit) return { exit: result.exit, nextMs: 0 };
+      // come back soon while something is in motion: a pull to follow with starts, pilots to stop
+      const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0);
+      return { nextMs: busy ? 0 : mainMs };
+    } catch (err) {
+      if (!(err instanceof EngineError) || !(err.unreachable || (err.statusCode ?? 0) >= 500)) throw err;
+      return { nextMs: await this.#engineDown(err, controls, mainMs) };
+    }
+  }
+
+  async #engineDown(err: EngineError, controls: Controls, mainMs: number): Promise<number> {
+    const wait = Math.max(1000, Math.min(ENGINE_RETRY_DELAYS_MS[Math.min(this.#engineFailures, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 24000, mainMs));
+    this.#engineFailures++;
+    if (this.#status !== 'waiting') this.#d.logger.error(`engine unreachable, waiting: ${err.message}`, { statusCode: err.statusCode });
+    this.#status = 'waiting';
+    this.#engineError = err.message;
+    await this.#report(controls, []);
+    return wait;
+  }
+
+  #engineUp(): void {
+    if (this.#status === 'waiting') this.#d.logger.info('engine reachable again, carrying on', { after: this.#engineFailures });
+    this.#engineFailures = 0;
+    this.#engineError = undefined;
+  }
+
+  async #maybeReload(): Promise<void> {
+    const now = this.#now();
+    if (now < this.#nextReload) return;
+    this.#nextReload = now + this.#config.settings.updateconfig * 1000;
+    try {
+      const next = await this.#d.reload();
+      const changed = KEYS.filter((k) => JSON.stringify(next.settings[k]) !== JSON.stringify(this.#config.settings[k]));
+      if (changed.length) {
+        this.#d.logger.info('configuration reloaded', { changed, hash: next.hash });
+        const restart = changed.filter((k) => START_ONLY_KEYS.has(k));
+        if (restart.length) this.#d.logger.warn(`changes to ${restart.join(', ')} take effect at the next restart`);
+        for (const w of next.warnings) this.#d.logger.warn(w);
+        if (next.settings.log_level !== this.#config.settings.log_level) this.#d.logger.level = next.settings.log_level;
+      }
+      this.#config = next;
+      this.#reloadError = undefined;
+      this.#nextReload = now + next.settings.updateconfig * 1000;
+    } catch (err) {
+      const message = err instanceof ConfigError ? err.problems.map((p) => `${p.key}: ${p.message}`).join('; ') : (err as Error).message;
+      if (message !== this.#reloadError) this.#d.logger.error(`configuration reload failed, keeping the last good one: ${message}`);
+      this.#reloadError = message;
+    }
+  }
+
+  #noteMaxDocks(value: number, error: string | undefined): void {
+    if (error && error !== this.#lastMaxDocksError) this.#d.logger.error(`${error}; using 0`);
+    this.#lastMaxDocks = value;
+    this.#lastMaxDocksError = error;
+  }
+
+  async #report(controls: Controls, pilots: readonly Pilot[]): Promise<void> {
+    const now = this.#now();
+    const cpu = this.#d.cpuMeter ? await this.#d.cpuMeter.measure(pilots.map((p) => p.id), now) : new Map<string, number>();
+    const report: StatusReport = {
+      pid: process.pid,
+      ...this.#d.identity,
+      state: this.#status,
+      startedAt: this.#startedAt,
+      updatedAt: now,
+      iterations: this.#iterations,
+      config: { source: this.#config.source, hash: this.#config.hash, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloadError },
+      engine: { reachable: this.#engineError === undefined, error: this.#engineError },
+      controls,
+      host: hostSummary(this.#lastSample),
+      fit: this.#lastDecision?.fit,
+      pilots: pilotRows(pilots, cpu),
+      removals: this.removals.latest(20),
+      removalsTotal: this.removals.total,
+    };
+    try {
+      await this.#d.runDir.writeStatus(report);
+    } catch (err) {
+      this.#d.logger.warn(`cannot write the status file: ${(err as Error).message}`);
+    }
+  }
+
+  #logIteration(d: Decision, count: number): void {
+    const f = d.fit;
+    this.#d.logger.verbose('iteration', {
+      status: d.status, pilots: count, cpuBusyPct: this.#lastSample?.cpu?.busyPct, started: f.toStart, fitting: f.fitting,
+      room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length,
+    });
+  }
+
+  /** Drain-stop and force-stop end with the daemon drained, so that a restart starts nothing until `resume`. */
+  async #afterExit(reason: 'drain-stop' | 'force-stop'): Promise<void> {
+    const { runDir, logger } = this.#d;
+    await runDir.set('drain', `left by ${reason}`);
+    await runDir.clear(reason === 'force-stop' ? 'forceStop' : 'drainStop');
+    logger.info(`${reason}: no pilot left, exiting`);
+  }
+
+  /** Sleeps `ms`; an event wake cuts it short but never below the minimum interval. */
+  async #sleep(ms: number, wakeable: boolean): Promise<void> {
+    const min = Math.min(ms, this.#d.minIntervalMs ?? 1000);
+    this.#wake = new AbortController();
+    const signal = wakeable ? AbortSignal.any([this.#stop.signal, this.#wake.signal]) : this.#stop.signal;
+    await delay(min, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+    if (ms > min) await delay(ms - min, undefined, { signal }).catch(() => undefined);
+  }
+
+  /** A change of a control file wakes the loop at once. */
+  #watchRunDir(): FSWatcher | undefined {
+    try {
+      return watch(this.#d.runDir.path, (_event, file) => {
+        if (file && !String(file).startsWith('.') && String(file) !== 'status.json') this.wake();
+      });
+    } catch (err) {
+      this.#d.logger.warn(`cannot watch ${this.#d.runDir.path}; controls are read every iteration: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Follows the engine's event stream so an exited pilot is replaced at once; reconnects with backoff. */
+  async #watchEvents(): Promise<void> {
+    let failures = 0;
+    while (!this.#stop.signal.aborted) {
+      try {
+        await this.#d.engine.watch(this.#d.identity.instance, (ev) => {
+          failures = 0;
+          if (ev.action === 'die' || ev.action === 'oom' || ev.action === 'destroy') this.wake();
+        }, this.#stop.signal);
+      } catch (err) {
+        failures++;
+        if (failures === 1) this.#d.logger.debug(`engine event stream lost: ${(err as Error).message}`);
+      }
+      if (this.#stop.signal.aborted) break;
+      const ms = ENGINE_RETRY_DELAYS_MS[Math.min(failures, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000;
+      await delay(Math.min(ms, 5000), undefined, { signal: this.#stop.signal }).catch(() => undefined);
+      this.wake(); // whatever happened while the stream was down, the next iteration reconciles it
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import { EngineError } from '../core/errors.ts';
+import type { Action, Pilot } from '../core/types.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { buildPilotSpec, newPilotId } from '../engine/pilot-spec.ts';
+import type { EnginePort } from '../engine/port.ts';
+import type { Logger } from '../report/logger.ts';
+import type { RemovalLog } from '../report/removals.ts';
+
+/** Who this daemon is on the engine. */
+export interface Identity {
+  readonly instance: string;
+  readonly hostname: string;
+  readonly version: string;
+}
+
+export interface ExecContext {
+  readonly engine: EnginePort;
+  readonly logger: Logger;
+  readonly removals: RemovalLog;
+  readonly identity: Identity;
+  readonly config: LoadedConfig;
+  readonly apparmor: boolean;
+  readonly now: () => number;
+  readonly random: () => number;
+  /** True once a stop was asked for: the action in flight finishes, the rest are skipped. */
+  readonly stopping: () => boolean;
+}
+
+export interface ExecResult {
+  readonly started: number;
+  readonly removed: number;
+  /** undefined: no pull was due; else whether it succeeded. */
+  readonly pulled?: boolean | undefined;
+  readonly exit?: 'drain-stop' | 'force-stop' | undefined;
+}
+
+/**
+ * Carries out decide()'s actions in order. An engine that cannot be reached aborts the rest
+ * (rethrown, so the loop reports `waiting`); other failures are logged with the container and
+ * the loop goes on, as the next iteration will see the engine's real state anyway.
+ */
+export async function execute(actions: readonly Action[], pilots: readonly Pilot[], ctx: ExecContext): Promise<ExecResult> {
+  const byId = new Map(pilots.map((p) => [p.id, p]));
+  let started = 0;
+  let removed = 0;
+  let pulled: boolean | undefined;
+  for (const action of actions) {
+    if (ctx.stopping()) break;
+    switch (action.kind) {
+      case 'remove':
+        if (await guard(ctx, { container: action.id, name: action.name }, () => removePilot(action, byId.get(action.id), ctx))) removed++;
+        break;
+      case 'pull':
+        pulled = await guard(ctx, { image: action.image }, async () => {
+          ctx.logger.info('pulling pilot image', { image: action.image });
+          await ctx.engine.pull(action.image);
+          ctx.logger.info('pulled pilot image', { image: action.image });
+        });
+        break;
+      case 'start':
+        started += await startPilots(action.count, ctx);
+        break;
+      case 'exit':
+        return { started, removed, pulled, exit: action.reason };
+    }
+  }
+  return { started, removed, pulled };
+}
+
+/** Runs one engine step; true when it succeeded. Unreachable-engine errors propagate. */
+async function guard(ctx: ExecContext, context: Record<string, string>, fn: () => Promise<void>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    if (err instanceof EngineError && err.unreachable) throw err;
+    ctx.logger.error((err as Error).message, { ...context, statusCode: err instanceof EngineError ? err.statusCode : undefined });
+    return false;
+  }
+}
+
+async function removePilot(action: Extract<Action, { kind: 'remove' }>, pilot: Pilot | undefined, ctx: ExecContext): Promise<void> {
+  const { engine, config } = ctx;
+  if (action.stopFirst) await engine.stop(action.id, config.settings.stop_timeout);
+  const exit = await engine.inspectExit(action.id);
+  await engine.remove(action.id);
+  const removedAt = ctx.now();
+  const startedAt = exit?.startedAt ?? pilot?.startedAt;
+  const end = exit?.finishedAt ?? removedAt;
+  const record = {
+    id: action.id,
+    name: action.name,
+    reason: action.reason,
+    exitCode: exit?.exitCode,
+    oomKilled: exit?.oomKilled ?? false,
+    uptimeSec: startedAt === undefined ? undefined : Math.max(0, (end - startedAt) / 1000),
+    startedAt,
+    removedAt,
+    started: startedAt !== undefined,
+    killed: action.stopFirst,
+  };
+  ctx.removals.add(record);
+  ctx.logger.info('pilot removed', { event: 'pilot-removed', ...record });
+}
+
+/** Starts up to `count` pilots one after another; the first failure ends this iteration's launches, as in 0.6. */
+async function startPilots(count: number, ctx: ExecContext): Promise<number> {
+  let started = 0;
+  for (let i = 0; i < count && !ctx.stopping(); i++) {
+    const pilotId = newPilotId(ctx.random);
+    const spec = buildPilotSpec(ctx.config.pilot, {
+      ...ctx.identity,
+      configHash: ctx.config.hash,
+      pilotId,
+      apparmor: ctx.apparmor,
+      deadline: ctx.now() + ctx.config.settings.max_ttl * 1000,
+      stopTimeoutSec: ctx.config.settings.stop_timeout,
+    });
+    const ok = await guard(ctx, { name: spec.name, image: spec.image }, async () => {
+      const id = await ctx.engine.createAndStart(spec);
+      ctx.logger.info('pilot started', { event: 'pilot-started', id, name: spec.name, hostname: spec.hostname });
+    });
+    if (!ok) break;
+    started++;
+  }
+  return started;
+}

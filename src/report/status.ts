@@ -1,0 +1,74 @@
+import type { Controls, DaemonStatus, Decision, HostSample, Pilot } from '../core/types.ts';
+import type { Removal } from './removals.ts';
+
+/** What the daemon writes to `status.json` each iteration, and `plancton status` shows. */
+export interface StatusReport {
+  readonly pid: number;
+  readonly version: string;
+  readonly instance: string;
+  readonly hostname: string;
+  readonly state: DaemonStatus;
+  readonly startedAt: number;
+  readonly updatedAt: number;
+  readonly iterations: number;
+  readonly config: {
+    readonly source: string;
+    readonly hash: string;
+    readonly maxDocks: number;
+    readonly maxDocksError?: string | undefined;
+    readonly reloadError?: string | undefined;
+  };
+  readonly engine: { readonly reachable: boolean; readonly error?: string | undefined };
+  readonly controls: Controls;
+  readonly host?: { readonly ncpus: number; readonly cpuBusyPct?: number | undefined; readonly memAvailableBytes: number; readonly memTotalBytes: number } | undefined;
+  readonly fit?: Decision['fit'] | undefined;
+  readonly pilots: ReadonlyArray<{
+    readonly id: string;
+    readonly name: string;
+    readonly state: string;
+    readonly startedAt?: number | undefined;
+    readonly cpuPct?: number | undefined;
+    readonly configHash: string;
+  }>;
+  readonly removals: readonly Removal[];
+  readonly removalsTotal: number;
+}
+
+export function hostSummary(h: HostSample | undefined): StatusReport['host'] {
+  if (!h) return undefined;
+  return { ncpus: h.ncpus, cpuBusyPct: h.cpu?.busyPct, memAvailableBytes: h.memory.availableBytes, memTotalBytes: h.memory.totalBytes };
+}
+
+export function pilotRows(pilots: readonly Pilot[], cpu: ReadonlyMap<string, number>): StatusReport['pilots'] {
+  return pilots.map((p) => ({ id: p.id, name: p.name, state: p.state, startedAt: p.startedAt, cpuPct: cpu.get(p.id), configHash: p.configHash }));
+}
+
+function age(sec: number): string {
+  if (sec < 120) return `${Math.round(sec)}s`;
+  if (sec < 7200) return `${Math.round(sec / 60)}m`;
+  if (sec < 172800) return `${Math.round(sec / 3600)}h`;
+  return `${Math.round(sec / 86400)}d`;
+}
+
+const pct = (v: number | undefined): string => (v === undefined ? '-' : `${v.toFixed(1)}%`);
+
+/** The human table of `plancton status`. */
+export function formatStatus(r: StatusReport, now: number, alive: boolean): string {
+  const lines = [
+    `daemon:   ${alive ? r.state : 'not running'}${alive ? ` (pid ${r.pid})` : ` (last seen ${age((now - r.updatedAt) / 1000)} ago as ${r.state})`}`,
+    `instance: ${r.instance} on ${r.hostname}, version ${r.version}, up ${age((now - r.startedAt) / 1000)}`,
+    `config:   ${r.config.source} (pilot hash ${r.config.hash})${r.config.reloadError ? `; last reload FAILED, kept previous: ${r.config.reloadError}` : ''}`,
+    `engine:   ${r.engine.reachable ? 'reachable' : `UNREACHABLE: ${r.engine.error ?? ''}`}`,
+    `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy, ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
+    `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
+  ];
+  const flags = Object.entries(r.controls).filter(([, v]) => v).map(([k]) => k);
+  if (flags.length) lines.push(`controls: ${flags.join(', ')}`);
+  if (r.pilots.length) {
+    const rows = [['ID', 'NAME', 'STATE', 'AGE', 'CPU']];
+    for (const p of r.pilots) rows.push([p.id.slice(0, 12), p.name, p.state, p.startedAt ? age((now - p.startedAt) / 1000) : '-', pct(p.cpuPct)]);
+    const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+    lines.push('', ...rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()));
+  }
+  return lines.join('\n');
+}
