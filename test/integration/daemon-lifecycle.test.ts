@@ -27,7 +27,7 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
   });
 
   after(async () => {
-    if (d?.proc && d.proc.exitCode === null) await d.kill('SIGKILL');
+    await d?.cleanup();
     await removeByLabel(`org.plancton.instance=${instance}`);
     await removeByLabel(`org.plancton.instance=${instance}-other`);
     await execa('docker', ['rm', '-f', 'plancton-worker-xyz'], { reject: false });

@@ -33,6 +33,8 @@ export class DaemonProcess {
   readonly dir: string;
   readonly configFile: string;
   proc: ResultPromise | undefined;
+  /** Whether the last started process is still running (execa's subprocess has no usable exitCode). */
+  running = false;
   #log = '';
 
   constructor(configYaml: string, dir = mkdtempSync(join(tmpdir(), 'plancton-it-'))) {
@@ -50,6 +52,11 @@ export class DaemonProcess {
   start(): this {
     this.#log = '';
     this.proc = execa('node', [BIN, 'run', '--config', this.configFile, '--run-dir', this.runDir], { reject: false, all: true, env: { PLANCTON_LOG_LEVEL: 'debug' } });
+    this.running = true;
+    const proc = this.proc;
+    void proc.finally(() => {
+      if (this.proc === proc) this.running = false;
+    });
     this.proc.all?.on('data', (chunk: Buffer) => {
       this.#log += chunk.toString();
     });
@@ -87,6 +94,11 @@ export class DaemonProcess {
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | undefined> {
     this.proc?.kill(signal);
     return this.exited();
+  }
+
+  /** For `after` hooks: ends the daemon if it still runs, so that no test leaves one behind. */
+  async cleanup(): Promise<void> {
+    if (this.running) await this.kill('SIGKILL');
   }
 }
 
