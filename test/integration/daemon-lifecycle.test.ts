@@ -75,7 +75,8 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
       const rows = await pilotsOf(instance, 'running');
       return rows.length === 3 && !rows.some((r) => r.id === victim.id) ? true : undefined;
     }, 30_000);
-    const removal = d.status()?.removals.find((r) => r.id === victim.id);
+    // the engine shows the replacement a moment before the daemon writes its status
+    const removal = await waitFor('the removal recorded', () => d.status()?.removals.find((r) => r.id === victim.id));
     assert.equal(removal?.reason, 'exited');
     assert.equal(removal?.exitCode, 137);
     assert.equal(removal?.killed, false);

@@ -61,7 +61,7 @@ describe('a busy host owner makes Plancton remove the youngest pilot after grace
     assert.equal(first.id, youngest.id, 'the youngest pilot goes first');
     assert.equal(first.killed, true);
     await waitFor('all pilots gone while the owner stays busy', async () => ((await pilotsOf(instance)).length === 0 ? true : undefined), 60_000);
-    const removals = d.status()?.removals ?? [];
+    const removals = await waitFor('3 removals recorded', () => (d?.status()?.removals.length === 3 ? d.status()?.removals : undefined));
     assert.deepEqual(removals.map((r) => r.reason), ['overload', 'overload', 'overload']);
     const times = removals.map((r) => r.removedAt);
     assert.ok(times.every((t, i) => i === 0 || t > (times[i - 1] ?? 0)), 'one removal at a time');
