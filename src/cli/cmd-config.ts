@@ -6,12 +6,13 @@ import { KEYS } from '../config/schema.ts';
 import type { Cli } from './args.ts';
 import { loadFor, pathsOf } from './setup.ts';
 
-/** Hides passwords in InfluxDB URLs (the only secrets the configuration holds). */
+/** Hides the InfluxDB passwords (in URLs and the separate key), the only secrets the configuration holds. */
 export function masked(config: LoadedConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of KEYS) out[k] = config.settings[k];
   const urls = influxUrls(config.settings.influxdb_url).map((u) => u.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@'));
   out.influxdb_url = urls.length ? urls : null;
+  if (config.settings.influxdb_password) out.influxdb_password = '***';
   return out;
 }
 

@@ -5,7 +5,7 @@ import { createLogger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
 import { execute } from '../daemon/executor.ts';
 import type { Cli } from './args.ts';
-import { apparmorEnabled, engineFor, identityOf, loadFor, pathsOf } from './setup.ts';
+import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity } from './setup.ts';
 
 const notRunning = (pid: number | undefined): string => (pid === undefined ? ' (the daemon is not running: it applies at the next start)' : '');
 
@@ -79,7 +79,7 @@ export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<n
   }
   const config = loadFor(cli, paths);
   const engine = engineFor(config);
-  const identity = identityOf(config);
+  const identity = await resolveIdentity(config, engine);
   const logger = createLogger({ level: config.settings.log_level, stream: process.stderr });
   const pilots = await engine.listPilots(identity.instance);
   const actions = pilots.map((p) => ({ kind: 'remove' as const, id: p.id, name: p.name, reason: 'force-stop' as const, stopFirst: p.state !== 'exited' && p.state !== 'created' && p.state !== 'dead' }));

@@ -9,7 +9,7 @@ import { HostSampler } from '../host/sampler.ts';
 import { PilotCpuMeter } from '../host/pilot-cpu.ts';
 import { createLogger } from '../report/logger.ts';
 import type { Cli } from './args.ts';
-import { apparmorEnabled, engineFor, identityOf, loadFor, pathsOf } from './setup.ts';
+import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity } from './setup.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -26,10 +26,29 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
     out.write(`plancton: ${(err as Error).message}\n`);
     return 1;
   }
-  const identity = identityOf(config);
+  const engine = engineFor(config);
+  const early = new AbortController();
+  const onEarlySignal = (): void => early.abort();
+  process.once('SIGTERM', onEarlySignal);
+  process.once('SIGINT', onEarlySignal);
+  let identity;
+  try {
+    identity = await resolveIdentity(config, engine, {
+      retry: true,
+      signal: early.signal,
+      onWait: (err) => logger.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
+    });
+  } catch (err) {
+    await releasePidFile(paths.pidFile);
+    if (early.signal.aborted) return 0;
+    throw err;
+  } finally {
+    process.off('SIGTERM', onEarlySignal);
+    process.off('SIGINT', onEarlySignal);
+  }
   const daemon = new Daemon(
     {
-      engine: engineFor(config),
+      engine,
       sampler: new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger.debug(`pressure: ${String(e)}`) }),
       cpuMeter: new PilotCpuMeter(CGROUP_ROOT),
       runDir,

@@ -1,6 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { hostname as osHostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import { EngineError } from '../core/errors.ts';
+import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
+import type { EnginePort } from '../engine/port.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { resolvePaths, type Paths } from '../config/paths.ts';
 import type { Identity } from '../daemon/executor.ts';
@@ -25,9 +28,23 @@ export function engineFor(config: LoadedConfig): DockerEngine {
   return new DockerEngine(socket ? { socketPath: socket } : {});
 }
 
-/** The host name for pilot names (configured, else the machine's) and the instance id (configured, else the host name). */
-export function identityOf(config: LoadedConfig): Identity {
-  const hostname = config.settings.hostname || osHostname();
+/**
+ * The host name for pilot names and monitoring (configured, else the engine's host, which is the
+ * host's name even when Plancton runs in a container) and the instance id (configured, else the
+ * host name). An unreachable engine is waited for, never guessed around: a guessed name would
+ * change the instance id, and the pilots of the previous run would not be adopted.
+ */
+export async function resolveIdentity(config: LoadedConfig, engine: EnginePort, opts: { signal?: AbortSignal; onWait?: (err: unknown) => void; retry?: boolean } = {}): Promise<Identity> {
+  let hostname = config.settings.hostname;
+  for (let attempt = 0; !hostname; attempt++) {
+    try {
+      hostname = await engine.hostName();
+    } catch (err) {
+      if (!opts.retry || !(err instanceof EngineError) || opts.signal?.aborted) throw err;
+      opts.onWait?.(err);
+      await delay(ENGINE_RETRY_DELAYS_MS[Math.min(attempt, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000, undefined, { signal: opts.signal });
+    }
+  }
   return { hostname, instance: config.settings.instance_id || hostname, version: VERSION };
 }
 

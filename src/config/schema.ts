@@ -23,6 +23,11 @@ export interface Settings {
   capabilities: string[];
   security_opts: string[];
   influxdb_url: string | string[] | null;
+  influxdb_username: string;
+  influxdb_password: string;
+  influxdb_queue_size: number;
+  influxdb_flush_interval: number;
+  metrics_listen: string;
   stop_timeout: number;
   overload_margin: number;
   pull_retry: number;
@@ -43,7 +48,7 @@ export const V06_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** Keys read once at start; a reload that changes them is reported and needs a restart. */
-export const START_ONLY_KEYS: ReadonlySet<string> = new Set(['docker_socket', 'instance_id', 'hostname', 'host_proc']);
+export const START_ONLY_KEYS: ReadonlySet<string> = new Set(['docker_socket', 'instance_id', 'hostname', 'host_proc', 'metrics_listen']);
 
 /** The environment variable of a key: `PLANCTON_` and the key in capitals. */
 export const envName = (key: string): string => `PLANCTON_${key.toUpperCase()}`;
@@ -71,6 +76,11 @@ const DEFS: Record<keyof Settings, Def> = {
   capabilities: { doc: '`SYS_ADMIN` or `+SYS_ADMIN` adds a capability, `-NET_RAW` drops one.', format: 'string-list', default: [] },
   security_opts: { doc: 'Security options; AppArmor ones are applied only where AppArmor is enabled.', format: 'string-list', default: [] },
   influxdb_url: { doc: 'InfluxDB 1.x URL or list, each http(s)://[user:pass@]host:port#database; prefix insecure_https: to skip TLS verification.', format: 'url-list', default: null, sensitive: true, nullable: true },
+  influxdb_username: { doc: 'InfluxDB user, for URLs that carry none.', format: 'text', default: '' },
+  influxdb_password: { doc: 'InfluxDB password, for URLs that carry none. Never logged.', format: 'text', default: '', sensitive: true },
+  influxdb_queue_size: { doc: 'Points kept while InfluxDB is down or slow; past it the oldest are dropped and counted.', format: 'non-negative-int', default: 10000 },
+  influxdb_flush_interval: { doc: 'Seconds between batched writes to InfluxDB.', format: 'positive', default: 10 },
+  metrics_listen: { doc: 'host:port of the HTTP server with /metrics (Prometheus), /healthz and /status (empty: off). Read at start.', format: 'text', default: '' },
   stop_timeout: { doc: 'Seconds a removed pilot gets between SIGTERM and SIGKILL.', format: 'seconds', default: 10 },
   overload_margin: { doc: 'Percent points the host may exceed the pilots\' CPU share before counting as overloaded (0.6: 10).', format: 'non-negative', default: 10 },
   pull_retry: { doc: 'Seconds to wait after a failed image pull before trying again.', format: 'seconds', default: 60 },

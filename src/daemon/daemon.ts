@@ -11,6 +11,7 @@ import type { EnginePort } from '../engine/port.ts';
 import type { PilotCpuMeter } from '../host/pilot-cpu.ts';
 import type { Logger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
+import type { Reporter } from '../report/reporter.ts';
 import { hostSummary, pilotRows, type StatusReport } from '../report/status.ts';
 import { execute, type Identity } from './executor.ts';
 import type { RunDir } from './run-dir.ts';
@@ -30,6 +31,8 @@ export interface DaemonDeps {
   readonly random?: () => number;
   /** Shortest time between two iterations when woken by an event (ms). */
   readonly minIntervalMs?: number;
+  /** Told of every iteration and removal; never awaited by the loop. */
+  readonly reporters?: readonly Reporter[];
 }
 
 export type ExitReason = 'signal' | 'drain-stop' | 'force-stop';
@@ -65,6 +68,7 @@ export class Daemon {
     this.#config = config;
     this.#startedAt = this.#now();
     this.#nextReload = this.#startedAt + config.settings.updateconfig * 1000;
+    for (const r of deps.reporters ?? []) this.removals.onRemoval((removal) => r.removal(removal));
   }
 
   get config(): LoadedConfig {
@@ -107,6 +111,7 @@ export class Daemon {
       watcher?.close();
       this.#stop.abort();
       await events;
+      await Promise.all((this.#d.reporters ?? []).map((r) => r.close().catch(() => undefined)));
       logger.info('plancton stopped');
     }
   }
@@ -237,6 +242,7 @@ export class Daemon {
     } catch (err) {
       this.#d.logger.warn(`cannot write the status file: ${(err as Error).message}`);
     }
+    for (const r of this.#d.reporters ?? []) r.iteration(report, this.#lastSample);
   }
 
   #logIteration(d: Decision, count: number): void {

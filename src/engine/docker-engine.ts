@@ -47,6 +47,12 @@ export class DockerEngine implements EnginePort {
     await this.#call('ping engine', () => this.#client().ping());
   }
 
+  async hostName(): Promise<string> {
+    const info = (await this.#call('read engine info', () => this.#client().info())) as { Name?: unknown };
+    if (typeof info.Name !== 'string' || info.Name === '') throw new EngineError('the engine did not say its host name');
+    return info.Name;
+  }
+
   async listPilots(instance: string): Promise<Pilot[]> {
     const docker = this.#client();
     const infos = await this.#call(`list pilots of instance ${instance}`, () =>

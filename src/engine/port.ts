@@ -55,6 +55,11 @@ export interface PilotEvent {
 export interface EnginePort {
   /** Resolves when the engine answers. */
   ping(): Promise<void>;
+  /**
+   * The name of the host the engine runs on. Inside a container this is the way to learn the
+   * host's name rather than the container's.
+   */
+  hostName(): Promise<string>;
   /** Every container, in any state, that carries this instance's labels (server-side filter). */
   listPilots(instance: string): Promise<Pilot[]>;
   /** Creates and starts a pilot; resolves to its container id. A failed start removes the container. */

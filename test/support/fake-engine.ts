@@ -23,6 +23,11 @@ export class FakeEngine implements EnginePort {
     return Promise.resolve();
   }
 
+  hostName(): Promise<string> {
+    this.#check('info');
+    return Promise.resolve('fakehost');
+  }
+
   listPilots(instance: string): Promise<Pilot[]> {
     this.#check('list');
     return Promise.resolve([...this.pilots.values()].filter((p) => p.spec.labels['org.plancton.instance'] === instance));
