@@ -204,6 +204,7 @@ export class Daemon {
       }
       this.#config = next;
       this.#reloadError = undefined;
+      for (const r of this.#d.reporters ?? []) r.configure?.(next);
       this.#nextReload = now + next.settings.updateconfig * 1000;
     } catch (err) {
       const message = err instanceof ConfigError ? err.problems.map((p) => `${p.key}: ${p.message}`).join('; ') : (err as Error).message;

@@ -1,4 +1,5 @@
 import type { HostSample } from '../core/types.ts';
+import type { LoadedConfig } from '../config/load.ts';
 import type { Removal } from './removals.ts';
 import type { StatusReport } from './status.ts';
 
@@ -12,6 +13,8 @@ export interface Reporter {
   iteration(report: StatusReport, sample: HostSample | undefined): void;
   /** For every pilot removed, with its reason, exit code and uptime. */
   removal(removal: Removal): void;
+  /** After a successful configuration reload, with the new configuration. */
+  configure?(config: LoadedConfig): void;
   /** Flushes what it can within a short time and releases its resources. */
   close(): Promise<void>;
 }
