@@ -4,7 +4,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import { influxUrls } from '../config/influx-url.ts';
 import { KEYS } from '../config/schema.ts';
 import type { Cli } from './args.ts';
-import { loadFor, pathsOf } from './setup.ts';
+import { loadFor, pathsOf, sourceFor } from './setup.ts';
 
 /** Hides the InfluxDB passwords (in URLs and the separate key), the only secrets the configuration holds. */
 export function masked(config: LoadedConfig): Record<string, unknown> {
@@ -21,15 +21,15 @@ export function masked(config: LoadedConfig): Record<string, unknown> {
  * stderr); with errors, names each bad key and exits 2. `config show` also prints where each
  * value came from.
  */
-export function configCommand(cli: Cli, sub: string | undefined, file: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {
+export async function configCommand(cli: Cli, sub: string | undefined, file: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const paths = pathsOf(cli);
   let config: LoadedConfig;
   try {
-    config = file ? loadFor(cli, paths, file, true) : loadFor(cli, paths);
+    config = await loadFor(cli, paths, file);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const w of e.warnings) err.write(`warning: ${w}\n`);
-    err.write(`configuration is INVALID (${file ?? paths.configFile}):\n`);
+    err.write(`configuration is INVALID (${file ?? sourceFor(cli, paths).description}):\n`);
     for (const p of e.problems) err.write(`  ${p.key}: ${p.message}\n`);
     return 2;
   }

@@ -77,7 +77,7 @@ export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<n
     out.write(`plancton (pid ${pid}) did not finish force-stop in time\n`);
     return 1;
   }
-  const config = loadFor(cli, paths);
+  const config = await loadFor(cli, paths);
   const engine = engineFor(config);
   const identity = await resolveIdentity(config, engine);
   const logger = createLogger({ level: config.settings.log_level, stream: process.stderr });

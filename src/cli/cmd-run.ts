@@ -2,46 +2,64 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { ConfigError, EngineError } from '../core/errors.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import type { ConfigSource } from '../config/source.ts';
 import { Daemon } from '../daemon/daemon.ts';
+import type { Identity } from '../daemon/executor.ts';
+import type { DockerEngine } from '../engine/docker-engine.ts';
+import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
 import { HostSampler } from '../host/sampler.ts';
 import { PilotCpuMeter } from '../host/pilot-cpu.ts';
-import { createLogger } from '../report/logger.ts';
+import { createLogger, type Logger } from '../report/logger.ts';
 import type { Cli } from './args.ts';
-import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity } from './setup.ts';
+import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity, sourceFor } from './setup.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /** `plancton run` / `planctonctl nodaemon`: the daemon in the foreground (what the container runs). */
 export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
   const paths = pathsOf(cli);
-  const config = loadFor(cli, paths);
-  const logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
-  const runDir = new RunDir(paths.runDir);
-  await runDir.ensure();
-  try {
-    await claimPidFile(paths.pidFile);
-  } catch (err) {
-    out.write(`plancton: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const engine = engineFor(config);
+  // a signal before the loop runs (waiting for the config URL or the engine) ends the start quietly
   const early = new AbortController();
   const onEarlySignal = (): void => early.abort();
   process.once('SIGTERM', onEarlySignal);
   process.once('SIGINT', onEarlySignal);
-  let identity;
+  const pending: string[] = [];
+  let warn = (m: string): void => void pending.push(m);
+  const source = sourceFor(cli, paths, (m) => warn(m));
+  let logger: Logger;
+  let config: LoadedConfig;
+  let identity: Identity;
+  let engine: DockerEngine;
+  const runDir = new RunDir(paths.runDir);
   try {
-    identity = await resolveIdentity(config, engine, {
-      retry: true,
-      signal: early.signal,
-      onWait: (err) => logger.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
-    });
+    config = await firstLoad(source, early.signal, out);
+    logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
+    const log = logger;
+    warn = (m) => log.warn(m);
+    pending.forEach(warn);
+    await runDir.ensure();
+    if (/^(1|true|yes)$/i.test(process.env.PLANCTON_START_DRAIN ?? '')) await runDir.set('drain', 'PLANCTON_START_DRAIN');
+    await claimPidFile(paths.pidFile);
+    engine = engineFor(config);
+    try {
+      identity = await resolveIdentity(config, engine, {
+        retry: true,
+        signal: early.signal,
+        onWait: (err) => log.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
+      });
+    } catch (err) {
+      await releasePidFile(paths.pidFile);
+      throw err;
+    }
   } catch (err) {
-    await releasePidFile(paths.pidFile);
     if (early.signal.aborted) return 0;
-    throw err;
+    if (err instanceof ConfigError || err instanceof EngineError) throw err;
+    out.write(`plancton: ${(err as Error).message}\n`);
+    return 1;
   } finally {
     process.off('SIGTERM', onEarlySignal);
     process.off('SIGINT', onEarlySignal);
@@ -54,7 +72,7 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
       runDir,
       logger,
       identity,
-      reload: () => Promise.resolve(loadFor(cli, paths)),
+      reload: () => source.load(),
       apparmor: await apparmorEnabled(),
     },
     config,
@@ -80,10 +98,23 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
   }
 }
 
+/** The first configuration; a URL that cannot be fetched yet is retried (as 0.6's container did), a bad configuration is not. */
+async function firstLoad(source: ConfigSource, signal: AbortSignal, out: NodeJS.WritableStream): Promise<LoadedConfig> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await source.load();
+    } catch (err) {
+      if (err instanceof ConfigError || !process.env.PLANCTON_CONF_URL) throw err;
+      out.write(`plancton: ${(err as Error).message}; retrying\n`);
+      await delay(ENGINE_RETRY_DELAYS_MS[Math.min(attempt, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000, undefined, { signal });
+    }
+  }
+}
+
 /** `planctonctl start`: the daemon in the background, logging to the log directory. */
 export async function startDetached(cli: Cli, argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const paths = pathsOf(cli, true);
-  loadFor(cli, paths); // a bad configuration fails here, where the user sees it
+  await loadFor(cli, paths); // a bad configuration fails here, where the user sees it
   const pid = await runningPid(paths.pidFile);
   if (pid !== undefined) {
     out.write(`plancton is already running (pid ${pid})\n`);

@@ -3,7 +3,7 @@ import { parseCli, UsageError, type Cli } from './args.ts';
 import { configCommand } from './cmd-config.ts';
 import { drain, forceStop, resume, stop } from './cmd-control.ts';
 import { runForeground, startDetached } from './cmd-run.ts';
-import { status } from './cmd-status.ts';
+import { health, status } from './cmd-status.ts';
 import { VERSION } from './setup.ts';
 
 type Io = { out: NodeJS.WritableStream; err: NodeJS.WritableStream };
@@ -14,6 +14,7 @@ const COMMANDS: Record<string, Command> = {
   start: (cli, io, argv) => startDetached(cli, argv, io.out),
   'force-start': async (cli, io, argv) => (await resume(cli, io.out)) || startDetached(cli, argv, io.out),
   status: (cli, io) => status(cli, io.out),
+  health: (cli, io) => health(cli, io.out),
   drain: (cli, io) => drain(cli, cli.opts.stop === true, io.out),
   'drain-stop': (cli, io) => drain(cli, true, io.out),
   resume: (cli, io) => resume(cli, io.out),
@@ -27,6 +28,7 @@ const PLANCTON_HELP = `Usage: plancton <command> [options] [--<config_key> <valu
 Commands:
   run                 run the daemon in the foreground (what the container runs)
   status [--json]     show the daemon, the host and the pilots (exit 3 when not running)
+  health              exit 0 when the daemon iterates and reaches the engine, else 1 (for probes)
   drain [--stop]      start no new pilots; with --stop, exit once none is left
   resume              leave drain / drain-stop
   stop                stop the daemon gracefully; pilots keep running

@@ -4,7 +4,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { EngineError } from '../core/errors.ts';
 import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
 import type { EnginePort } from '../engine/port.ts';
+import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
+import { ConfigSource } from '../config/source.ts';
 import { resolvePaths, type Paths } from '../config/paths.ts';
 import type { Identity } from '../daemon/executor.ts';
 import { DockerEngine } from '../engine/docker-engine.ts';
@@ -18,9 +20,15 @@ export function pathsOf(cli: Cli, daemonised = false): Paths {
   return resolvePaths({ ...cli.opts, daemonised }, process.env, isRoot);
 }
 
-/** Loads the configuration the way every command does: file (or none), environment, `--<key>` overrides. */
-export function loadFor(cli: Cli, paths: Paths, file = paths.configFile, required = paths.configRequired): LoadedConfig {
-  return loadConfig({ file, fileRequired: required, env: process.env, args: cli.configArgs });
+/** Where the configuration comes from for every command: URL or file (or the image default), environment, `--<key>` overrides. */
+export function sourceFor(cli: Cli, paths: Paths, onWarning?: (message: string) => void): ConfigSource {
+  return new ConfigSource({ paths, env: process.env, args: cli.configArgs, cacheFile: join(paths.runDir, 'config-url.yaml'), onWarning });
+}
+
+/** Loads the configuration once; with `file`, that file alone (as `config check FILE`). */
+export async function loadFor(cli: Cli, paths: Paths, file?: string): Promise<LoadedConfig> {
+  if (file) return loadConfig({ file, fileRequired: true, env: process.env, args: cli.configArgs });
+  return sourceFor(cli, paths).load();
 }
 
 export function engineFor(config: LoadedConfig): DockerEngine {

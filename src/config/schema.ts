@@ -29,6 +29,7 @@ export interface Settings {
   influxdb_flush_interval: number;
   metrics_listen: string;
   stop_timeout: number;
+  on_stop: string;
   overload_margin: number;
   pull_retry: number;
   docker_env: string[];
@@ -82,6 +83,7 @@ const DEFS: Record<keyof Settings, Def> = {
   influxdb_flush_interval: { doc: 'Seconds between batched writes to InfluxDB.', format: 'positive', default: 10 },
   metrics_listen: { doc: 'host:port of the HTTP server with /metrics (Prometheus), /healthz and /status (empty: off). Read at start.', format: 'text', default: '' },
   stop_timeout: { doc: 'Seconds a removed pilot gets between SIGTERM and SIGKILL.', format: 'seconds', default: 10 },
+  on_stop: { doc: 'What SIGTERM (docker stop, compose down) does to the pilots: keep (they run on and are adopted at the next start), drain (start none, exit when the last one ends), remove (stop and remove them all, then exit). A second signal exits at once.', format: ['keep', 'drain', 'remove'], default: 'keep' },
   overload_margin: { doc: 'Percent points the host may exceed the pilots\' CPU share before counting as overloaded (0.6: 10).', format: 'non-negative', default: 10 },
   pull_retry: { doc: 'Seconds to wait after a failed image pull before trying again.', format: 'seconds', default: 60 },
   docker_env: { doc: 'Extra `NAME=value` environment entries for every pilot.', format: 'string-list', default: [] },

@@ -48,6 +48,10 @@ export class Daemon {
   readonly #stop = new AbortController();
   #config: LoadedConfig;
   #wake = new AbortController();
+  /** A stop signal arrived (on_stop may keep the loop going for a while). */
+  #stopAsked = false;
+  /** Controls imposed by on_stop, on top of the run directory's. */
+  #forced: Partial<Controls> = {};
   #state: PolicyState = {};
   #image: Omit<ImageStatus, 'name' | 'present'> = {};
   #status: DaemonStatus = 'active';
@@ -75,9 +79,22 @@ export class Daemon {
     return this.#config;
   }
 
-  /** Asks the loop to end after the action in flight; idempotent. */
+  /**
+   * A stop signal. With `on_stop: keep` (or the second time) the loop ends after the action in
+   * flight; with `drain` or `remove` the loop goes on, as drain-stop or force-stop, until no
+   * pilot is left. Idempotent.
+   */
   stop(): void {
+    const mode = this.#config.settings.on_stop;
+    if (mode !== 'keep' && !this.#stopAsked) {
+      this.#stopAsked = true;
+      this.#forced = mode === 'remove' ? { forceStop: true } : { drain: true, drainStop: true };
+      this.#d.logger.info(`stop requested: ${mode === 'remove' ? 'removing every pilot' : 'draining'} before exit (on_stop: ${mode}); a second signal exits at once`);
+      this.wake();
+      return;
+    }
     if (!this.#stop.signal.aborted) this.#d.logger.info('stop requested: finishing the action in flight');
+    this.#stopAsked = true;
     this.#stop.abort();
     this.#wake.abort();
   }
@@ -101,6 +118,7 @@ export class Daemon {
         if (this.#stop.signal.aborted) return 'signal';
         const { exit, nextMs } = await this.#iteration();
         if (exit) {
+          if (this.#stopAsked) return 'signal'; // on_stop's own drain or removal: the run directory is left as it was
           await this.#afterExit(exit);
           return exit;
         }
@@ -123,7 +141,7 @@ export class Daemon {
     this.#iterations++;
     await this.#maybeReload();
     const now = this.#now();
-    const controls = await runDir.readControls();
+    const controls = { ...(await runDir.readControls()), ...this.#forced };
     let host: HostSample;
     try {
       host = await this.#d.sampler.sample(now);
@@ -229,7 +247,7 @@ export class Daemon {
       startedAt: this.#startedAt,
       updatedAt: now,
       iterations: this.#iterations,
-      config: { source: this.#config.source, hash: this.#config.hash, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloadError },
+      config: { source: this.#config.source, hash: this.#config.hash, mainSleep: this.#config.settings.main_sleep, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloadError },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
       controls,
       host: hostSummary(this.#lastSample),

@@ -26,6 +26,9 @@ export interface ExecContext {
   readonly stopping: () => boolean;
 }
 
+/** How many pilots are stopped and removed at the same time. */
+const REMOVE_CONCURRENCY = 8;
+
 export interface ExecResult {
   readonly started: number;
   readonly removed: number;
@@ -44,12 +47,22 @@ export async function execute(actions: readonly Action[], pilots: readonly Pilot
   let started = 0;
   let removed = 0;
   let pulled: boolean | undefined;
-  for (const action of actions) {
-    if (ctx.stopping()) break;
+  for (let i = 0; i < actions.length; i++) {
+    const action = actions[i];
+    if (!action || ctx.stopping()) break;
     switch (action.kind) {
-      case 'remove':
-        if (await guard(ctx, { container: action.id, name: action.name }, () => removePilot(action, byId.get(action.id), ctx))) removed++;
+      case 'remove': {
+        // consecutive removals run together: each may wait stop_timeout for its pilot
+        const batch: Array<Extract<Action, { kind: 'remove' }>> = [action];
+        while (batch.length < REMOVE_CONCURRENCY && actions[i + 1]?.kind === 'remove') batch.push(actions[++i] as Extract<Action, { kind: 'remove' }>);
+        const results = await Promise.allSettled(
+          batch.map((a) => guard(ctx, { container: a.id, name: a.name }, () => removePilot(a, byId.get(a.id), ctx))),
+        );
+        removed += results.filter((r) => r.status === 'fulfilled' && r.value).length;
+        const unreachable = results.find((r) => r.status === 'rejected');
+        if (unreachable) throw unreachable.reason;
         break;
+      }
       case 'pull':
         pulled = await guard(ctx, { image: action.image }, async () => {
           ctx.logger.info('pulling pilot image', { image: action.image });

@@ -14,6 +14,8 @@ export interface StatusReport {
   readonly config: {
     readonly source: string;
     readonly hash: string;
+    /** Seconds between iterations, so that readers can tell a stalled loop. */
+    readonly mainSleep: number;
     readonly maxDocks: number;
     readonly maxDocksError?: string | undefined;
     readonly reloadError?: string | undefined;
@@ -51,6 +53,18 @@ function age(sec: number): string {
 }
 
 const pct = (v: number | undefined): string => (v === undefined ? '-' : `${v.toFixed(1)}%`);
+
+/**
+ * Why the daemon behind `r` is not healthy, or undefined when it is: alive, its loop reported
+ * within three iterations (at least 60 s), and the engine answered.
+ */
+export function unhealthyReason(r: StatusReport | undefined, alive: boolean, now: number): string | undefined {
+  if (!alive || !r) return 'the daemon is not running';
+  const limitMs = Math.max(3 * r.config.mainSleep, 60) * 1000;
+  if (now - r.updatedAt > limitMs) return `no iteration for ${Math.round((now - r.updatedAt) / 1000)} s`;
+  if (!r.engine.reachable) return `engine unreachable: ${r.engine.error ?? ''}`;
+  return undefined;
+}
 
 /** The human table of `plancton status`. */
 export function formatStatus(r: StatusReport, now: number, alive: boolean): string {

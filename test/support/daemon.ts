@@ -48,10 +48,10 @@ export class DaemonProcess {
     return join(this.dir, 'run');
   }
 
-  /** Starts `plancton run` in the background. */
-  start(): this {
+  /** Starts `plancton run` in the background, with `env` on top of the test's environment. */
+  start(env: Record<string, string> = {}): this {
     this.#log = '';
-    this.proc = execa('node', [BIN, 'run', '--config', this.configFile, '--run-dir', this.runDir], { reject: false, all: true, env: { PLANCTON_LOG_LEVEL: 'debug' } });
+    this.proc = execa('node', [BIN, 'run', '--config', this.configFile, '--run-dir', this.runDir], { reject: false, all: true, env: { PLANCTON_LOG_LEVEL: 'debug', ...env } });
     this.running = true;
     const proc = this.proc;
     void proc.finally(() => {
