@@ -13,11 +13,11 @@ import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts'
 import { RunDir } from '../daemon/run-dir.ts';
 import { HostSampler } from '../host/sampler.ts';
 import { PilotCpuMeter } from '../host/pilot-cpu.ts';
+import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
 import type { Cli } from './args.ts';
 import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity, sourceFor } from './setup.ts';
 
-const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /** `plancton run` / `planctonctl nodaemon`: the daemon in the foreground (what the container runs). */
 export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
@@ -64,11 +64,15 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
     process.off('SIGTERM', onEarlySignal);
     process.off('SIGINT', onEarlySignal);
   }
+  const idle = await idleSetup(config, engine);
   const daemon = new Daemon(
     {
       engine,
       sampler: new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger.debug(`pressure: ${String(e)}`) }),
-      cpuMeter: new PilotCpuMeter(CGROUP_ROOT),
+      cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined),
+      idle: idle.ok ? idle.cgroup : undefined,
+      idleProblem: idle.ok ? undefined : idle.reason,
+      procRoot: config.settings.host_proc,
       runDir,
       logger,
       identity,
@@ -95,6 +99,17 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
       logger.on('finish', resolve);
       logger.end();
     });
+  }
+}
+
+/** The idle-priority parent cgroup, unless `cgroup_parent` is empty (then: none, and no problem to report). */
+async function idleSetup(config: LoadedConfig, engine: DockerEngine): Promise<IdleSetup | { ok: false; reason: undefined }> {
+  const name = config.settings.cgroup_parent;
+  if (!name) return { ok: false, reason: undefined };
+  try {
+    return await setupIdleCgroup(config.settings.host_cgroup, name, await engine.info());
+  } catch (err) {
+    return { ok: false, reason: `cannot ask the engine about its cgroups: ${(err as Error).message}` };
   }
 }
 

@@ -46,7 +46,7 @@ export async function resolveIdentity(config: LoadedConfig, engine: EnginePort, 
   let hostname = config.settings.hostname;
   for (let attempt = 0; !hostname; attempt++) {
     try {
-      hostname = await engine.hostName();
+      hostname = (await engine.info()).hostName;
     } catch (err) {
       if (!opts.retry || !(err instanceof EngineError) || opts.signal?.aborted) throw err;
       opts.onWait?.(err);

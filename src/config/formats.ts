@@ -101,6 +101,28 @@ export function registerFormats(): void {
       },
       coerce: (v: string) => (v.trim().startsWith('[') ? coerceList(v) : v),
     },
+    signal: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string' || !/^SIG[A-Z0-9+-]+$/.test(x)) throw new Error('must be a signal name such as SIGTERM or SIGINT');
+      },
+    },
+    /** A command that may be empty: a string (split on spaces) or a list. */
+    'optional-command': {
+      validate: (x: unknown) => {
+        if (typeof x === 'string') return;
+        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a string or a list of strings');
+      },
+      coerce: (v: string) => (v.trim().startsWith('[') ? coerceList(v) : v),
+    },
+    /** Bytes, or a percentage of the host's memory such as "10%". */
+    'bytes-or-percent': {
+      validate: (x: unknown) => {
+        if (typeof x === 'number' && Number.isFinite(x) && x >= 0) return;
+        if (typeof x === 'string' && /^\s*\d+(\.\d+)?\s*%\s*$/.test(x) && Number.parseFloat(x) <= 100) return;
+        throw new Error('must be a number of bytes >= 0 or a percentage such as "10%"');
+      },
+      coerce: (v: string) => (v.trim().endsWith('%') ? v.trim() : coerceNumber(v)),
+    },
     /** 0.6 `max_docks`: a number or an arithmetic expression, checked by the loader's parser. */
     'number-or-expression': {
       validate: (x: unknown) => {

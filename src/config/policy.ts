@@ -11,7 +11,16 @@ export interface ResolvedPolicy {
 }
 
 /** The policy numbers for this host: `max_docks` evaluated over the host's facts, seconds to milliseconds. */
-export function resolvePolicy(config: LoadedConfig, host: HostSample): ResolvedPolicy {
+/** `mem_floor`: bytes as they are, "N%" of the host's memory. */
+export function bytesOrPercent(v: number | string, total: number): number {
+  return typeof v === 'number' ? v : Math.floor((Number.parseFloat(v) / 100) * total);
+}
+
+/**
+ * @param cpuPolicy - overrides `cpu_policy`: the shell falls back to `total` (the kill-based rule)
+ *   when the idle-priority cgroup could not be set up.
+ */
+export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?: 'owner' | 'total'): ResolvedPolicy {
   const s = config.settings;
   let maxDocks = 0;
   let maxDocksError: string | undefined;
@@ -39,6 +48,15 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample): ResolvedP
       fillFactor: FILL_FACTOR,
       imageExpirationMs: s.image_expiration * 1000,
       pullRetryMs: s.pull_retry * 1000,
+      cpuPolicy: cpuPolicy ?? (s.cpu_policy === 'total' ? 'total' : 'owner'),
+      overloadHysteresisPct: s.overload_hysteresis,
+      pauseMaxMs: s.pause_max * 1000,
+      memFloorBytes: bytesOrPercent(s.mem_floor, host.memory.totalBytes),
+      psiMemoryPct: s.psi_memory,
+      memoryStopTimeoutSec: s.memory_stop_timeout,
+      backoffBaseMs: s.backoff_base * 1000,
+      backoffMaxMs: s.backoff_max * 1000,
+      noWorkUptimeMs: s.no_work_uptime * 1000,
     },
     maxDocksError,
   };

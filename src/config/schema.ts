@@ -29,7 +29,20 @@ export interface Settings {
   influxdb_flush_interval: number;
   metrics_listen: string;
   stop_timeout: number;
+  stop_signal: string;
+  stop_command: string | string[];
   on_stop: string;
+  cpu_policy: string;
+  cgroup_parent: string;
+  host_cgroup: string;
+  overload_hysteresis: number;
+  pause_max: number;
+  mem_floor: number | string;
+  psi_memory: number;
+  memory_stop_timeout: number;
+  backoff_base: number;
+  backoff_max: number;
+  no_work_uptime: number;
   overload_margin: number;
   pull_retry: number;
   docker_env: string[];
@@ -49,7 +62,7 @@ export const V06_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** Keys read once at start; a reload that changes them is reported and needs a restart. */
-export const START_ONLY_KEYS: ReadonlySet<string> = new Set(['docker_socket', 'instance_id', 'hostname', 'host_proc', 'metrics_listen']);
+export const START_ONLY_KEYS: ReadonlySet<string> = new Set(['docker_socket', 'instance_id', 'hostname', 'host_proc', 'metrics_listen', 'cgroup_parent', 'host_cgroup']);
 
 /** The environment variable of a key: `PLANCTON_` and the key in capitals. */
 export const envName = (key: string): string => `PLANCTON_${key.toUpperCase()}`;
@@ -83,6 +96,19 @@ const DEFS: Record<keyof Settings, Def> = {
   influxdb_flush_interval: { doc: 'Seconds between batched writes to InfluxDB.', format: 'positive', default: 10 },
   metrics_listen: { doc: 'host:port of the HTTP server with /metrics (Prometheus), /healthz and /status (empty: off). Read at start.', format: 'text', default: '' },
   stop_timeout: { doc: 'Seconds a removed pilot gets between SIGTERM and SIGKILL.', format: 'seconds', default: 10 },
+  stop_signal: { doc: 'Signal that asks a pilot to go (vacate) before SIGKILL after stop_timeout.', format: 'signal', default: 'SIGTERM' },
+  stop_command: { doc: 'Command run inside a pilot before the stop signal, e.g. a peaceful shutdown (string split on spaces, or a list; empty: none).', format: 'optional-command', default: [] },
+  cpu_policy: { doc: 'owner: the host counts as busy by what its own processes use (total busy minus the pilots\' use); total: 0.6\'s rule, total busy against the pilots\' share.', format: ['owner', 'total'], default: 'owner' },
+  cgroup_parent: { doc: 'Parent cgroup of the pilots, created with the lowest CPU weight (cpu.shares 2 / cpu.weight 1, cpu.idle) so the owner takes the CPU back at once (empty: off). Read at start.', format: 'text', default: 'plancton' },
+  host_cgroup: { doc: 'Where the host\'s cgroup filesystem is mounted. Read at start.', format: 'non-empty', default: '/sys/fs/cgroup' },
+  overload_hysteresis: { doc: 'Percent points under overload_margin the excess must fall before an overload is over.', format: 'non-negative', default: 5 },
+  pause_max: { doc: 'Seconds a pilot may stay paused while the owner needs the CPU; then it is vacated (stopped gracefully). 0: never pause, vacate after grace_kill.', format: 'seconds', default: 120 },
+  mem_floor: { doc: 'When MemAvailable falls under this (bytes, or a percentage of the host\'s memory such as "10%"), pilots are removed, youngest first, to free memory. 0: off.', format: 'bytes-or-percent', default: '10%' },
+  psi_memory: { doc: 'When PSI memory "some avg10" passes this percentage, pilots are removed, youngest first. 0: off.', format: 'non-negative', default: 20 },
+  memory_stop_timeout: { doc: 'Seconds a pilot removed to free memory gets before SIGKILL.', format: 'seconds', default: 0 },
+  backoff_base: { doc: 'Seconds of the first start backoff after pilots found no work (exit code 75, or an exit within no_work_uptime); doubles per round, with jitter.', format: 'seconds', default: 10 },
+  backoff_max: { doc: 'Longest start backoff, seconds.', format: 'seconds', default: 600 },
+  no_work_uptime: { doc: 'A pilot that ends within this many seconds of its start found no work. 0: only exit code 75 says so.', format: 'seconds', default: 10 },
   on_stop: { doc: 'What SIGTERM (docker stop, compose down) does to the pilots: keep (they run on and are adopted at the next start), drain (start none, exit when the last one ends), remove (stop and remove them all, then exit). A second signal exits at once.', format: ['keep', 'drain', 'remove'], default: 'keep' },
   overload_margin: { doc: 'Percent points the host may exceed the pilots\' CPU share before counting as overloaded (0.6: 10).', format: 'non-negative', default: 10 },
   pull_retry: { doc: 'Seconds to wait after a failed image pull before trying again.', format: 'seconds', default: 60 },

@@ -1,75 +1,102 @@
-import type {
-  Action,
-  DaemonStatus,
-  DecideInput,
-  Decision,
-  ImageStatus,
-  Pilot,
-  Policy,
-  PolicyState,
-  StartBlock,
-} from './types.ts';
+import { nextBackoff } from './rules/backoff.ts';
+import { cpuView, isOverloaded } from './rules/cpu.ts';
+import { memoryState } from './rules/memory.ts';
+import { firstPaused, youngest } from './rules/pick.ts';
+import { pullDue } from './rules/pull.ts';
+import { fittingPilots, startBlock } from './rules/starts.ts';
+import type { Action, DaemonStatus, DecideInput, Decision, Pilot, PolicyState, RemoveReason } from './types.ts';
+
+export { pullDue } from './rules/pull.ts';
 
 /** States in which a pilot holds (or may soon hold) host resources. */
 const LIVE_STATES = new Set(['running', 'paused', 'restarting']);
 
-/** Floating point slack so that e.g. 0.95 * 2 / 0.1 counts as 19, not 18.999… */
-const EPSILON = 1e-9;
-
 /**
  * The whole scheduling policy: given plain values, says what to do. No I/O, no clock.
  *
- * Order of the returned actions: clean-up of dead pilots, TTL and overload removals,
- * image pull, starts, exit. The shell executes them in that order.
+ * Order of the returned actions: clean-up of ended pilots; TTL, memory, overload and pause-timeout
+ * removals; pauses or a resume; image pull; starts; exit. The shell executes them in that order.
  */
 export function decide(input: DecideInput): Decision {
   const { now, policy, host, pilots, controls } = input;
   const actions: Action[] = [];
   const removed = new Set<string>();
-  const remove = (p: Pilot, reason: Extract<Action, { kind: 'remove' }>['reason'], stopFirst: boolean): void => {
-    actions.push({ kind: 'remove', id: p.id, name: p.name, reason, stopFirst });
+  const remove = (p: Pilot, reason: RemoveReason, stopFirst: boolean, graceSec?: number): void => {
+    actions.push({ kind: 'remove', id: p.id, name: p.name, reason, stopFirst, graceSec });
     removed.add(p.id);
   };
+  const left = (ps: readonly Pilot[]): Pilot[] => ps.filter((p) => !removed.has(p.id));
 
-  for (const p of pilots) {
-    if (p.state === 'exited') remove(p, 'exited', false);
-    else if (p.state === 'dead') remove(p, 'dead', false);
-    else if (p.state === 'created') remove(p, 'never-started', false);
-  }
+  const ended = pilots.filter((p) => p.state === 'exited' || p.state === 'dead' || p.state === 'created');
+  for (const p of ended) remove(p, p.state === 'created' ? 'never-started' : p.state === 'dead' ? 'dead' : 'exited', false);
   const live = pilots.filter((p) => LIVE_STATES.has(p.state));
 
-  if (controls.forceStop) {
-    for (const p of live) remove(p, 'force-stop', true);
-  } else {
-    for (const p of live) {
-      if (now - (p.startedAt ?? p.createdAt) > policy.maxTtlMs) remove(p, 'ttl', true);
-    }
+  if (controls.forceStop) for (const p of live) remove(p, 'force-stop', true);
+  else for (const p of live) if (now - (p.startedAt ?? p.createdAt) > policy.maxTtlMs) remove(p, 'ttl', true);
+
+  let state: PolicyState = { ...input.state, backoff: nextBackoff(input.state.backoff, ended, policy, now, input.jitter ?? 0.5) };
+
+  // memory first: the owner's processes must not meet the OOM killer
+  const memory = memoryState(host, policy, state.memoryLow === true);
+  state = { ...state, memoryLow: memory.low };
+  if (memory.short && !controls.forceStop) {
+    const victim = youngest(left(live));
+    if (victim) remove(victim, 'memory', true, policy.memoryStopTimeoutSec);
   }
 
-  const ncpus = Math.max(1, host.ncpus);
-  const pilotSharePct = (100 * policy.cpusPerDock * Math.min(live.length, Math.max(0, policy.maxDocks))) / ncpus;
-  const overloaded = host.cpu !== undefined && host.cpu.busyPct > pilotSharePct + policy.overloadMarginPct;
-  let state: PolicyState = nextOverloadState(input.state, host.cpu !== undefined, overloaded, now);
-
-  if (overloaded && !controls.forceStop && state.overSince !== undefined && now - state.overSince >= policy.graceKillMs) {
-    const victim = youngest(live.filter((p) => !removed.has(p.id)));
-    if (victim) {
-      remove(victim, 'overload', true);
-      state = { ...state, lastKillAt: now };
+  // CPU: pause the youngest for a spike, vacate after pause_max (or after grace_kill without pausing)
+  const pausedAt: Record<string, number> = {};
+  for (const p of live) if (p.state === 'paused') pausedAt[p.id] = state.pausedAt?.[p.id] ?? now;
+  const active = left(live).filter((p) => p.state !== 'paused');
+  const cpu = cpuView(host, policy, active.length, input.pilotsBusyPct);
+  const overloaded = isOverloaded(cpu.excessPct, state.overSince !== undefined, policy);
+  const overSince = host.cpu === undefined ? state.overSince : overloaded ? (state.overSince ?? now) : undefined;
+  state = { ...state, overSince };
+  // without a reading there is no evidence either way: act on none
+  if (!controls.forceStop && host.cpu !== undefined) {
+    if (overloaded && policy.pauseMaxMs > 0) {
+      const victim = youngest(active);
+      if (victim) {
+        actions.push({ kind: 'pause', id: victim.id, name: victim.name });
+        pausedAt[victim.id] = now;
+      }
+    } else if (overloaded && overSince !== undefined && now - overSince >= policy.graceKillMs) {
+      const victim = youngest(active);
+      if (victim) {
+        remove(victim, 'overload', true);
+        state = { ...state, lastKillAt: now };
+      }
     }
   }
+  if (!controls.forceStop) {
+    for (const p of left(live)) {
+      if (p.state === 'paused' && policy.pauseMaxMs > 0 && now - (pausedAt[p.id] ?? now) >= policy.pauseMaxMs) remove(p, 'pause-timeout', true);
+    }
+  }
+  const stillPaused = left(live).filter((p) => p.state === 'paused');
+  if (!overloaded && !memory.low && host.cpu !== undefined && stillPaused.length > 0) {
+    // resume one at a time, and only if its share does not tip the host over again
+    const next = firstPaused(stillPaused, pausedAt);
+    const after = cpuView(host, policy, active.length + 1, input.pilotsBusyPct).excessPct ?? 0;
+    if (next && after <= policy.overloadMarginPct - policy.overloadHysteresisPct) {
+      actions.push({ kind: 'unpause', id: next.id, name: next.name });
+      delete pausedAt[next.id];
+    }
+  }
+  for (const id of Object.keys(pausedAt)) if (removed.has(id)) delete pausedAt[id];
+  state = { ...state, pausedAt };
 
-  const remaining = live.filter((p) => !removed.has(p.id)).length;
-  const stopping = controls.forceStop || controls.drainStop;
-  if (!stopping && !controls.drain && pullDue(input.image, policy, now)) {
+  const remaining = left(live).length;
+  const paused = Object.keys(pausedAt).length;
+  if (!controls.forceStop && !controls.drainStop && !controls.drain && pullDue(input.image, policy, now)) {
     actions.push({ kind: 'pull', image: input.image.name });
   }
-
-  const idlePct = host.cpu === undefined ? 0 : Math.max(0, 100 - host.cpu.busyPct);
-  const fitting = Math.max(0, Math.floor((idlePct * policy.fillFactor * ncpus) / (policy.cpusPerDock * 100) + EPSILON));
+  const fitting = fittingPilots(input, cpu.ownerBusyPct, remaining);
   const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
-  const blocked = startBlock(input, state, room, fitting);
-  const toStart = blocked ? 0 : Math.min(fitting, room, Math.max(0, policy.docksPerLoop));
+  const blocked = startBlock(input, state, room, fitting, paused);
+  // after a backoff, probe with one pilot at a time until one finds work
+  const perLoop = state.backoff ? Math.min(1, policy.docksPerLoop) : policy.docksPerLoop;
+  const toStart = blocked ? 0 : Math.min(fitting, room, Math.max(0, perLoop));
   if (toStart > 0) actions.push({ kind: 'start', count: toStart });
 
   if (controls.forceStop && pilots.length === 0) actions.push({ kind: 'exit', reason: 'force-stop' });
@@ -79,45 +106,11 @@ export function decide(input: DecideInput): Decision {
     state,
     actions,
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop),
-    fit: { running: remaining, fitting, room, toStart, blocked, pilotSharePct, overloaded },
+    fit: {
+      running: remaining, fitting, room, toStart, blocked, pilotSharePct: cpu.pilotSharePct, overloaded,
+      ownerBusyPct: cpu.ownerBusyPct, memoryLow: memory.low, backoffLevel: state.backoff?.level ?? 0,
+    },
   };
-}
-
-/** The overload clock: starts when the host goes over, resets when it is back under. */
-function nextOverloadState(prev: PolicyState, sampled: boolean, overloaded: boolean, now: number): PolicyState {
-  if (!sampled) return prev; // no reading: neither evidence of overload nor of recovery
-  if (!overloaded) return { lastKillAt: prev.lastKillAt };
-  return { lastKillAt: prev.lastKillAt, overSince: prev.overSince ?? now };
-}
-
-/** The most recently started pilot; ties go to the highest id so the choice is deterministic. */
-function youngest(candidates: readonly Pilot[]): Pilot | undefined {
-  let best: Pilot | undefined;
-  for (const p of candidates) {
-    const t = p.startedAt ?? p.createdAt;
-    const bt = best ? (best.startedAt ?? best.createdAt) : -Infinity;
-    if (!best || t > bt || (t === bt && p.id > best.id)) best = p;
-  }
-  return best;
-}
-
-/** Pull when the image is missing, was renamed in the config, or has expired; failed pulls wait `pullRetryMs`. */
-export function pullDue(image: ImageStatus, policy: Policy, now: number): boolean {
-  if (image.lastPullAttemptAt !== undefined && now - image.lastPullAttemptAt < policy.pullRetryMs) return false;
-  if (!image.present || image.lastPulledName !== image.name || image.lastPullOkAt === undefined) return true;
-  return now - image.lastPullOkAt >= policy.imageExpirationMs;
-}
-
-function startBlock(input: DecideInput, state: PolicyState, room: number, fitting: number): StartBlock | undefined {
-  const { controls, host, image, policy, now } = input;
-  if (controls.forceStop) return 'stopping';
-  if (controls.drain || controls.drainStop) return 'draining';
-  if (host.cpu === undefined) return 'no-cpu-sample';
-  if (!image.present) return 'image-missing';
-  if (state.lastKillAt !== undefined && now - state.lastKillAt < policy.graceSpawnMs) return 'grace-spawn';
-  if (room <= 0) return 'max-docks';
-  if (fitting <= 0) return 'no-idle-cpu';
-  return undefined;
 }
 
 function statusOf(forceStop: boolean, draining: boolean): DaemonStatus {

@@ -21,6 +21,9 @@ export interface Pilot {
   readonly createdAt: number;
   /** When the pilot last started; undefined when it never started. */
   readonly startedAt?: number | undefined;
+  /** For an exited pilot: when it ended and with which code. */
+  readonly finishedAt?: number | undefined;
+  readonly exitCode?: number | undefined;
 }
 
 /** Pressure stall information for one resource (`/proc/pressure/<resource>`). */
@@ -103,17 +106,45 @@ export interface Policy {
   readonly imageExpirationMs: number;
   /** Minimum time between two failed pull attempts. */
   readonly pullRetryMs: number;
+  /**
+   * `owner`: overload is the owner's CPU (total busy minus what the pilots use) plus the pilots'
+   * allotment exceeding the host; `total`: 0.6's rule, total busy over the pilots' share.
+   */
+  readonly cpuPolicy: 'owner' | 'total';
+  /** Points below the margin the excess must fall before an overload counts as over. */
+  readonly overloadHysteresisPct: number;
+  /** How long a pilot may stay paused for the owner before it is vacated; 0: never pause, vacate after grace_kill. */
+  readonly pauseMaxMs: number;
+  /** MemAvailable under this many bytes frees memory by removing pilots; 0: off. */
+  readonly memFloorBytes: number;
+  /** PSI memory `some avg10` (percent) over this frees memory by removing pilots; 0: off. */
+  readonly psiMemoryPct: number;
+  /** Seconds a pilot removed to free memory gets before SIGKILL. */
+  readonly memoryStopTimeoutSec: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** A pilot that ends sooner than this after its start found no work. */
+  readonly noWorkUptimeMs: number;
 }
+
+/** The pilot contract's exit code for "no work here, back off". */
+export const EXIT_NO_WORK = 75;
 
 /** Memory of the policy between iterations; returned anew by every decision. */
 export interface PolicyState {
   /** When the host went over the pilots' share, while it stays over. */
   readonly overSince?: number | undefined;
   readonly lastKillAt?: number | undefined;
+  /** Whether memory is short (with hysteresis). */
+  readonly memoryLow?: boolean | undefined;
+  /** When each paused pilot was paused (by id). */
+  readonly pausedAt?: Readonly<Record<string, number>> | undefined;
+  /** Start backoff after pilots that found no work: level 0 means none. */
+  readonly backoff?: { readonly level: number; readonly until: number } | undefined;
 }
 
 /** Why a pilot is removed. */
-export type RemoveReason = 'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop';
+export type RemoveReason = 'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop' | 'memory' | 'pause-timeout';
 
 export type Action =
   | { readonly kind: 'pull'; readonly image: string }
@@ -125,7 +156,11 @@ export type Action =
       readonly reason: RemoveReason;
       /** True when the pilot may still run: stop it (SIGTERM, grace, SIGKILL) before removing. */
       readonly stopFirst: boolean;
+      /** Grace before SIGKILL when not the configured stop_timeout. */
+      readonly graceSec?: number | undefined;
     }
+  | { readonly kind: 'pause'; readonly id: string; readonly name: string }
+  | { readonly kind: 'unpause'; readonly id: string; readonly name: string }
   | { readonly kind: 'exit'; readonly reason: 'drain-stop' | 'force-stop' };
 
 /** The daemon's state as 0.6 reported it, plus `stopping`. */
@@ -138,6 +173,9 @@ export type StartBlock =
   | 'no-cpu-sample'
   | 'image-missing'
   | 'grace-spawn'
+  | 'memory-pressure'
+  | 'backoff'
+  | 'paused-pilots'
   | 'max-docks'
   | 'no-idle-cpu';
 
@@ -150,6 +188,10 @@ export interface DecideInput {
   readonly controls: Controls;
   readonly image: ImageStatus;
   readonly state: PolicyState;
+  /** CPU the pilots used over the last interval, in percent of the whole host (cgroup accounting); undefined when unknown. */
+  readonly pilotsBusyPct?: number | undefined;
+  /** A random number in [0, 1) for the backoff's jitter. */
+  readonly jitter?: number | undefined;
 }
 
 export interface Decision {
@@ -166,5 +208,9 @@ export interface Decision {
     /** CPU share (percent) the running pilots may use, and whether the host is over it. */
     readonly pilotSharePct: number;
     readonly overloaded: boolean;
+    /** The host's own CPU use (busy minus pilots), percent; undefined without a reading. */
+    readonly ownerBusyPct?: number | undefined;
+    readonly memoryLow?: boolean | undefined;
+    readonly backoffLevel?: number | undefined;
   };
 }

@@ -9,6 +9,9 @@ import { START_ONLY_KEYS, KEYS } from '../config/schema.ts';
 import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { PilotCpuMeter } from '../host/pilot-cpu.ts';
+import type { IdleCgroup } from '../host/idle-cgroup.ts';
+import { MemoryWatch } from '../host/memory-watch.ts';
+import { bytesOrPercent } from '../config/policy.ts';
 import type { Logger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
@@ -21,6 +24,11 @@ export interface DaemonDeps {
   readonly engine: EnginePort;
   readonly sampler: { sample(now: number): Promise<HostSample> };
   readonly cpuMeter?: PilotCpuMeter | undefined;
+  /** The idle-priority parent cgroup as set up at start; `idleProblem` says why there is none. */
+  readonly idle?: IdleCgroup | undefined;
+  readonly idleProblem?: string | undefined;
+  /** Where /proc is, for the fast memory watch between iterations. */
+  readonly procRoot?: string | undefined;
   readonly runDir: RunDir;
   readonly logger: Logger;
   readonly identity: Identity;
@@ -65,6 +73,9 @@ export class Daemon {
   #lastDecision: Decision | undefined;
   #lastMaxDocks = 0;
   #lastMaxDocksError: string | undefined;
+  #lastCpu: ReadonlyMap<string, number> = new Map();
+  /** Cuts the minimum interval short: memory is short. */
+  #urgent = new AbortController();
 
   constructor(deps: DaemonDeps, config: LoadedConfig) {
     this.#d = deps;
@@ -99,9 +110,10 @@ export class Daemon {
     this.#wake.abort();
   }
 
-  /** Runs the next iteration soon (after the minimum interval). */
-  wake(): void {
+  /** Runs the next iteration soon: after the minimum interval, or at once when `urgent`. */
+  wake(urgent = false): void {
     this.#wake.abort();
+    if (urgent) this.#urgent.abort();
   }
 
   async run(): Promise<ExitReason> {
@@ -109,8 +121,11 @@ export class Daemon {
     await runDir.ensure();
     logger.info('plancton started', { ...identity, config: this.#config.source, hash: this.#config.hash, pid: process.pid });
     for (const w of this.#config.warnings) logger.warn(w);
+    if (this.#d.idle) logger.info(`pilots run at idle priority under ${this.#d.idle.parent} (${this.#d.idle.settings})`);
+    else if (this.#d.idleProblem) logger.warn(`pilots do NOT run at idle priority: ${this.#d.idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`);
     const watcher = this.#watchRunDir();
     const events = this.#watchEvents();
+    const memoryWatch = new MemoryWatch(this.#d.procRoot ?? '/proc', 500, (m, psi) => this.#memoryShort(m.availableBytes, m.totalBytes, psi?.some.avg10), () => this.wake(true));
     try {
       await this.#d.sampler.sample(this.#now()).catch(() => undefined); // prime the CPU baseline
       await this.#sleep(Math.min(1000, this.#config.settings.main_sleep * 1000), false);
@@ -126,6 +141,7 @@ export class Daemon {
         await this.#sleep(nextMs, true);
       }
     } finally {
+      memoryWatch.close();
       watcher?.close();
       this.#stop.abort();
       await events;
@@ -161,14 +177,19 @@ export class Daemon {
         // found locally at start: expiry counts from now, no pull needed yet
         this.#image = { lastPulledName: this.#config.pilot.image, lastPullOkAt: now };
       }
-      const { policy, maxDocksError } = resolvePolicy(this.#config, host);
+      const cpu = this.#d.cpuMeter ? await this.#d.cpuMeter.measure(pilots.map((p) => p.id), now, host.ncpus) : undefined;
+      this.#lastCpu = cpu?.perPilot ?? new Map();
+      const { policy, maxDocksError } = resolvePolicy(this.#config, host, this.#d.idleProblem ? 'total' : undefined);
       this.#noteMaxDocks(policy.maxDocks, maxDocksError);
-      decision = decide({ now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state });
+      decision = decide({
+        now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state,
+        pilotsBusyPct: cpu?.totalPct, jitter: (this.#d.random ?? Math.random)(),
+      });
       this.#state = decision.state;
       this.#lastDecision = decision;
       const pullAttempt = decision.actions.some((a) => a.kind === 'pull');
       const result = await execute(decision.actions, pilots, {
-        engine, logger, removals: this.removals, identity, config: this.#config, apparmor: this.#d.apparmor,
+        engine, logger, removals: this.removals, identity, config: this.#config, apparmor: this.#d.apparmor, cgroupParent: this.#d.idle?.parent,
         now: this.#now, random: this.#d.random ?? Math.random, stopping: () => this.#stop.signal.aborted,
       });
       if (pullAttempt) {
@@ -182,7 +203,7 @@ export class Daemon {
       this.#logIteration(decision, pilots.length);
       if (result.exit) return { exit: result.exit, nextMs: 0 };
       // come back soon while something is in motion: a pull to follow with starts, pilots to stop
-      const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0);
+      const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0) || decision.state.memoryLow === true;
       return { nextMs: busy ? 0 : mainMs };
     } catch (err) {
       if (!(err instanceof EngineError) || !(err.unreachable || (err.statusCode ?? 0) >= 500)) throw err;
@@ -239,7 +260,7 @@ export class Daemon {
 
   async #report(controls: Controls, pilots: readonly Pilot[]): Promise<void> {
     const now = this.#now();
-    const cpu = this.#d.cpuMeter ? await this.#d.cpuMeter.measure(pilots.map((p) => p.id), now) : new Map<string, number>();
+    const cpu = this.#lastCpu;
     const report: StatusReport = {
       pid: process.pid,
       ...this.#d.identity,
@@ -249,6 +270,7 @@ export class Daemon {
       iterations: this.#iterations,
       config: { source: this.#config.source, hash: this.#config.hash, mainSleep: this.#config.settings.main_sleep, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloadError },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
+      idlePriority: this.#d.idle ? { enabled: true, detail: this.#d.idle.settings } : { enabled: false, detail: this.#d.idleProblem ?? 'off (cgroup_parent empty)' },
       controls,
       host: hostSummary(this.#lastSample),
       fit: this.#lastDecision?.fit,
@@ -280,12 +302,21 @@ export class Daemon {
     logger.info(`${reason}: no pilot left, exiting`);
   }
 
-  /** Sleeps `ms`; an event wake cuts it short but never below the minimum interval. */
+  /** Whether memory is short by the current configuration (for the watch between iterations). */
+  #memoryShort(available: number, total: number, psi: number | undefined): boolean {
+    const s = this.#config.settings;
+    const floor = bytesOrPercent(s.mem_floor, total);
+    return (floor > 0 && available < floor) || (s.psi_memory > 0 && psi !== undefined && psi > s.psi_memory);
+  }
+
+  /** Sleeps `ms`; an event wake cuts it short but never below the minimum interval, an urgent one at once. */
   async #sleep(ms: number, wakeable: boolean): Promise<void> {
     const min = Math.min(ms, this.#d.minIntervalMs ?? 1000);
     this.#wake = new AbortController();
+    this.#urgent = new AbortController();
     const signal = wakeable ? AbortSignal.any([this.#stop.signal, this.#wake.signal]) : this.#stop.signal;
-    await delay(min, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+    const urgent = wakeable ? AbortSignal.any([this.#stop.signal, this.#urgent.signal]) : this.#stop.signal;
+    await delay(min, undefined, { signal: urgent }).catch(() => undefined);
     if (ms > min) await delay(ms - min, undefined, { signal }).catch(() => undefined);
   }
 

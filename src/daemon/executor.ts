@@ -20,6 +20,8 @@ export interface ExecContext {
   readonly identity: Identity;
   readonly config: LoadedConfig;
   readonly apparmor: boolean;
+  /** The idle-priority parent cgroup for new pilots, when set up. */
+  readonly cgroupParent?: string | undefined;
   readonly now: () => number;
   readonly random: () => number;
   /** True once a stop was asked for: the action in flight finishes, the rest are skipped. */
@@ -73,6 +75,17 @@ export async function execute(actions: readonly Action[], pilots: readonly Pilot
       case 'start':
         started += await startPilots(action.count, ctx);
         break;
+      case 'pause':
+      case 'unpause': {
+        const { kind, id, name } = action;
+        await guard(ctx, { container: id, name }, async () => {
+          await (kind === 'pause' ? ctx.engine.pause(id) : ctx.engine.unpause(id));
+          ctx.logger.info(kind === 'pause' ? 'pilot paused: the owner needs the CPU' : 'pilot resumed: the owner is idle again', {
+            event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? 'owner-cpu' : 'owner-idle',
+          });
+        });
+        break;
+      }
       case 'exit':
         return { started, removed, pulled, exit: action.reason };
     }
@@ -94,7 +107,13 @@ async function guard(ctx: ExecContext, context: Record<string, string>, fn: () =
 
 async function removePilot(action: Extract<Action, { kind: 'remove' }>, pilot: Pilot | undefined, ctx: ExecContext): Promise<void> {
   const { engine, config } = ctx;
-  if (action.stopFirst) await engine.stop(action.id, config.settings.stop_timeout);
+  if (action.stopFirst) {
+    const grace = action.graceSec ?? config.settings.stop_timeout;
+    const s = config.settings;
+    // no time for a stop command when memory must be freed now
+    const command = grace > 0 ? (typeof s.stop_command === 'string' ? s.stop_command.trim().split(/\s+/).filter(Boolean) : s.stop_command) : [];
+    await engine.stop(action.id, grace, { signal: s.stop_signal, command });
+  }
   const exit = await engine.inspectExit(action.id);
   await engine.remove(action.id);
   const removedAt = ctx.now();
@@ -128,6 +147,7 @@ async function startPilots(count: number, ctx: ExecContext): Promise<number> {
       apparmor: ctx.apparmor,
       deadline: ctx.now() + ctx.config.settings.max_ttl * 1000,
       stopTimeoutSec: ctx.config.settings.stop_timeout,
+      cgroupParent: ctx.cgroupParent,
     });
     const ok = await guard(ctx, { name: spec.name, image: spec.image }, async () => {
       const id = await ctx.engine.createAndStart(spec);

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { EngineError } from '../core/errors.ts';
 import type { Pilot, PilotState } from '../core/types.ts';
 import { isOwned, LABELS, ownedFilter } from './labels.ts';
-import type { EnginePort, PilotEvent, PilotExit, PilotSpec } from './port.ts';
+import type { EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec } from './port.ts';
 
 /** How to reach the engine; every field is optional and falls back to dockerode's defaults (which honour DOCKER_HOST). */
 export interface DockerEngineOptions {
@@ -47,10 +47,23 @@ export class DockerEngine implements EnginePort {
     await this.#call('ping engine', () => this.#client().ping());
   }
 
-  async hostName(): Promise<string> {
-    const info = (await this.#call('read engine info', () => this.#client().info())) as { Name?: unknown };
+  async info(): Promise<EngineInfo> {
+    const info = (await this.#call('read engine info', () => this.#client().info())) as { Name?: unknown; CgroupDriver?: unknown; CgroupVersion?: unknown };
     if (typeof info.Name !== 'string' || info.Name === '') throw new EngineError('the engine did not say its host name');
-    return info.Name;
+    return {
+      hostName: info.Name,
+      cgroupDriver: typeof info.CgroupDriver === 'string' ? info.CgroupDriver : 'cgroupfs',
+      cgroupVersion: typeof info.CgroupVersion === 'string' ? info.CgroupVersion : '1',
+    };
+  }
+
+  async pause(id: string): Promise<void> {
+    // 409 "is already paused" is success
+    await this.#call(`pause container ${short(id)}`, () => this.#client().getContainer(id).pause(), [404, 409]);
+  }
+
+  async unpause(id: string): Promise<void> {
+    await this.#call(`unpause container ${short(id)}`, () => this.#client().getContainer(id).unpause(), [404, 409]);
   }
 
   async listPilots(instance: string): Promise<Pilot[]> {
@@ -81,10 +94,40 @@ export class DockerEngine implements EnginePort {
     return container.id;
   }
 
-  async stop(id: string, timeoutSec: number): Promise<void> {
+  async stop(id: string, timeoutSec: number, opts: { signal?: string; command?: readonly string[] } = {}): Promise<void> {
+    const container = this.#client().getContainer(id);
+    const state = await this.#call(`inspect container ${short(id)}`, () => container.inspect(), [404]);
+    if (state === undefined || (!state.State.Running && !state.State.Paused)) return;
+    // a frozen pilot can neither run its stop command nor handle a signal
+    if (state.State.Paused) await this.unpause(id);
+    if (opts.command?.length) await this.#runIn(id, opts.command, timeoutSec);
+    const signal = opts.signal ?? 'SIGTERM';
     // The engine answers only once the grace time is over, so the request may stay idle that long.
-    const docker = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
-    await this.#call(`stop container ${short(id)}`, () => docker.getContainer(id).stop({ t: timeoutSec }), [304, 404]);
+    const patient = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
+    if (signal === 'SIGTERM' && !opts.command?.length) {
+      await this.#call(`stop container ${short(id)}`, () => patient.getContainer(id).stop({ t: timeoutSec }), [304, 404]);
+      return;
+    }
+    // API 1.41 has no signal on stop: send it, wait out the grace, then SIGKILL (as `docker stop` does)
+    await this.#call(`signal ${signal} to container ${short(id)}`, () => container.kill({ signal }), [404, 409]);
+    const ended = await Promise.race([
+      patient.getContainer(id).wait().then(() => true, () => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), Math.max(0, timeoutSec) * 1000).unref()),
+    ]);
+    if (!ended) await this.#call(`kill container ${short(id)}`, () => container.kill({ signal: 'SIGKILL' }), [404, 409]);
+  }
+
+  /** Runs `cmd` in the container and waits for it, at most `timeoutSec`; its failure is not the caller's. */
+  async #runIn(id: string, cmd: readonly string[], timeoutSec: number): Promise<void> {
+    const container = this.#client().getContainer(id);
+    try {
+      const exec = await container.exec({ Cmd: [...cmd], AttachStdout: false, AttachStderr: false });
+      await exec.start({ Detach: true });
+      const end = Date.now() + Math.max(0, timeoutSec) * 1000;
+      while (Date.now() < end && (await exec.inspect()).Running) await new Promise((r) => setTimeout(r, 200));
+    } catch {
+      // the signal that follows still asks the pilot to go
+    }
   }
 
   async inspectExit(id: string): Promise<PilotExit | undefined> {
@@ -198,11 +241,17 @@ export class DockerEngine implements EnginePort {
   async #toPilot(docker: Docker, info: Docker.ContainerInfo): Promise<Pilot | undefined> {
     const state = toState(info.State);
     let startedAt: number | undefined;
-    if (state === 'running' || state === 'paused' || state === 'restarting') {
+    let finishedAt: number | undefined;
+    let exitCode: number | undefined;
+    if (state !== 'created' && state !== 'removing') {
       const full = await this.#call(`inspect container ${short(info.Id)}`, () => docker.getContainer(info.Id).inspect(), [404]);
       // Gone between list and inspect: it is no longer a pilot.
       if (full === undefined) return undefined;
       startedAt = parseEngineTime(full.State.StartedAt);
+      if (state === 'exited' || state === 'dead') {
+        finishedAt = parseEngineTime(full.State.FinishedAt);
+        exitCode = full.State.ExitCode;
+      }
     }
     return {
       id: info.Id,
@@ -213,6 +262,8 @@ export class DockerEngine implements EnginePort {
       configHash: info.Labels[LABELS.configHash] ?? '',
       createdAt: info.Created * 1000,
       startedAt,
+      finishedAt,
+      exitCode,
     };
   }
 
@@ -266,6 +317,7 @@ function createBody(spec: PilotSpec): Docker.ContainerCreateOptions {
     Privileged: spec.privileged,
   };
   if (spec.networkMode !== '') hostConfig.NetworkMode = spec.networkMode;
+  if (spec.cgroupParent) hostConfig.CgroupParent = spec.cgroupParent;
   const body: Docker.ContainerCreateOptions = {
     name: spec.name,
     Image: spec.image,

@@ -32,6 +32,8 @@ export interface SpecContext {
   /** Epoch milliseconds at which the pilot's TTL ends. */
   readonly deadline: number;
   readonly stopTimeoutSec: number;
+  /** The idle-priority parent cgroup, when it could be set up. */
+  readonly cgroupParent?: string | undefined;
 }
 
 /** The create request of one pilot, exactly as 0.6 shaped it, plus ownership labels and the pilot contract's environment. */
@@ -65,5 +67,6 @@ export function buildPilotSpec(shape: PilotShape, ctx: SpecContext): PilotSpec {
     securityOpt: ctx.apparmor ? shape.securityOpt : shape.securityOpt.filter((o) => !/^apparmor[=:]/i.test(o)),
     privileged: shape.privileged,
     networkMode: shape.network,
+    cgroupParent: ctx.cgroupParent,
   };
 }

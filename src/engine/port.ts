@@ -23,6 +23,8 @@ export interface PilotSpec {
   readonly privileged: boolean;
   /** Docker network mode; empty for the engine's default. */
   readonly networkMode: string;
+  /** Parent cgroup (`--cgroup-parent`); empty for the engine's default. */
+  readonly cgroupParent?: string | undefined;
 }
 
 export interface DeviceMapping {
@@ -37,6 +39,14 @@ export interface PilotExit {
   readonly oomKilled: boolean;
   readonly startedAt: number | undefined;
   readonly finishedAt: number | undefined;
+}
+
+export interface EngineInfo {
+  readonly hostName: string;
+  /** `cgroupfs` or `systemd`. */
+  readonly cgroupDriver: string;
+  /** `1` or `2`. */
+  readonly cgroupVersion: string;
 }
 
 /** An engine event about one of our pilots. */
@@ -56,16 +66,23 @@ export interface EnginePort {
   /** Resolves when the engine answers. */
   ping(): Promise<void>;
   /**
-   * The name of the host the engine runs on. Inside a container this is the way to learn the
-   * host's name rather than the container's.
+   * The host the engine runs on: its name (inside a container, the way to learn the host's name
+   * rather than the container's) and how it arranges cgroups.
    */
-  hostName(): Promise<string>;
+  info(): Promise<EngineInfo>;
   /** Every container, in any state, that carries this instance's labels (server-side filter). */
   listPilots(instance: string): Promise<Pilot[]>;
   /** Creates and starts a pilot; resolves to its container id. A failed start removes the container. */
   createAndStart(spec: PilotSpec): Promise<string>;
-  /** SIGTERM (or the image's stop signal), then SIGKILL after `timeoutSec`. */
-  stop(id: string, timeoutSec: number): Promise<void>;
+  /**
+   * Stops a pilot gracefully: runs `command` in it first when given, then sends `signal`
+   * (default SIGTERM), then SIGKILL after `timeoutSec`. A paused pilot is unpaused first.
+   */
+  stop(id: string, timeoutSec: number, opts?: { signal?: string; command?: readonly string[] }): Promise<void>;
+  /** Freezes a pilot (docker pause); idempotent. */
+  pause(id: string): Promise<void>;
+  /** Thaws a paused pilot; idempotent. */
+  unpause(id: string): Promise<void>;
   inspectExit(id: string): Promise<PilotExit | undefined>;
   remove(id: string): Promise<void>;
   imagePresent(image: string): Promise<boolean>;

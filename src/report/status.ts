@@ -21,6 +21,8 @@ export interface StatusReport {
     readonly reloadError?: string | undefined;
   };
   readonly engine: { readonly reachable: boolean; readonly error?: string | undefined };
+  /** Whether the pilots run under the idle-priority parent cgroup, and what was set (or why not). */
+  readonly idlePriority?: { readonly enabled: boolean; readonly detail: string } | undefined;
   readonly controls: Controls;
   readonly host?: { readonly ncpus: number; readonly cpuBusyPct?: number | undefined; readonly memAvailableBytes: number; readonly memTotalBytes: number } | undefined;
   readonly fit?: Decision['fit'] | undefined;
@@ -73,7 +75,8 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
     `instance: ${r.instance} on ${r.hostname}, version ${r.version}, up ${age((now - r.startedAt) / 1000)}`,
     `config:   ${r.config.source} (pilot hash ${r.config.hash})${r.config.reloadError ? `; last reload FAILED, kept previous: ${r.config.reloadError}` : ''}`,
     `engine:   ${r.engine.reachable ? 'reachable' : `UNREACHABLE: ${r.engine.error ?? ''}`}`,
-    `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy, ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
+    `priority: ${r.idlePriority ? `${r.idlePriority.enabled ? 'idle' : 'NOT idle'} (${r.idlePriority.detail})` : '-'}`,
+    `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
     `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
   ];
   const flags = Object.entries(r.controls).filter(([, v]) => v).map(([k]) => k);

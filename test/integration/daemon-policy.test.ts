@@ -46,8 +46,8 @@ describe('a busy host owner makes Plancton remove the youngest pilot after grace
   });
 
   it('removes the youngest first, one per iteration, and starts nothing during grace_spawn', async () => {
-    // pilots' share = 100 * 0.5 * 3 / ncpus; with 2 CPUs 75%, overloaded above 85% busy
-    d = new DaemonProcess(testConfig(instance, { cpus_per_dock: 0.5, max_docks: 3, grace_kill: 2, grace_spawn: 600 })).start();
+    // 0.6's rule: pilots' share = 100 * 0.5 * 3 / ncpus; with 2 CPUs 75%, overloaded above 85% busy
+    d = new DaemonProcess(testConfig(instance, { cpu_policy: 'total', pause_max: 0, overload_hysteresis: 0, cpus_per_dock: 0.5, max_docks: 3, grace_kill: 2, grace_spawn: 600 })).start();
     const pilots = await waitFor('3 running pilots', async () => {
       const rows = await pilotsOf(instance, 'running');
       return rows.length === 3 ? rows : undefined;

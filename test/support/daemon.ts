@@ -22,7 +22,11 @@ export function testConfig(instance: string, extra: Record<string, unknown> = {}
     docker_cmd: 'sleep 600',
     stop_timeout: 1,
     grace_kill: 600,
+    // 0.6's behaviour unless a test asks for pausing
+    pause_max: 0,
     grace_spawn: 0,
+    // pilots killed by tests after a few seconds must not look like "no work here"
+    no_work_uptime: 0,
     log_level: 'debug',
     ...extra,
   };

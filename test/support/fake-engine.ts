@@ -1,7 +1,7 @@
 /** An in-memory EnginePort for fast tests of the daemon shell (the real engine is tested in test/integration). */
 import { EngineError } from '../../src/core/errors.ts';
 import type { Pilot } from '../../src/core/types.ts';
-import type { EnginePort, PilotEvent, PilotExit, PilotSpec } from '../../src/engine/port.ts';
+import type { EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec } from '../../src/engine/port.ts';
 
 export class FakeEngine implements EnginePort {
   readonly images = new Set<string>();
@@ -23,9 +23,26 @@ export class FakeEngine implements EnginePort {
     return Promise.resolve();
   }
 
-  hostName(): Promise<string> {
+  info(): Promise<EngineInfo> {
     this.#check('info');
-    return Promise.resolve('fakehost');
+    return Promise.resolve({ hostName: 'fakehost', cgroupDriver: 'cgroupfs', cgroupVersion: '1' });
+  }
+
+  pause(id: string): Promise<void> {
+    this.#check('pause');
+    this.#set(id, 'paused');
+    return Promise.resolve();
+  }
+
+  unpause(id: string): Promise<void> {
+    this.#check('unpause');
+    this.#set(id, 'running');
+    return Promise.resolve();
+  }
+
+  #set(id: string, state: Pilot['state']): void {
+    const p = this.pilots.get(id);
+    if (p) this.pilots.set(id, { ...p, state });
   }
 
   listPilots(instance: string): Promise<Pilot[]> {
@@ -44,8 +61,7 @@ export class FakeEngine implements EnginePort {
 
   stop(id: string): Promise<void> {
     this.#check('stop');
-    const p = this.pilots.get(id);
-    if (p) this.pilots.set(id, { ...p, state: 'exited' });
+    this.#set(id, 'exited');
     return Promise.resolve();
   }
 

@@ -1,59 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, pullDue } from '../../src/core/decide.ts';
-import type { Action, DecideInput, Pilot, PilotState, Policy } from '../../src/core/types.ts';
-
-const S = 1000;
-const NOW = 1_000_000 * S;
-
-const policy: Policy = {
-  maxDocks: 4,
-  docksPerLoop: 2,
-  cpusPerDock: 1,
-  graceKillMs: 120 * S,
-  graceSpawnMs: 60 * S,
-  maxTtlMs: 43200 * S,
-  overloadMarginPct: 10,
-  fillFactor: 0.95,
-  imageExpirationMs: 43200 * S,
-  pullRetryMs: 60 * S,
-};
-
-function pilot(n: number, state: PilotState = 'running', startedAgoSec = 100): Pilot {
-  return {
-    id: `id${n}`,
-    name: `plancton-worker-p${n}`,
-    pilotId: `p${n}`,
-    state,
-    image: 'busybox',
-    configHash: 'h',
-    createdAt: NOW - (startedAgoSec + 1) * S,
-    startedAt: state === 'created' ? undefined : NOW - startedAgoSec * S,
-  };
-}
-
-function input(over: Partial<DecideInput> & { busy?: number | undefined; ncpus?: number } = {}): DecideInput {
-  const { busy: busyGiven, ncpus = 8, ...rest } = over;
-  const busy = 'busy' in over ? busyGiven : 0;
-  return {
-    now: NOW,
-    policy,
-    host: {
-      at: NOW,
-      ncpus,
-      cpu: busy === undefined ? undefined : { busyPct: busy, perCpuBusyPct: [], intervalSec: 30 },
-      memory: { totalBytes: 1, availableBytes: 1, swapTotalBytes: 0, swapFreeBytes: 0 },
-    },
-    pilots: [],
-    controls: { drain: false, drainStop: false, forceStop: false },
-    image: { name: 'busybox', present: true, lastPulledName: 'busybox', lastPullOkAt: NOW - S },
-    state: {},
-    ...rest,
-  };
-}
-
-const kinds = (actions: readonly Action[]): string[] =>
-  actions.map((a) => (a.kind === 'remove' ? `remove:${a.id}:${a.reason}` : a.kind === 'start' ? `start:${a.count}` : a.kind));
+import { basePolicy as policy, input, kinds, NOW, pilot, S } from '../support/decide-fixtures.ts';
+import type { DecideInput, Pilot, Policy } from '../../src/core/types.ts';
 
 describe('decide: starting pilots (0.6 fit rule)', () => {
   // fitting = floor(idle * 0.95 * ncpus / (cpus_per_dock * 100)); start min(fitting, max_docks - running, docks_per_loop)

@@ -1,0 +1,24 @@
+import { EXIT_NO_WORK, type Pilot, type Policy, type PolicyState } from '../types.ts';
+
+type Backoff = NonNullable<PolicyState['backoff']>;
+
+/** How an ended pilot's run counts for the pilot contract. */
+export function outcomeOf(p: Pilot, policy: Policy): 'worked' | 'no-work' | 'neutral' {
+  const uptime = p.startedAt !== undefined && p.finishedAt !== undefined ? p.finishedAt - p.startedAt : undefined;
+  const quick = uptime !== undefined && uptime < policy.noWorkUptimeMs;
+  if (p.exitCode === EXIT_NO_WORK || quick) return 'no-work';
+  return p.exitCode === 0 && uptime !== undefined ? 'worked' : 'neutral';
+}
+
+/**
+ * One pilot that did work ends the backoff at once; pilots that found none raise it one level:
+ * wait min(max, base * 2^(level-1)), with "equal jitter" (half fixed, half random).
+ */
+export function nextBackoff(prev: Backoff | undefined, ended: readonly Pilot[], policy: Policy, now: number, jitter: number): Backoff | undefined {
+  const outcomes = ended.map((p) => outcomeOf(p, policy));
+  if (outcomes.includes('worked')) return undefined;
+  if (!outcomes.includes('no-work')) return prev;
+  const level = (prev?.level ?? 0) + 1;
+  const delay = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** (level - 1));
+  return { level, until: now + delay * (0.5 + 0.5 * Math.min(1, Math.max(0, jitter))) };
+}

@@ -1,0 +1,20 @@
+import type { HostSample, Policy } from '../types.ts';
+
+/** Memory counts as recovered only this far above the floor (and PSI this far under its threshold). */
+export const MEMORY_RECOVERY_FACTOR = 1.25;
+export const PSI_RECOVERY_FACTOR = 0.5;
+
+/**
+ * `short`: memory is under the floor (or PSI over its threshold) now: free some. `low`: short, or
+ * was short and has not yet recovered past the hysteresis: start nothing.
+ */
+export function memoryState(host: HostSample, policy: Policy, wasLow: boolean): { short: boolean; low: boolean } {
+  const available = host.memory.availableBytes;
+  const psi = host.pressure?.memory?.some.avg10;
+  const floor = policy.memFloorBytes;
+  const limit = policy.psiMemoryPct;
+  const short = (floor > 0 && available < floor) || (limit > 0 && psi !== undefined && psi > limit);
+  const recovering =
+    (floor > 0 && available < floor * MEMORY_RECOVERY_FACTOR) || (limit > 0 && psi !== undefined && psi > limit * PSI_RECOVERY_FACTOR);
+  return { short, low: short || (wasLow && recovering) };
+}

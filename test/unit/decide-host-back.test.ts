@@ -1,0 +1,179 @@
+/** Tables for the rules that give the host back: owner CPU, hysteresis, pause/vacate, memory, backoff. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide } from '../../src/core/decide.ts';
+import type { DecideInput, Pilot, Policy } from '../../src/core/types.ts';
+import { basePolicy, input, kinds, NOW, pilot, S } from '../support/decide-fixtures.ts';
+
+const owner: Policy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5 };
+const withPolicy = (p: Partial<Policy>, rest: Parameters<typeof input>[0] = {}): DecideInput => input({ ...rest, policy: { ...owner, ...p } });
+const paused = (n: number, ago = 100): Pilot => pilot(n, 'paused', ago);
+
+describe('owner CPU policy', () => {
+  // 8 CPUs, pilots of 1 CPU, max_docks 4
+  it('busy pilots are not the owner: 4 busy pilots on an otherwise idle host are not an overload', () => {
+    const four = [1, 2, 3, 4].map((n) => pilot(n));
+    const d = decide(withPolicy({}, { busy: 50, pilots: four, pilotsBusyPct: 50, state: { overSince: NOW - 999 * S } }));
+    assert.equal(d.fit.ownerBusyPct, 0);
+    assert.equal(d.fit.overloaded, false);
+    assert.deepEqual(d.actions, []);
+  });
+  it('the same host under the 0.6 total rule is overloaded', () => {
+    const four = [1, 2, 3, 4].map((n) => pilot(n));
+    assert.equal(decide(withPolicy({ cpuPolicy: 'total' }, { busy: 90, pilots: four, pilotsBusyPct: 50 })).fit.overloaded, true);
+  });
+  it('excess = owner + share - 100: boundary at the margin', () => {
+    const four = [1, 2, 3, 4].map((n) => pilot(n)); // share 50%
+    assert.equal(decide(withPolicy({}, { busy: 60, pilots: four, pilotsBusyPct: 0 })).fit.overloaded, false); // excess 10
+    assert.equal(decide(withPolicy({}, { busy: 60.01, pilots: four, pilotsBusyPct: 0 })).fit.overloaded, true);
+  });
+  it('a host full of busy pilots still replaces one that ended (slots the owner leaves, less pilots holding one)', () => {
+    const three = [1, 2, 3].map((n) => pilot(n));
+    const d = decide(withPolicy({ maxDocks: 8, docksPerLoop: 8 }, { busy: 100, pilots: [...three, pilot(9, 'exited')], pilotsBusyPct: 100, ncpus: 4 }));
+    // owner 0% -> floor(100 * 0.95 * 4 / 100) = 3 slots... minus 3 running = 0; with 8 CPUs:
+    assert.equal(d.fit.fitting, 0);
+    const e = decide(withPolicy({ maxDocks: 8, docksPerLoop: 8 }, { busy: 37.5, pilots: three, pilotsBusyPct: 37.5 }));
+    assert.equal(e.fit.fitting, 4); // floor(100 * 0.95 * 8 / 100) = 7 slots - 3
+    assert.equal(e.fit.toStart, 4);
+  });
+  it('unknown pilot use counts as the owner (conservative)', () => {
+    const d = decide(withPolicy({}, { busy: 70, pilots: [pilot(1)], pilotsBusyPct: undefined }));
+    assert.equal(d.fit.ownerBusyPct, 70);
+  });
+});
+
+describe('hysteresis', () => {
+  const two = [pilot(1, 'running', 200), pilot(2, 'running', 100)]; // share 25%
+  const at = (busy: number, wasOver: boolean) =>
+    decide(withPolicy({ cpuPolicy: 'total', graceKillMs: 600 * S }, { busy, pilots: two, state: wasOver ? { overSince: NOW - S } : {} })).fit.overloaded;
+  it('enters only above margin (35% here)', () => {
+    assert.equal(at(35, false), false);
+    assert.equal(at(35.1, false), true);
+  });
+  it('stays over until below margin - hysteresis (30% here)', () => {
+    assert.equal(at(32, true), true);
+    assert.equal(at(30.01, true), true);
+    assert.equal(at(30, true), false);
+  });
+});
+
+describe('pause, resume, vacate', () => {
+  const pol = { pauseMaxMs: 120 * S };
+  const three = [pilot(1, 'running', 300), pilot(2, 'running', 200), pilot(3, 'running', 100)]; // share 37.5%
+  it('an owner spike pauses the youngest pilot at once (no grace), one per iteration, and starts nothing', () => {
+    const d = decide(withPolicy(pol, { busy: 80, pilots: three, pilotsBusyPct: 0 }));
+    assert.deepEqual(kinds(d.actions), ['pause']);
+    assert.equal(d.actions[0]?.kind === 'pause' && d.actions[0].id, 'id3');
+    assert.deepEqual(d.state.pausedAt, { id3: NOW });
+  });
+  it('paused pilots do not count in the share, so the overload can end', () => {
+    const ps = [pilot(1, 'running', 300), paused(2), paused(3)];
+    const d = decide(withPolicy(pol, { busy: 80, pilots: ps, pilotsBusyPct: 0, state: { overSince: NOW - 10 * S, pausedAt: { id2: NOW - 5 * S, id3: NOW - 9 * S } } }));
+    assert.equal(d.fit.pilotSharePct, 12.5);
+    assert.equal(d.fit.overloaded, false, '80 + 12.5 - 100 = -7.5 is under margin - hysteresis');
+    assert.ok(!kinds(d.actions).includes('pause'));
+  });
+  it('resumes the pilot paused first once the owner is idle again, one at a time, and keeps starts blocked meanwhile', () => {
+    const ps = [pilot(1, 'running', 300), paused(2), paused(3)];
+    const d = decide(withPolicy(pol, { busy: 10, pilots: ps, pilotsBusyPct: 5, state: { pausedAt: { id2: NOW - 5 * S, id3: NOW - 9 * S } } }));
+    assert.deepEqual(kinds(d.actions), ['unpause']);
+    assert.equal(d.actions[0]?.kind === 'unpause' && d.actions[0].id, 'id3');
+    assert.equal(d.fit.blocked, 'paused-pilots');
+    assert.deepEqual(d.state.pausedAt, { id2: NOW - 5 * S });
+  });
+  it('does not resume when that pilot would tip the host over again', () => {
+    const ps = [pilot(1, 'running', 300), paused(2)];
+    // owner 70%, share with 2 active = 25% -> excess -5 > margin 10 - hysteresis 5 = 5? no: -5 <= 5 -> resume
+    assert.deepEqual(kinds(decide(withPolicy(pol, { busy: 70, pilots: ps, pilotsBusyPct: 0, state: { pausedAt: { id2: NOW } } })).actions), ['unpause']);
+    // owner 82%: 82 + 25 - 100 = 7 > 5 -> keep it paused
+    assert.deepEqual(kinds(decide(withPolicy(pol, { busy: 82, pilots: ps, pilotsBusyPct: 0, state: { pausedAt: { id2: NOW } } })).actions), []);
+  });
+  it('vacates a pilot paused for pause_max (boundary), gracefully', () => {
+    const ps = [paused(2), paused(3)];
+    const d = decide(withPolicy(pol, { busy: 100, pilots: ps, pilotsBusyPct: 0, state: { overSince: NOW - 500 * S, pausedAt: { id2: NOW - 120 * S, id3: NOW - 119.999 * S } } }));
+    assert.deepEqual(kinds(d.actions), ['remove:id2:pause-timeout']);
+    assert.equal(d.actions[0]?.kind === 'remove' && d.actions[0].stopFirst, true);
+  });
+  it('a paused pilot found at start (adopted) gets its pause clock started now', () => {
+    const d = decide(withPolicy(pol, { busy: 100, pilots: [paused(2)], pilotsBusyPct: 0, state: {} }));
+    assert.deepEqual(d.state.pausedAt, { id2: NOW });
+  });
+  it('pause_max 0: no pausing; vacate the youngest after grace_kill', () => {
+    const d = decide(withPolicy({ pauseMaxMs: 0 }, { busy: 100, pilots: three, pilotsBusyPct: 0, state: { overSince: NOW - 120 * S } }));
+    assert.deepEqual(kinds(d.actions), ['remove:id3:overload']);
+  });
+});
+
+describe('memory pressure', () => {
+  const mem = (availableBytes: number, psi?: number): Partial<DecideInput> => ({
+    host: {
+      at: NOW, ncpus: 8, cpu: { busyPct: 0, perCpuBusyPct: [], intervalSec: 1 },
+      memory: { totalBytes: 16e9, availableBytes, swapTotalBytes: 0, swapFreeBytes: 0 },
+      pressure: psi === undefined ? undefined : { memory: { some: { avg10: psi, avg60: 0, avg300: 0, total: 0 } } },
+    },
+  });
+  const two = [pilot(1, 'running', 200), pilot(2, 'running', 100)];
+  const pol = { memFloorBytes: 1e9, psiMemoryPct: 20, memoryStopTimeoutSec: 0 };
+  it('under the floor: removes the youngest at once with the memory grace, and starts nothing', () => {
+    const d = decide({ ...withPolicy(pol, { pilots: two }), ...mem(0.99e9) });
+    assert.deepEqual(kinds(d.actions), ['remove:id2:memory']);
+    assert.equal(d.actions[0]?.kind === 'remove' && d.actions[0].graceSec, 0);
+    assert.equal(d.fit.blocked, 'memory-pressure');
+    assert.equal(d.state.memoryLow, true);
+  });
+  it('at the floor exactly: nothing to free', () => {
+    assert.deepEqual(kinds(decide({ ...withPolicy(pol, { pilots: two }), ...mem(1e9) }).actions).filter((k) => k.includes('memory')), []);
+  });
+  it('PSI memory over its threshold frees memory too', () => {
+    assert.deepEqual(kinds(decide({ ...withPolicy(pol, { pilots: two }), ...mem(8e9, 20.5) }).actions), ['remove:id2:memory']);
+  });
+  it('hysteresis: after a shortage, no start until 1.25 x the floor', () => {
+    const low = { ...withPolicy(pol, { pilots: two, state: { memoryLow: true } }) };
+    const d = decide({ ...low, ...mem(1.2e9) });
+    assert.deepEqual(d.actions, []);
+    assert.equal(d.fit.blocked, 'memory-pressure');
+    const e = decide({ ...low, ...mem(1.25e9) });
+    assert.equal(e.state.memoryLow, false);
+    assert.deepEqual(kinds(e.actions), ['start:2']);
+  });
+  it('floor 0 and PSI 0: off', () => {
+    assert.deepEqual(kinds(decide({ ...withPolicy({ memFloorBytes: 0, psiMemoryPct: 0 }, { pilots: two }), ...mem(1, 99) }).actions), ['start:2']);
+  });
+});
+
+describe('backoff after pilots that found no work (the pilot contract)', () => {
+  const ended = (n: number, exitCode: number, upSec: number): Pilot => ({ ...pilot(n, 'exited'), startedAt: NOW - (upSec + 1) * S, finishedAt: NOW - S, exitCode });
+  const pol = { noWorkUptimeMs: 10 * S, backoffBaseMs: 10 * S, backoffMaxMs: 600 * S };
+  it('exit code 75 starts a backoff of base x (0.5 + 0.5 jitter) and blocks starts', () => {
+    const d = decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 0 }));
+    assert.deepEqual(d.state.backoff, { level: 1, until: NOW + 5 * S });
+    assert.equal(d.fit.blocked, 'backoff');
+    const full = decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 0.999999 }));
+    assert.ok((full.state.backoff?.until ?? 0) < NOW + 10 * S && (full.state.backoff?.until ?? 0) > NOW + 9.99 * S);
+  });
+  it('an exit within no_work_uptime counts as no work, whatever the code; at the boundary it does not', () => {
+    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 0, 9.999)] })).state.backoff?.level, 1);
+    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 1, 9.999)] })).state.backoff?.level, 1);
+    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 0, 10)] })).state.backoff, undefined);
+  });
+  it('doubles per round up to the cap', () => {
+    const at = (level: number) => decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 1, state: { backoff: { level, until: 0 } } })).state.backoff;
+    assert.deepEqual(at(1), { level: 2, until: NOW + 20 * S });
+    assert.deepEqual(at(5), { level: 6, until: NOW + 320 * S });
+    assert.deepEqual(at(6), { level: 7, until: NOW + 600 * S });
+    assert.deepEqual(at(20), { level: 21, until: NOW + 600 * S });
+  });
+  it('after the wait, probes with one pilot at a time', () => {
+    const d = decide(withPolicy(pol, { state: { backoff: { level: 3, until: NOW } } }));
+    assert.deepEqual(kinds(d.actions), ['start:1']);
+  });
+  it('one pilot that worked (exit 0 after no_work_uptime) ends the backoff at once', () => {
+    const d = decide(withPolicy(pol, { pilots: [ended(1, 0, 500), ended(2, 75, 1)], state: { backoff: { level: 4, until: NOW + 100 * S } } }));
+    assert.equal(d.state.backoff, undefined);
+    assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:exited', 'start:2']);
+  });
+  it('a failure after a long run is neutral', () => {
+    const d = decide(withPolicy(pol, { pilots: [ended(1, 1, 500)], state: { backoff: { level: 2, until: NOW - S } } }));
+    assert.deepEqual(d.state.backoff, { level: 2, until: NOW - S });
+  });
+});
