@@ -203,8 +203,10 @@ export class Daemon {
       this.#logIteration(decision, pilots.length);
       if (result.exit) return { exit: result.exit, nextMs: 0 };
       // come back soon while something is in motion: a pull to follow with starts, pilots to stop
+      // filling: a full batch with room left goes on at once, pilots at idle priority need no settling time
+      const filling = result.started > 0 && result.started >= this.#config.settings.docks_per_loop && decision.fit.room > result.started;
       const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0) || decision.state.memoryLow === true;
-      return { nextMs: busy ? 0 : mainMs };
+      return { nextMs: busy || filling ? 0 : mainMs };
     } catch (err) {
       if (!(err instanceof EngineError) || !(err.unreachable || (err.statusCode ?? 0) >= 500)) throw err;
       return { nextMs: await this.#engineDown(err, controls, mainMs) };

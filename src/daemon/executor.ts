@@ -135,26 +135,31 @@ async function removePilot(action: Extract<Action, { kind: 'remove' }>, pilot: P
   ctx.logger.info('pilot removed', { event: 'pilot-removed', ...record });
 }
 
-/** Starts up to `count` pilots one after another; the first failure ends this iteration's launches, as in 0.6. */
+/**
+ * Starts `count` pilots (at most docks_per_loop) together, as the raw engine would with that
+ * concurrency. A failure is logged with its pilot; the others of the batch still count.
+ */
 async function startPilots(count: number, ctx: ExecContext): Promise<number> {
-  let started = 0;
-  for (let i = 0; i < count && !ctx.stopping(); i++) {
-    const pilotId = newPilotId(ctx.random);
-    const spec = buildPilotSpec(ctx.config.pilot, {
-      ...ctx.identity,
-      configHash: ctx.config.hash,
-      pilotId,
-      apparmor: ctx.apparmor,
-      deadline: ctx.now() + ctx.config.settings.max_ttl * 1000,
-      stopTimeoutSec: ctx.config.settings.stop_timeout,
-      cgroupParent: ctx.cgroupParent,
-    });
-    const ok = await guard(ctx, { name: spec.name, image: spec.image }, async () => {
-      const id = await ctx.engine.createAndStart(spec);
-      ctx.logger.info('pilot started', { event: 'pilot-started', id, name: spec.name, hostname: spec.hostname });
-    });
-    if (!ok) break;
-    started++;
-  }
-  return started;
+  if (ctx.stopping()) return 0;
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, async () => {
+      const pilotId = newPilotId(ctx.random);
+      const spec = buildPilotSpec(ctx.config.pilot, {
+        ...ctx.identity,
+        configHash: ctx.config.hash,
+        pilotId,
+        apparmor: ctx.apparmor,
+        deadline: ctx.now() + ctx.config.settings.max_ttl * 1000,
+        stopTimeoutSec: ctx.config.settings.stop_timeout,
+        cgroupParent: ctx.cgroupParent,
+      });
+      return guard(ctx, { name: spec.name, image: spec.image }, async () => {
+        const id = await ctx.engine.createAndStart(spec);
+        ctx.logger.info('pilot started', { event: 'pilot-started', id, name: spec.name, hostname: spec.hostname });
+      });
+    }),
+  );
+  const unreachable = results.find((r) => r.status === 'rejected');
+  if (unreachable) throw unreachable.reason;
+  return results.filter((r) => r.status === 'fulfilled' && r.value).length;
 }
