@@ -1,4 +1,5 @@
 import convict from 'convict';
+import cron from 'node-cron';
 
 /**
  * Strict convict formats. Environment variables and command-line values arrive as strings:
@@ -122,6 +123,28 @@ export function registerFormats(): void {
         throw new Error('must be a number of bytes >= 0 or a percentage such as "10%"');
       },
       coerce: (v: string) => (v.trim().endsWith('%') ? v.trim() : coerceNumber(v)),
+    },
+    /** A 5-field cron pattern (node-cron's own validator), or empty. */
+    cron: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string') throw new Error('must be a cron pattern such as "* 19-23 * * 1-5"');
+        if (x.trim() === '') return;
+        if (x.trim().split(/\s+/).length !== 5) throw new Error('must have 5 fields: minute hour day-of-month month day-of-week');
+        const v = cron.validateDetailed(x.trim());
+        if (!v.valid) throw new Error(v.errors.map((e) => e.message).join('; ') || 'is not a cron pattern');
+      },
+    },
+    /** An IANA time zone name, or empty. */
+    timezone: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string') throw new Error('must be a time zone name such as Europe/Rome');
+        if (x === '') return;
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: x });
+        } catch {
+          throw new Error('is not a known time zone');
+        }
+      },
     },
     /** 0.6 `max_docks`: a number or an arithmetic expression, checked by the loader's parser. */
     'number-or-expression': {

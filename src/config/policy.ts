@@ -57,6 +57,7 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
       backoffBaseMs: s.backoff_base * 1000,
       backoffMaxMs: s.backoff_max * 1000,
       noWorkUptimeMs: s.no_work_uptime * 1000,
+      scheduleVacate: s.schedule_vacate,
     },
     maxDocksError,
   };

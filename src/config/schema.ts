@@ -32,6 +32,9 @@ export interface Settings {
   stop_signal: string;
   stop_command: string | string[];
   on_stop: string;
+  schedule: string;
+  schedule_timezone: string;
+  schedule_vacate: boolean;
   cpu_policy: string;
   cgroup_parent: string;
   host_cgroup: string;
@@ -109,6 +112,9 @@ const DEFS: Record<keyof Settings, Def> = {
   backoff_base: { doc: 'Seconds of the first start backoff after pilots found no work (exit code 75, or an exit within no_work_uptime); doubles per round, with jitter.', format: 'seconds', default: 10 },
   backoff_max: { doc: 'Longest start backoff, seconds.', format: 'seconds', default: 600 },
   no_work_uptime: { doc: 'A pilot that ends within this many seconds of its start found no work. 0: only exit code 75 says so.', format: 'seconds', default: 10 },
+  schedule: { doc: 'Cron pattern (minute hour day-of-month month day-of-week) of the minutes in which pilots may run, e.g. "* 19-23,0-7 * * 1-5" for weeknights; outside them Plancton drains (empty: always).', format: 'cron', default: '' },
+  schedule_timezone: { doc: 'Time zone of `schedule`, e.g. Europe/Rome (empty: the host\'s).', format: 'timezone', default: '' },
+  schedule_vacate: { doc: 'Outside `schedule`, also vacate the running pilots (gracefully) instead of letting them finish.', format: 'bool', default: false },
   on_stop: { doc: 'What SIGTERM (docker stop, compose down) does to the pilots: keep (they run on and are adopted at the next start), drain (start none, exit when the last one ends), remove (stop and remove them all, then exit). A second signal exits at once.', format: ['keep', 'drain', 'remove'], default: 'keep' },
   overload_margin: { doc: 'Percent points the host may exceed the pilots\' CPU share before counting as overloaded (0.6: 10).', format: 'non-negative', default: 10 },
   pull_retry: { doc: 'Seconds to wait after a failed image pull before trying again.', format: 'seconds', default: 60 },

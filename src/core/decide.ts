@@ -32,6 +32,7 @@ export function decide(input: DecideInput): Decision {
   const live = pilots.filter((p) => LIVE_STATES.has(p.state));
 
   if (controls.forceStop) for (const p of live) remove(p, 'force-stop', true);
+  else if (controls.outsideSchedule && policy.scheduleVacate) for (const p of live) remove(p, 'schedule', true);
   else for (const p of live) if (now - (p.startedAt ?? p.createdAt) > policy.maxTtlMs) remove(p, 'ttl', true);
 
   let state: PolicyState = { ...input.state, backoff: nextBackoff(input.state.backoff, ended, policy, now, input.jitter ?? 0.5) };
@@ -88,7 +89,7 @@ export function decide(input: DecideInput): Decision {
 
   const remaining = left(live).length;
   const paused = Object.keys(pausedAt).length;
-  if (!controls.forceStop && !controls.drainStop && !controls.drain && pullDue(input.image, policy, now)) {
+  if (!controls.forceStop && !controls.drainStop && !controls.drain && !controls.outsideSchedule && pullDue(input.image, policy, now)) {
     actions.push({ kind: 'pull', image: input.image.name });
   }
   const fitting = fittingPilots(input, cpu.ownerBusyPct, remaining);
@@ -105,7 +106,7 @@ export function decide(input: DecideInput): Decision {
   return {
     state,
     actions,
-    status: statusOf(controls.forceStop, controls.drain || controls.drainStop),
+    status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
     fit: {
       running: remaining, fitting, room, toStart, blocked, pilotSharePct: cpu.pilotSharePct, overloaded,
       ownerBusyPct: cpu.ownerBusyPct, memoryLow: memory.low, backoffLevel: state.backoff?.level ?? 0,

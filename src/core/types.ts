@@ -79,6 +79,8 @@ export interface Controls {
   readonly drainStop: boolean;
   /** Remove every pilot, then exit. */
   readonly forceStop: boolean;
+  /** Outside the `schedule` window: start nothing (and vacate, with `scheduleVacate`). */
+  readonly outsideSchedule?: boolean | undefined;
 }
 
 /** What the shell knows of the pilot image. */
@@ -125,6 +127,8 @@ export interface Policy {
   readonly backoffMaxMs: number;
   /** A pilot that ends sooner than this after its start found no work. */
   readonly noWorkUptimeMs: number;
+  /** Outside the schedule window, vacate running pilots rather than let them finish. */
+  readonly scheduleVacate?: boolean | undefined;
 }
 
 /** The pilot contract's exit code for "no work here, back off". */
@@ -144,7 +148,7 @@ export interface PolicyState {
 }
 
 /** Why a pilot is removed. */
-export type RemoveReason = 'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop' | 'memory' | 'pause-timeout';
+export type RemoveReason = 'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop' | 'memory' | 'pause-timeout' | 'schedule';
 
 export type Action =
   | { readonly kind: 'pull'; readonly image: string }
@@ -169,6 +173,7 @@ export type DaemonStatus = 'active' | 'draining' | 'stopping' | 'waiting';
 /** Why no pilot was started in an iteration, when none was. */
 export type StartBlock =
   | 'draining'
+  | 'outside-schedule'
   | 'stopping'
   | 'no-cpu-sample'
   | 'image-missing'

@@ -18,6 +18,7 @@ import type { Reporter } from '../report/reporter.ts';
 import { hostSummary, pilotRows, type StatusReport } from '../report/status.ts';
 import { execute, type Identity } from './executor.ts';
 import type { RunDir } from './run-dir.ts';
+import { ScheduleWindow } from './schedule.ts';
 
 /** Everything the loop touches outside itself, injected so that tests can drive it. */
 export interface DaemonDeps {
@@ -74,6 +75,7 @@ export class Daemon {
   #lastMaxDocks = 0;
   #lastMaxDocksError: string | undefined;
   #lastCpu: ReadonlyMap<string, number> = new Map();
+  readonly #schedule = new ScheduleWindow();
   /** Cuts the minimum interval short: memory is short. */
   #urgent = new AbortController();
 
@@ -141,6 +143,7 @@ export class Daemon {
         await this.#sleep(nextMs, true);
       }
     } finally {
+      this.#schedule.close();
       memoryWatch.close();
       watcher?.close();
       this.#stop.abort();
@@ -157,7 +160,9 @@ export class Daemon {
     this.#iterations++;
     await this.#maybeReload();
     const now = this.#now();
-    const controls = { ...(await runDir.readControls()), ...this.#forced };
+    const s = this.#config.settings;
+    const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(now));
+    const controls = { ...(await runDir.readControls()), outsideSchedule, ...this.#forced };
     let host: HostSample;
     try {
       host = await this.#d.sampler.sample(now);

@@ -26,6 +26,7 @@ export function startBlock(input: DecideInput, state: PolicyState, room: number,
   const { controls, host, image, policy, now } = input;
   if (controls.forceStop) return 'stopping';
   if (controls.drain || controls.drainStop) return 'draining';
+  if (controls.outsideSchedule) return 'outside-schedule';
   if (host.cpu === undefined) return 'no-cpu-sample';
   if (state.memoryLow) return 'memory-pressure';
   if (!image.present) return 'image-missing';
