@@ -59,6 +59,9 @@ const FORMATS: Readonly<Record<string, JsonSchema>> = {
   'url-list': { type: ['null', 'string', 'array'], items: { type: 'string' } },
   signal: { type: 'string', pattern: '^SIG[A-Z0-9+-]+$' },
   'optional-command': { type: ['string', 'array'], items: { type: 'string' } },
+  // Plancton's loader checks the pattern and the zone itself (node-cron, Intl); the chart checks the type
+  cron: { type: 'string' },
+  timezone: { type: 'string' },
   'bytes-or-percent': { type: ['number', 'string'], minimum: 0, pattern: '^\\s*0*(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)\\s*%\\s*$' },
 };
 
