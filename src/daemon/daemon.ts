@@ -1,11 +1,9 @@
-import { watch, type FSWatcher } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { decide } from '../core/decide.ts';
-import { ConfigError, EngineError } from '../core/errors.ts';
+import { EngineError } from '../core/errors.ts';
 import type { Controls, DaemonStatus, Decision, HostSample, ImageStatus, Pilot, PolicyState } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { resolvePolicy } from '../config/policy.ts';
-import { START_ONLY_KEYS, KEYS } from '../config/schema.ts';
 import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { PilotCpuMeter } from '../host/pilot-cpu.ts';
@@ -19,6 +17,8 @@ import { hostSummary, pilotRows, type StatusReport } from '../report/status.ts';
 import { execute, type Identity } from './executor.ts';
 import type { RunDir } from './run-dir.ts';
 import { ScheduleWindow } from './schedule.ts';
+import { watchEngineEvents, watchRunDir } from './wakers.ts';
+import { ConfigReloader } from './config-reloader.ts';
 
 /** Everything the loop touches outside itself, injected so that tests can drive it. */
 export interface DaemonDeps {
@@ -55,7 +55,7 @@ export class Daemon {
   readonly #d: DaemonDeps;
   readonly #now: () => number;
   readonly #stop = new AbortController();
-  #config: LoadedConfig;
+  readonly #reloader: ConfigReloader;
   #wake = new AbortController();
   /** A stop signal arrived (on_stop may keep the loop going for a while). */
   #stopAsked = false;
@@ -66,8 +66,6 @@ export class Daemon {
   #status: DaemonStatus = 'active';
   #engineError: string | undefined;
   #engineFailures = 0;
-  #reloadError: string | undefined;
-  #nextReload: number;
   #iterations = 0;
   readonly #startedAt: number;
   #lastSample: HostSample | undefined;
@@ -82,14 +80,18 @@ export class Daemon {
   constructor(deps: DaemonDeps, config: LoadedConfig) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
-    this.#config = config;
     this.#startedAt = this.#now();
-    this.#nextReload = this.#startedAt + config.settings.updateconfig * 1000;
+    this.#reloader = new ConfigReloader(config, deps.reload, deps.logger, this.#startedAt);
     for (const r of deps.reporters ?? []) this.removals.onRemoval((removal) => r.removal(removal));
   }
 
   get config(): LoadedConfig {
-    return this.#config;
+    return this.#reloader.current;
+  }
+
+  /** The configuration in force: the last good one. */
+  get #config(): LoadedConfig {
+    return this.#reloader.current;
   }
 
   /**
@@ -125,8 +127,8 @@ export class Daemon {
     for (const w of this.#config.warnings) logger.warn(w);
     if (this.#d.idle) logger.info(`pilots run at idle priority under ${this.#d.idle.parent} (${this.#d.idle.settings})`);
     else if (this.#d.idleProblem) logger.warn(`pilots do NOT run at idle priority: ${this.#d.idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`);
-    const watcher = this.#watchRunDir();
-    const events = this.#watchEvents();
+    const watcher = watchRunDir(runDir.path, () => this.wake(), logger);
+    const events = watchEngineEvents(this.#d.engine, identity.instance, () => this.wake(), logger, this.#stop.signal);
     const memoryWatch = new MemoryWatch(this.#d.procRoot ?? '/proc', 500, (m, psi) => this.#memoryShort(m.availableBytes, m.totalBytes, psi?.some.avg10), () => this.wake(true));
     try {
       await this.#d.sampler.sample(this.#now()).catch(() => undefined); // prime the CPU baseline
@@ -235,28 +237,8 @@ export class Daemon {
   }
 
   async #maybeReload(): Promise<void> {
-    const now = this.#now();
-    if (now < this.#nextReload) return;
-    this.#nextReload = now + this.#config.settings.updateconfig * 1000;
-    try {
-      const next = await this.#d.reload();
-      const changed = KEYS.filter((k) => JSON.stringify(next.settings[k]) !== JSON.stringify(this.#config.settings[k]));
-      if (changed.length) {
-        this.#d.logger.info('configuration reloaded', { changed, hash: next.hash });
-        const restart = changed.filter((k) => START_ONLY_KEYS.has(k));
-        if (restart.length) this.#d.logger.warn(`changes to ${restart.join(', ')} take effect at the next restart`);
-        for (const w of next.warnings) this.#d.logger.warn(w);
-        if (next.settings.log_level !== this.#config.settings.log_level) this.#d.logger.level = next.settings.log_level;
-      }
-      this.#config = next;
-      this.#reloadError = undefined;
-      for (const r of this.#d.reporters ?? []) r.configure?.(next);
-      this.#nextReload = now + next.settings.updateconfig * 1000;
-    } catch (err) {
-      const message = err instanceof ConfigError ? err.problems.map((p) => `${p.key}: ${p.message}`).join('; ') : (err as Error).message;
-      if (message !== this.#reloadError) this.#d.logger.error(`configuration reload failed, keeping the last good one: ${message}`);
-      this.#reloadError = message;
-    }
+    const next = await this.#reloader.maybeReload(this.#now());
+    if (next) for (const r of this.#d.reporters ?? []) r.configure?.(next);
   }
 
   #noteMaxDocks(value: number, error: string | undefined): void {
@@ -275,7 +257,7 @@ export class Daemon {
       startedAt: this.#startedAt,
       updatedAt: now,
       iterations: this.#iterations,
-      config: { source: this.#config.source, hash: this.#config.hash, mainSleep: this.#config.settings.main_sleep, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloadError },
+      config: { source: this.#config.source, hash: this.#config.hash, mainSleep: this.#config.settings.main_sleep, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloader.error },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
       idlePriority: this.#d.idle ? { enabled: true, detail: this.#d.idle.settings } : { enabled: false, detail: this.#d.idleProblem ?? 'off (cgroup_parent empty)' },
       controls,
@@ -325,37 +307,5 @@ export class Daemon {
     const urgent = wakeable ? AbortSignal.any([this.#stop.signal, this.#urgent.signal]) : this.#stop.signal;
     await delay(min, undefined, { signal: urgent }).catch(() => undefined);
     if (ms > min) await delay(ms - min, undefined, { signal }).catch(() => undefined);
-  }
-
-  /** A change of a control file wakes the loop at once. */
-  #watchRunDir(): FSWatcher | undefined {
-    try {
-      return watch(this.#d.runDir.path, (_event, file) => {
-        if (file && !String(file).startsWith('.') && String(file) !== 'status.json') this.wake();
-      });
-    } catch (err) {
-      this.#d.logger.warn(`cannot watch ${this.#d.runDir.path}; controls are read every iteration: ${(err as Error).message}`);
-      return undefined;
-    }
-  }
-
-  /** Follows the engine's event stream so an exited pilot is replaced at once; reconnects with backoff. */
-  async #watchEvents(): Promise<void> {
-    let failures = 0;
-    while (!this.#stop.signal.aborted) {
-      try {
-        await this.#d.engine.watch(this.#d.identity.instance, (ev) => {
-          failures = 0;
-          if (ev.action === 'die' || ev.action === 'oom' || ev.action === 'destroy') this.wake();
-        }, this.#stop.signal);
-      } catch (err) {
-        failures++;
-        if (failures === 1) this.#d.logger.debug(`engine event stream lost: ${(err as Error).message}`);
-      }
-      if (this.#stop.signal.aborted) break;
-      const ms = ENGINE_RETRY_DELAYS_MS[Math.min(failures, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000;
-      await delay(Math.min(ms, 5000), undefined, { signal: this.#stop.signal }).catch(() => undefined);
-      this.wake(); // whatever happened while the stream was down, the next iteration reconciles it
-    }
   }
 }
