@@ -3,6 +3,8 @@ import type { Readable } from 'node:stream';
 
 import { EngineError } from '../core/errors.ts';
 import type { Pilot, PilotState } from '../core/types.ts';
+import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
+import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
 import { isOwned, LABELS, ownedFilter } from './labels.ts';
 import type { EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec } from './port.ts';
 
@@ -26,7 +28,6 @@ export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
 type ModemOptions = Docker.DockerOptions & { connectionTimeout?: number };
 
 const STATES: ReadonlySet<string> = new Set<PilotState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
-const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
  * The only implementation of {@link EnginePort} that talks to Docker, and the only module that
@@ -343,78 +344,3 @@ export function parseEngineTime(value: string | undefined): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-function toPilotEvent(line: unknown, instance: string): PilotEvent | undefined {
-  if (typeof line !== 'object' || line === null) return undefined;
-  const e = line as { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, string> }; time?: unknown; timeNano?: unknown };
-  if (e.Type !== 'container' || typeof e.Action !== 'string' || typeof e.Actor?.ID !== 'string') return undefined;
-  // The server filtered already; container events carry the labels among their attributes, so check again.
-  if (!isOwned(e.Actor.Attributes, instance)) return undefined;
-  const at = typeof e.timeNano === 'number' ? Math.floor(e.timeNano / 1e6) : typeof e.time === 'number' ? e.time * 1000 : Date.now();
-  return { action: e.Action, id: e.Actor.ID, at };
-}
-
-function errorMessageOf(line: unknown): string | undefined {
-  if (typeof line !== 'object' || line === null) return undefined;
-  const { error, errorDetail } = line as { error?: unknown; errorDetail?: { message?: unknown } };
-  if (typeof error === 'string' && error !== '') return error;
-  if (typeof errorDetail?.message === 'string') return errorDetail.message;
-  return undefined;
-}
-
-/**
- * Feeds each JSON value of a newline-delimited stream to `onLine`. Chunks may split lines and
- * multi-byte characters; a malformed line is skipped rather than thrown from an event handler.
- */
-function readJsonLines(stream: Readable, onLine: (value: unknown) => void): void {
-  let buffer = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      const text = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (text === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        continue;
-      }
-      onLine(value);
-    }
-  });
-}
-
-function statusOf(err: unknown): number | undefined {
-  const status = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
-/** The engine's own message when it sent one, else the error's. */
-function detailOf(err: unknown): string {
-  const json = (err as { json?: unknown } | null)?.json;
-  const message = (json as { message?: unknown } | null)?.message;
-  if (typeof message === 'string') return message;
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
-function isUnreachable(err: unknown): boolean {
-  if (statusOf(err) !== undefined) return false;
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
-  return err instanceof Error && /socket hang up|timeout|timed out/i.test(err.message);
-}
-
-function engineError(op: string, err: unknown, suffix = ''): EngineError {
-  if (err instanceof EngineError && suffix === '') return err;
-  const statusCode = statusOf(err);
-  const unreachable = isUnreachable(err);
-  const detail = unreachable ? `engine unreachable (${detailOf(err)})` : detailOf(err);
-  return new EngineError(`${op} failed: ${detail}${suffix}`, { statusCode, unreachable, cause: err });
-}
-
-function short(id: string): string {
-  return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id;
-}
