@@ -1,0 +1,206 @@
+/**
+ * The container image and the README's quick start, for the end-to-end tests: the image is
+ * built with the README's `docker build` line and run with its `docker run` line, verbatim
+ * (through bash, as a user pastes them), and Compose with its `docker compose up` line.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { execa } from 'execa';
+import type { StatusReport } from '../../src/report/status.ts';
+import { REQUIRE_ENGINE_ENV, docker, requireEngine } from './docker.ts';
+
+/** The repository root: the build context and the directory the README's lines run in. */
+export const ROOT = resolve(import.meta.dirname, '../..');
+/** The Dockerfile's default NODE_IMAGE (test/support/node-image.sh builds a local stand-in). */
+export const NODE_IMAGE = 'node:24-bookworm-slim';
+/** The pilots of the image's embedded default configuration. */
+export const PILOT_IMAGE = 'busybox:latest';
+
+/**
+ * The quick start as proposed for README.md, used until README.md carries it between
+ * `<!-- docker-run:start -->` and `<!-- docker-run:end -->` (and `compose-up` likewise).
+ */
+export const FALLBACK_BLOCKS = {
+  'docker-run': [
+    'docker build -t plancton .',
+    'docker run -d --name plancton --restart unless-stopped --privileged \\',
+    '  -v /var/run/docker.sock:/var/run/docker.sock -v /proc:/host/proc:ro \\',
+    '  -v /sys/fs/cgroup:/sys/fs/cgroup plancton',
+  ].join('\n'),
+  'compose-up': 'cd compose && docker compose up -d',
+} as const;
+
+export type BlockName = keyof typeof FALLBACK_BLOCKS;
+
+/** The commands of a README block (fences, prompts, comments dropped; `\` continuations joined), and where they came from. */
+export function readmeCommands(name: BlockName, readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8')): { commands: string[]; fromReadme: boolean } {
+  const start = readme.indexOf(`<!-- ${name}:start -->`);
+  const end = readme.indexOf(`<!-- ${name}:end -->`);
+  const fromReadme = start >= 0 && end > start;
+  const text = fromReadme ? readme.slice(start, end).split('\n').slice(1).join('\n') : FALLBACK_BLOCKS[name];
+  const commands: string[] = [];
+  let current = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim().replace(/^\$ /, '');
+    if (line.startsWith('```') || line.startsWith('#') || (line === '' && current === '')) continue;
+    current += (current ? ' ' : '') + line.replace(/\\$/, '').trim();
+    if (!line.endsWith('\\')) {
+      if (current) commands.push(current);
+      current = '';
+    }
+  }
+  if (current) commands.push(current);
+  return { commands, fromReadme };
+}
+
+/** The README's `docker build` and `docker run` lines. */
+export function quickStart(readme?: string): { build: string; run: string; fromReadme: boolean } {
+  const { commands, fromReadme } = readmeCommands('docker-run', readme);
+  const build = commands.find((c) => c.startsWith('docker build '));
+  const run = commands.find((c) => c.startsWith('docker run '));
+  if (!build || !run) throw new Error(`the docker-run block has no 'docker build' or 'docker run' line: ${JSON.stringify(commands)}`);
+  return { build, run, fromReadme };
+}
+
+/** Runs one README line as a user would: `bash -c LINE` in the repository root. */
+export async function shell(line: string, env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa('bash', ['-c', line], { cwd: ROOT, env, reject: false, timeout: timeoutMs });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
+}
+
+let built: Promise<string> | undefined;
+
+/**
+ * Builds the image with the README's `docker build` line (once per process; later test files
+ * hit the engine's build cache) and returns its id.
+ */
+export function ensureImage(): Promise<string> {
+  built ??= (async () => {
+    const { build, run } = quickStart();
+    const tag = imageOf(run);
+    const previous = await execa('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { reject: false, timeout: 30_000 });
+    const r = await shell(build, {}, 20 * 60_000);
+    if (r.exitCode !== 0) throw new Error(`'${build}' failed (${r.exitCode}):\n${r.stderr.split('\n').slice(-30).join('\n')}`);
+    const id = await docker(['image', 'inspect', '-f', '{{.Id}}', tag]);
+    // the image this build replaced under the tag, unless a container still uses it (no -f)
+    if (previous.exitCode === 0 && previous.stdout.trim() !== id) await execa('docker', ['rmi', previous.stdout.trim()], { reject: false, timeout: 60_000 });
+    return id;
+  })();
+  return built;
+}
+
+/**
+ * The words of a `docker run` line. The line must need no shell quoting (it is run verbatim
+ * through bash elsewhere; here it is only varied), so that splitting on blanks is exact.
+ */
+export function runWords(line: string): string[] {
+  if (!/^[\w\s./:=,@-]+$/.test(line)) throw new Error(`the docker run line needs shell parsing, which runWords does not do: ${line}`);
+  const words = line.split(/\s+/).filter(Boolean);
+  if (words[0] !== 'docker' || words[1] !== 'run') throw new Error(`not a docker run line: ${line}`);
+  return words;
+}
+
+/** The image of a `docker run` line with no command after the image (the last word). */
+export function imageOf(line: string): string {
+  return runWords(line).at(-1) ?? '';
+}
+
+/** The container name of a `docker run` line. */
+export function nameOf(line: string): string {
+  const words = runWords(line);
+  const i = words.indexOf('--name');
+  const name = i >= 0 ? words[i + 1] : words.find((w) => w.startsWith('--name='))?.slice('--name='.length);
+  if (!name) throw new Error(`the docker run line names no container: ${line}`);
+  return name;
+}
+
+/**
+ * The `docker` arguments of the README's run line with another container name and `extra`
+ * options before the image: the same flags, varied per test.
+ */
+export function variantArgs(line: string, name: string, extra: readonly string[]): string[] {
+  const words = runWords(line).slice(1);
+  const out: string[] = [];
+  for (let i = 0; i < words.length - 1; i++) {
+    const w = words[i] ?? '';
+    if (w === '--name') {
+      out.push('--name', name);
+      i++;
+    } else if (w.startsWith('--name=')) out.push(`--name=${name}`);
+    else out.push(w);
+  }
+  return [...out, ...extra, words.at(-1) ?? ''];
+}
+
+/** A fresh suffix for container names and instance ids. */
+export function randomSuffix(): string {
+  return randomBytes(4).toString('hex');
+}
+
+/** The engine's host name: what pilot hostnames and the default instance id are made of. */
+export function engineHostName(): Promise<string> {
+  return docker(['info', '-f', '{{.Name}}']);
+}
+
+/** `docker exec CONTAINER args…`, never rejecting. */
+export async function dockerExec(container: string, args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa('docker', ['exec', container, ...args], { reject: false, timeout: 60_000 });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
+}
+
+/** The status report of the Plancton in `container` (`plancton status --json`), undefined before its first one. */
+export async function statusIn(container: string): Promise<(StatusReport & { running: boolean }) | undefined> {
+  const r = await dockerExec(container, ['plancton', 'status', '--json']);
+  if (r.stdout === '') return undefined;
+  const report = JSON.parse(r.stdout) as Partial<StatusReport> & { running: boolean };
+  return report.iterations === undefined ? undefined : (report as StatusReport & { running: boolean });
+}
+
+/** Ids of the running containers labelled `org.plancton.instance=<instance>`. */
+export async function runningPilots(instance: string): Promise<string[]> {
+  const out = await docker(['ps', '-q', '--no-trunc', '--filter', `label=org.plancton.instance=${instance}`, '--filter', 'status=running']);
+  return out === '' ? [] : out.split('\n');
+}
+
+/** Ids of every container, in any state, labelled `org.plancton.instance=<instance>`. */
+export async function allPilots(instance: string): Promise<string[]> {
+  const out = await docker(['ps', '-a', '-q', '--no-trunc', '--filter', `label=org.plancton.instance=${instance}`]);
+  return out === '' ? [] : out.split('\n');
+}
+
+/** Force-removes containers by id or name; for `after` hooks, so it never throws. */
+export async function forceRemove(...ids: string[]): Promise<void> {
+  if (ids.length > 0) await execa('docker', ['rm', '-f', '-v', ...ids], { reject: false, timeout: 60_000 });
+}
+
+/** The skip option of a suite that needs the engine and these images (fails instead under PLANCTON_REQUIRE_ENGINE=1). */
+export async function requireImages(...images: string[]): Promise<false | string> {
+  for (const image of images) {
+    const skip = await requireEngine(image);
+    if (skip !== false) return skip.replace('run test/support/images.sh', `run test/support/images.sh and test/support/node-image.sh`);
+  }
+  return false;
+}
+
+/** The Compose command: `docker compose` (v2) where the plugin exists, else `docker-compose` (v1). */
+export async function composeCommand(): Promise<string[] | undefined> {
+  const v2 = await execa('docker', ['compose', 'version'], { reject: false, timeout: 30_000 });
+  if (v2.exitCode === 0) return ['docker', 'compose'];
+  const v1 = await execa('docker-compose', ['version'], { reject: false, timeout: 30_000 });
+  return v1.exitCode === 0 ? ['docker-compose'] : undefined;
+}
+
+/** The skip option of a suite that needs Compose as well (fails instead under PLANCTON_REQUIRE_ENGINE=1). */
+export async function requireCompose(): Promise<false | string> {
+  if (await composeCommand()) return false;
+  const problem = 'neither `docker compose` nor `docker-compose` runs (apt-get install docker-compose)';
+  if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${problem}`);
+  return `skipped: ${problem}; set ${REQUIRE_ENGINE_ENV}=1 to fail instead`;
+}
+
+/** A README line with `docker compose` spelt as `compose` (e.g. `docker-compose` where only v1 exists). */
+export function withCompose(line: string, compose: readonly string[]): string {
+  return line.replaceAll('docker compose', compose.join(' '));
+}
+
