@@ -15,6 +15,7 @@ import { HostSampler } from '../host/sampler.ts';
 import { PilotCpuMeter } from '../host/pilot-cpu.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
+import { createReporters } from '../report/reporters.ts';
 import type { Cli } from './args.ts';
 import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity, sourceFor } from './setup.ts';
 
@@ -78,6 +79,7 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
       identity,
       reload: () => source.load(),
       apparmor: await apparmorEnabled(),
+      reporters: await createReporters(config, { logger, identity }),
     },
     config,
   );

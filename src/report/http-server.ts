@@ -1,0 +1,141 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import type { Registry } from 'prom-client';
+import { ConfigError } from '../core/errors.ts';
+import type { Logger } from './logger.ts';
+import type { Reporter } from './reporter.ts';
+import { unhealthyReason, type StatusReport } from './status.ts';
+
+/** Where to listen: `host` undefined means every interface. */
+export interface ListenAddress {
+  readonly host: string | undefined;
+  readonly port: number;
+}
+
+/**
+ * Parses `metrics_listen`: `host:port`, `[ipv6]:port`, or `:port` for every interface; empty
+ * means off (undefined). Throws a ConfigError naming the key otherwise.
+ */
+export function parseListenAddress(value: string): ListenAddress | undefined {
+  const text = value.trim();
+  if (text === '') return undefined;
+  const bad = (why: string): ConfigError =>
+    new ConfigError([{ key: 'metrics_listen', message: `${why} in "${text}": expected host:port, [ipv6]:port or :port (every interface)` }]);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(text);
+  if (!m) throw bad('not an address');
+  const port = Number(m[3]);
+  if (port > 65535) throw bad('port out of range');
+  const v6 = m[1];
+  if (v6 !== undefined && isIP(v6) !== 6) throw bad('not an IPv6 address');
+  const host = v6 ?? (m[2] || undefined);
+  return { host, port };
+}
+
+export interface MetricsServerOptions {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/**
+ * The HTTP endpoints: `/metrics` (Prometheus text), `/healthz` (200 while the loop reports and
+ * the engine answers, else 503 with the reason in JSON, the rule of `plancton health`), and
+ * `/status` (the latest report, as `plancton status --json`). GET and HEAD only. A Reporter, to
+ * keep the latest report.
+ */
+export class MetricsServer implements Reporter {
+  readonly #server: Server;
+  readonly #o: MetricsServerOptions;
+  #report: StatusReport | undefined;
+
+  private constructor(server: Server, o: MetricsServerOptions) {
+    this.#server = server;
+    this.#o = o;
+  }
+
+  /** Listens on `address`; rejects with a clear message when the port is taken or the address is not local. */
+  static async start(address: ListenAddress, o: MetricsServerOptions): Promise<MetricsServer> {
+    const server = createServer();
+    const self = new MetricsServer(server, o);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void self.#handle(req, res));
+    // a scraper or probe that stalls must not hold sockets for long
+    server.requestTimeout = 10_000;
+    server.headersTimeout = 5_000;
+    server.maxConnections = 64;
+    const shown = `${address.host === undefined ? '' : address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const why = err.code === 'EADDRINUSE' ? 'the port is already in use'
+          : err.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
+            : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : err.message;
+        reject(new Error(`metrics_listen ${shown}: cannot listen: ${why}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen(address.port, address.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => o.logger.error(`metrics server: ${err.message}`));
+    o.logger.info(`serving /metrics, /healthz and /status on ${shown}`, { port: self.port });
+    return self;
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  iteration(report: StatusReport): void {
+    this.#report = report;
+  }
+
+  removal(): void {
+    // the report carries the latest removals
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  /** Why the daemon is unhealthy, or undefined when it is healthy. */
+  health(): string | undefined {
+    if (!this.#report) return 'no iteration yet';
+    return unhealthyReason(this.#report, true, (this.#o.now ?? Date.now)());
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        return send(req, res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+      }
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (path === '/metrics') {
+        return send(req, res, 200, this.#o.registry.contentType, await this.#o.registry.metrics());
+      }
+      if (path === '/healthz') {
+        const reason = this.health();
+        const body = reason ? { status: 'unhealthy', reason } : { status: 'healthy', state: this.#report?.state, pilots: this.#report?.pilots.length };
+        return send(req, res, reason ? 503 : 200, 'application/json', `${JSON.stringify(body)}\n`);
+      }
+      if (path === '/status') {
+        if (!this.#report) return send(req, res, 503, 'application/json', `${JSON.stringify({ running: true, pid: process.pid, error: 'no iteration yet' })}\n`);
+        return send(req, res, 200, 'application/json', `${JSON.stringify({ running: true, ...this.#report }, null, 2)}\n`);
+      }
+      return send(req, res, 404, 'text/plain; charset=utf-8', 'not found: try /metrics, /healthz or /status\n');
+    } catch (err) {
+      this.#o.logger.warn(`metrics server: ${(err as Error).message}`);
+      if (!res.headersSent) send(req, res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      else res.destroy();
+    }
+  }
+}
+
+function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}

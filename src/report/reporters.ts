@@ -1,0 +1,28 @@
+import type { LoadedConfig } from '../config/load.ts';
+import type { Identity } from '../daemon/executor.ts';
+import { MetricsServer, parseListenAddress } from './http-server.ts';
+import { InfluxWriter } from './influx-writer.ts';
+import type { Logger } from './logger.ts';
+import { PlanctonMetrics } from './metrics.ts';
+import type { Reporter } from './reporter.ts';
+
+/**
+ * The reporters of `plancton run`: the InfluxDB writer, and the metrics and their HTTP server
+ * when `metrics_listen` is set. The writer is built even without `influxdb_url` (it then holds
+ * no target and does nothing), because `influxdb_url` takes effect on a reload, as in 0.6;
+ * `metrics_listen` is read at start only. Rejects when the address is invalid (ConfigError) or
+ * cannot be bound (a port in use says so).
+ */
+export async function createReporters(config: LoadedConfig, ctx: { logger: Logger; identity: Identity }): Promise<Reporter[]> {
+  const address = parseListenAddress(config.settings.metrics_listen);
+  const influx = new InfluxWriter(config.settings, { hostname: ctx.identity.hostname, logger: ctx.logger });
+  if (!address) return [influx];
+  const metrics = new PlanctonMetrics({ identity: ctx.identity, influx: () => influx.stats() });
+  try {
+    const server = await MetricsServer.start(address, { registry: metrics.registry, logger: ctx.logger });
+    return [influx, metrics, server];
+  } catch (err) {
+    await Promise.all([influx.close(), metrics.close()]);
+    throw err;
+  }
+}
