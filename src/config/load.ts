@@ -6,6 +6,7 @@ import { compileExpression, type CompiledExpression } from './expression.ts';
 import { pilotShape, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
+import { parseListenAddress } from './listen-address.ts';
 
 /** Names `max_docks` may use, as in 0.6. */
 export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
@@ -82,6 +83,13 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   let pilot: PilotShape | undefined;
   if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
   if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
+  if (!bad.has('metrics_listen')) {
+    try {
+      parseListenAddress(settings.metrics_listen);
+    } catch (err) {
+      problems.push(...(err as ConfigError).problems);
+    }
+  }
   if (problems.length || !maxDocks || !pilot) throw new ConfigError(problems, { warnings });
 
   return {

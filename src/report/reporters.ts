@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../config/load.ts';
 import type { Identity } from '../daemon/executor.ts';
-import { MetricsServer, parseListenAddress } from './http-server.ts';
+import { parseListenAddress } from '../config/listen-address.ts';
+import { MetricsServer } from './http-server.ts';
 import { InfluxWriter } from './influx-writer.ts';
 import type { Logger } from './logger.ts';
 import { PlanctonMetrics } from './metrics.ts';

@@ -134,6 +134,11 @@ describe('config: bad input names each bad key', () => {
     const keys = badKeys(() => load({ file: file('devices: ["dev/fuse", {PathOnHost: /dev/x, Foo: 1}, "/dev/a:/dev/a:rwx"]\ncapabilities: ["SYS ADMIN"]\nbinds: ["/a"]\ndocker_env: ["1X=2"]\n') }));
     assert.deepEqual(keys, ['capabilities[0]', 'binds[0]', 'docker_env[0]', 'devices[0]', 'devices[1]', 'devices[2]']);
   });
+  it('a metrics_listen that is not host:port is named at load time', () => {
+    assert.deepEqual(badKeys(() => load({ env: { PLANCTON_METRICS_LISTEN: '9100' } })), ['metrics_listen']);
+    assert.deepEqual(badKeys(() => load({ env: { PLANCTON_METRICS_LISTEN: '127.0.0.1:70000' } })), ['metrics_listen']);
+    assert.equal(load({ env: { PLANCTON_METRICS_LISTEN: '127.0.0.1:9100' } }).settings.metrics_listen, '127.0.0.1:9100');
+  });
   it('influxdb_url without a database, with a bad scheme', () => {
     const keys = badKeys(() => load({ file: file('influxdb_url: ["http://127.0.0.1:8086", "ftp://x#db"]\n') }));
     assert.deepEqual(keys, ['influxdb_url[0]', 'influxdb_url[1]']);

@@ -2,7 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { ConfigError } from '../../src/core/errors.ts';
-import { MetricsServer, parseListenAddress } from '../../src/report/http-server.ts';
+import { parseListenAddress } from '../../src/config/listen-address.ts';
+import { MetricsServer } from '../../src/report/http-server.ts';
 import { PlanctonMetrics } from '../../src/report/metrics.ts';
 import { memoryLogger, sampleReport, T0 } from '../support/sample-report.ts';
 

@@ -37,8 +37,8 @@ describe('createReporters', () => {
     }
   });
 
-  it('a bad metrics_listen is a configuration error naming the key', async () => {
-    await assert.rejects(createReporters(config({ PLANCTON_METRICS_LISTEN: '9100' }), { logger: memoryLogger().logger, identity }), (err: unknown) =>
+  it('a bad metrics_listen is a configuration error naming the key, found by the loader before any reporter exists', () => {
+    assert.throws(() => config({ PLANCTON_METRICS_LISTEN: '9100' }), (err: unknown) =>
       err instanceof ConfigError && err.problems[0]?.key === 'metrics_listen');
   });
 
