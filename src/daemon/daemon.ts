@@ -73,6 +73,7 @@ export class Daemon {
   #lastMaxDocks = 0;
   #lastMaxDocksError: string | undefined;
   #lastCpu: ReadonlyMap<string, number> = new Map();
+  #lastMem: ReadonlyMap<string, number> = new Map();
   readonly #schedule = new ScheduleWindow();
   /** Cuts the minimum interval short: memory is short. */
   #urgent = new AbortController();
@@ -186,6 +187,7 @@ export class Daemon {
       }
       const cpu = this.#d.cpuMeter ? await this.#d.cpuMeter.measure(pilots.map((p) => p.id), now, host.ncpus) : undefined;
       this.#lastCpu = cpu?.perPilot ?? new Map();
+      this.#lastMem = cpu?.memory ?? new Map();
       const { policy, maxDocksError } = resolvePolicy(this.#config, host, this.#d.idleProblem ? 'total' : undefined);
       this.#noteMaxDocks(policy.maxDocks, maxDocksError);
       decision = decide({
@@ -263,7 +265,7 @@ export class Daemon {
       controls,
       host: hostSummary(this.#lastSample),
       fit: this.#lastDecision?.fit,
-      pilots: pilotRows(pilots, cpu),
+      pilots: pilotRows(pilots, cpu, this.#lastMem),
       removals: this.removals.latest(20),
       removalsTotal: this.removals.total,
     };

@@ -18,12 +18,7 @@ const FULL_ID = /^[0-9a-f]{64}$/;
  * @throws RangeError when `containerId` is not a full 64-hex id.
  */
 export function containerCpuPaths(cgroupRoot: string, containerId: string, parent?: string): string[] {
-  if (!FULL_ID.test(containerId)) throw new RangeError(`not a full container id: "${containerId}"`);
-  const root = cgroupRoot.replace(/\/+$/, '');
-  const trimmed = parent?.replace(/^\/+|\/+$/g, '');
-  const group = trimmed === undefined || trimmed === '' ? 'docker' : trimmed;
-  const slice = group.endsWith('.slice') ? group : 'system.slice';
-  const scope = `${slice}/docker-${containerId}.scope`;
+  const { root, group, scope } = cgroupPlaces(cgroupRoot, containerId, parent);
   return [
     `${root}/cpuacct/${group}/${containerId}/cpuacct.usage`,
     `${root}/cpu,cpuacct/${group}/${containerId}/cpuacct.usage`,
@@ -34,6 +29,19 @@ export function containerCpuPaths(cgroupRoot: string, containerId: string, paren
     `${root}/unified/${group}/${containerId}/cpu.stat`,
     `${root}/unified/${scope}/cpu.stat`,
   ];
+}
+
+/**
+ * Where Docker puts a container's cgroups: `group/<id>` under the cgroupfs driver (`group` is
+ * `docker` or the `--cgroup-parent`), `scope` (`<slice>/docker-<id>.scope`) under systemd.
+ * @throws RangeError when `containerId` is not a full 64-hex id.
+ */
+export function cgroupPlaces(cgroupRoot: string, containerId: string, parent?: string): { root: string; group: string; scope: string } {
+  if (!FULL_ID.test(containerId)) throw new RangeError(`not a full container id: "${containerId}"`);
+  const trimmed = parent?.replace(/^\/+|\/+$/g, '');
+  const group = trimmed === undefined || trimmed === '' ? 'docker' : trimmed;
+  const slice = group.endsWith('.slice') ? group : 'system.slice';
+  return { root: cgroupRoot.replace(/\/+$/, ''), group, scope: `${slice}/docker-${containerId}.scope` };
 }
 
 /**

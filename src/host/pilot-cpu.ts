@@ -1,9 +1,12 @@
 import { readContainerCpuNs } from './cgroup-cpu.ts';
+import { readContainerMemoryBytes } from './cgroup-memory.ts';
 import { readGroupUsageNs } from './idle-cgroup.ts';
 
 export interface PilotCpu {
   /** Percent of one CPU, per pilot id; absent on a pilot's first reading. */
   readonly perPilot: ReadonlyMap<string, number>;
+  /** Memory in use now, bytes, per pilot id. */
+  readonly memory: ReadonlyMap<string, number>;
   /** All pilots together, percent of the whole host; undefined on the first reading. */
   readonly totalPct: number | undefined;
 }
@@ -11,7 +14,7 @@ export interface PilotCpu {
 type Reading = { readonly ns: number; readonly at: number };
 
 /**
- * Pilots' CPU use from cgroup accounting, read once per iteration (no stats stream per
+ * Pilots' CPU and memory use from cgroup accounting, read once per iteration (no stats stream per
  * container). With the idle-priority parent cgroup, one counter covers all pilots, including
  * those that ended during the interval; without it, the per-pilot figures are summed.
  */
@@ -31,8 +34,11 @@ export class PilotCpuMeter {
   async measure(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu> {
     const next = new Map<string, Reading>();
     const perPilot = new Map<string, number>();
+    const memory = new Map<string, number>();
     await Promise.all(
       ids.map(async (id) => {
+        const bytes = await readContainerMemoryBytes(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
+        if (bytes !== undefined) memory.set(id, bytes);
         const ns = await readContainerCpuNs(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
         if (ns === undefined) return;
         next.set(id, { ns, at: now });
@@ -52,7 +58,7 @@ export class PilotCpuMeter {
     if (totalPct === undefined && ids.length === perPilot.size) {
       totalPct = [...perPilot.values()].reduce((a, b) => a + b, 0) / Math.max(1, ncpus);
     }
-    return { perPilot, totalPct };
+    return { perPilot, memory, totalPct };
   }
 }
 

@@ -24,6 +24,7 @@ export const SERIES = {
   host_memory: { tags: ['hostname'], fields: ['available_bytes', 'total_bytes', 'swap_total_bytes', 'swap_free_bytes'] },
   host_pressure: { tags: ['hostname', 'resource', 'kind'], fields: ['avg10', 'avg60', 'avg300', 'total_us'] },
   pilot_cpu: { tags: ['hostname', 'pilot'], fields: ['cpu_pct', 'state'] },
+  pilot_memory: { tags: ['hostname', 'pilot'], fields: ['bytes'] },
   removal: { tags: ['hostname', 'reason'], fields: ['pilot', 'id', 'exit_code', 'oom_killed', 'uptime', 'started', 'killed'] },
   decision: { tags: ['hostname'], fields: ['running', 'fitting', 'room', 'to_start', 'blocked', 'pilot_share_pct', 'overloaded', 'max_docks'] },
   daemon_stats: {
@@ -111,6 +112,7 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
       : undefined,
     ...pressurePoints(hostname, sample?.pressure, ts),
     ...r.pilots.map((p) => (p.cpuPct === undefined ? undefined : point('pilot_cpu', { hostname, pilot: p.name }, { cpu_pct: p.cpuPct, state: p.state }, ts))),
+    ...r.pilots.map((p) => (p.memBytes === undefined ? undefined : point('pilot_memory', { hostname, pilot: p.name }, { bytes: p.memBytes }, ts))),
     fit
       ? point('decision', tags, {
         running: fit.running, fitting: fit.fitting, room: fit.room, to_start: fit.toStart, blocked: fit.blocked ?? 'none',

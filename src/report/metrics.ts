@@ -40,6 +40,7 @@ export class PlanctonMetrics implements Reporter {
     controls: this.#gauge('plancton_controls', 'Operator controls in force: drain, drain_stop, force_stop (1 when set).', ['control']),
     pilots: this.#gauge('plancton_pilots', 'Pilots of this instance by engine state (absent while the engine is unreachable).', ['state']),
     pilotCpu: this.#gauge('plancton_pilot_cpu_percent', 'CPU used by one pilot since the previous iteration, in percent of one CPU (from its cgroup).', ['pilot']),
+    pilotMem: this.#gauge('plancton_pilot_memory_bytes', 'Memory one pilot uses now, in bytes, page cache included (from its cgroup).', ['pilot']),
     ncpus: this.#gauge('plancton_host_cpus', 'CPUs of the host.'),
     busy: this.#gauge('plancton_host_cpu_busy_percent', 'Share of all host CPUs busy since the previous iteration (0.6 cpu_eff).'),
     share: this.#gauge('plancton_host_cpu_share_percent', 'Host CPU split in percent of all CPUs: owner (busy minus pilots), pilots, idle.', ['part']),
@@ -109,7 +110,10 @@ export class PlanctonMetrics implements Reporter {
     this.#c.exitCodes.inc({ code: r.exitCode === undefined ? 'none' : String(r.exitCode) });
     if (r.oomKilled) this.#c.oom.inc();
     if (r.uptimeSec !== undefined) this.#uptime.observe(r.uptimeSec);
-    if (this.#pilotNames.delete(r.name)) this.#g.pilotCpu.remove({ pilot: r.name });
+    if (this.#pilotNames.delete(r.name)) {
+      this.#g.pilotCpu.remove({ pilot: r.name });
+      this.#g.pilotMem.remove({ pilot: r.name });
+    }
   }
 
   close(): Promise<void> {
@@ -118,22 +122,27 @@ export class PlanctonMetrics implements Reporter {
   }
 
   #pilots(r: StatusReport): void {
-    const { pilots, pilotCpu } = this.#g;
+    const { pilots, pilotCpu, pilotMem } = this.#g;
     if (!r.engine.reachable) {
       // unknown, not zero: the series go away until the engine answers
       pilots.reset();
       pilotCpu.reset();
+      pilotMem.reset();
       this.#pilotNames.clear();
       return;
     }
     for (const s of PILOT_STATES) pilots.set({ state: s }, r.pilots.filter((p) => p.state === s).length);
     const seen = new Set<string>();
     for (const p of r.pilots) {
-      if (p.cpuPct === undefined) continue;
-      seen.add(p.name);
-      pilotCpu.set({ pilot: p.name }, p.cpuPct);
+      if (p.cpuPct !== undefined) pilotCpu.set({ pilot: p.name }, p.cpuPct);
+      if (p.memBytes !== undefined) pilotMem.set({ pilot: p.name }, p.memBytes);
+      if (p.cpuPct !== undefined || p.memBytes !== undefined) seen.add(p.name);
     }
-    for (const name of this.#pilotNames) if (!seen.has(name)) pilotCpu.remove({ pilot: name });
+    for (const name of this.#pilotNames) {
+      if (seen.has(name)) continue;
+      pilotCpu.remove({ pilot: name });
+      pilotMem.remove({ pilot: name });
+    }
     this.#pilotNames = seen;
   }
 

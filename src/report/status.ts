@@ -32,6 +32,7 @@ export interface StatusReport {
     readonly state: string;
     readonly startedAt?: number | undefined;
     readonly cpuPct?: number | undefined;
+    readonly memBytes?: number | undefined;
     readonly configHash: string;
   }>;
   readonly removals: readonly Removal[];
@@ -43,8 +44,8 @@ export function hostSummary(h: HostSample | undefined): StatusReport['host'] {
   return { ncpus: h.ncpus, cpuBusyPct: h.cpu?.busyPct, memAvailableBytes: h.memory.availableBytes, memTotalBytes: h.memory.totalBytes };
 }
 
-export function pilotRows(pilots: readonly Pilot[], cpu: ReadonlyMap<string, number>): StatusReport['pilots'] {
-  return pilots.map((p) => ({ id: p.id, name: p.name, state: p.state, startedAt: p.startedAt, cpuPct: cpu.get(p.id), configHash: p.configHash }));
+export function pilotRows(pilots: readonly Pilot[], cpu: ReadonlyMap<string, number>, mem: ReadonlyMap<string, number> = new Map()): StatusReport['pilots'] {
+  return pilots.map((p) => ({ id: p.id, name: p.name, state: p.state, startedAt: p.startedAt, cpuPct: cpu.get(p.id), memBytes: mem.get(p.id), configHash: p.configHash }));
 }
 
 function age(sec: number): string {
@@ -82,8 +83,9 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
   const flags = Object.entries(r.controls).filter(([, v]) => v).map(([k]) => k);
   if (flags.length) lines.push(`controls: ${flags.join(', ')}`);
   if (r.pilots.length) {
-    const rows = [['ID', 'NAME', 'STATE', 'AGE', 'CPU']];
-    for (const p of r.pilots) rows.push([p.id.slice(0, 12), p.name, p.state, p.startedAt ? age((now - p.startedAt) / 1000) : '-', pct(p.cpuPct)]);
+    const rows = [['ID', 'NAME', 'STATE', 'AGE', 'CPU', 'MEM']];
+    const mib = (b: number | undefined): string => (b === undefined ? '-' : `${(b / 2 ** 20).toFixed(1)}MiB`);
+    for (const p of r.pilots) rows.push([p.id.slice(0, 12), p.name, p.state, p.startedAt ? age((now - p.startedAt) / 1000) : '-', pct(p.cpuPct), mib(p.memBytes)]);
     const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
     lines.push('', ...rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()));
   }

@@ -88,8 +88,8 @@ describe('values.schema.json', () => {
   it('never refuses a value of the right YAML type that Plancton accepts, and refuses only what Plancton checks deeper', () => {
     // Plancton itself also coerces strings ("60", "a,b") and treats null as unset; the chart asks
     // for YAML types, so those are left out. Deeper checks (max_docks expressions, bind and
-    // device syntax, URLs, cron patterns, time zones) are Plancton's alone.
-    const deeper = new Set(['max_docks', 'binds', 'devices', 'capabilities', 'docker_env', 'influxdb_url', 'schedule', 'schedule_timezone']);
+    // device syntax, URLs, cron patterns, time zones, listen addresses) are Plancton's alone.
+    const deeper = new Set(['max_docks', 'binds', 'devices', 'capabilities', 'docker_env', 'influxdb_url', 'schedule', 'schedule_timezone', 'metrics_listen']);
     const probes: unknown[] = [
       0, 1, -1, 1.5, 86400, '', ' ', 'x', '1', '0:0', 'nobody:nogroup', 'ncpus - 2', 'min(ncpus, 4', '/bin/sleep 60',
       '/a:/b', '/dev/fuse', 'SYS_ADMIN', 'keep', 'drain', 'debug', 'loud', true, false, [], ['x'], ['/a:/b:ro'], [1],
