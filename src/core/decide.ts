@@ -1,4 +1,4 @@
-import { nextBackoff } from './rules/backoff.ts';
+import { nextBackoff, probes } from './rules/backoff.ts';
 import { cpuView, isOverloaded } from './rules/cpu.ts';
 import { memoryState } from './rules/memory.ts';
 import { firstPaused, youngest } from './rules/pick.ts';
@@ -35,7 +35,7 @@ export function decide(input: DecideInput): Decision {
   else if (controls.outsideSchedule && policy.scheduleVacate) for (const p of live) remove(p, 'schedule', true);
   else for (const p of live) if (now - (p.startedAt ?? p.createdAt) > policy.maxTtlMs) remove(p, 'ttl', true);
 
-  let state: PolicyState = { ...input.state, backoff: nextBackoff(input.state.backoff, ended, policy, now, input.jitter ?? 0.5) };
+  let state: PolicyState = { ...input.state, backoff: nextBackoff(input.state.backoff, ended, live, policy, now, input.jitter ?? 0.5) };
 
   // memory first: the owner's processes must not meet the OOM killer
   const memory = memoryState(host, policy, state.memoryLow === true);
@@ -95,8 +95,9 @@ export function decide(input: DecideInput): Decision {
   const fitting = fittingPilots(input, cpu.ownerBusyPct, remaining);
   const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
   const blocked = startBlock(input, state, room, fitting, paused);
-  // after a backoff, probe with one pilot at a time until one finds work
-  const perLoop = state.backoff ? Math.min(1, policy.docksPerLoop) : policy.docksPerLoop;
+  // after a backoff's wait, one probe at a time: a new one only once the last has ended
+  const probing = state.backoff ? probes(state.backoff, left(live)).length : 0;
+  const perLoop = state.backoff ? (probing > 0 ? 0 : Math.min(1, policy.docksPerLoop)) : policy.docksPerLoop;
   const toStart = blocked ? 0 : Math.min(fitting, room, Math.max(0, perLoop));
   if (toStart > 0) actions.push({ kind: 'start', count: toStart });
 

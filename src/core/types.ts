@@ -143,8 +143,11 @@ export interface PolicyState {
   readonly memoryLow?: boolean | undefined;
   /** When each paused pilot was paused (by id). */
   readonly pausedAt?: Readonly<Record<string, number>> | undefined;
-  /** Start backoff after pilots that found no work: level 0 means none. */
-  readonly backoff?: { readonly level: number; readonly until: number } | undefined;
+  /**
+   * Start backoff after pilots that found no work: `since` is when it began (pilots started
+   * after it are probes), no start before `until`.
+   */
+  readonly backoff?: { readonly level: number; readonly until: number; readonly since: number } | undefined;
 }
 
 /** Why a pilot is removed. */

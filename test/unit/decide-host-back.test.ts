@@ -146,7 +146,7 @@ describe('backoff after pilots that found no work (the pilot contract)', () => {
   const pol = { noWorkUptimeMs: 10 * S, backoffBaseMs: 10 * S, backoffMaxMs: 600 * S };
   it('exit code 75 starts a backoff of base x (0.5 + 0.5 jitter) and blocks starts', () => {
     const d = decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 0 }));
-    assert.deepEqual(d.state.backoff, { level: 1, until: NOW + 5 * S });
+    assert.deepEqual(d.state.backoff, { level: 1, until: NOW + 5 * S, since: NOW });
     assert.equal(d.fit.blocked, 'backoff');
     const full = decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 0.999999 }));
     assert.ok((full.state.backoff?.until ?? 0) < NOW + 10 * S && (full.state.backoff?.until ?? 0) > NOW + 9.99 * S);
@@ -157,23 +157,38 @@ describe('backoff after pilots that found no work (the pilot contract)', () => {
     assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 0, 10)] })).state.backoff, undefined);
   });
   it('doubles per round up to the cap', () => {
-    const at = (level: number) => decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 1, state: { backoff: { level, until: 0 } } })).state.backoff;
-    assert.deepEqual(at(1), { level: 2, until: NOW + 20 * S });
-    assert.deepEqual(at(5), { level: 6, until: NOW + 320 * S });
-    assert.deepEqual(at(6), { level: 7, until: NOW + 600 * S });
-    assert.deepEqual(at(20), { level: 21, until: NOW + 600 * S });
+    const since = NOW - 999 * S;
+    const at = (level: number) => decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 1, state: { backoff: { level, until: 0, since } } })).state.backoff;
+    assert.deepEqual(at(1), { level: 2, until: NOW + 20 * S, since });
+    assert.deepEqual(at(5), { level: 6, until: NOW + 320 * S, since });
+    assert.deepEqual(at(6), { level: 7, until: NOW + 600 * S, since });
+    assert.deepEqual(at(20), { level: 21, until: NOW + 600 * S, since });
   });
-  it('after the wait, probes with one pilot at a time', () => {
-    const d = decide(withPolicy(pol, { state: { backoff: { level: 3, until: NOW } } }));
-    assert.deepEqual(kinds(d.actions), ['start:1']);
+  it('after the wait, probes with one pilot at a time: a new probe only once the last has ended', () => {
+    const backoff = { level: 3, until: NOW, since: NOW - 100 * S };
+    assert.deepEqual(kinds(decide(withPolicy(pol, { state: { backoff } })).actions), ['start:1']);
+    const probe = pilot(7, 'running', 30); // started after `since`
+    const d = decide(withPolicy(pol, { pilots: [probe], state: { backoff } }));
+    assert.deepEqual(d.actions, []);
+    const veteran = pilot(8, 'running', 500); // started before the backoff: not a probe
+    assert.deepEqual(kinds(decide(withPolicy(pol, { pilots: [veteran], state: { backoff } })).actions), ['start:1']);
+  });
+  it('a probe still running after backoff_max found lasting work: the backoff ends', () => {
+    const backoff = { level: 3, until: NOW, since: NOW - 2000 * S };
+    const longProbe = pilot(7, 'running', 600); // 600 s = backoff_max
+    const d = decide(withPolicy(pol, { pilots: [longProbe], state: { backoff } }));
+    assert.equal(d.state.backoff, undefined);
+    assert.deepEqual(kinds(d.actions), ['start:2']);
+    const young = decide(withPolicy(pol, { pilots: [pilot(7, 'running', 599)], state: { backoff } }));
+    assert.deepEqual(young.state.backoff, backoff);
   });
   it('one pilot that worked (exit 0 after no_work_uptime) ends the backoff at once', () => {
-    const d = decide(withPolicy(pol, { pilots: [ended(1, 0, 500), ended(2, 75, 1)], state: { backoff: { level: 4, until: NOW + 100 * S } } }));
+    const d = decide(withPolicy(pol, { pilots: [ended(1, 0, 500), ended(2, 75, 1)], state: { backoff: { level: 4, until: NOW + 100 * S, since: NOW - 50 * S } } }));
     assert.equal(d.state.backoff, undefined);
     assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:exited', 'start:2']);
   });
   it('a failure after a long run is neutral', () => {
-    const d = decide(withPolicy(pol, { pilots: [ended(1, 1, 500)], state: { backoff: { level: 2, until: NOW - S } } }));
-    assert.deepEqual(d.state.backoff, { level: 2, until: NOW - S });
+    const d = decide(withPolicy(pol, { pilots: [ended(1, 1, 500)], state: { backoff: { level: 2, until: NOW - S, since: NOW - 9 * S } } }));
+    assert.deepEqual(d.state.backoff, { level: 2, until: NOW - S, since: NOW - 9 * S });
   });
 });
