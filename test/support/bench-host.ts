@@ -1,0 +1,199 @@
+/**
+ * Host readings and load generators shared by the benchmarks (`bench/`) and the host-back
+ * integration tests: /proc and cgroup counters read directly, CPU and memory hogs run as plain
+ * host processes (the "owner"), never through Plancton's own code.
+ */
+import { readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+
+export const GiB = 2 ** 30;
+export const MiB = 2 ** 20;
+
+/** The host's cgroup filesystem (cgroup v1 here: one directory per controller). */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Aggregate CPU time from /proc/stat, in clock ticks. `idle` counts iowait as idle. */
+export interface CpuTicks {
+  readonly busy: number;
+  readonly idle: number;
+  readonly total: number;
+}
+
+export function readCpuTicks(procRoot = '/proc'): CpuTicks {
+  const line = readFileSync(`${procRoot}/stat`, 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  if (line === undefined) throw new Error('no aggregate cpu line in /proc/stat');
+  // user nice system idle iowait irq softirq steal (guest is already counted in user)
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, idle, total };
+}
+
+/** Kernel clock ticks per second (USER_HZ); 100 on every Linux that matters. */
+export const CLOCK_TICKS = 100;
+
+/** `MemAvailable` and `MemTotal` from /proc/meminfo, bytes. */
+export function readMemory(procRoot = '/proc'): { availableBytes: number; totalBytes: number } {
+  const text = readFileSync(`${procRoot}/meminfo`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  return { availableBytes: kb('MemAvailable'), totalBytes: kb('MemTotal') };
+}
+
+/** The kernel's count of OOM kills since boot (`oom_kill` in /proc/vmstat); undefined on old kernels. */
+export function oomKills(procRoot = '/proc'): number | undefined {
+  const m = /^oom_kill (\d+)$/m.exec(readFileSync(`${procRoot}/vmstat`, 'utf8'));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** CPU time (ns) of a cgroup v1 cpuacct group, e.g. `plancton` or `docker/<id>`; undefined when absent. */
+export function cpuacctNs(group: string): number | undefined {
+  try {
+    return Number(readFileSync(join(CGROUP_ROOT, 'cpuacct', group, 'cpuacct.usage'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a process, seconds (from /proc/<pid>/stat). */
+export function processCpuSec(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name may hold spaces and parentheses: fields start after the last ')'
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Time a process spent on a CPU, seconds, from /proc/<pid>/schedstat (ns resolution); all its threads. */
+export function processRunSec(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns / 1e9;
+}
+
+/** VmRSS of a process, bytes. */
+export function processRssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** `cat /proc/loadavg`, for the header of every benchmark. */
+export function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').trim();
+}
+
+/**
+ * Removes a parent cgroup (and nothing else) from every v1 controller once its containers are
+ * gone; quiet when it is absent or still in use.
+ */
+export function removeCgroup(name: string): void {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === 'docker') throw new Error(`refusing to remove cgroup ${name}`);
+  let controllers: string[] = [];
+  try {
+    controllers = readdirSync(CGROUP_ROOT);
+  } catch {
+    return;
+  }
+  for (const c of controllers) {
+    try {
+      rmdirSync(join(CGROUP_ROOT, c, name));
+    } catch {
+      // absent, or containers still in it
+    }
+  }
+}
+
+/**
+ * The cgroup path of a process (e.g. `/plancton/<id>`) in the v1 hierarchy holding `controller`,
+ * or with `controller` '' in the v2 unified hierarchy (the `0::` line).
+ */
+export function cgroupOf(pid: number, controller: string): string | undefined {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers = '', ...path] = line.split(':');
+    if (controller === '' ? line.startsWith('0::') : controllers.split(',').includes(controller)) return path.join(':');
+  }
+  return undefined;
+}
+
+/** A group of host processes that can be ended together; `end()` is idempotent and never throws. */
+export interface Hog {
+  readonly procs: readonly ResultPromise[];
+  end(): Promise<void>;
+}
+
+function hogOf(procs: ResultPromise[]): Hog {
+  return {
+    procs,
+    async end(): Promise<void> {
+      for (const p of procs) p.kill('SIGKILL');
+      await Promise.allSettled(procs);
+    },
+  };
+}
+
+/** `n` busy loops on the host (the owner wanting the CPU). */
+export function cpuHog(n: number): Hog {
+  return hogOf(Array.from({ length: n }, () => execa('sh', ['-c', 'while :; do :; done'], { reject: false })));
+}
+
+/**
+ * One host process (the owner) that allocates `bytes` and touches every page, in `stepBytes`
+ * steps `stepMs` apart, then holds it until SIGTERM, on which it exits 0. It prints one JSON line
+ * per step, `{"at": ms, "allocated": bytes, "available": MemAvailable bytes}`, and a last one with
+ * `"done": true`. An OOM kill shows as the process ending by SIGKILL before it was asked to end.
+ */
+export function memoryHog(bytes: number, stepBytes = 64 * MiB, stepMs = 0): ResultPromise {
+  const script = `
+    const fs = require('node:fs');
+    const avail = () => Number(/^MemAvailable:\\s+(\\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
+    const [total, step, pause] = process.argv.slice(1).map(Number);
+    const held = [];
+    let allocated = 0;
+    process.on('SIGTERM', () => process.exit(0));
+    const next = () => {
+      if (allocated >= total) {
+        console.log(JSON.stringify({ at: Date.now(), done: true, allocated, available: avail() }));
+        setInterval(() => held.length, 60000);
+        return;
+      }
+      const b = Buffer.allocUnsafe(Math.min(step, total - allocated));
+      b.fill(1);
+      held.push(b);
+      allocated += b.length;
+      console.log(JSON.stringify({ at: Date.now(), allocated, available: avail() }));
+      setTimeout(next, pause);
+    };
+    next();`;
+  return execa('node', ['-e', script, String(bytes), String(stepBytes), String(stepMs)], { reject: false });
+}
+
+/** One line the memory hog printed. */
+export interface HogStep {
+  readonly at: number;
+  readonly allocated: number;
+  readonly available: number;
+  readonly done?: boolean;
+}
+
+/** Calls `onStep` for every line the memory hog prints. */
+export function onHogSteps(hog: ResultPromise, onStep: (s: HogStep) => void): void {
+  let rest = '';
+  hog.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) if (l.trim()) onStep(JSON.parse(l) as HogStep);
+  });
+}
+
+/** Median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+
