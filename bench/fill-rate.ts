@@ -1,0 +1,139 @@
+/**
+ * Fill rate: from `plancton run` to max_docks pilots running, against the raw engine starting
+ * the same containers (same image, command, limits, labels, environment, parent cgroup) through
+ * the same API with the same concurrency, in the same run.
+ *
+ * The end of a fill is the latest `State.StartedAt` of its containers (the engine's own clock),
+ * so polling adds nothing. Plancton's time is split into start-up (process start to the first
+ * container created: loading, the engine check, the cgroup set-up and the 1 s CPU baseline) and
+ * filling (first created to last started). The raw engine is driven with dockerode, keeping
+ * docks_per_loop requests in flight (a pool); for information also in batches of docks_per_loop
+ * (each batch waits for its slowest, as Plancton's iterations do).
+ *
+ * Plancton runs with its defaults (main_sleep 30): an iteration that starts fewer than
+ * docks_per_loop pilots (because fewer fit) waits main_sleep before the next one, and that wait
+ * is part of its time. Each iteration's own account (host busy -> pilots fitting, started) is
+ * printed, since what it counts as the owner's CPU decides how fast it fills.
+ *
+ *   node bench/fill-rate.ts [--reps 3] [--max-docks 20] [--docks-per-loop 4] [--timeout 150] [--cpus-per-dock 0.05]
+ */
+import Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { BenchRun, f2, f3, options, table } from './common.ts';
+import { docker, TEST_RUN_LABEL } from '../test/support/docker.ts';
+import { median, MiB } from '../test/support/bench-host.ts';
+
+const opt = options({ reps: '3', 'max-docks': '20', 'docks-per-loop': '4', timeout: '150', 'cpus-per-dock': '0.05' });
+const reps = Number(opt.reps);
+const maxDocks = Number(opt['max-docks']);
+const perLoop = Number(opt['docks-per-loop']);
+const CMD = ['sleep', '3600'];
+const CPUS = Number(opt['cpus-per-dock']);
+const MEM = 64 * MiB;
+
+const run = new BenchRun('Fill rate: plancton run to max_docks pilots, against the raw engine');
+const engine = new Docker();
+
+/** Times of the containers with these ids: first created, last started (ms since the epoch). */
+async function span(ids: readonly string[]): Promise<{ firstCreated: number; lastStarted: number }> {
+  const out = await docker(['inspect', '-f', '{{.Created}} {{.State.StartedAt}}', ...ids]);
+  const rows = out.split('\n').map((l) => l.split(' ').map((t) => Date.parse(t)));
+  return { firstCreated: Math.min(...rows.map((r) => r[0] ?? NaN)), lastStarted: Math.max(...rows.map((r) => r[1] ?? NaN)) };
+}
+
+/** The create body Plancton sends for a pilot (src/engine/docker-engine.ts createBody), labelled for this run instead. */
+function body(i: number): Docker.ContainerCreateOptions {
+  const id = randomBytes(3).toString('hex');
+  return {
+    name: `bench-fill-${run.id}-${i}-${id}`,
+    Image: 'busybox',
+    Cmd: CMD,
+    Hostname: `plancton-bench-${id}`,
+    User: '0:0',
+    Labels: { [TEST_RUN_LABEL]: run.id, 'org.plancton-bench.pilot-id': id, 'org.plancton-bench.config-hash': 'x'.repeat(16), 'org.plancton-bench.version': '1.0.0-dev', 'org.plancton-bench.managed-by': 'bench' },
+    Env: [`PLANCTON_PILOT_ID=${id}`, 'PLANCTON_HOST=bench', `PLANCTON_INSTANCE=bench-${run.id}`, `PLANCTON_CPUS=${CPUS}`, `PLANCTON_MEMORY_BYTES=${MEM}`, 'PLANCTON_DEADLINE=0', 'PLANCTON_STOP_TIMEOUT=10'],
+    HostConfig: {
+      CpuPeriod: 100_000, CpuQuota: Math.round(CPUS * 100_000), Memory: MEM, MemorySwap: MEM, Binds: [], Devices: [], CapAdd: [], CapDrop: [], SecurityOpt: [], Privileged: false,
+      CgroupParent: `/${run.cgroup}`,
+    },
+  };
+}
+
+async function createAndStart(i: number): Promise<string> {
+  const c = await engine.createContainer(body(i));
+  await c.start();
+  return c.id;
+}
+
+/** The raw engine: `n` containers, `k` requests in flight (pool) or `k` per batch. */
+async function raw(mode: 'pool' | 'batches'): Promise<number> {
+  const t0 = Date.now();
+  const ids: string[] = [];
+  if (mode === 'pool') {
+    let next = 0;
+    await Promise.all(Array.from({ length: perLoop }, async () => {
+      while (next < maxDocks) ids.push(await createAndStart(next++));
+    }));
+  } else {
+    for (let i = 0; i < maxDocks; i += perLoop) {
+      ids.push(...(await Promise.all(Array.from({ length: Math.min(perLoop, maxDocks - i) }, (_, j) => createAndStart(i + j)))));
+    }
+  }
+  const { lastStarted } = await span(ids);
+  await run.removeRaw();
+  return (lastStarted - t0) / 1000;
+}
+
+/** The daemon's own account of each iteration during the fill: host busy, how many fit, how many it started. */
+function iterations(log: string): string {
+  return log.split('\n').filter((l) => l.includes('"message":"iteration"')).map((l) => {
+    const it = JSON.parse(l) as { cpuBusyPct?: number; fitting?: number; started?: number; pilots?: number };
+    return `${(it.cpuBusyPct ?? NaN).toFixed(0)}%->${it.fitting},+${it.started}`;
+  }).join(' ');
+}
+
+async function plancton(): Promise<{ total: number; startup: number; filling: number }> {
+  const t0 = Date.now();
+  const d = run.daemon(
+    { max_docks: maxDocks, docks_per_loop: perLoop, cpus_per_dock: CPUS, max_dock_mem: MEM, docker_image: 'busybox', docker_cmd: CMD, cgroup_parent: run.cgroup },
+    { logLevel: 'verbose' },
+  );
+  try {
+    const rows = await d.waitRunning(maxDocks, Number(opt.timeout) * 1000);
+    const { firstCreated, lastStarted } = await span(rows.map((r) => r.id));
+    return { total: (lastStarted - t0) / 1000, startup: (firstCreated - t0) / 1000, filling: (lastStarted - firstCreated) / 1000 };
+  } finally {
+    console.log(`  plancton iterations (busy% -> fitting, started): ${iterations(d.process.log)}`);
+    await d.stop();
+  }
+}
+
+await run.main(async () => {
+  await run.header({ reps, maxDocks, docksPerLoop: perLoop, cmd: CMD, cpusPerDock: CPUS });
+  const r: { pool: number[]; batches: number[]; total: number[]; startup: number[]; filling: number[] } = { pool: [], batches: [], total: [], startup: [], filling: [] };
+  for (let i = 0; i < reps; i++) {
+    const steps: Array<() => Promise<void>> = [
+      async () => void r.pool.push(await raw('pool')),
+      async () => {
+        const p = await plancton();
+        r.total.push(p.total);
+        r.startup.push(p.startup);
+        r.filling.push(p.filling);
+      },
+      async () => void r.batches.push(await raw('batches')),
+    ];
+    for (let j = 0; j < steps.length; j++) await steps[(i + j) % steps.length]?.();
+    console.log(`rep ${i + 1}: raw pool ${f3(r.pool.at(-1) ?? NaN)} s, raw batches ${f3(r.batches.at(-1) ?? NaN)} s, plancton ${f3(r.total.at(-1) ?? NaN)} s (start-up ${f3(r.startup.at(-1) ?? NaN)} + filling ${f3(r.filling.at(-1) ?? NaN)})`);
+  }
+  const pool = median(r.pool);
+  console.log();
+  table(['case', 'times (s)', 'median (s)', 'raw pool / this'], [
+    [`raw engine, ${perLoop} in flight (baseline)`, r.pool.map(f2).join(' '), f3(pool), '1.000'],
+    [`raw engine, batches of ${perLoop}`, r.batches.map(f2).join(' '), f3(median(r.batches)), f3(pool / median(r.batches))],
+    ['plancton: start to last pilot running', r.total.map(f2).join(' '), f3(median(r.total)), f3(pool / median(r.total))],
+    ['  of which start-up (to first create)', r.startup.map(f2).join(' '), f3(median(r.startup)), ''],
+    ['  of which filling (first create to last start)', r.filling.map(f2).join(' '), f3(median(r.filling)), f3(pool / median(r.filling))],
+  ]);
+  const ratio = pool / median(r.total);
+  console.log(`\nRATIO raw/plancton = ${f3(ratio)} (target >= 0.9: ${ratio >= 0.9 ? 'met' : 'MISSED'}); excluding start-up ${f3(pool / median(r.filling))}`);
+});
