@@ -214,7 +214,9 @@ export class Daemon {
       // come back soon while something is in motion: a pull to follow with starts, pilots to stop
       // filling: a full batch with room left goes on at once, pilots at idle priority need no settling time
       const filling = result.started > 0 && result.started >= this.#config.settings.docks_per_loop && decision.fit.room > result.started;
-      const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0) || decision.state.memoryLow === true;
+      // memory: come straight back only while there is something to free; the memory watch wakes the loop when it runs short again
+      const freeing = decision.actions.some((a) => a.kind === 'remove' && a.reason === 'memory');
+      const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0) || freeing;
       return { nextMs: busy || filling ? 0 : mainMs };
     } catch (err) {
       if (!(err instanceof EngineError) || !(err.unreachable || (err.statusCode ?? 0) >= 500)) throw err;

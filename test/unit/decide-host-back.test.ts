@@ -27,14 +27,24 @@ describe('owner CPU policy', () => {
     assert.equal(decide(withPolicy({}, { busy: 60, pilots: four, pilotsBusyPct: 0 })).fit.overloaded, false); // excess 10
     assert.equal(decide(withPolicy({}, { busy: 60.01, pilots: four, pilotsBusyPct: 0 })).fit.overloaded, true);
   });
-  it('a host full of busy pilots still replaces one that ended (slots the owner leaves, less pilots holding one)', () => {
+  it('a host full of busy pilots still replaces one that ended (slots up to the overload line, less pilots holding one)', () => {
     const three = [1, 2, 3].map((n) => pilot(n));
+    // 4 CPUs, owner 0%: floor((100 + 10 - 5) * 4 / 100) = 4 slots, 3 held -> the ended one is replaced
     const d = decide(withPolicy({ maxDocks: 8, docksPerLoop: 8 }, { busy: 100, pilots: [...three, pilot(9, 'exited')], pilotsBusyPct: 100, ncpus: 4 }));
-    // owner 0% -> floor(100 * 0.95 * 4 / 100) = 3 slots... minus 3 running = 0; with 8 CPUs:
-    assert.equal(d.fit.fitting, 0);
+    assert.equal(d.fit.fitting, 1);
+    assert.deepEqual(kinds(d.actions), ['remove:id9:exited', 'start:1']);
+    // 8 CPUs, owner 0%: floor(105 * 8 / 100) = 8 slots - 3 held = 5
     const e = decide(withPolicy({ maxDocks: 8, docksPerLoop: 8 }, { busy: 37.5, pilots: three, pilotsBusyPct: 37.5 }));
-    assert.equal(e.fit.fitting, 4); // floor(100 * 0.95 * 8 / 100) = 7 slots - 3
-    assert.equal(e.fit.toStart, 4);
+    assert.equal(e.fit.fitting, 5);
+    assert.equal(e.fit.toStart, 5);
+  });
+  it('a full host does not overload itself: pilots started by the owner rule stay under the line', () => {
+    // 2 CPUs, 1-CPU pilots, owner 2%: floor((105 - 2) * 2 / 100) = 2 pilots; excess = 2 + 100 - 100 = 2 <= margin
+    const d = decide(withPolicy({ maxDocks: 4, docksPerLoop: 4 }, { busy: 2, pilotsBusyPct: 0, ncpus: 2 }));
+    assert.equal(d.fit.toStart, 2);
+    const after = decide(withPolicy({ maxDocks: 4 }, { busy: 2, pilotsBusyPct: 0, ncpus: 2, pilots: [pilot(1), pilot(2)] }));
+    assert.equal(after.fit.overloaded, false);
+    assert.equal(after.fit.toStart, 0);
   });
   it('unknown pilot use counts as the owner (conservative)', () => {
     const d = decide(withPolicy({}, { busy: 70, pilots: [pilot(1)], pilotsBusyPct: undefined }));
@@ -135,6 +145,11 @@ describe('memory pressure', () => {
     const e = decide({ ...low, ...mem(1.25e9) });
     assert.equal(e.state.memoryLow, false);
     assert.deepEqual(kinds(e.actions), ['start:2']);
+  });
+  it('a floor close to all of memory still has a reachable recovery line (halfway to the total)', () => {
+    const high = { ...withPolicy({ ...pol, memFloorBytes: 15e9, psiMemoryPct: 0 }, { pilots: two, state: { memoryLow: true } }) };
+    assert.equal(decide({ ...high, ...mem(15.49e9) }).state.memoryLow, true);
+    assert.equal(decide({ ...high, ...mem(15.5e9) }).state.memoryLow, false);
   });
   it('floor 0 and PSI 0: off', () => {
     assert.deepEqual(kinds(decide({ ...withPolicy({ memFloorBytes: 0, psiMemoryPct: 0 }, { pilots: two }), ...mem(1, 99) }).actions), ['start:2']);

@@ -1,6 +1,6 @@
 import type { HostSample, Policy } from '../types.ts';
 
-/** Memory counts as recovered only this far above the floor (and PSI this far under its threshold). */
+/** Memory counts as recovered only this far above the floor, or halfway to all of it if that is less (and PSI this far under its threshold). */
 export const MEMORY_RECOVERY_FACTOR = 1.25;
 export const PSI_RECOVERY_FACTOR = 0.5;
 
@@ -14,7 +14,8 @@ export function memoryState(host: HostSample, policy: Policy, wasLow: boolean): 
   const floor = policy.memFloorBytes;
   const limit = policy.psiMemoryPct;
   const short = (floor > 0 && available < floor) || (limit > 0 && psi !== undefined && psi > limit);
-  const recovering =
-    (floor > 0 && available < floor * MEMORY_RECOVERY_FACTOR) || (limit > 0 && psi !== undefined && psi > limit * PSI_RECOVERY_FACTOR);
+  // the recovery line stays reachable even for a floor close to the host's whole memory
+  const recoveryLine = Math.min(floor * MEMORY_RECOVERY_FACTOR, (floor + host.memory.totalBytes) / 2);
+  const recovering = (floor > 0 && available < recoveryLine) || (limit > 0 && psi !== undefined && psi > limit * PSI_RECOVERY_FACTOR);
   return { short, low: short || (wasLow && recovering) };
 }

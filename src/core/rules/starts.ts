@@ -5,8 +5,9 @@ const EPSILON = 1e-9;
 
 /**
  * How many more pilots the CPU allows. Total policy (0.6): floor(idle * 0.95 * ncpus / (cpus * 100)),
- * idle counting the pilots' use as busy. Owner policy: the CPU slots the owner leaves free, less the
- * pilots already holding one, so a host full of busy pilots still replaces one that ends.
+ * idle counting the pilots' use as busy. Owner policy: the CPU slots the owner leaves free up to
+ * the overload line (100 + margin - hysteresis), less the pilots already holding one, so a host
+ * full of busy pilots still replaces one that ends, and a start never tips the host into overload.
  */
 export function fittingPilots(input: DecideInput, ownerBusyPct: number | undefined, remaining: number): number {
   const { host, policy } = input;
@@ -17,8 +18,11 @@ export function fittingPilots(input: DecideInput, ownerBusyPct: number | undefin
     const idle = Math.max(0, 100 - host.cpu.busyPct);
     return Math.max(0, Math.floor((idle * policy.fillFactor * ncpus) / perPilot + EPSILON));
   }
-  const free = Math.max(0, 100 - (ownerBusyPct ?? host.cpu.busyPct));
-  return Math.max(0, Math.floor((free * policy.fillFactor * ncpus) / perPilot + EPSILON) - remaining);
+  // up to the line where an overload would end, as the resume rule does: pilots at idle priority
+  // may fill every slot the owner leaves, 0.6's 0.95 would leave a whole CPU idle on small hosts
+  const line = 100 + policy.overloadMarginPct - policy.overloadHysteresisPct;
+  const free = Math.max(0, line - (ownerBusyPct ?? host.cpu.busyPct));
+  return Math.max(0, Math.floor((free * ncpus) / perPilot + EPSILON) - remaining);
 }
 
 /** The first reason, in this order, why nothing may start now. */
