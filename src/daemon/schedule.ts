@@ -20,7 +20,8 @@ export class ScheduleWindow {
       this.#task = cron.createTask(pattern.trim(), () => undefined, timezone ? { timezone } : {});
       this.#key = key;
     }
-    return this.#task.match(now);
+    // a 5-field pattern fires at second 0: ask about the minute `now` is in, not the second
+    return this.#task.match(new Date(Math.floor(now.getTime() / 60_000) * 60_000));
   }
 
   close(): void {

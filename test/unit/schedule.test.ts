@@ -16,6 +16,11 @@ describe('schedule window (node-cron patterns)', () => {
     assert.equal(w.isOpen(weeknights, 'UTC', new Date('2026-11-23T18:30:00Z')), false);
     assert.equal(w.isOpen(weeknights, 'America/New_York', new Date('2026-11-24T00:30:00Z')), true); // Monday 19:30 in New York
   });
+  it('the whole minute is inside, not only its first second', () => {
+    assert.equal(w.isOpen('* * * * *', '', new Date('2026-11-23T20:30:37.250Z')), true);
+    assert.equal(w.isOpen('30 20 * * *', 'UTC', new Date('2026-11-23T20:30:59.999Z')), true);
+    assert.equal(w.isOpen('30 20 * * *', 'UTC', new Date('2026-11-23T20:31:00.000Z')), false);
+  });
   it('an empty pattern is always open', () => assert.equal(w.isOpen('', '', new Date()), true));
   it('bad patterns and time zones are config errors naming the key', () => {
     const keys = (env: Record<string, string>): string[] => {
