@@ -10,6 +10,7 @@ import type { PilotCpuMeter } from '../host/pilot-cpu.ts';
 import type { IdleCgroup } from '../host/idle-cgroup.ts';
 import { MemoryWatch } from '../host/memory-watch.ts';
 import { bytesOrPercent } from '../config/policy.ts';
+import { isMemoryShort } from '../core/rules/memory.ts';
 import type { Logger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
@@ -298,8 +299,7 @@ export class Daemon {
   /** Whether memory is short by the current configuration (for the watch between iterations). */
   #memoryShort(available: number, total: number, psi: number | undefined): boolean {
     const s = this.#config.settings;
-    const floor = bytesOrPercent(s.mem_floor, total);
-    return (floor > 0 && available < floor) || (s.psi_memory > 0 && psi !== undefined && psi > s.psi_memory);
+    return isMemoryShort(available, psi, bytesOrPercent(s.mem_floor, total), s.psi_memory);
   }
 
   /** Sleeps `ms`; an event wake cuts it short but never below the minimum interval, an urgent one at once. */

@@ -4,6 +4,11 @@ import type { HostSample, Policy } from '../types.ts';
 export const MEMORY_RECOVERY_FACTOR = 1.25;
 export const PSI_RECOVERY_FACTOR = 0.5;
 
+/** Under the floor (bytes; 0: off), or PSI memory `some avg10` over its limit (percent; 0: off). */
+export function isMemoryShort(availableBytes: number, psiAvg10: number | undefined, floorBytes: number, psiLimitPct: number): boolean {
+  return (floorBytes > 0 && availableBytes < floorBytes) || (psiLimitPct > 0 && psiAvg10 !== undefined && psiAvg10 > psiLimitPct);
+}
+
 /**
  * `short`: memory is under the floor (or PSI over its threshold) now: free some. `low`: short, or
  * was short and has not yet recovered past the hysteresis: start nothing.
@@ -13,7 +18,7 @@ export function memoryState(host: HostSample, policy: Policy, wasLow: boolean): 
   const psi = host.pressure?.memory?.some.avg10;
   const floor = policy.memFloorBytes;
   const limit = policy.psiMemoryPct;
-  const short = (floor > 0 && available < floor) || (limit > 0 && psi !== undefined && psi > limit);
+  const short = isMemoryShort(available, psi, floor, limit);
   // the recovery line stays reachable even for a floor close to the host's whole memory
   const recoveryLine = Math.min(floor * MEMORY_RECOVERY_FACTOR, (floor + host.memory.totalBytes) / 2);
   const recovering = (floor > 0 && available < recoveryLine) || (limit > 0 && psi !== undefined && psi > limit * PSI_RECOVERY_FACTOR);
