@@ -1,5 +1,5 @@
 import { nextBackoff, probes } from './rules/backoff.ts';
-import { cpuView, isOverloaded } from './rules/cpu.ts';
+import { cpuView, isOverloaded, measuredOwnerPct, ownerReading } from './rules/cpu.ts';
 import { memoryState } from './rules/memory.ts';
 import { firstPaused, youngest } from './rules/pick.ts';
 import { pullDue } from './rules/pull.ts';
@@ -49,7 +49,10 @@ export function decide(input: DecideInput): Decision {
   const pausedAt: Record<string, number> = {};
   for (const p of live) if (p.state === 'paused') pausedAt[p.id] = state.pausedAt?.[p.id] ?? now;
   const active = left(live).filter((p) => p.state !== 'paused');
-  const cpu = cpuView(host, policy, active.length, input.pilotsBusyPct);
+  // a reading right after the daemon's own engine work is mostly that work, not the owner's
+  const owner = ownerReading(measuredOwnerPct(host, input.pilotsBusyPct), input.ownWorkShare, state.owner, now);
+  state = { ...state, owner: owner.kept };
+  const cpu = cpuView(host, policy, active.length, owner.pct);
   const overloaded = isOverloaded(cpu.excessPct, state.overSince !== undefined, policy);
   const overSince = host.cpu === undefined ? state.overSince : overloaded ? (state.overSince ?? now) : undefined;
   state = { ...state, overSince };
@@ -78,7 +81,7 @@ export function decide(input: DecideInput): Decision {
   if (!overloaded && !memory.low && host.cpu !== undefined && stillPaused.length > 0) {
     // resume one at a time, and only if its share does not tip the host over again
     const next = firstPaused(stillPaused, pausedAt);
-    const after = cpuView(host, policy, active.length + 1, input.pilotsBusyPct).excessPct ?? 0;
+    const after = cpuView(host, policy, active.length + 1, owner.pct).excessPct ?? 0;
     if (next && after <= policy.overloadMarginPct - policy.overloadHysteresisPct) {
       actions.push({ kind: 'unpause', id: next.id, name: next.name });
       delete pausedAt[next.id];
@@ -110,7 +113,7 @@ export function decide(input: DecideInput): Decision {
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
     fit: {
       running: remaining, fitting, room, toStart, blocked, pilotSharePct: cpu.pilotSharePct, overloaded,
-      ownerBusyPct: cpu.ownerBusyPct, memoryLow: memory.low, backoffLevel: state.backoff?.level ?? 0,
+      ownerBusyPct: cpu.ownerBusyPct, ownerDisturbed: owner.disturbed, memoryLow: memory.low, backoffLevel: state.backoff?.level ?? 0,
     },
   };
 }

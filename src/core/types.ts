@@ -148,6 +148,8 @@ export interface PolicyState {
    * after it are probes), no start before `until`.
    */
   readonly backoff?: { readonly level: number; readonly until: number; readonly since: number } | undefined;
+  /** The owner's CPU (percent) from the last reading not disturbed by the daemon's own engine work, and when it was taken. */
+  readonly owner?: { readonly pct: number; readonly at: number } | undefined;
 }
 
 /** Why a pilot is removed. */
@@ -198,6 +200,11 @@ export interface DecideInput {
   readonly state: PolicyState;
   /** CPU the pilots used over the last interval, in percent of the whole host (cgroup accounting); undefined when unknown. */
   readonly pilotsBusyPct?: number | undefined;
+  /**
+   * Share (0-1) of the CPU reading's interval the daemon spent on its own engine work (the last
+   * pass's starts, stops, pauses, pulls), which shows as host CPU outside the pilots; 0 or undefined: none.
+   */
+  readonly ownWorkShare?: number | undefined;
   /** A random number in [0, 1) for the backoff's jitter. */
   readonly jitter?: number | undefined;
 }
@@ -218,6 +225,8 @@ export interface Decision {
     readonly overloaded: boolean;
     /** The host's own CPU use (busy minus pilots), percent; undefined without a reading. */
     readonly ownerBusyPct?: number | undefined;
+    /** The reading was mostly the daemon's own engine work; ownerBusyPct is capped by the last clean one. */
+    readonly ownerDisturbed?: boolean | undefined;
     readonly memoryLow?: boolean | undefined;
     readonly backoffLevel?: number | undefined;
   };

@@ -78,6 +78,8 @@ export class Daemon {
   readonly #schedule = new ScheduleWindow();
   /** Cuts the minimum interval short: memory is short. */
   #urgent = new AbortController();
+  /** How long the last pass spent on engine work that changed the host (ms): it lands in the next CPU reading. */
+  #ownWorkMs = 0;
 
   constructor(deps: DaemonDeps, config: LoadedConfig) {
     this.#d = deps;
@@ -193,15 +195,18 @@ export class Daemon {
       this.#noteMaxDocks(policy.maxDocks, maxDocksError);
       decision = decide({
         now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state,
-        pilotsBusyPct: cpu?.totalPct, jitter: (this.#d.random ?? Math.random)(),
+        pilotsBusyPct: cpu?.totalPct, ownWorkShare: ownWorkShare(this.#ownWorkMs, host), jitter: (this.#d.random ?? Math.random)(),
       });
       this.#state = decision.state;
       this.#lastDecision = decision;
       const pullAttempt = decision.actions.some((a) => a.kind === 'pull');
+      const workStart = performance.now();
+      this.#ownWorkMs = 0;
       const result = await execute(decision.actions, pilots, {
         engine, logger, removals: this.removals, identity, config: this.#config, apparmor: this.#d.apparmor, cgroupParent: this.#d.idle?.parent,
         now: this.#now, random: this.#d.random ?? Math.random, stopping: () => this.#stop.signal.aborted,
       });
+      if (decision.actions.some((a) => a.kind !== 'exit')) this.#ownWorkMs = performance.now() - workStart;
       if (pullAttempt) {
         const t = this.#now();
         this.#image = result.pulled ? { lastPulledName: this.#config.pilot.image, lastPullOkAt: t, lastPullAttemptAt: t } : { ...this.#image, lastPullAttemptAt: t };
@@ -213,8 +218,9 @@ export class Daemon {
       this.#logIteration(decision, pilots.length);
       if (result.exit) return { exit: result.exit, nextMs: 0 };
       // come back soon while something is in motion: a pull to follow with starts, pilots to stop
-      // filling: a full batch with room left goes on at once, pilots at idle priority need no settling time
-      const filling = result.started > 0 && result.started >= this.#config.settings.docks_per_loop && decision.fit.room > result.started;
+      // filling: a batch with room left goes on at once (the next reading is mostly the engine
+      // starting this batch, which decide() discounts); it stops as soon as nothing more fits
+      const filling = result.started > 0 && decision.fit.room > result.started;
       // memory: come straight back only while there is something to free; the memory watch wakes the loop when it runs short again
       const freeing = decision.actions.some((a) => a.kind === 'remove' && a.reason === 'memory');
       const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0) || freeing;
@@ -283,7 +289,7 @@ export class Daemon {
   #logIteration(d: Decision, count: number): void {
     const f = d.fit;
     this.#d.logger.verbose('iteration', {
-      status: d.status, pilots: count, cpuBusyPct: this.#lastSample?.cpu?.busyPct, started: f.toStart, fitting: f.fitting,
+      status: d.status, pilots: count, cpuBusyPct: this.#lastSample?.cpu?.busyPct, ownerBusyPct: f.ownerBusyPct, ownerDisturbed: f.ownerDisturbed, started: f.toStart, fitting: f.fitting,
       room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length,
     });
   }
@@ -312,4 +318,10 @@ export class Daemon {
     await delay(min, undefined, { signal: urgent }).catch(() => undefined);
     if (ms > min) await delay(ms - min, undefined, { signal }).catch(() => undefined);
   }
+}
+
+/** The share of the CPU reading's interval that the last pass's engine work took (0-1); 0 without a reading. */
+function ownWorkShare(ownWorkMs: number, host: HostSample): number {
+  const intervalMs = (host.cpu?.intervalSec ?? 0) * 1000;
+  return ownWorkMs <= 0 || intervalMs <= 0 ? 0 : Math.min(1, ownWorkMs / intervalMs);
 }

@@ -26,7 +26,7 @@ export const SERIES = {
   pilot_cpu: { tags: ['hostname', 'pilot'], fields: ['cpu_pct', 'state'] },
   pilot_memory: { tags: ['hostname', 'pilot'], fields: ['bytes'] },
   removal: { tags: ['hostname', 'reason'], fields: ['pilot', 'id', 'exit_code', 'oom_killed', 'uptime', 'started', 'killed'] },
-  decision: { tags: ['hostname'], fields: ['running', 'fitting', 'room', 'to_start', 'blocked', 'pilot_share_pct', 'overloaded', 'max_docks'] },
+  decision: { tags: ['hostname'], fields: ['running', 'fitting', 'room', 'to_start', 'blocked', 'pilot_share_pct', 'overloaded', 'max_docks', 'owner_busy_pct', 'owner_disturbed'] },
   daemon_stats: {
     tags: ['hostname'],
     fields: ['iterations', 'removals_total', 'engine_reachable', 'reload_ok', 'drain', 'influx_queued_points', 'influx_dropped_points'],
@@ -117,6 +117,7 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
       ? point('decision', tags, {
         running: fit.running, fitting: fit.fitting, room: fit.room, to_start: fit.toStart, blocked: fit.blocked ?? 'none',
         pilot_share_pct: fit.pilotSharePct, overloaded: fit.overloaded, max_docks: r.config.maxDocks,
+        owner_busy_pct: fit.ownerBusyPct, owner_disturbed: fit.ownerDisturbed ?? false,
       }, ts)
       : undefined,
     point('daemon_stats', tags, {

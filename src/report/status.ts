@@ -77,7 +77,7 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
     `config:   ${r.config.source} (pilot hash ${r.config.hash})${r.config.reloadError ? `; last reload FAILED, kept previous: ${r.config.reloadError}` : ''}`,
     `engine:   ${r.engine.reachable ? 'reachable' : `UNREACHABLE: ${r.engine.error ?? ''}`}`,
     `priority: ${r.idlePriority ? `${r.idlePriority.enabled ? 'idle' : 'NOT idle'} (${r.idlePriority.detail})` : '-'}`,
-    `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
+    `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}${r.fit?.ownerDisturbed ? ', last clean reading: this one was mostly Plancton starting or stopping pilots' : ''}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
     `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
   ];
   const flags = Object.entries(r.controls).filter(([, v]) => v).map(([k]) => k);

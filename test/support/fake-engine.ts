@@ -11,6 +11,8 @@ export class FakeEngine implements EnginePort {
   down = false;
   /** Images a pull can fetch (a registry's content). */
   readonly registry = new Set<string>();
+  /** How long each start takes (ms), as a real engine's create and start do. */
+  startDelayMs = 0;
   #n = 0;
 
   #check(call: string): void {
@@ -50,13 +52,14 @@ export class FakeEngine implements EnginePort {
     return Promise.resolve([...this.pilots.values()].filter((p) => p.spec.labels['org.plancton.instance'] === instance));
   }
 
-  createAndStart(spec: PilotSpec): Promise<string> {
+  async createAndStart(spec: PilotSpec): Promise<string> {
     this.#check('start');
-    if (!this.images.has(spec.image)) return Promise.reject(new EngineError(`no such image ${spec.image}`, { statusCode: 404 }));
+    if (!this.images.has(spec.image)) throw new EngineError(`no such image ${spec.image}`, { statusCode: 404 });
+    if (this.startDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.startDelayMs));
     const id = `c${++this.#n}`.padEnd(64, '0');
     const now = Date.now();
     this.pilots.set(id, { id, name: spec.name, pilotId: spec.labels['org.plancton.pilot-id'] ?? '', state: 'running', image: spec.image, configHash: '', createdAt: now, startedAt: now, spec });
-    return Promise.resolve(id);
+    return id;
   }
 
   stop(id: string): Promise<void> {

@@ -21,7 +21,7 @@ export function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
     engine: { reachable: true },
     controls: { drain: false, drainStop: false, forceStop: false },
     host: { ncpus: 4, cpuBusyPct: 60, memAvailableBytes: 6e9, memTotalBytes: 8e9 },
-    fit: { running: 2, fitting: 1, room: 4, toStart: 1, pilotSharePct: 50, overloaded: false },
+    fit: { running: 2, fitting: 1, room: 4, toStart: 1, pilotSharePct: 50, overloaded: false, ownerBusyPct: 12, ownerDisturbed: true },
     pilots: [
       { id: 'a'.repeat(64), name: 'plancton-worker-aaaaaa', state: 'running', startedAt: T0, cpuPct: 80, configHash: 'abc123def456' },
       { id: 'b'.repeat(64), name: 'plancton-worker-bbbbbb', state: 'running', startedAt: T0, cpuPct: 40, configHash: 'abc123def456' },

@@ -17,7 +17,7 @@ const host: HostSample = {
   memory: { totalBytes: 8e9, availableBytes: 8e9, swapTotalBytes: 0, swapFreeBytes: 0 },
 };
 
-function daemonWith(engine: FakeEngine, env: Record<string, string> = {}) {
+function daemonWith(engine: FakeEngine, env: Record<string, string> = {}, sampler: { sample(now: number): Promise<HostSample> } = { sample: () => Promise.resolve(host) }) {
   const config = () => loadConfig({ env: { PLANCTON_MAIN_SLEEP: '0.05', PLANCTON_MAX_DOCKS: '2', PLANCTON_INSTANCE_ID: 'unit', PLANCTON_PULL_RETRY: '0.2', ...env }, args: [] });
   const log = new PassThrough();
   let text = '';
@@ -25,7 +25,7 @@ function daemonWith(engine: FakeEngine, env: Record<string, string> = {}) {
   const runDir = new RunDir(mkdtempSync(join(tmpdir(), 'plancton-unit-')));
   const d = new Daemon({
     engine,
-    sampler: { sample: () => Promise.resolve(host) },
+    sampler,
     runDir,
     logger: createLogger({ level: 'debug', stream: log, json: true }),
     identity: { instance: 'unit', hostname: 'h', version: 't' },
@@ -70,6 +70,33 @@ describe('daemon shell with an in-memory engine', () => {
     running = daemonWith(engine);
     await waitFor('2 pilots', () => (engine.pilots.size === 2 ? true : undefined), 5000);
     assert.ok(!engine.calls.some((c) => c.startsWith('pull')));
+  });
+
+  it('fills at once although each reading after a batch is mostly the engine starting it, and never pauses its own pilots', async () => {
+    const engine = new FakeEngine();
+    engine.images.add('busybox');
+    engine.startDelayMs = 40;
+    // the host: the owner at 10% of 2 CPUs, and 90% busy over any interval in which pilots were started
+    let last = Date.now();
+    let startsSeen = 0;
+    const sampler = {
+      sample: (now: number): Promise<HostSample> => {
+        const starts = engine.calls.filter((c) => c === 'start').length;
+        const busyPct = starts > startsSeen ? 90 : 10;
+        const intervalSec = Math.max(0.001, (now - last) / 1000);
+        [last, startsSeen] = [now, starts];
+        return Promise.resolve({ ...host, at: now, ncpus: 2, cpu: { busyPct, perCpuBusyPct: [busyPct, busyPct], intervalSec } });
+      },
+    };
+    // 20 pilots of 0.05 CPU, 4 per pass, main_sleep 30 s: a pass that waited main_sleep would show
+    const r = daemonWith(engine, { PLANCTON_MAIN_SLEEP: '30', PLANCTON_MAX_DOCKS: '20', PLANCTON_CPUS_PER_DOCK: '0.05', PLANCTON_DOCKS_PER_LOOP: '4', PLANCTON_CGROUP_PARENT: '' }, sampler);
+    running = r;
+    await waitFor('20 pilots', () => (engine.pilots.size === 20 ? true : undefined), 10_000);
+    assert.ok(!engine.calls.includes('pause'), 'no pilot paused');
+    const iterations = r.log().split('\n').filter((l) => l.includes('"message":"iteration"')).map((l) => JSON.parse(l) as { started: number; ownerDisturbed?: boolean; cpuBusyPct: number });
+    assert.deepEqual(iterations.slice(0, 5).map((i) => i.started), [4, 4, 4, 4, 4]);
+    assert.deepEqual(iterations.slice(0, 5).map((i) => i.ownerDisturbed), [false, true, true, true, true]);
+    assert.deepEqual(iterations.slice(1, 5).map((i) => i.cpuBusyPct), [90, 90, 90, 90]);
   });
 
   it('reports waiting while the engine is unreachable, and carries on when it returns', async () => {

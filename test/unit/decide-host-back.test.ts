@@ -52,6 +52,58 @@ describe('owner CPU policy', () => {
   });
 });
 
+describe('readings disturbed by the daemon\'s own engine work', () => {
+  // 2 CPUs, pilots of 0.05 CPU, max_docks 20: the fill-rate benchmark's host
+  const fill = { maxDocks: 20, docksPerLoop: 4, cpusPerDock: 0.05, pauseMaxMs: 120 * S };
+  const clean = { pct: 15, at: NOW - 2 * S };
+  const sixteen = Array.from({ length: 16 }, (_, i) => pilot(i + 1)); // share 40%
+  const four = sixteen.slice(0, 4);
+  it('right after a batch of starts (share over 0.2), the owner is the last clean figure: the fill goes on', () => {
+    // owner 15%: floor((105 - 15) * 2 / 5) - 16 = 20 fit; by the reading (86%) 0 would, and 86 + 40 - 100 is an overload
+    const d = decide(withPolicy(fill, { busy: 86, ncpus: 2, pilots: sixteen, pilotsBusyPct: 0, ownWorkShare: 0.9, state: { owner: clean } }));
+    assert.equal(d.fit.ownerBusyPct, 15);
+    assert.equal(d.fit.ownerDisturbed, true);
+    assert.equal(d.fit.overloaded, false);
+    assert.deepEqual(kinds(d.actions), ['start:4']);
+    assert.deepEqual(d.state.owner, clean, 'a disturbed reading is not remembered');
+  });
+  it('the same reading with no own work behind it is the owner\'s: nothing fits and the youngest is paused', () => {
+    const d = decide(withPolicy(fill, { busy: 86, ncpus: 2, pilots: sixteen, pilotsBusyPct: 0, ownWorkShare: 0, state: { owner: clean } }));
+    assert.equal(d.fit.ownerBusyPct, 86);
+    assert.equal(d.fit.ownerDisturbed, false);
+    assert.equal(d.fit.overloaded, true);
+    assert.deepEqual(kinds(d.actions), ['pause']);
+    assert.deepEqual(d.state.owner, { pct: 86, at: NOW }, 'a clean reading is remembered');
+  });
+  it('boundary: a share of exactly 0.2 is clean', () => {
+    assert.equal(decide(withPolicy(fill, { busy: 86, ncpus: 2, pilotsBusyPct: 0, ownWorkShare: 0.2, state: { owner: clean } })).fit.ownerBusyPct, 86);
+    assert.equal(decide(withPolicy(fill, { busy: 86, ncpus: 2, pilotsBusyPct: 0, ownWorkShare: 0.21, state: { owner: clean } })).fit.ownerBusyPct, 15);
+  });
+  it('a disturbed reading lower than the clean figure counts at once (engine work only adds)', () => {
+    const d = decide(withPolicy(fill, { busy: 5, ncpus: 2, pilotsBusyPct: 0, ownWorkShare: 1, state: { owner: { pct: 60, at: NOW - S } } }));
+    assert.equal(d.fit.ownerBusyPct, 5);
+  });
+  it('a clean figure older than 60 s no longer stands in: the disturbed reading counts as it is (boundary at 60 s)', () => {
+    const at = (ago: number) => decide(withPolicy(fill, { busy: 86, ncpus: 2, pilotsBusyPct: 0, ownWorkShare: 1, state: { owner: { pct: 15, at: NOW - ago } } })).fit.ownerBusyPct;
+    assert.equal(at(60 * S), 15);
+    assert.equal(at(60 * S + 1), 86);
+  });
+  it('without any clean figure yet, the disturbed reading counts as it is', () => {
+    assert.equal(decide(withPolicy(fill, { busy: 86, ncpus: 2, pilotsBusyPct: 0, ownWorkShare: 1 })).fit.ownerBusyPct, 86);
+  });
+  it('an overload under way is neither ended nor extended by a disturbed reading: its clock keeps running', () => {
+    const over = { overSince: NOW - 50 * S, owner: { pct: 90, at: NOW - 10 * S } };
+    const d = decide(withPolicy({ ...fill, pauseMaxMs: 0, graceKillMs: 120 * S }, { busy: 95, ncpus: 2, pilots: sixteen, pilotsBusyPct: 0, ownWorkShare: 0.5, state: over }));
+    assert.equal(d.fit.overloaded, true);
+    assert.equal(d.state.overSince, NOW - 50 * S);
+  });
+  it('the 0.6 total rule reads busy as it is, disturbed or not', () => {
+    const d = decide(withPolicy({ ...fill, cpuPolicy: 'total' }, { busy: 86, ncpus: 2, pilots: four, ownWorkShare: 1, state: { owner: clean } }));
+    assert.equal(d.fit.overloaded, true);
+    assert.equal(d.fit.fitting, 5, 'floor((100 - 86) * 0.95 * 2 / 5), where the clean owner figure would fit 36');
+  });
+});
+
 describe('hysteresis', () => {
   const two = [pilot(1, 'running', 200), pilot(2, 'running', 100)]; // share 25%
   const at = (busy: number, wasOver: boolean) =>

@@ -105,7 +105,7 @@ describe('InfluxDB points: richer series', () => {
 
   it('decision: fitting, room, to_start, blocked reason', () => {
     assert.deepEqual(one(points, 'decision').fields, {
-      running: 2, fitting: 1, room: 4, to_start: 1, blocked: 'none', pilot_share_pct: 50, overloaded: false, max_docks: 6,
+      running: 2, fitting: 1, room: 4, to_start: 1, blocked: 'none', pilot_share_pct: 50, overloaded: false, max_docks: 6, owner_busy_pct: 12, owner_disturbed: true,
     });
     const blocked = iterationPoints(sampleReport({ fit: { running: 6, fitting: 0, room: 0, toStart: 0, blocked: 'max-docks', pilotSharePct: 100, overloaded: true } }), undefined);
     assert.equal(one(blocked, 'decision').fields.blocked, 'max-docks');

@@ -1,10 +1,10 @@
-import type { HostSample, Policy } from '../types.ts';
+import type { HostSample, Policy, PolicyState } from '../types.ts';
 
 /** What the CPU readings say, in percent of the whole host. */
 export interface CpuView {
   /** The share the active (unpaused) pilots may use: 100 * cpus_per_dock * min(n, max_docks) / ncpus. */
   readonly pilotSharePct: number;
-  /** Busy minus the pilots' own use; equals busy when the pilots' use is unknown. */
+  /** Busy minus the pilots' own use (or the owner's figure kept from a clean reading); equals busy when the pilots' use is unknown. */
   readonly ownerBusyPct: number | undefined;
   /** How far over the line the host is (positive: over); undefined without a reading. */
   readonly excessPct: number | undefined;
@@ -15,14 +15,48 @@ export function shareOf(policy: Policy, ncpus: number, pilots: number): number {
 }
 
 /**
+ * Above this share of a reading's interval spent by the daemon on its own engine work (starting,
+ * stopping, pausing pilots, pulling), the reading is mostly that work: dockerd, containerd, the
+ * shims and runc run outside any pilot cgroup, so it reads as the owner's CPU (measured: 71-94%
+ * busy on 2 CPUs in the second after 4 starts, with the host otherwise at 15%).
+ */
+export const OWN_WORK_SHARE_MAX = 0.2;
+
+/** How long an owner figure from a clean reading may stand in for disturbed ones. */
+export const OWNER_READING_MAX_AGE_MS = 60_000;
+
+/** The owner's CPU as measured: total busy minus what the pilots used. */
+export function measuredOwnerPct(host: HostSample, pilotsBusyPct: number | undefined): number | undefined {
+  return host.cpu === undefined ? undefined : Math.max(0, host.cpu.busyPct - (pilotsBusyPct ?? 0));
+}
+
+/**
+ * The owner's CPU to decide by. A reading disturbed by the daemon's own engine work can only
+ * over-count the owner, so it is capped by the last clean figure while that is at most
+ * OWNER_READING_MAX_AGE_MS old: a lower reading still counts at once (the owner went away), a
+ * higher one waits for the next clean reading (the idle cgroup shields the owner meanwhile).
+ * Past that age the reading is taken as it is, which errs on the owner's side.
+ * `kept` is the clean figure to remember in PolicyState.
+ */
+export function ownerReading(
+  measured: number | undefined, ownWorkShare: number | undefined, last: PolicyState['owner'], now: number,
+): { pct: number | undefined; disturbed: boolean; kept: PolicyState['owner'] } {
+  if (measured === undefined) return { pct: undefined, disturbed: false, kept: last };
+  if ((ownWorkShare ?? 0) <= OWN_WORK_SHARE_MAX) return { pct: measured, disturbed: false, kept: { pct: measured, at: now } };
+  if (last === undefined || now - last.at > OWNER_READING_MAX_AGE_MS) return { pct: measured, disturbed: true, kept: last };
+  return { pct: Math.min(measured, last.pct), disturbed: true, kept: last };
+}
+
+/**
  * Total policy (0.6): excess = busy - share. Owner policy: excess = owner + share - 100, i.e. the
  * owner wants CPU the pilots were given; pilots using idle CPU never count as the owner being busy.
+ * `ownerPct` is the owner's figure from ownerReading(); the total policy reads busy as it is.
  */
-export function cpuView(host: HostSample, policy: Policy, activePilots: number, pilotsBusyPct: number | undefined): CpuView {
+export function cpuView(host: HostSample, policy: Policy, activePilots: number, ownerPct: number | undefined): CpuView {
   const pilotSharePct = shareOf(policy, host.ncpus, activePilots);
   if (host.cpu === undefined) return { pilotSharePct, ownerBusyPct: undefined, excessPct: undefined };
   const busy = host.cpu.busyPct;
-  const ownerBusyPct = Math.max(0, busy - (pilotsBusyPct ?? 0));
+  const ownerBusyPct = ownerPct ?? busy;
   const excessPct = policy.cpuPolicy === 'total' ? busy - pilotSharePct : ownerBusyPct + pilotSharePct - 100;
   return { pilotSharePct, ownerBusyPct, excessPct };
 }
