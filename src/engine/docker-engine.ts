@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import type Dockerode from 'dockerode';
 import type { Readable } from 'node:stream';
 
 import { EngineError } from '../core/errors.ts';
@@ -7,6 +7,10 @@ import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
 import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
 import { isOwned, LABELS, ownedFilter } from './labels.ts';
 import type { EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec } from './port.ts';
+import { loadDockerode } from './dockerode-loader.ts';
+
+const Docker = loadDockerode();
+type Docker = Dockerode;
 
 /** How to reach the engine; every field is optional and falls back to dockerode's defaults (which honour DOCKER_HOST). */
 export interface DockerEngineOptions {
@@ -25,7 +29,7 @@ export interface DockerEngineOptions {
 export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
 
 /** Options docker-modem understands but @types/dockerode does not declare. */
-type ModemOptions = Docker.DockerOptions & { connectionTimeout?: number };
+type ModemOptions = Dockerode.DockerOptions & { connectionTimeout?: number };
 
 const STATES: ReadonlySet<string> = new Set<PilotState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
 
@@ -198,7 +202,7 @@ export class DockerEngine implements EnginePort {
     const op = `watch events of instance ${instance}`;
     // No idle time-out once open: a quiet host sends no events for hours. Opening is still bounded.
     const docker = this.#client(0, this.#timeoutMs);
-    const options = { filters: { type: ['container'], label: ownedFilter(instance) }, abortSignal: signal } as Docker.GetEventsOptions;
+    const options = { filters: { type: ['container'], label: ownedFilter(instance) }, abortSignal: signal } as Dockerode.GetEventsOptions;
     let stream: Readable;
     try {
       stream = (await docker.getEvents(options)) as Readable;
@@ -239,7 +243,7 @@ export class DockerEngine implements EnginePort {
     });
   }
 
-  async #toPilot(docker: Docker, info: Docker.ContainerInfo): Promise<Pilot | undefined> {
+  async #toPilot(docker: Docker, info: Dockerode.ContainerInfo): Promise<Pilot | undefined> {
     const state = toState(info.State);
     let startedAt: number | undefined;
     let finishedAt: number | undefined;
@@ -304,8 +308,8 @@ function modemAddress(options: DockerEngineOptions): ModemOptions {
   return { host: url.hostname, port: url.port || (protocol === 'https' ? '2376' : '2375'), protocol };
 }
 
-function createBody(spec: PilotSpec): Docker.ContainerCreateOptions {
-  const hostConfig: Docker.HostConfig = {
+function createBody(spec: PilotSpec): Dockerode.ContainerCreateOptions {
+  const hostConfig: Dockerode.HostConfig = {
     CpuPeriod: spec.cpuPeriod,
     CpuQuota: spec.cpuQuota,
     Memory: spec.memoryBytes,
@@ -319,7 +323,7 @@ function createBody(spec: PilotSpec): Docker.ContainerCreateOptions {
   };
   if (spec.networkMode !== '') hostConfig.NetworkMode = spec.networkMode;
   if (spec.cgroupParent) hostConfig.CgroupParent = spec.cgroupParent;
-  const body: Docker.ContainerCreateOptions = {
+  const body: Dockerode.ContainerCreateOptions = {
     name: spec.name,
     Image: spec.image,
     Cmd: [...spec.cmd],

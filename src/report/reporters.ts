@@ -1,10 +1,8 @@
 import type { LoadedConfig } from '../config/load.ts';
 import type { Identity } from '../daemon/executor.ts';
 import { parseListenAddress } from '../config/listen-address.ts';
-import { MetricsServer } from './http-server.ts';
 import { InfluxWriter } from './influx-writer.ts';
 import type { Logger } from './logger.ts';
-import { PlanctonMetrics } from './metrics.ts';
 import type { Reporter } from './reporter.ts';
 
 /**
@@ -18,6 +16,8 @@ export async function createReporters(config: LoadedConfig, ctx: { logger: Logge
   const address = parseListenAddress(config.settings.metrics_listen);
   const influx = new InfluxWriter(config.settings, { hostname: ctx.identity.hostname, logger: ctx.logger });
   if (!address) return [influx];
+  // loaded only when asked for: prom-client costs about 20 MiB
+  const [{ PlanctonMetrics }, { MetricsServer }] = await Promise.all([import('./metrics.ts'), import('./http-server.ts')]);
   const metrics = new PlanctonMetrics({ identity: ctx.identity, influx: () => influx.stats() });
   try {
     const server = await MetricsServer.start(address, { registry: metrics.registry, logger: ctx.logger });
