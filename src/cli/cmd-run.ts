@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ConfigError, EngineError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { ConfigSource } from '../config/source.ts';
-import { Daemon } from '../daemon/daemon.ts';
+import { Daemon, primeSampler } from '../daemon/daemon.ts';
 import type { Identity } from '../daemon/executor.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
 import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
@@ -31,13 +31,18 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
   const pending: string[] = [];
   let warn = (m: string): void => void pending.push(m);
   const source = sourceFor(cli, paths, (m) => warn(m));
-  let logger: Logger;
+  let logger: Logger | undefined;
+  let sampler: HostSampler;
+  let primed: Awaited<ReturnType<typeof primeSampler>>;
   let config: LoadedConfig;
   let identity: Identity;
   let engine: DockerEngine;
   const runDir = new RunDir(paths.runDir);
   try {
     config = await firstLoad(source, early.signal, out);
+    // the first CPU interval runs while the rest starts up
+    sampler = new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger?.debug(`pressure: ${String(e)}`) });
+    primed = await primeSampler(sampler, Date.now());
     logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
     const log = logger;
     warn = (m) => log.warn(m);
@@ -69,7 +74,8 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
   const daemon = new Daemon(
     {
       engine,
-      sampler: new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger.debug(`pressure: ${String(e)}`) }),
+      sampler,
+      primed,
       cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined),
       idle: idle.ok ? idle.cgroup : undefined,
       idleProblem: idle.ok ? undefined : idle.reason,

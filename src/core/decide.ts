@@ -1,5 +1,5 @@
 import { nextBackoff, probes } from './rules/backoff.ts';
-import { cpuView, isOverloaded, measuredOwnerPct, ownerReading } from './rules/cpu.ts';
+import { calmLine, cpuView, isOverloaded, measuredOwnerPct, ownerReading } from './rules/cpu.ts';
 import { memoryState } from './rules/memory.ts';
 import { firstPaused, youngest } from './rules/pick.ts';
 import { pullDue } from './rules/pull.ts';
@@ -50,10 +50,10 @@ export function decide(input: DecideInput): Decision {
   for (const p of live) if (p.state === 'paused') pausedAt[p.id] = state.pausedAt?.[p.id] ?? now;
   const active = left(live).filter((p) => p.state !== 'paused');
   // a reading right after the daemon's own engine work is mostly that work, not the owner's
-  const owner = ownerReading(measuredOwnerPct(host, input.pilotsBusyPct), input.ownWorkShare, state.owner, now);
+  const owner = ownerReading(measuredOwnerPct(host, input.pilotsBusyPct, input.selfBusyPct), input.ownWorkShare, state.owner, now);
   state = { ...state, owner: owner.kept };
   const cpu = cpuView(host, policy, active.length, owner.pct);
-  const overloaded = isOverloaded(cpu.excessPct, state.overSince !== undefined, policy);
+  const overloaded = isOverloaded(cpu, state.overSince !== undefined, policy);
   const overSince = host.cpu === undefined ? state.overSince : overloaded ? (state.overSince ?? now) : undefined;
   state = { ...state, overSince };
   // without a reading there is no evidence either way: act on none
@@ -82,7 +82,7 @@ export function decide(input: DecideInput): Decision {
     // resume one at a time, and only if its share does not tip the host over again
     const next = firstPaused(stillPaused, pausedAt);
     const after = cpuView(host, policy, active.length + 1, owner.pct).excessPct ?? 0;
-    if (next && after <= policy.overloadMarginPct - policy.overloadHysteresisPct) {
+    if (next && after <= calmLine(cpu, policy)) {
       actions.push({ kind: 'unpause', id: next.id, name: next.name });
       delete pausedAt[next.id];
     }
@@ -95,13 +95,14 @@ export function decide(input: DecideInput): Decision {
   if (!controls.forceStop && !controls.drainStop && !controls.drain && !controls.outsideSchedule && pullDue(input.image, policy, now)) {
     actions.push({ kind: 'pull', image: input.image.name });
   }
-  const fitting = fittingPilots(input, cpu.ownerBusyPct, remaining);
+  const fitting = fittingPilots(input, cpu, remaining);
   const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
   const blocked = startBlock(input, state, room, fitting, paused);
+  // every pilot that fits starts in this pass (the shell keeps docks_per_loop starts in flight);
   // after a backoff's wait, one probe at a time: a new one only once the last has ended
   const probing = state.backoff ? probes(state.backoff, left(live)).length : 0;
-  const perLoop = state.backoff ? (probing > 0 ? 0 : Math.min(1, policy.docksPerLoop)) : policy.docksPerLoop;
-  const toStart = blocked ? 0 : Math.min(fitting, room, Math.max(0, perLoop));
+  const perPass = policy.docksPerLoop < 1 ? 0 : state.backoff ? (probing > 0 ? 0 : 1) : Infinity;
+  const toStart = blocked ? 0 : Math.min(fitting, room, perPass);
   if (toStart > 0) actions.push({ kind: 'start', count: toStart });
 
   if (controls.forceStop && pilots.length === 0) actions.push({ kind: 'exit', reason: 'force-stop' });

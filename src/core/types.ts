@@ -96,6 +96,7 @@ export interface ImageStatus {
 /** The resolved numbers the policy works with (durations in milliseconds). */
 export interface Policy {
   readonly maxDocks: number;
+  /** How many starts may be in flight at once (0.6: per iteration); 0 starts nothing. */
   readonly docksPerLoop: number;
   readonly cpusPerDock: number;
   readonly graceKillMs: number;
@@ -200,6 +201,8 @@ export interface DecideInput {
   readonly state: PolicyState;
   /** CPU the pilots used over the last interval, in percent of the whole host (cgroup accounting); undefined when unknown. */
   readonly pilotsBusyPct?: number | undefined;
+  /** CPU Plancton itself used over the last interval, in percent of the whole host: not the owner's either. */
+  readonly selfBusyPct?: number | undefined;
   /**
    * Share (0-1) of the CPU reading's interval the daemon spent on its own engine work (the last
    * pass's starts, stops, pauses, pulls), which shows as host CPU outside the pilots; 0 or undefined: none.

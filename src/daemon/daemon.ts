@@ -29,6 +29,12 @@ export interface DaemonDeps {
   /** The idle-priority parent cgroup as set up at start; `idleProblem` says why there is none. */
   readonly idle?: IdleCgroup | undefined;
   readonly idleProblem?: string | undefined;
+  /**
+   * When the sampler took its first reading (the CPU baseline) and this process's CPU time then:
+   * `plancton run` primes it before its own start-up work, so that the two overlap. Without it,
+   * the loop primes the sampler itself.
+   */
+  readonly primed?: { readonly at: number; readonly selfCpu: NodeJS.CpuUsage } | undefined;
   /** Where /proc is, for the fast memory watch between iterations. */
   readonly procRoot?: string | undefined;
   readonly runDir: RunDir;
@@ -78,8 +84,12 @@ export class Daemon {
   readonly #schedule = new ScheduleWindow();
   /** Cuts the minimum interval short: memory is short. */
   #urgent = new AbortController();
+  /** Set by a wake that makes the pass in flight stale; cleared when a pass begins. */
+  #replan = false;
   /** How long the last pass spent on engine work that changed the host (ms): it lands in the next CPU reading. */
   #ownWorkMs = 0;
+  /** This process's CPU time at the last host sample. */
+  #selfCpu: NodeJS.CpuUsage | undefined;
 
   constructor(deps: DaemonDeps, config: LoadedConfig) {
     this.#d = deps;
@@ -109,7 +119,7 @@ export class Daemon {
       this.#stopAsked = true;
       this.#forced = mode === 'remove' ? { forceStop: true } : { drain: true, drainStop: true };
       this.#d.logger.info(`stop requested: ${mode === 'remove' ? 'removing every pilot' : 'draining'} before exit (on_stop: ${mode}); a second signal exits at once`);
-      this.wake();
+      this.wake(false, true);
       return;
     }
     if (!this.#stop.signal.aborted) this.#d.logger.info('stop requested: finishing the action in flight');
@@ -118,10 +128,15 @@ export class Daemon {
     this.#wake.abort();
   }
 
-  /** Runs the next iteration soon: after the minimum interval, or at once when `urgent`. */
-  wake(urgent = false): void {
+  /**
+   * Runs the next iteration soon: after the minimum interval, or at once when `urgent`. `replan`:
+   * what the pass in flight decided by may have changed (a control, memory), so a fill under way
+   * takes no new start.
+   */
+  wake(urgent = false, replan = urgent): void {
     this.#wake.abort();
     if (urgent) this.#urgent.abort();
+    if (replan) this.#replan = true;
   }
 
   async run(): Promise<ExitReason> {
@@ -131,12 +146,15 @@ export class Daemon {
     for (const w of this.#config.warnings) logger.warn(w);
     if (this.#d.idle) logger.info(`pilots run at idle priority under ${this.#d.idle.parent} (${this.#d.idle.settings})`);
     else if (this.#d.idleProblem) logger.warn(`pilots do NOT run at idle priority: ${this.#d.idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`);
-    const watcher = watchRunDir(runDir.path, () => this.wake(), logger);
+    const watcher = watchRunDir(runDir.path, () => this.wake(false, true), logger);
     const events = watchEngineEvents(this.#d.engine, identity.instance, () => this.wake(), logger, this.#stop.signal);
     const memoryWatch = new MemoryWatch(this.#d.procRoot ?? '/proc', 500, (m, psi) => this.#memoryShort(m.availableBytes, m.totalBytes, psi?.some.avg10), () => this.wake(true));
     try {
-      await this.#d.sampler.sample(this.#now()).catch(() => undefined); // prime the CPU baseline
-      await this.#sleep(Math.min(1000, this.#config.settings.main_sleep * 1000), false);
+      const primed = this.#d.primed ?? (await primeSampler(this.#d.sampler, this.#now()));
+      this.#selfCpu = primed.selfCpu;
+      // the first decision needs a CPU reading over a meaningful interval
+      const first = Math.min(FIRST_READING_MS, this.#config.settings.main_sleep * 1000);
+      await this.#sleep(Math.max(0, first - (this.#now() - primed.at)), false);
       for (;;) {
         if (this.#stop.signal.aborted) return 'signal';
         const { exit, nextMs } = await this.#iteration();
@@ -164,14 +182,17 @@ export class Daemon {
     const { engine, logger, identity, runDir } = this.#d;
     const mainMs = this.#config.settings.main_sleep * 1000;
     this.#iterations++;
+    this.#replan = false;
     await this.#maybeReload();
     const now = this.#now();
     const s = this.#config.settings;
     const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(now));
     const controls = { ...(await runDir.readControls()), outsideSchedule, ...this.#forced };
     let host: HostSample;
+    let selfBusyPct: number | undefined;
     try {
       host = await this.#d.sampler.sample(now);
+      selfBusyPct = this.#selfBusy(host);
       this.#lastSample = host;
     } catch (err) {
       logger.error(`cannot sample the host: ${(err as Error).message}`);
@@ -195,7 +216,7 @@ export class Daemon {
       this.#noteMaxDocks(policy.maxDocks, maxDocksError);
       decision = decide({
         now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state,
-        pilotsBusyPct: cpu?.totalPct, ownWorkShare: ownWorkShare(this.#ownWorkMs, host), jitter: (this.#d.random ?? Math.random)(),
+        pilotsBusyPct: cpu?.totalPct, selfBusyPct, ownWorkShare: ownWorkShare(this.#ownWorkMs, host), jitter: (this.#d.random ?? Math.random)(),
       });
       this.#state = decision.state;
       this.#lastDecision = decision;
@@ -204,7 +225,7 @@ export class Daemon {
       this.#ownWorkMs = 0;
       const result = await execute(decision.actions, pilots, {
         engine, logger, removals: this.removals, identity, config: this.#config, apparmor: this.#d.apparmor, cgroupParent: this.#d.idle?.parent,
-        now: this.#now, random: this.#d.random ?? Math.random, stopping: () => this.#stop.signal.aborted,
+        now: this.#now, random: this.#d.random ?? Math.random, stopping: () => this.#stop.signal.aborted, interrupted: () => this.#replan,
       });
       if (decision.actions.some((a) => a.kind !== 'exit')) this.#ownWorkMs = performance.now() - workStart;
       if (pullAttempt) {
@@ -218,8 +239,8 @@ export class Daemon {
       this.#logIteration(decision, pilots.length);
       if (result.exit) return { exit: result.exit, nextMs: 0 };
       // come back soon while something is in motion: a pull to follow with starts, pilots to stop
-      // filling: a batch with room left goes on at once (the next reading is mostly the engine
-      // starting this batch, which decide() discounts); it stops as soon as nothing more fits
+      // filling: a pass that started pilots with room left (a fill cut short, or fewer fitted) comes
+      // back at once; the next reading is mostly the engine starting them, which decide() discounts
       const filling = result.started > 0 && decision.fit.room > result.started;
       // memory: come straight back only while there is something to free; the memory watch wakes the loop when it runs short again
       const freeing = decision.actions.some((a) => a.kind === 'remove' && a.reason === 'memory');
@@ -302,6 +323,17 @@ export class Daemon {
     logger.info(`${reason}: no pilot left, exiting`);
   }
 
+  /** This process's CPU since the last sample, in percent of the host over that sample's interval. */
+  #selfBusy(host: HostSample): number | undefined {
+    const usage = process.cpuUsage();
+    const last = this.#selfCpu;
+    this.#selfCpu = usage;
+    const intervalSec = host.cpu?.intervalSec ?? 0;
+    if (last === undefined || intervalSec <= 0) return undefined;
+    const usedSec = (usage.user - last.user + usage.system - last.system) / 1e6;
+    return Math.min(100, (100 * usedSec) / (intervalSec * Math.max(1, host.ncpus)));
+  }
+
   /** Whether memory is short by the current configuration (for the watch between iterations). */
   #memoryShort(available: number, total: number, psi: number | undefined): boolean {
     const s = this.#config.settings;
@@ -318,6 +350,15 @@ export class Daemon {
     await delay(min, undefined, { signal: urgent }).catch(() => undefined);
     if (ms > min) await delay(ms - min, undefined, { signal }).catch(() => undefined);
   }
+}
+
+/** The shortest interval of the first CPU reading (ms): 100 jiffies on 2 CPUs, 1% resolution. */
+const FIRST_READING_MS = 500;
+
+/** Takes the sampler's first reading, the baseline of the first CPU interval; a failure is left to the first iteration to report. */
+export async function primeSampler(sampler: DaemonDeps['sampler'], now: number): Promise<{ at: number; selfCpu: NodeJS.CpuUsage }> {
+  await sampler.sample(now).catch(() => undefined);
+  return { at: now, selfCpu: process.cpuUsage() };
 }
 
 /** The share of the CPU reading's interval that the last pass's engine work took (0-1); 0 without a reading. */

@@ -26,6 +26,11 @@ export interface ExecContext {
   readonly random: () => number;
   /** True once a stop was asked for: the action in flight finishes, the rest are skipped. */
   readonly stopping: () => boolean;
+  /**
+   * True once something the pass decided by may have changed (a control file, memory short, a
+   * stop): a fill takes no new start, and the next pass decides again.
+   */
+  readonly interrupted?: (() => boolean) | undefined;
 }
 
 /** How many pilots are stopped and removed at the same time. */
@@ -136,30 +141,45 @@ async function removePilot(action: Extract<Action, { kind: 'remove' }>, pilot: P
 }
 
 /**
- * Starts `count` pilots (at most docks_per_loop) together, as the raw engine would with that
- * concurrency. A failure is logged with its pilot; the others of the batch still count.
+ * Starts `count` pilots, keeping docks_per_loop starts in flight (a pool, as the raw engine would
+ * be driven at that concurrency): a slow start holds one slot, not a whole batch. No new start
+ * is taken once the pass is interrupted. A failure is logged with its pilot; the others count.
  */
 async function startPilots(count: number, ctx: ExecContext): Promise<number> {
-  if (ctx.stopping()) return 0;
-  const results = await Promise.allSettled(
-    Array.from({ length: count }, async () => {
-      const pilotId = newPilotId(ctx.random);
-      const spec = buildPilotSpec(ctx.config.pilot, {
-        ...ctx.identity,
-        configHash: ctx.config.hash,
-        pilotId,
-        apparmor: ctx.apparmor,
-        deadline: ctx.now() + ctx.config.settings.max_ttl * 1000,
-        stopTimeoutSec: ctx.config.settings.stop_timeout,
-        cgroupParent: ctx.cgroupParent,
-      });
-      return guard(ctx, { name: spec.name, image: spec.image }, async () => {
-        const id = await ctx.engine.createAndStart(spec);
-        ctx.logger.info('pilot started', { event: 'pilot-started', id, name: spec.name, hostname: spec.hostname });
-      });
-    }),
-  );
-  const unreachable = results.find((r) => r.status === 'rejected');
-  if (unreachable) throw unreachable.reason;
-  return results.filter((r) => r.status === 'fulfilled' && r.value).length;
+  const cut = (): boolean => ctx.stopping() || (ctx.interrupted?.() ?? false);
+  let taken = 0;
+  let started = 0;
+  let unreachable: Error | undefined;
+  const worker = async (): Promise<void> => {
+    while (taken < count && unreachable === undefined && !cut()) {
+      taken++;
+      try {
+        if (await startOne(ctx)) started++;
+      } catch (err) {
+        unreachable = err as Error;
+      }
+    }
+  };
+  const inFlight = Math.max(1, Math.min(count, ctx.config.settings.docks_per_loop));
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  if (unreachable !== undefined) throw unreachable;
+  return started;
+}
+
+/** Creates and starts one pilot; false when the engine refused it (logged). Unreachable-engine errors propagate. */
+function startOne(ctx: ExecContext): Promise<boolean> {
+  const pilotId = newPilotId(ctx.random);
+  const spec = buildPilotSpec(ctx.config.pilot, {
+    ...ctx.identity,
+    configHash: ctx.config.hash,
+    pilotId,
+    apparmor: ctx.apparmor,
+    deadline: ctx.now() + ctx.config.settings.max_ttl * 1000,
+    stopTimeoutSec: ctx.config.settings.stop_timeout,
+    cgroupParent: ctx.cgroupParent,
+  });
+  return guard(ctx, { name: spec.name, image: spec.image }, async () => {
+    const id = await ctx.engine.createAndStart(spec);
+    ctx.logger.info('pilot started', { event: 'pilot-started', id, name: spec.name, hostname: spec.hostname });
+  });
 }

@@ -56,7 +56,7 @@ export class FakeEngine implements EnginePort {
     this.#check('start');
     if (!this.images.has(spec.image)) throw new EngineError(`no such image ${spec.image}`, { statusCode: 404 });
     if (this.startDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.startDelayMs));
-    const id = `c${++this.#n}`.padEnd(64, '0');
+    const id = `c${String(++this.#n).padStart(63, '0')}`;
     const now = Date.now();
     this.pilots.set(id, { id, name: spec.name, pilotId: spec.labels['org.plancton.pilot-id'] ?? '', state: 'running', image: spec.image, configHash: '', createdAt: now, startedAt: now, spec });
     return id;

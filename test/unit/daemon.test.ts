@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../../src/config/load.ts';
 import type { HostSample } from '../../src/core/types.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
@@ -72,14 +73,11 @@ describe('daemon shell with an in-memory engine', () => {
     assert.ok(!engine.calls.some((c) => c.startsWith('pull')));
   });
 
-  it('fills at once although each reading after a batch is mostly the engine starting it, and never pauses its own pilots', async () => {
-    const engine = new FakeEngine();
-    engine.images.add('busybox');
-    engine.startDelayMs = 40;
-    // the host: the owner at 10% of 2 CPUs, and 90% busy over any interval in which pilots were started
+  /** A host with the owner at 10% of 2 CPUs that reads 90% busy over any interval in which pilots were started (the engine's own work). */
+  function engineWorkHost(engine: FakeEngine): { sample(now: number): Promise<HostSample> } {
     let last = Date.now();
     let startsSeen = 0;
-    const sampler = {
+    return {
       sample: (now: number): Promise<HostSample> => {
         const starts = engine.calls.filter((c) => c === 'start').length;
         const busyPct = starts > startsSeen ? 90 : 10;
@@ -88,15 +86,53 @@ describe('daemon shell with an in-memory engine', () => {
         return Promise.resolve({ ...host, at: now, ncpus: 2, cpu: { busyPct, perCpuBusyPct: [busyPct, busyPct], intervalSec } });
       },
     };
-    // 20 pilots of 0.05 CPU, 4 per pass, main_sleep 30 s: a pass that waited main_sleep would show
-    const r = daemonWith(engine, { PLANCTON_MAIN_SLEEP: '30', PLANCTON_MAX_DOCKS: '20', PLANCTON_CPUS_PER_DOCK: '0.05', PLANCTON_DOCKS_PER_LOOP: '4', PLANCTON_CGROUP_PARENT: '' }, sampler);
+  }
+  const iterationsOf = (log: string) => log.split('\n').filter((l) => l.includes('"message":"iteration"'))
+    .map((l) => JSON.parse(l) as { started: number; ownerDisturbed?: boolean; cpuBusyPct: number; overloaded: boolean; pilots: number });
+  // 20 pilots of 0.05 CPU (their share 50%), docks_per_loop 4
+  const fillEnv = { PLANCTON_MAX_DOCKS: '20', PLANCTON_CPUS_PER_DOCK: '0.05', PLANCTON_DOCKS_PER_LOOP: '4', PLANCTON_CGROUP_PARENT: '' };
+
+  it('fills every slot in one pass with docks_per_loop starts in flight, and does not take the engine\'s work that follows for the owner', async () => {
+    const engine = new FakeEngine();
+    engine.images.add('busybox');
+    engine.startDelayMs = 40;
+    let inFlight = 0;
+    let most = 0;
+    const start = engine.createAndStart.bind(engine);
+    engine.createAndStart = async (spec) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await start(spec);
+      } finally {
+        inFlight--;
+      }
+    };
+    const r = daemonWith(engine, { ...fillEnv, PLANCTON_MAIN_SLEEP: '0.2' }, engineWorkHost(engine));
     running = r;
-    await waitFor('20 pilots', () => (engine.pilots.size === 20 ? true : undefined), 10_000);
+    await waitFor('20 pilots', () => (engine.pilots.size === 20 ? true : undefined), 5000);
+    await waitFor('3 passes', () => (iterationsOf(r.log()).length >= 3 ? true : undefined), 5000);
+    assert.equal(most, 4, 'at most docks_per_loop starts in flight');
+    const [fill, after, later] = iterationsOf(r.log());
+    assert.equal(fill?.started, 20);
+    // the pass after the fill reads 90% busy: 90 + 50 - 100 = 40 points over, an overload by the reading itself
+    assert.deepEqual([after?.cpuBusyPct, after?.ownerDisturbed, after?.overloaded], [90, true, false]);
+    assert.deepEqual([later?.cpuBusyPct, later?.ownerDisturbed, later?.overloaded], [10, false, false]);
     assert.ok(!engine.calls.includes('pause'), 'no pilot paused');
-    const iterations = r.log().split('\n').filter((l) => l.includes('"message":"iteration"')).map((l) => JSON.parse(l) as { started: number; ownerDisturbed?: boolean; cpuBusyPct: number });
-    assert.deepEqual(iterations.slice(0, 5).map((i) => i.started), [4, 4, 4, 4, 4]);
-    assert.deepEqual(iterations.slice(0, 5).map((i) => i.ownerDisturbed), [false, true, true, true, true]);
-    assert.deepEqual(iterations.slice(1, 5).map((i) => i.cpuBusyPct), [90, 90, 90, 90]);
+  });
+
+  it('a drain written during a fill stops it from taking new starts', async () => {
+    const engine = new FakeEngine();
+    engine.images.add('busybox');
+    engine.startDelayMs = 250; // 20 starts, 4 at a time: 1.25 s
+    const r = daemonWith(engine, { ...fillEnv, PLANCTON_MAIN_SLEEP: '30' }, engineWorkHost(engine));
+    running = r;
+    await waitFor('the first pilot', () => (engine.pilots.size > 0 ? true : undefined), 5000);
+    await r.runDir.set('drain', 'test');
+    await waitFor('a pass that sees the drain', () => (r.log().includes('"status":"draining"') ? true : undefined), 5000);
+    const n = engine.pilots.size;
+    assert.ok(n >= 4 && n <= 12, `${n} pilots: the starts in flight finished, no new one was taken`);
+    await delay(500);
+    assert.equal(engine.pilots.size, n);
   });
 
   it('reports waiting while the engine is unreachable, and carries on when it returns', async () => {

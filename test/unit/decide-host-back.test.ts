@@ -46,9 +46,45 @@ describe('owner CPU policy', () => {
     assert.equal(after.fit.overloaded, false);
     assert.equal(after.fit.toStart, 0);
   });
+  it('Plancton\'s own CPU is not the owner\'s either', () => {
+    assert.equal(decide(withPolicy({}, { busy: 30, pilots: [pilot(1)], pilotsBusyPct: 10, selfBusyPct: 5 })).fit.ownerBusyPct, 15);
+    assert.equal(decide(withPolicy({}, { busy: 3, pilotsBusyPct: 0, selfBusyPct: 5 })).fit.ownerBusyPct, 0, 'never below 0');
+  });
   it('unknown pilot use counts as the owner (conservative)', () => {
     const d = decide(withPolicy({}, { busy: 70, pilots: [pilot(1)], pilotsBusyPct: undefined }));
     assert.equal(d.fit.ownerBusyPct, 70);
+  });
+});
+
+describe('the overload margin on small hosts: at least half of one pilot\'s share (owner policy)', () => {
+  // 2 CPUs, 1-CPU pilots: one pilot is 50 points, so the margin is 25 and the calm line 20 (hysteresis 5)
+  const small = { maxDocks: 2, docksPerLoop: 2, pauseMaxMs: 120 * S };
+  const one = [pilot(1)];
+  const two = [pilot(1, 'running', 200), pilot(2, 'running', 100)];
+  it('a second pilot starts with the owner\'s background load up to the calm line (20%), not at 9% (10-point margin)', () => {
+    assert.equal(decide(withPolicy(small, { busy: 9, ncpus: 2, pilots: one, pilotsBusyPct: 0 })).fit.toStart, 1);
+    assert.equal(decide(withPolicy(small, { busy: 20, ncpus: 2, pilots: one, pilotsBusyPct: 0 })).fit.toStart, 1);
+    assert.equal(decide(withPolicy(small, { busy: 20.01, ncpus: 2, pilots: one, pilotsBusyPct: 0 })).fit.toStart, 0);
+  });
+  it('overloaded past the margin (25), over until the calm line (20): what a start allows never pauses', () => {
+    const at = (busy: number, over: boolean) => decide(withPolicy(small, { busy, ncpus: 2, pilots: two, pilotsBusyPct: 0, state: over ? { overSince: NOW - S } : {} })).fit.overloaded;
+    assert.equal(at(25, false), false);
+    assert.equal(at(25.01, false), true);
+    assert.equal(at(20.01, true), true);
+    assert.equal(at(20, true), false);
+  });
+  it('a paused pilot resumes at the calm line', () => {
+    const pausedOne = [pilot(1, 'running', 200), paused(2)];
+    const resumes = (busy: number) => kinds(decide(withPolicy(small, { busy, ncpus: 2, pilots: pausedOne, pilotsBusyPct: 0, state: { pausedAt: { id2: NOW - S } } })).actions);
+    assert.deepEqual(resumes(20), ['unpause']);
+    assert.deepEqual(resumes(20.01), []);
+  });
+  it('the 10-point margin stands where half a pilot is less (1-CPU pilots on 8 CPUs: 6.25), and under the 0.6 total rule', () => {
+    const eight = [1, 2, 3, 4].map((n) => pilot(n)); // 8 CPUs, share 50%
+    assert.equal(decide(withPolicy({ pauseMaxMs: 120 * S }, { busy: 60.01, pilots: eight, pilotsBusyPct: 0 })).fit.overloaded, true);
+    const total = (busy: number) => decide(withPolicy({ ...small, cpuPolicy: 'total' }, { busy, ncpus: 2, pilots: one })).fit.overloaded;
+    assert.equal(total(60), false);
+    assert.equal(total(60.01), true);
   });
 });
 
@@ -245,14 +281,14 @@ describe('backoff after pilots that found no work (the pilot contract)', () => {
     const longProbe = pilot(7, 'running', 600); // 600 s = backoff_max
     const d = decide(withPolicy(pol, { pilots: [longProbe], state: { backoff } }));
     assert.equal(d.state.backoff, undefined);
-    assert.deepEqual(kinds(d.actions), ['start:2']);
+    assert.deepEqual(kinds(d.actions), ['start:3'], 'every free slot at once');
     const young = decide(withPolicy(pol, { pilots: [pilot(7, 'running', 599)], state: { backoff } }));
     assert.deepEqual(young.state.backoff, backoff);
   });
   it('one pilot that worked (exit 0 after no_work_uptime) ends the backoff at once', () => {
     const d = decide(withPolicy(pol, { pilots: [ended(1, 0, 500), ended(2, 75, 1)], state: { backoff: { level: 4, until: NOW + 100 * S, since: NOW - 50 * S } } }));
     assert.equal(d.state.backoff, undefined);
-    assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:exited', 'start:2']);
+    assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:exited', 'start:4']);
   });
   it('a failure after a long run is neutral', () => {
     const d = decide(withPolicy(pol, { pilots: [ended(1, 1, 500)], state: { backoff: { level: 2, until: NOW - S, since: NOW - 9 * S } } }));

@@ -5,9 +5,10 @@ import { basePolicy as policy, input, kinds, NOW, pilot, S } from '../support/de
 import type { DecideInput, Pilot, Policy } from '../../src/core/types.ts';
 
 describe('decide: starting pilots (0.6 fit rule)', () => {
-  // fitting = floor(idle * 0.95 * ncpus / (cpus_per_dock * 100)); start min(fitting, max_docks - running, docks_per_loop)
+  // fitting = floor(idle * 0.95 * ncpus / (cpus_per_dock * 100)); start min(fitting, max_docks - running) in one pass
+  // (docks_per_loop is how many of those starts the shell keeps in flight; 0 starts none)
   const cases: Array<{ name: string; busy: number; ncpus: number; running: number; p?: Partial<Policy>; start: number; blocked?: string }> = [
-    { name: 'idle host: capped by docks_per_loop', busy: 0, ncpus: 8, running: 0, start: 2 },
+    { name: 'idle host: all that max_docks allows, whatever docks_per_loop (2 here)', busy: 0, ncpus: 8, running: 0, start: 4 },
     { name: 'capped by max_docks - running', busy: 0, ncpus: 8, running: 3, start: 1 },
     { name: 'at max_docks', busy: 0, ncpus: 8, running: 4, start: 0, blocked: 'max-docks' },
     { name: 'over max_docks (lowered by reload): no start, no kill', busy: 0, ncpus: 8, running: 6, start: 0, blocked: 'max-docks' },
@@ -55,7 +56,7 @@ describe('decide: grace_spawn after a kill', () => {
     assert.equal(at(59.999).fit.blocked, 'grace-spawn');
     assert.equal(at(59.999).fit.toStart, 0);
   });
-  it('allows starts at exactly grace_spawn', () => assert.equal(at(60).fit.toStart, 2));
+  it('allows starts at exactly grace_spawn', () => assert.equal(at(60).fit.toStart, 4));
 });
 
 describe('decide: overload (host over the pilots share by more than the margin for grace_kill)', () => {
@@ -119,7 +120,7 @@ describe('decide: overload (host over the pilots share by more than the margin f
 describe('decide: clean-up and TTL', () => {
   it('removes exited, dead and never-started pilots without stopping them, and refills', () => {
     const d = decide(input({ pilots: [pilot(1, 'exited'), pilot(2, 'dead'), pilot(3, 'created'), pilot(4)] }));
-    assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:dead', 'remove:id3:never-started', 'start:2']);
+    assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:dead', 'remove:id3:never-started', 'start:3']);
     assert.ok(d.actions.filter((a) => a.kind === 'remove').every((a) => a.kind === 'remove' && !a.stopFirst));
   });
   it('ignores pilots the engine is already removing, but counts them as present for exits', () => {
@@ -130,7 +131,7 @@ describe('decide: clean-up and TTL', () => {
     const atTtl = pilot(1, 'running', 43200);
     const past: Pilot = { ...pilot(2), startedAt: NOW - 43200 * S - 1 };
     const d = decide(input({ pilots: [atTtl, past] }));
-    assert.deepEqual(kinds(d.actions), ['remove:id2:ttl', 'start:2']);
+    assert.deepEqual(kinds(d.actions), ['remove:id2:ttl', 'start:3']);
     assert.equal(d.actions[0]?.kind === 'remove' && d.actions[0].stopFirst, true);
   });
   it('TTL removal frees room at once: the replacement starts in the same iteration', () => {

@@ -4,6 +4,8 @@ import type { HostSample, Policy, PolicyState } from '../types.ts';
 export interface CpuView {
   /** The share the active (unpaused) pilots may use: 100 * cpus_per_dock * min(n, max_docks) / ncpus. */
   readonly pilotSharePct: number;
+  /** The overload margin in force on this host (marginOf). */
+  readonly marginPct: number;
   /** Busy minus the pilots' own use (or the owner's figure kept from a clean reading); equals busy when the pilots' use is unknown. */
   readonly ownerBusyPct: number | undefined;
   /** How far over the line the host is (positive: over); undefined without a reading. */
@@ -12,6 +14,19 @@ export interface CpuView {
 
 export function shareOf(policy: Policy, ncpus: number, pilots: number): number {
   return (100 * policy.cpusPerDock * Math.min(pilots, Math.max(0, policy.maxDocks))) / Math.max(1, ncpus);
+}
+
+/**
+ * How far (percent points) the owner may reach into the pilots' share before the host counts as
+ * overloaded. `overload_margin`; under the owner policy at least half of one pilot's share: pilots
+ * at idle priority give the owner its CPU back at once, so an owner's background load must not hold
+ * a whole slot idle on a small host (1-CPU pilots on 2 CPUs: 25 points, so a second pilot still
+ * starts with the owner at 9%). A pilot then fits, and stays unpaused, while it would get at least
+ * about half of its CPU.
+ */
+export function marginOf(policy: Policy, ncpus: number): number {
+  if (policy.cpuPolicy === 'total') return policy.overloadMarginPct;
+  return Math.max(policy.overloadMarginPct, shareOf({ ...policy, maxDocks: 1 }, ncpus, 1) / 2);
 }
 
 /**
@@ -25,9 +40,9 @@ export const OWN_WORK_SHARE_MAX = 0.2;
 /** How long an owner figure from a clean reading may stand in for disturbed ones. */
 export const OWNER_READING_MAX_AGE_MS = 60_000;
 
-/** The owner's CPU as measured: total busy minus what the pilots used. */
-export function measuredOwnerPct(host: HostSample, pilotsBusyPct: number | undefined): number | undefined {
-  return host.cpu === undefined ? undefined : Math.max(0, host.cpu.busyPct - (pilotsBusyPct ?? 0));
+/** The owner's CPU as measured: total busy minus what the pilots and Plancton itself used. */
+export function measuredOwnerPct(host: HostSample, pilotsBusyPct: number | undefined, selfBusyPct: number | undefined): number | undefined {
+  return host.cpu === undefined ? undefined : Math.max(0, host.cpu.busyPct - (pilotsBusyPct ?? 0) - (selfBusyPct ?? 0));
 }
 
 /**
@@ -54,16 +69,22 @@ export function ownerReading(
  */
 export function cpuView(host: HostSample, policy: Policy, activePilots: number, ownerPct: number | undefined): CpuView {
   const pilotSharePct = shareOf(policy, host.ncpus, activePilots);
-  if (host.cpu === undefined) return { pilotSharePct, ownerBusyPct: undefined, excessPct: undefined };
+  const marginPct = marginOf(policy, host.ncpus);
+  if (host.cpu === undefined) return { pilotSharePct, marginPct, ownerBusyPct: undefined, excessPct: undefined };
   const busy = host.cpu.busyPct;
   const ownerBusyPct = ownerPct ?? busy;
   const excessPct = policy.cpuPolicy === 'total' ? busy - pilotSharePct : ownerBusyPct + pilotSharePct - 100;
-  return { pilotSharePct, ownerBusyPct, excessPct };
+  return { pilotSharePct, marginPct, ownerBusyPct, excessPct };
 }
 
-/** Over when the excess passes the margin; back under only below margin minus hysteresis. */
-export function isOverloaded(excessPct: number | undefined, wasOverloaded: boolean, policy: Policy): boolean {
-  if (excessPct === undefined) return wasOverloaded;
-  if (excessPct > policy.overloadMarginPct) return true;
-  return wasOverloaded && excessPct > policy.overloadMarginPct - policy.overloadHysteresisPct;
+/** The excess under which an overload is over, a resumed pilot stays and a started one fits: margin minus hysteresis. */
+export function calmLine(cpu: CpuView, policy: Policy): number {
+  return cpu.marginPct - policy.overloadHysteresisPct;
+}
+
+/** Over when the excess passes the margin; back under only at or below the calm line. */
+export function isOverloaded(cpu: CpuView, wasOverloaded: boolean, policy: Policy): boolean {
+  if (cpu.excessPct === undefined) return wasOverloaded;
+  if (cpu.excessPct > cpu.marginPct) return true;
+  return wasOverloaded && cpu.excessPct > calmLine(cpu, policy);
 }

@@ -1,4 +1,5 @@
 import type { DecideInput, PolicyState, StartBlock } from '../types.ts';
+import { calmLine, type CpuView } from './cpu.ts';
 
 /** Floating point slack so that e.g. 0.95 * 2 / 0.1 counts as 19, not 18.999… */
 const EPSILON = 1e-9;
@@ -6,10 +7,11 @@ const EPSILON = 1e-9;
 /**
  * How many more pilots the CPU allows. Total policy (0.6): floor(idle * 0.95 * ncpus / (cpus * 100)),
  * idle counting the pilots' use as busy. Owner policy: the CPU slots the owner leaves free up to
- * the overload line (100 + margin - hysteresis), less the pilots already holding one, so a host
- * full of busy pilots still replaces one that ends, and a start never tips the host into overload.
+ * the calm line (100 + margin - hysteresis, the line under which an overload ends and a paused
+ * pilot resumes), less the pilots already holding one, so a host full of busy pilots still
+ * replaces one that ends, and a start never tips the host into overload.
  */
-export function fittingPilots(input: DecideInput, ownerBusyPct: number | undefined, remaining: number): number {
+export function fittingPilots(input: DecideInput, cpu: CpuView, remaining: number): number {
   const { host, policy } = input;
   if (host.cpu === undefined) return 0;
   const ncpus = Math.max(1, host.ncpus);
@@ -18,10 +20,8 @@ export function fittingPilots(input: DecideInput, ownerBusyPct: number | undefin
     const idle = Math.max(0, 100 - host.cpu.busyPct);
     return Math.max(0, Math.floor((idle * policy.fillFactor * ncpus) / perPilot + EPSILON));
   }
-  // up to the line where an overload would end, as the resume rule does: pilots at idle priority
-  // may fill every slot the owner leaves, 0.6's 0.95 would leave a whole CPU idle on small hosts
-  const line = 100 + policy.overloadMarginPct - policy.overloadHysteresisPct;
-  const free = Math.max(0, line - (ownerBusyPct ?? host.cpu.busyPct));
+  // pilots at idle priority may fill every slot the owner leaves: 0.6's 0.95 would leave a whole CPU idle on small hosts
+  const free = Math.max(0, 100 + calmLine(cpu, policy) - (cpu.ownerBusyPct ?? host.cpu.busyPct));
   return Math.max(0, Math.floor((free * ncpus) / perPilot + EPSILON) - remaining);
 }
 
