@@ -10,6 +10,10 @@
  * docks_per_loop requests in flight (a pool); for information also in batches of docks_per_loop
  * (each batch waits for its slowest, as Plancton's iterations do).
  *
+ * Both cases are watched the same way, through the engine's event stream (one connection, the
+ * engine pushes each `start`): polling `docker ps` ten times a second would cost the engine and
+ * this 2-CPU host CPU during Plancton's fill only.
+ *
  * Plancton runs with its defaults (main_sleep 30): an iteration that starts fewer than
  * docks_per_loop pilots (because fewer fit) waits main_sleep before the next one, and that wait
  * is part of its time. Each iteration's own account (host busy -> pilots fitting, started) is
@@ -41,6 +45,41 @@ async function span(ids: readonly string[]): Promise<{ firstCreated: number; las
   return { firstCreated: Math.min(...rows.map((r) => r[0] ?? NaN)), lastStarted: Math.max(...rows.map((r) => r[1] ?? NaN)) };
 }
 
+/**
+ * Follows the engine's `start` events of containers with `label` from now on; `until(n)` resolves
+ * with the ids once n have started, or undefined after the time-out.
+ */
+async function startsOf(label: string): Promise<{ until(n: number, timeoutMs: number): Promise<string[] | undefined>; close(): void }> {
+  const ids: string[] = [];
+  const waiters: Array<() => void> = [];
+  const ac = new AbortController();
+  const stream = await engine.getEvents({ filters: { type: ['container'], event: ['start'], label: [label] }, abortSignal: ac.signal } as Docker.GetEventsOptions);
+  let buf = '';
+  stream.on('data', (chunk: Buffer) => {
+    buf += chunk.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.trim()) ids.push((JSON.parse(line) as { id: string }).id);
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  stream.on('error', () => undefined);
+  return {
+    async until(n, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (ids.length < n && Date.now() < deadline) {
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
+        });
+      }
+      return ids.length >= n ? [...new Set(ids)] : undefined;
+    },
+    close: () => ac.abort(),
+  };
+}
+
 /** The create body Plancton sends for a pilot (src/engine/docker-engine.ts createBody), labelled for this run instead. */
 function body(i: number): Docker.ContainerCreateOptions {
   const id = randomBytes(3).toString('hex');
@@ -70,6 +109,7 @@ async function createAndStart(i: number): Promise<string> {
 
 /** The raw engine: `n` containers, `k` requests in flight (pool) or `k` per batch. */
 async function raw(mode: 'pool' | 'batches'): Promise<number> {
+  const watch = await startsOf(`${TEST_RUN_LABEL}=${run.id}`);
   const t0 = Date.now();
   const c0 = readCpuTicks();
   const ids: string[] = [];
@@ -84,6 +124,8 @@ async function raw(mode: 'pool' | 'batches'): Promise<number> {
     }
   }
   const c1 = readCpuTicks();
+  await watch.until(ids.length, 10_000);
+  watch.close();
   const { lastStarted } = await span(ids);
   // what starting containers costs the host, all of it outside the containers (engine, shims, runc)
   busyDuringRaw.push((100 * (c1.busy - c0.busy)) / (c1.total - c0.total));
@@ -103,22 +145,25 @@ function iterations(log: string): string {
 const done = (xs: readonly number[]): number[] => xs.filter((x) => !Number.isNaN(x));
 
 async function plancton(): Promise<{ total: number; startup: number; filling: number }> {
+  const instanceId = `bench-${run.id}-${randomBytes(2).toString('hex')}`;
+  const watch = await startsOf(`org.plancton.instance=${instanceId}`);
   const t0 = Date.now();
   const d = run.daemon(
     { max_docks: maxDocks, docks_per_loop: perLoop, cpus_per_dock: CPUS, max_dock_mem: MEM, docker_image: 'busybox', docker_cmd: CMD, cgroup_parent: run.cgroup },
-    { logLevel: 'verbose' },
+    { logLevel: 'verbose', instance: instanceId },
   );
   try {
-    const rows = await d.waitRunning(maxDocks, Number(opt.timeout) * 1000).catch(async () => {
+    const ids = await watch.until(maxDocks, Number(opt.timeout) * 1000);
+    if (ids === undefined) {
       // not full within the time-out: counted as the time-out (so the ratio is an upper bound)
       const running = await d.running();
       console.log(`  plancton: ${running.length} of ${maxDocks} running after ${opt.timeout} s; counted as ${opt.timeout} s`);
-      return undefined;
-    });
-    if (rows === undefined) return { total: Number(opt.timeout), startup: NaN, filling: NaN };
-    const { firstCreated, lastStarted } = await span(rows.map((r) => r.id));
+      return { total: Number(opt.timeout), startup: NaN, filling: NaN };
+    }
+    const { firstCreated, lastStarted } = await span(ids);
     return { total: (lastStarted - t0) / 1000, startup: (firstCreated - t0) / 1000, filling: (lastStarted - firstCreated) / 1000 };
   } finally {
+    watch.close();
     const paused = d.process.log.split('"event":"pilot-paused"').length - 1;
     console.log(`  plancton iterations (busy% -> fitting, started): ${iterations(d.process.log)}; pilots paused by Plancton: ${paused}`);
     await d.stop();

@@ -1,7 +1,8 @@
 /**
  * Overhead: the daemon's own CPU and memory with 50 pilots (busybox `sleep`, cpus_per_dock 0.01,
  * max_docks 50), over a window after the fill, at main_sleep 30 (the default) and, for
- * information, at main_sleep 5 (the same pilots, adopted by a restarted daemon). Baseline: the
+ * information, at main_sleep 5 (the same pilots, adopted by a restarted daemon), and at main_sleep 30
+ * with metrics_listen and influxdb_url set (their libraries are loaded only then). Baseline: the
  * same daemon with max_docks 0 (no pilot), in the same run.
  *
  * CPU is utime + stime of the daemon's process (/proc/<pid>/stat, 10 ms ticks) over the window,
@@ -95,6 +96,12 @@ await run.main(async () => {
   const b = run.daemon(settings(nPilots, 5), { instance: a.instance });
   await sleep(5000);
   rows.push([`${nPilots} pilots, main_sleep 5 (information)`, await measure(b)]);
+  await b.process.kill('SIGTERM');
+  // and with both monitoring outputs on (prom-client and influx loaded): /metrics served, an InfluxDB URL that refuses (points queue)
+  const c = run.daemon({ ...settings(nPilots, 30), metrics_listen: '127.0.0.1:0', influxdb_url: 'http://127.0.0.1:9#plancton', influxdb_flush_interval: 5 }, { instance: a.instance });
+  await sleep(5000);
+  rows.push([`${nPilots} pilots, main_sleep 30, metrics_listen and influxdb_url set (information)`, await measure(c)]);
+  await c.stop();
   await b.stop();
   await a.stop();
 
