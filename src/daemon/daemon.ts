@@ -35,6 +35,8 @@ export interface DaemonDeps {
    * the loop primes the sampler itself.
    */
   readonly primed?: { readonly at: number; readonly selfCpu: NodeJS.CpuUsage } | undefined;
+  /** This process's CPU time so far (process.cpuUsage); tests give their own. */
+  readonly selfCpu?: (() => NodeJS.CpuUsage) | undefined;
   /** Where /proc is, for the fast memory watch between iterations. */
   readonly procRoot?: string | undefined;
   readonly runDir: RunDir;
@@ -150,7 +152,7 @@ export class Daemon {
     const events = watchEngineEvents(this.#d.engine, identity.instance, () => this.wake(), logger, this.#stop.signal);
     const memoryWatch = new MemoryWatch(this.#d.procRoot ?? '/proc', 500, (m, psi) => this.#memoryShort(m.availableBytes, m.totalBytes, psi?.some.avg10), () => this.wake(true));
     try {
-      const primed = this.#d.primed ?? (await primeSampler(this.#d.sampler, this.#now()));
+      const primed = this.#d.primed ?? (await primeSampler(this.#d.sampler, this.#now(), this.#d.selfCpu));
       this.#selfCpu = primed.selfCpu;
       // the first decision needs a CPU reading over a meaningful interval
       const first = Math.min(FIRST_READING_MS, this.#config.settings.main_sleep * 1000);
@@ -245,7 +247,10 @@ export class Daemon {
       // memory: come straight back only while there is something to free; the memory watch wakes the loop when it runs short again
       const freeing = decision.actions.some((a) => a.kind === 'remove' && a.reason === 'memory');
       const busy = result.pulled === true || controls.forceStop || (controls.drainStop && pilots.length === 0) || freeing;
-      return { nextMs: busy || filling ? 0 : mainMs };
+      // held back by a stand-in owner figure (the reading was mostly our own engine work): a real
+      // reading soon, not in main_sleep
+      const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
+      return { nextMs: busy || filling ? 0 : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs };
     } catch (err) {
       if (!(err instanceof EngineError) || !(err.unreachable || (err.statusCode ?? 0) >= 500)) throw err;
       return { nextMs: await this.#engineDown(err, controls, mainMs) };
@@ -325,7 +330,7 @@ export class Daemon {
 
   /** This process's CPU since the last sample, in percent of the host over that sample's interval. */
   #selfBusy(host: HostSample): number | undefined {
-    const usage = process.cpuUsage();
+    const usage = this.#d.selfCpu ? this.#d.selfCpu() : process.cpuUsage();
     const last = this.#selfCpu;
     this.#selfCpu = usage;
     const intervalSec = host.cpu?.intervalSec ?? 0;
@@ -359,10 +364,13 @@ export class Daemon {
  */
 const FIRST_READING_MS = 250;
 
+/** How soon a pass held back by a disturbed CPU reading looks again, with a clean one (ms). */
+const RECHECK_MS = 2000;
+
 /** Takes the sampler's first reading, the baseline of the first CPU interval; a failure is left to the first iteration to report. */
-export async function primeSampler(sampler: DaemonDeps['sampler'], now: number): Promise<{ at: number; selfCpu: NodeJS.CpuUsage }> {
+export async function primeSampler(sampler: DaemonDeps['sampler'], now: number, selfCpu: () => NodeJS.CpuUsage = () => process.cpuUsage()): Promise<{ at: number; selfCpu: NodeJS.CpuUsage }> {
   await sampler.sample(now).catch(() => undefined);
-  return { at: now, selfCpu: process.cpuUsage() };
+  return { at: now, selfCpu: selfCpu() };
 }
 
 /** The share of the CPU reading's interval that the last pass's engine work took (0-1); 0 without a reading. */

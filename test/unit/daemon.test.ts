@@ -33,6 +33,7 @@ function daemonWith(engine: FakeEngine, env: Record<string, string> = {}, sample
     reload: () => Promise.resolve(config()),
     apparmor: false,
     minIntervalMs: 0,
+    selfCpu: () => ({ user: 0, system: 0 }), // the test process's own CPU is not the daemon's
   }, config());
   return { d, runDir, log: () => text, done: d.run() };
 }
@@ -118,6 +119,27 @@ describe('daemon shell with an in-memory engine', () => {
     assert.deepEqual([after?.cpuBusyPct, after?.ownerDisturbed, after?.overloaded], [90, true, false]);
     assert.deepEqual([later?.cpuBusyPct, later?.ownerDisturbed, later?.overloaded], [10, false, false]);
     assert.ok(!engine.calls.includes('pause'), 'no pilot paused');
+  });
+
+  it('a pass held back by a stand-in owner figure looks again 2 s later with a clean reading, not after main_sleep', async () => {
+    const engine = new FakeEngine();
+    engine.images.add('busybox');
+    // the first reading is 60% busy (a start-up blip), later ones 10%, or 90% right after starts
+    const host2 = engineWorkHost(engine);
+    let calls = 0;
+    const sampler = {
+      sample: async (now: number): Promise<HostSample> => {
+        const s = await host2.sample(now);
+        // call 1 primes the CPU baseline; call 2 is the first pass's reading
+        return ++calls === 2 && s.cpu ? { ...s, cpu: { ...s.cpu, busyPct: 60 } } : s;
+      },
+    };
+    const r = daemonWith(engine, { ...fillEnv, PLANCTON_MAIN_SLEEP: '30' }, sampler);
+    running = r;
+    // 60%: floor((105 - 60) * 2 / 5) = 18 start; then 90% (disturbed, 60 stands in): none, room 2; 2 s later 10%: the last 2
+    await waitFor('20 pilots', () => (engine.pilots.size === 20 ? true : undefined), 6000);
+    const passes = iterationsOf(r.log());
+    assert.deepEqual(passes.slice(0, 3).map((p) => [p.cpuBusyPct, p.started]), [[60, 18], [90, 0], [10, 2]]);
   });
 
   it('a drain written during a fill stops it from taking new starts', async () => {
