@@ -23,6 +23,8 @@
  */
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { readJsonLines } from '../src/engine/json-stream.ts';
 import { BenchRun, f2, f3, options, table } from './common.ts';
 import { docker, TEST_RUN_LABEL } from '../test/support/docker.ts';
 import { median, MiB, readCpuTicks } from '../test/support/bench-host.ts';
@@ -54,14 +56,8 @@ async function startsOf(label: string): Promise<{ until(n: number, timeoutMs: nu
   const waiters: Array<() => void> = [];
   const ac = new AbortController();
   const stream = await engine.getEvents({ filters: { type: ['container'], event: ['start'], label: [label] }, abortSignal: ac.signal } as Docker.GetEventsOptions);
-  let buf = '';
-  stream.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.trim()) ids.push((JSON.parse(line) as { id: string }).id);
-    }
+  readJsonLines(stream as Readable, (event) => {
+    ids.push((event as { id: string }).id);
     for (const w of waiters.splice(0)) w();
   });
   stream.on('error', () => undefined);

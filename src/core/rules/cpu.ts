@@ -12,8 +12,13 @@ export interface CpuView {
   readonly excessPct: number | undefined;
 }
 
+/** The CPU share of `n` pilots, in percent of the host: 100 * cpus_per_dock * n / ncpus. */
+function sharePct(policy: Policy, ncpus: number, n: number): number {
+  return (100 * policy.cpusPerDock * n) / Math.max(1, ncpus);
+}
+
 export function shareOf(policy: Policy, ncpus: number, pilots: number): number {
-  return (100 * policy.cpusPerDock * Math.min(pilots, Math.max(0, policy.maxDocks))) / Math.max(1, ncpus);
+  return sharePct(policy, ncpus, Math.min(pilots, Math.max(0, policy.maxDocks)));
 }
 
 /**
@@ -26,7 +31,7 @@ export function shareOf(policy: Policy, ncpus: number, pilots: number): number {
  */
 export function marginOf(policy: Policy, ncpus: number): number {
   if (policy.cpuPolicy === 'total') return policy.overloadMarginPct;
-  return Math.max(policy.overloadMarginPct, shareOf({ ...policy, maxDocks: 1 }, ncpus, 1) / 2);
+  return Math.max(policy.overloadMarginPct, sharePct(policy, ncpus, 1) / 2);
 }
 
 /**
