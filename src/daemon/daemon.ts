@@ -238,7 +238,7 @@ export class Daemon {
       this.#status = decision.status;
       if (result.started || result.removed) pilots = await engine.listPilots(identity.instance);
       await this.#report(controls, pilots);
-      this.#logIteration(decision, pilots.length);
+      this.#logIteration(decision, pilots.length, result.started);
       if (result.exit) return { exit: result.exit, nextMs: 0 };
       // come back soon while something is in motion: a pull to follow with starts, pilots to stop
       // filling: a pass that started pilots with room left (a fill cut short, or fewer fitted) comes
@@ -312,10 +312,11 @@ export class Daemon {
     for (const r of this.#d.reporters ?? []) r.iteration(report, this.#lastSample);
   }
 
-  #logIteration(d: Decision, count: number): void {
+  /** `started`: pilots this pass did start (fewer than decided when a fill was cut short or a start failed). */
+  #logIteration(d: Decision, count: number, started: number): void {
     const f = d.fit;
     this.#d.logger.verbose('iteration', {
-      status: d.status, pilots: count, cpuBusyPct: this.#lastSample?.cpu?.busyPct, ownerBusyPct: f.ownerBusyPct, ownerDisturbed: f.ownerDisturbed, started: f.toStart, fitting: f.fitting,
+      status: d.status, pilots: count, cpuBusyPct: this.#lastSample?.cpu?.busyPct, ownerBusyPct: f.ownerBusyPct, ownerDisturbed: f.ownerDisturbed, toStart: f.toStart, started, fitting: f.fitting,
       room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length,
     });
   }

@@ -96,7 +96,8 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     assert.equal(d.status()?.fit?.blocked, 'draining');
     assert.equal((await d.cli('resume')).exitCode, 0);
     await waitFor('back to 3', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined));
-    assert.equal(d.status()?.state, 'active');
+    // the pass that started them writes its status after the starts, a moment after the engine shows them
+    await waitFor('state active', () => (d.status()?.state === 'active' ? true : undefined), 5_000);
   });
 
   it('a bad config reload keeps the last good config; a good one is applied', async () => {

@@ -89,7 +89,7 @@ describe('daemon shell with an in-memory engine', () => {
     };
   }
   const iterationsOf = (log: string) => log.split('\n').filter((l) => l.includes('"message":"iteration"'))
-    .map((l) => JSON.parse(l) as { started: number; ownerDisturbed?: boolean; cpuBusyPct: number; overloaded: boolean; pilots: number });
+    .map((l) => JSON.parse(l) as { started: number; toStart: number; ownerDisturbed?: boolean; cpuBusyPct: number; overloaded: boolean; pilots: number });
   // 20 pilots of 0.05 CPU (their share 50%), docks_per_loop 4
   const fillEnv = { PLANCTON_MAX_DOCKS: '20', PLANCTON_CPUS_PER_DOCK: '0.05', PLANCTON_DOCKS_PER_LOOP: '4', PLANCTON_CGROUP_PARENT: '' };
 
@@ -155,6 +155,8 @@ describe('daemon shell with an in-memory engine', () => {
     assert.ok(n >= 4 && n <= 12, `${n} pilots: the starts in flight finished, no new one was taken`);
     await delay(500);
     assert.equal(engine.pilots.size, n);
+    const [fill] = iterationsOf(r.log());
+    assert.deepEqual([fill?.toStart, fill?.started], [20, n], 'the fill pass logs what it decided and what it did start');
   });
 
   it('reports waiting while the engine is unreachable, and carries on when it returns', async () => {
