@@ -99,37 +99,47 @@ export class DockerEngine implements EnginePort {
     return container.id;
   }
 
+  /**
+   * Vacates a pilot: `command` in it (if any), then `signal`, then SIGKILL, all within `timeoutSec`
+   * together: the time the command takes comes off the signal's grace.
+   */
   async stop(id: string, timeoutSec: number, opts: { signal?: string; command?: readonly string[] } = {}): Promise<void> {
     const container = this.#client().getContainer(id);
     const state = await this.#call(`inspect container ${short(id)}`, () => container.inspect(), [404]);
     if (state === undefined || (!state.State.Running && !state.State.Paused)) return;
     // a frozen pilot can neither run its stop command nor handle a signal
     if (state.State.Paused) await this.unpause(id);
-    if (opts.command?.length) await this.#runIn(id, opts.command, timeoutSec);
     const signal = opts.signal ?? 'SIGTERM';
-    // The engine answers only once the grace time is over, so the request may stay idle that long.
-    const patient = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
     if (signal === 'SIGTERM' && !opts.command?.length) {
+      // The engine answers only once the grace time is over, so the request may stay idle that long.
+      const patient = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
       await this.#call(`stop container ${short(id)}`, () => patient.getContainer(id).stop({ t: timeoutSec }), [304, 404]);
       return;
     }
-    // API 1.41 has no signal on stop: send it, wait out the grace, then SIGKILL (as `docker stop` does)
-    await this.#call(`signal ${signal} to container ${short(id)}`, () => container.kill({ signal }), [404, 409]);
-    const ended = await Promise.race([
-      patient.getContainer(id).wait().then(() => true, () => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), Math.max(0, timeoutSec) * 1000).unref()),
-    ]);
-    if (!ended) await this.#call(`kill container ${short(id)}`, () => container.kill({ signal: 'SIGKILL' }), [404, 409]);
+    const deadline = Date.now() + Math.max(0, timeoutSec) * 1000;
+    if (opts.command?.length) await this.#runIn(id, opts.command, deadline);
+    const leftMs = Math.max(0, deadline - Date.now());
+    // API 1.41 has no signal on stop: send it, wait out the grace, then SIGKILL (as `docker stop` does);
+    // a stop command that used the whole grace leaves no time for the signal
+    if (leftMs > 0) {
+      await this.#call(`signal ${signal} to container ${short(id)}`, () => container.kill({ signal }), [404, 409]);
+      const patient = this.#client(this.#timeoutMs + leftMs);
+      const ended = await Promise.race([
+        patient.getContainer(id).wait().then(() => true, () => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), leftMs).unref()),
+      ]);
+      if (ended) return;
+    }
+    await this.#call(`kill container ${short(id)}`, () => container.kill({ signal: 'SIGKILL' }), [404, 409]);
   }
 
-  /** Runs `cmd` in the container and waits for it, at most `timeoutSec`; its failure is not the caller's. */
-  async #runIn(id: string, cmd: readonly string[], timeoutSec: number): Promise<void> {
+  /** Runs `cmd` in the container and waits for it until `deadline` (ms since the epoch); its failure is not the caller's. */
+  async #runIn(id: string, cmd: readonly string[], deadline: number): Promise<void> {
     const container = this.#client().getContainer(id);
     try {
       const exec = await container.exec({ Cmd: [...cmd], AttachStdout: false, AttachStderr: false });
       await exec.start({ Detach: true });
-      const end = Date.now() + Math.max(0, timeoutSec) * 1000;
-      while (Date.now() < end && (await exec.inspect()).Running) await new Promise((r) => setTimeout(r, 200));
+      while (Date.now() < deadline && (await exec.inspect()).Running) await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
     } catch {
       // the signal that follows still asks the pilot to go
     }
