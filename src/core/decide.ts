@@ -1,7 +1,7 @@
 import { nextBackoff, probes } from './rules/backoff.ts';
 import { calmLine, cpuView, isOverloaded, measuredOwnerPct, ownerReading } from './rules/cpu.ts';
-import { memoryState } from './rules/memory.ts';
-import { firstPaused, youngest } from './rules/pick.ts';
+import { memoryState, memoryVictims } from './rules/memory.ts';
+import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
 import { pullDue } from './rules/pull.ts';
 import { fittingPilots, startBlock } from './rules/starts.ts';
 import type { Action, DaemonStatus, DecideInput, Decision, Pilot, PolicyState, RemoveReason } from './types.ts';
@@ -41,8 +41,9 @@ export function decide(input: DecideInput): Decision {
   const memory = memoryState(host, policy, state.memoryLow === true);
   state = { ...state, memoryLow: memory.low };
   if (memory.short && !controls.forceStop) {
-    const victim = youngest(left(live));
-    if (victim) remove(victim, 'memory', true, policy.memoryStopTimeoutSec);
+    // as many of the youngest as it takes to lift MemAvailable back to the floor, at least one
+    const missing = policy.memFloorBytes > 0 ? policy.memFloorBytes - host.memory.availableBytes : 0;
+    for (const victim of memoryVictims(youngestFirst(left(live)), missing, input.pilotMemoryBytes)) remove(victim, 'memory', true, policy.memoryStopTimeoutSec);
   }
 
   // CPU: pause the youngest for a spike, vacate after pause_max (or after grace_kill without pausing)

@@ -208,6 +208,8 @@ export interface DecideInput {
    * pass's starts, stops, pauses, pulls), which shows as host CPU outside the pilots; 0 or undefined: none.
    */
   readonly ownWorkShare?: number | undefined;
+  /** Memory each pilot uses now, in bytes by container id (cgroup accounting, page cache included); a pilot absent: unknown. */
+  readonly pilotMemoryBytes?: ReadonlyMap<string, number> | undefined;
   /** A random number in [0, 1) for the backoff's jitter. */
   readonly jitter?: number | undefined;
 }

@@ -218,7 +218,7 @@ export class Daemon {
       this.#noteMaxDocks(policy.maxDocks, maxDocksError);
       decision = decide({
         now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state,
-        pilotsBusyPct: cpu?.totalPct, selfBusyPct, ownWorkShare: ownWorkShare(this.#ownWorkMs, host), jitter: (this.#d.random ?? Math.random)(),
+        pilotsBusyPct: cpu?.totalPct, pilotMemoryBytes: cpu?.memory, selfBusyPct, ownWorkShare: ownWorkShare(this.#ownWorkMs, host), jitter: (this.#d.random ?? Math.random)(),
       });
       this.#state = decision.state;
       this.#lastDecision = decision;

@@ -239,6 +239,29 @@ describe('memory pressure', () => {
     assert.equal(decide({ ...high, ...mem(15.49e9) }).state.memoryLow, true);
     assert.equal(decide({ ...high, ...mem(15.5e9) }).state.memoryLow, false);
   });
+  describe('how many go in one pass: the youngest, until their memory covers what is missing to the floor', () => {
+    const three = [pilot(1, 'running', 300), pilot(2, 'running', 200), pilot(3, 'running', 100)];
+    const usage = (gb: Record<string, number>): Partial<DecideInput> => ({ pilotMemoryBytes: new Map(Object.entries(gb).map(([id, g]) => [id, g * 1e9])) });
+    /** The memory removals with MemAvailable `available` GB under a floor of `floor` GB. */
+    const memoryRemovals = (extra: Partial<DecideInput>, floor: number, available: number, psi?: number): string[] =>
+      kinds(decide({ ...withPolicy({ ...pol, memFloorBytes: floor * 1e9 }, { pilots: three }), ...mem(available * 1e9, psi), ...extra }).actions).filter((k) => k.endsWith(':memory'));
+    it('1.5 GB missing, 1 GB each: the two youngest', () => {
+      assert.deepEqual(memoryRemovals(usage({ id1: 1, id2: 1, id3: 1 }), 2, 0.5), ['remove:id3:memory', 'remove:id2:memory']);
+    });
+    it('the youngest covers it exactly: it alone', () => {
+      assert.deepEqual(memoryRemovals(usage({ id1: 1, id2: 1, id3: 0.5 }), 1, 0.5), ['remove:id3:memory']);
+    });
+    it('more missing than all the pilots hold: all of them', () => {
+      assert.deepEqual(memoryRemovals(usage({ id1: 1, id2: 1, id3: 1 }), 6, 0.5), ['remove:id3:memory', 'remove:id2:memory', 'remove:id1:memory']);
+    });
+    it('a pilot without a figure ends the list; with none known, one a pass as before', () => {
+      assert.deepEqual(memoryRemovals(usage({ id1: 1, id3: 0.1 }), 2, 0.5), ['remove:id3:memory', 'remove:id2:memory']);
+      assert.deepEqual(memoryRemovals({}, 6, 0.5), ['remove:id3:memory']);
+    });
+    it('PSI over its threshold with memory above the floor: no amount to cover, one a pass', () => {
+      assert.deepEqual(memoryRemovals(usage({ id1: 1, id2: 1, id3: 1 }), 1, 8, 25), ['remove:id3:memory']);
+    });
+  });
   it('floor 0 and PSI 0: off', () => {
     assert.deepEqual(kinds(decide({ ...withPolicy({ memFloorBytes: 0, psiMemoryPct: 0 }, { pilots: two }), ...mem(1, 99) }).actions), ['start:2']);
   });

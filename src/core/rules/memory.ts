@@ -1,4 +1,4 @@
-import type { HostSample, Policy } from '../types.ts';
+import type { HostSample, Pilot, Policy } from '../types.ts';
 
 /** Memory counts as recovered only this far above the floor, or halfway to all of it if that is less (and PSI this far under its threshold). */
 export const MEMORY_RECOVERY_FACTOR = 1.25;
@@ -23,4 +23,24 @@ export function memoryState(host: HostSample, policy: Policy, wasLow: boolean): 
   const recoveryLine = Math.min(floor * MEMORY_RECOVERY_FACTOR, (floor + host.memory.totalBytes) / 2);
   const recovering = (floor > 0 && available < recoveryLine) || (limit > 0 && psi !== undefined && psi > limit * PSI_RECOVERY_FACTOR);
   return { short, low: short || (wasLow && recovering) };
+}
+
+/**
+ * The pilots to remove for a memory shortage, from `youngestFirst`: as many as it takes for their
+ * memory (`usage`, bytes by id) to cover `missingBytes` (what MemAvailable lacks to the floor), at
+ * least one. The figures include page cache, so removing them may free less: the next pass, which
+ * follows at once, takes more. A pilot without a figure ends the list, and a shortage with no
+ * amount (PSI only) takes one, so unknown figures never remove more than one pilot a pass.
+ */
+export function memoryVictims(youngestFirst: readonly Pilot[], missingBytes: number, usage: ReadonlyMap<string, number> | undefined): Pilot[] {
+  const victims: Pilot[] = [];
+  let freed = 0;
+  for (const p of youngestFirst) {
+    victims.push(p);
+    const bytes = usage?.get(p.id);
+    if (bytes === undefined) break;
+    freed += bytes;
+    if (freed >= missingBytes) break;
+  }
+  return victims;
 }
