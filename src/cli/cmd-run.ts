@@ -23,90 +23,95 @@ import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity, sourceFo
 /** `plancton run` / `planctonctl nodaemon`: the daemon in the foreground (what the container runs). */
 export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
   const paths = pathsOf(cli);
-  // a signal before the loop runs (waiting for the config URL or the engine) ends the start quietly
+  // One handler from the first line to the last, so that no signal meets node's default (exit 143,
+  // nothing cleaned up) or goes unseen. Until the engine is known (waiting for the config URL or the
+  // engine) a signal ends the start quietly; from then on it is the daemon's stop, on_stop included,
+  // even when it came while the daemon was still being set up.
   const early = new AbortController();
-  const onEarlySignal = (): void => early.abort();
-  process.once('SIGTERM', onEarlySignal);
-  process.once('SIGINT', onEarlySignal);
-  const pending: string[] = [];
-  let warn = (m: string): void => void pending.push(m);
-  const source = sourceFor(cli, paths, (m) => warn(m));
+  let daemon: Daemon | undefined;
   let logger: Logger | undefined;
-  let sampler: HostSampler;
-  let primed: Awaited<ReturnType<typeof primeSampler>>;
-  let config: LoadedConfig;
-  let identity: Identity;
-  let engine: DockerEngine;
-  const runDir = new RunDir(paths.runDir);
-  try {
-    config = await firstLoad(source, early.signal, out);
-    // the first CPU interval runs while the rest starts up
-    sampler = new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger?.debug(`pressure: ${String(e)}`) });
-    primed = await primeSampler(sampler, Date.now());
-    logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
-    const log = logger;
-    warn = (m) => log.warn(m);
-    pending.forEach(warn);
-    await runDir.ensure();
-    if (/^(1|true|yes)$/i.test(process.env.PLANCTON_START_DRAIN ?? '')) await runDir.set('drain', 'PLANCTON_START_DRAIN');
-    await claimPidFile(paths.pidFile);
-    engine = engineFor(config);
-    try {
-      identity = await resolveIdentity(config, engine, {
-        retry: true,
-        signal: early.signal,
-        onWait: (err) => log.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
-      });
-    } catch (err) {
-      await releasePidFile(paths.pidFile);
-      throw err;
-    }
-  } catch (err) {
-    if (early.signal.aborted) return 0;
-    if (err instanceof ConfigError || err instanceof EngineError) throw err;
-    out.write(`plancton: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    process.off('SIGTERM', onEarlySignal);
-    process.off('SIGINT', onEarlySignal);
-  }
-  const idle = await idleSetup(config, engine);
-  const daemon = new Daemon(
-    {
-      engine,
-      sampler,
-      primed,
-      cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined),
-      idle: idle.ok ? idle.cgroup : undefined,
-      idleProblem: idle.ok ? undefined : idle.reason,
-      procRoot: config.settings.host_proc,
-      runDir,
-      logger,
-      identity,
-      reload: () => source.load(),
-      apparmor: await apparmorEnabled(),
-      reporters: await createReporters(config, { logger, identity }),
-    },
-    config,
-  );
   const onSignal = (sig: NodeJS.Signals): void => {
-    logger.info(`${sig} received`);
-    daemon.stop();
+    logger?.info(`${sig} received`);
+    if (daemon) daemon.stop();
+    else early.abort();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    const reason = await daemon.run();
-    logger.info('exit', { reason });
-    return 0;
+    const pending: string[] = [];
+    let warn = (m: string): void => void pending.push(m);
+    const source = sourceFor(cli, paths, (m) => warn(m));
+    let sampler: HostSampler;
+    let primed: Awaited<ReturnType<typeof primeSampler>>;
+    let config: LoadedConfig;
+    let identity: Identity;
+    let engine: DockerEngine;
+    const runDir = new RunDir(paths.runDir);
+    try {
+      config = await firstLoad(source, early.signal, out);
+      // the first CPU interval runs while the rest starts up
+      sampler = new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger?.debug(`pressure: ${String(e)}`) });
+      primed = await primeSampler(sampler, Date.now());
+      logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
+      const log = logger;
+      warn = (m) => log.warn(m);
+      pending.forEach(warn);
+      await runDir.ensure();
+      if (/^(1|true|yes)$/i.test(process.env.PLANCTON_START_DRAIN ?? '')) await runDir.set('drain', 'PLANCTON_START_DRAIN');
+      await claimPidFile(paths.pidFile);
+      engine = engineFor(config);
+      try {
+        identity = await resolveIdentity(config, engine, {
+          retry: true,
+          signal: early.signal,
+          onWait: (err) => log.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
+        });
+      } catch (err) {
+        await releasePidFile(paths.pidFile);
+        throw err;
+      }
+    } catch (err) {
+      if (early.signal.aborted) return 0;
+      if (err instanceof ConfigError || err instanceof EngineError) throw err;
+      out.write(`plancton: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const idle = await idleSetup(config, engine);
+    daemon = new Daemon(
+      {
+        engine,
+        sampler,
+        primed,
+        cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined),
+        idle: idle.ok ? idle.cgroup : undefined,
+        idleProblem: idle.ok ? undefined : idle.reason,
+        procRoot: config.settings.host_proc,
+        runDir,
+        logger,
+        identity,
+        reload: () => source.load(),
+        apparmor: await apparmorEnabled(),
+        reporters: await createReporters(config, { logger, identity }),
+      },
+      config,
+    );
+    // a signal that came during the set-up is the daemon's stop now
+    if (early.signal.aborted) daemon.stop();
+    try {
+      const reason = await daemon.run();
+      logger.info('exit', { reason });
+      return 0;
+    } finally {
+      await releasePidFile(paths.pidFile);
+      const done = logger;
+      await new Promise<void>((resolve) => {
+        done.on('finish', resolve);
+        done.end();
+      });
+    }
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    await releasePidFile(paths.pidFile);
-    await new Promise<void>((resolve) => {
-      logger.on('finish', resolve);
-      logger.end();
-    });
   }
 }
 
