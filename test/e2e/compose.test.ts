@@ -152,6 +152,9 @@ describe('compose/docker-compose.yml', { skip, timeout: 15 * 60_000 }, () => {
     const c = await dockerInspect(await planctonId());
     assert.ok(c?.Config.Env?.includes('PLANCTON_ON_STOP=remove'));
     await pilotsUp(2);
+    // the pilots are the previous daemon's: wait for this one's loop, so that the stop is its on_stop
+    const name = c?.Name.slice(1) ?? '';
+    await waitFor('the new daemon iterating', async () => ((await statusIn(name))?.iterations ?? 0) >= 1 || undefined, 60_000);
     const { exitCode, elapsedMs } = await down();
     assert.equal(exitCode, 0);
     assert.ok(elapsedMs < 60_000, `down took ${elapsedMs} ms`);

@@ -106,8 +106,8 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
     const { name, instance } = await start('file', ['-v', `${file}:/etc/plancton/config.yaml:ro`, '-e', 'PLANCTON_LOG_LEVEL=debug']);
     const [id] = await pilotsUp(instance, 1);
     assert.deepEqual((await dockerInspect(id ?? ''))?.Config.Cmd, ['sleep', '602']);
-    const status = await statusIn(name);
-    assert.equal(status?.config.source, '/etc/plancton/config.yaml');
+    const status = await waitFor('a status report', () => statusIn(name), 30_000);
+    assert.equal(status.config.source, '/etc/plancton/config.yaml');
     const show = await dockerExec(name, ['plancton', 'config', 'show']);
     assert.match(show.stdout, /^log_level: debug +# env$/m);
     assert.match(show.stdout, /^docker_cmd: sleep 602 +# file$/m);
@@ -133,11 +133,14 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
       const { name, instance } = await start('url', ['--network', 'host', '-e', `PLANCTON_CONF_URL=${url}`, '-e', 'PLANCTON_CONF_UPDATE=1']);
       const [id] = await pilotsUp(instance, 1);
       assert.deepEqual((await dockerInspect(id ?? ''))?.Config.Cmd, ['sleep', '603']);
-      assert.equal((await statusIn(name))?.config.source, url);
+      assert.equal((await waitFor('a status report', () => statusIn(name), 30_000)).config.source, url);
 
       body = yaml({ ...FAST, max_docks: 2, docker_cmd: 'sleep 603' });
       await pilotsUp(instance, 2);
-      const good = await statusIn(name);
+      const good = await waitFor('the status of max_docks 2', async () => {
+        const s = await statusIn(name);
+        return s?.config.maxDocks === 2 ? s : undefined;
+      }, 30_000);
 
       failing = true;
       const before500 = requests;
@@ -153,10 +156,14 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await passes(name, 3);
-      assert.equal((await statusIn(name))?.config.maxDocks, 2);
+      const beforeRestart = await statusIn(name);
+      assert.equal(beforeRestart?.config.maxDocks, 2);
       await docker(['restart', name]);
-      await passes(name, 2);
-      const restarted = await statusIn(name);
+      // the status file outlives the restart: wait for the new daemon's own second pass
+      const restarted = await waitFor('2 passes of the restarted daemon', async () => {
+        const s = await statusIn(name);
+        return s && s.startedAt > beforeRestart.startedAt && s.iterations >= 2 ? s : undefined;
+      }, 60_000);
       assert.equal(restarted?.running, true);
       assert.equal(restarted.config.maxDocks, 2, 'the last good configuration survives a restart with the server down');
       assert.equal((await runningPilots(instance)).length, 2, 'pilots adopted, none added');

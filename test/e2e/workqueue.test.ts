@@ -144,7 +144,8 @@ describe('WorkQueue pilots on a real workload', { skip, timeout: 20 * 60_000 }, 
     for (const p of batchPilots) {
       const end = ended.get(p.id);
       assert.ok(end, `pilot ${p.pilotId} of the batch left once the queue was empty`);
-      assert.ok(end.at - tLast < IDLE * 1000 + LINGER + 5000, `pilot ${p.pilotId} left after the idle timeout (after ${end.at - tLast} ms)`);
+      // slack for a replacement started just before the last result and a slow worker start
+      assert.ok(end.at - tLast < IDLE * 1000 + LINGER + 10_000, `pilot ${p.pilotId} left after the idle timeout (after ${end.at - tLast} ms)`);
       assert.ok(end.exitCode === 0 || end.exitCode === 75, `pilot ${p.pilotId} exited 0 or 75, not ${end.exitCode}`);
     }
     assert.ok(batchPilots.some((p) => ended.get(p.id)?.exitCode === 0), 'the pilots that ran tasks exited 0 ("done")');

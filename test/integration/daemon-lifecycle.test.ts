@@ -156,7 +156,7 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     await waitFor('iterating', () => (d.status()?.pid === d.proc?.pid && (d.status()?.iterations ?? 0) >= 2 ? true : undefined));
     assert.equal((await pilotsOf(instance)).length, 0, 'a restart after drain-stop stays drained');
     assert.equal((await d.cli('resume')).exitCode, 0);
-    await waitFor('filled after resume', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined));
+    await waitFor('filled after resume', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 30_000);
   });
 
   it('force-stop removes every pilot it owns, then the daemon exits', async () => {

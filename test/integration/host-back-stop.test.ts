@@ -19,7 +19,7 @@ const skip = await requireEngine('busybox');
 const PILOT_SCRIPT = [
   "trap 'echo got-term >> /out/$PLANCTON_PILOT_ID; sleep 2; exit 0' TERM",
   "trap 'echo got-int >> /out/$PLANCTON_PILOT_ID; sleep 2; exit 0' INT",
-  'while :; do sleep 1; done',
+  'while :; do sleep 1 & wait $!; done',
 ].join('\n');
 
 interface Case {

@@ -1,5 +1,5 @@
 /** Runs the built `plancton` as a user would, for integration tests: a real process on the real engine. */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -85,8 +85,11 @@ export class DaemonProcess {
     }
   }
 
+  /** Replaces the config file at once (a new file renamed over it), so that a reload never reads half of it. */
   writeConfig(yaml: string): void {
-    writeFileSync(this.configFile, yaml);
+    const next = `${this.configFile}.next`;
+    writeFileSync(next, yaml);
+    renameSync(next, this.configFile);
   }
 
   /** Waits for the process to end; its exit code. */

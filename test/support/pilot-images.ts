@@ -189,10 +189,10 @@ export class PilotEvents {
   readonly events: PilotEvent[] = [];
   #proc: ResultPromise;
 
-  /** Follows `docker events` for containers labelled with `instance`, from now on. */
+  /** Follows `docker events` for containers labelled with `instance`, from a second ago on (replayed, so none is missed while the client attaches). */
   constructor(instance: string) {
     this.#proc = execa('docker', [
-      'events', '--filter', 'type=container', '--filter', `label=org.plancton.instance=${instance}`,
+      'events', '--since', String(Math.floor(Date.now() / 1000) - 1), '--filter', 'type=container', '--filter', `label=org.plancton.instance=${instance}`,
       '--filter', 'event=start', '--filter', 'event=die', '--format', '{{json .}}',
     ], { reject: false, buffer: false });
     createInterface({ input: this.#proc.stdout! }).on('line', (line) => {
