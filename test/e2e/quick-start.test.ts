@@ -74,11 +74,15 @@ describe('README quick start (docker build + docker run, verbatim)', { skip, tim
   });
 
   it('never counts its own container as a pilot', async () => {
-    const status = await waitFor('a status report', () => statusIn(name), 30_000);
+    // the status and the engine agree on the running pilots (read together until a pass has caught up)
+    const { status, running } = await waitFor('a status that agrees with the engine', async () => {
+      const s = await statusIn(name);
+      const r = (await runningPilots(host)).filter((id) => !before_.has(id));
+      return s && s.pilots.filter((p) => p.state === 'running').length === r.length ? { status: s, running: r } : undefined;
+    }, 30_000);
     const ids = status.pilots.map((p) => p.id);
     assert.ok(!ids.some((id) => containerId.startsWith(id) || id.startsWith(containerId.slice(0, 12))), 'its own container is not in the pilots');
-    const running = (await runningPilots(host)).filter((id) => !before_.has(id));
-    assert.equal(status.pilots.filter((p) => p.state === 'running').length, running.length);
+    assert.ok(running.length > 0, 'pilots run');
     assert.equal(status.hostname, host);
     assert.equal(status.config.source, '/opt/plancton/config/container-default.yaml');
   });

@@ -174,7 +174,7 @@ export class WorkqueueManager {
 }
 
 export interface PilotEvent {
-  readonly kind: 'start' | 'die';
+  readonly kind: 'start' | 'kill' | 'die';
   readonly id: string;
   /** The pilot's `org.plancton.pilot-id` label (its PLANCTON_PILOT_ID). */
   readonly pilotId: string;
@@ -182,9 +182,11 @@ export interface PilotEvent {
   readonly at: number;
   /** For `die`: the exit code. */
   readonly exitCode?: number;
+  /** For `kill`: the signal's number. */
+  readonly signal?: number;
 }
 
-/** The starts and ends of one Plancton instance's pilots, as the engine reports them. */
+/** The starts, signals and ends of one Plancton instance's pilots, as the engine reports them. */
 export class PilotEvents {
   readonly events: PilotEvent[] = [];
   #proc: ResultPromise;
@@ -193,15 +195,16 @@ export class PilotEvents {
   constructor(instance: string) {
     this.#proc = execa('docker', [
       'events', '--since', String(Math.floor(Date.now() / 1000) - 1), '--filter', 'type=container', '--filter', `label=org.plancton.instance=${instance}`,
-      '--filter', 'event=start', '--filter', 'event=die', '--format', '{{json .}}',
+      '--filter', 'event=start', '--filter', 'event=kill', '--filter', 'event=die', '--format', '{{json .}}',
     ], { reject: false, buffer: false });
     createInterface({ input: this.#proc.stdout! }).on('line', (line) => {
       const e = JSON.parse(line) as { status: string; id: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
-      const exit = e.Actor.Attributes['exitCode'];
+      const { exitCode, signal } = e.Actor.Attributes;
       this.events.push({
-        kind: e.status === 'start' ? 'start' : 'die', id: e.id, pilotId: e.Actor.Attributes['org.plancton.pilot-id'] ?? '',
+        kind: e.status === 'start' || e.status === 'kill' ? e.status : 'die', id: e.id, pilotId: e.Actor.Attributes['org.plancton.pilot-id'] ?? '',
         at: Math.round(e.timeNano / 1e6),
-        ...(exit === undefined ? {} : { exitCode: Number(exit) }),
+        ...(exitCode === undefined ? {} : { exitCode: Number(exitCode) }),
+        ...(signal === undefined ? {} : { signal: Number(signal) }),
       });
     });
   }
@@ -214,13 +217,18 @@ export class PilotEvents {
     return this.events.filter((e) => e.kind === 'die' && e.at >= since);
   }
 
+  /** Signals the engine sent to pilots (`docker kill`, or the two of `docker stop`). */
+  kills(since = 0): PilotEvent[] {
+    return this.events.filter((e) => e.kind === 'kill' && e.at >= since);
+  }
+
   /** How many pilots ran at once, at most, over the events since `since` (starts and ends replayed in order). */
   maxConcurrent(since = 0): number {
     const alive = new Set<string>();
     let max = 0;
     for (const e of this.events) {
       if (e.kind === 'start') alive.add(e.id);
-      else alive.delete(e.id);
+      else if (e.kind === 'die') alive.delete(e.id);
       if (e.at >= since) max = Math.max(max, alive.size);
     }
     return max;
@@ -232,7 +240,7 @@ export class PilotEvents {
     for (const e of this.events) {
       if (e.at > at) break;
       if (e.kind === 'start') alive.add(e.id);
-      else alive.delete(e.id);
+      else if (e.kind === 'die') alive.delete(e.id);
     }
     return alive.size;
   }
