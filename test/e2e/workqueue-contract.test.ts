@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { DaemonProcess, testConfig } from '../support/daemon.ts';
+import { DaemonProcess, passesIn, testConfig } from '../support/daemon.ts';
 import { randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
 import { PilotEvents } from '../support/pilot-images.ts';
 
@@ -20,8 +20,7 @@ const skip = await requireEngine('busybox:latest');
 
 /** The daemon's passes that started pilots, from its log: when each was logged and how many it started. */
 function startPasses(log: string): Array<{ at: number; n: number }> {
-  return log.split('\n').filter((l) => l.includes('"message":"iteration"'))
-    .map((l) => JSON.parse(l) as { timestamp: string; started: number })
+  return passesIn<{ timestamp: string; started: number }>(log)
     .filter((p) => p.started > 0)
     .map((p) => ({ at: Date.parse(p.timestamp), n: p.started }));
 }

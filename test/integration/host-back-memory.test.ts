@@ -12,14 +12,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
-import { DaemonProcess, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
+import { DaemonProcess, logRecords, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
 import { GiB, MiB, memoryHog, oomKills, readMemory } from '../support/bench-host.ts';
 
 const skip = await requireEngine('busybox');
-
-/** The daemon's JSON log lines, in order. */
-const logLines = (log: string): Array<Record<string, unknown>> =>
-  log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 function suite(name: string, body: (instance: string, track: (d: DaemonProcess) => DaemonProcess, owner: (h: ReturnType<typeof memoryHog>) => void) => Promise<void>): void {
   describe(name, { skip, timeout: 90_000 }, () => {
@@ -94,7 +90,7 @@ suite('a shortfall of 1.5 pilots\' memory takes the two youngest in one pass; th
   assert.deepEqual(removals.map((r) => r.reason), ['memory', 'memory']);
   assert.deepEqual(removals.map((r) => r.id).sort(), [youngest, second].sort(), 'the two youngest');
   // both in one pass: no iteration logged between the two removals
-  const lines = logLines(d.log);
+  const lines = logRecords(d.log);
   const at = lines.flatMap((l, i) => (l.event === 'pilot-removed' ? [i] : []));
   assert.equal(at.length, 2);
   assert.ok(!lines.slice(at[0], at[1]).some((l) => l.message === 'iteration'), 'removed in the same pass');

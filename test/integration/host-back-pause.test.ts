@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cpus } from 'node:os';
 import { rmSync } from 'node:fs';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
-import { DaemonProcess, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
+import { DaemonProcess, logRecords, passesIn, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
 import { cpuHog, type Hog } from '../support/bench-host.ts';
 
 const skip = await requireEngine('busybox');
@@ -23,9 +23,7 @@ async function stateOf(id: string): Promise<{ status: string; paused: boolean } 
   return { status, paused: paused === 'true' };
 }
 
-/** The daemon's JSON log lines whose `key` field is `value` (an event, or a message such as iteration). */
-const events = (log: string, value: string, key = 'event'): Array<Record<string, unknown>> =>
-  log.split('\n').filter((l) => l.includes(`"${key}":"${value}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+const events = (log: string, event: string): Array<Record<string, unknown>> => logRecords(log).filter((r) => r.event === event);
 
 function suite(name: string, pauseMax: number, body: (d: DaemonProcess, pilot: PilotRow, startHog: () => Hog, instance: string) => Promise<void>): void {
   describe(name, { skip, timeout: 60_000 }, () => {
@@ -63,7 +61,7 @@ suite('a pilot is paused while the owner is busy and resumed once it is idle aga
   assert.equal(paused.reason, 'owner-cpu');
   // the pass that paused saw the host overloaded; the status file may already show a later pass,
   // in which the paused pilot no longer counts and the host is calm again
-  await waitFor('a pass logged as overloaded', () => (events(d.log, 'iteration', 'message').some((p) => p.overloaded === true) ? true : undefined), 5_000);
+  await waitFor('a pass logged as overloaded', () => (passesIn<{ overloaded: boolean }>(d.log).some((p) => p.overloaded) ? true : undefined), 5_000);
 
   await hog.end();
   await waitFor('the same pilot running again', async () => {

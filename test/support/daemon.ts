@@ -8,6 +8,23 @@ import { docker } from './docker.ts';
 
 export const BIN = resolve(import.meta.dirname, '../../dist/cli/plancton.js');
 
+/** The daemon's JSON log lines, parsed, in order; a line still being written is left out. */
+export function logRecords(log: string): Array<Record<string, unknown>> {
+  return log.split('\n').flatMap((l) => {
+    if (!l.startsWith('{')) return [];
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The daemon's `iteration` log lines, one per pass, as `T`. */
+export function passesIn<T = Record<string, unknown>>(log: string): T[] {
+  return logRecords(log).filter((r) => r.message === 'iteration') as T[];
+}
+
 /** A fast configuration for tests: 1 s iterations, tiny CPU shares, pilots that sleep. */
 export function testConfig(instance: string, extra: Record<string, unknown> = {}): string {
   const base: Record<string, unknown> = {

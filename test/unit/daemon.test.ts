@@ -12,6 +12,7 @@ import { RunDir } from '../../src/daemon/run-dir.ts';
 import { createLogger } from '../../src/report/logger.ts';
 import { FakeEngine } from '../support/fake-engine.ts';
 import { waitFor } from '../support/docker.ts';
+import { passesIn } from '../support/daemon.ts';
 
 const host: HostSample = {
   at: 0, ncpus: 4, cpu: { busyPct: 0, perCpuBusyPct: [0, 0, 0, 0], intervalSec: 1 },
@@ -88,8 +89,7 @@ describe('daemon shell with an in-memory engine', () => {
       },
     };
   }
-  const iterationsOf = (log: string) => log.split('\n').filter((l) => l.includes('"message":"iteration"'))
-    .map((l) => JSON.parse(l) as { started: number; toStart: number; ownerDisturbed?: boolean; cpuBusyPct: number; overloaded: boolean; pilots: number });
+  const iterationsOf = (log: string) => passesIn<{ started: number; toStart: number; ownerDisturbed?: boolean; cpuBusyPct: number; overloaded: boolean; pilots: number }>(log);
   // 20 pilots of 0.05 CPU (their share 50%), docks_per_loop 4
   const fillEnv = { PLANCTON_MAX_DOCKS: '20', PLANCTON_CPUS_PER_DOCK: '0.05', PLANCTON_DOCKS_PER_LOOP: '4', PLANCTON_CGROUP_PARENT: '' };
 

@@ -26,16 +26,16 @@ export function memoryState(host: HostSample, policy: Policy, wasLow: boolean): 
 }
 
 /**
- * The pilots to remove for a memory shortage, from `youngestFirst`: as many as it takes for their
+ * The pilots to remove for a memory shortage, from `byAge` (youngest first): as many as it takes for their
  * memory (`usage`, bytes by id) to cover `missingBytes` (what MemAvailable lacks to the floor), at
  * least one. The figures include page cache, so removing them may free less: the next pass, which
  * follows at once, takes more. A pilot without a figure ends the list, and a shortage with no
  * amount (PSI only) takes one, so unknown figures never remove more than one pilot a pass.
  */
-export function memoryVictims(youngestFirst: readonly Pilot[], missingBytes: number, usage: ReadonlyMap<string, number> | undefined): Pilot[] {
+export function memoryVictims(byAge: readonly Pilot[], missingBytes: number, usage: ReadonlyMap<string, number> | undefined): Pilot[] {
   const victims: Pilot[] = [];
   let freed = 0;
-  for (const p of youngestFirst) {
+  for (const p of byAge) {
     victims.push(p);
     const bytes = usage?.get(p.id);
     if (bytes === undefined) break;
