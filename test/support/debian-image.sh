@@ -37,7 +37,7 @@ trap 'rm -rf "$work"' EXIT
 root=$work/root
 mirror=$(bash "$here/debian-mirror.sh") || mirror=
 t0=$SECONDS
-say "debootstrap --variant=minbase $SUITE from ${mirror:-debootstrap's default mirror} (about 25 s)"
+say "debootstrap --variant=minbase $SUITE from ${mirror:-the default mirror of debootstrap} (about 25 s)"
 debootstrap --variant=minbase "$SUITE" "$root" ${mirror:+"$mirror"} \
   >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap $SUITE failed"; }
 # The archive the tree was bootstrapped from, as debootstrap wrote it.
