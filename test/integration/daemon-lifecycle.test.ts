@@ -18,7 +18,7 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
   let otherInstance: { id: string; startedAt: string };
 
   before(async () => {
-    foreign = await foreignContainer('plancton-worker-xyz');
+    foreign = await foreignContainer(`plancton-worker-xyz-${instance}`);
     otherInstance = await foreignContainer(`plancton-worker-other-${instance}`, {
       'org.plancton.managed-by': 'plancton',
       'org.plancton.instance': `${instance}-other`,
@@ -30,7 +30,7 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     await d?.cleanup();
     await removeByLabel(`org.plancton.instance=${instance}`);
     await removeByLabel(`org.plancton.instance=${instance}-other`);
-    await execa('docker', ['rm', '-f', 'plancton-worker-xyz'], { reject: false });
+    await execa('docker', ['rm', '-f', `plancton-worker-xyz-${instance}`], { reject: false });
   });
 
   it('fills the host to max_docks and no further', async () => {
