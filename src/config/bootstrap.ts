@@ -83,7 +83,13 @@ export async function bootstrap(o: BootstrapOptions): Promise<BootstrapResult> {
   // Plancton's own clean clone holds nothing its remote does not: it goes; anything else is kept
   const keep = state.kind === 'foreign' || (state.kind === 'own' && state.changed !== '');
   const aside = keep ? `${o.dir}.bak-${stamp(o.now?.() ?? Date.now())}` : `${target}-old`;
-  await rename(o.dir, aside);
+  try {
+    await rename(o.dir, aside);
+  } catch (err) {
+    await rm(target, { recursive: true, force: true });
+    // a mount point (a volume at /etc/plancton) cannot be renamed: its content would have to go
+    throw new BootstrapError(`cannot move ${o.dir} aside (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); if it is a mount point, empty it and run again`, { cause: err });
+  }
   await rename(target, o.dir);
   if (!keep) await rm(aside, { recursive: true, force: true });
   return { action: 'cloned', dir: o.dir, source: wanted, commit, backup: keep ? aside : undefined };
