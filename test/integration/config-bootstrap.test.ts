@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -22,6 +22,7 @@ if (gitMissing && process.env.PLANCTON_REQUIRE_ENGINE === '1') throw new Error('
 const skip = gitMissing ? 'skipped: git is not installed' : false;
 
 const tmp = mkdtempSync(join(tmpdir(), 'plancton-bootstrap-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 /** A configuration directory that does not exist yet. */
 const newDir = (): string => join(tmp, `etc-${++n}`, 'plancton');
