@@ -16,6 +16,9 @@ export interface Cli {
     timeout?: string | undefined;
     help?: boolean | undefined;
     version?: boolean | undefined;
+    force?: boolean | undefined;
+    dryrun?: boolean | undefined;
+    gitBase?: string | undefined;
   };
   /** `--max_docks 3` and the like, handed to the configuration as the highest-precedence layer. */
   readonly configArgs: string[];
@@ -62,6 +65,9 @@ export function parseCli(argv: readonly string[]): Cli {
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
+        force: { type: 'boolean' },
+        dryrun: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
+        'git-base': { type: 'string' },
       },
     });
   } catch (err) {
@@ -82,6 +88,9 @@ export function parseCli(argv: readonly string[]): Cli {
       timeout: v.timeout,
       help: v.help,
       version: v.version,
+      force: v.force,
+      dryrun: v.dryrun ?? v['dry-run'],
+      gitBase: v['git-base'],
     },
     configArgs,
   };

@@ -2,17 +2,16 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { influxUrls } from '../config/influx-url.ts';
-import { KEYS } from '../config/schema.ts';
+import { KEYS, SENSITIVE_KEYS } from '../config/schema.ts';
 import type { Cli } from './args.ts';
 import { loadFor, pathsOf, sourceFor } from './setup.ts';
 
-/** Hides the InfluxDB passwords (in URLs and the separate key), the only secrets the configuration holds. */
+/** Hides the secrets: passwords inside the InfluxDB URLs, and every other sensitive key (passwords) whole. */
 export function masked(config: LoadedConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of KEYS) out[k] = config.settings[k];
+  for (const k of KEYS) out[k] = SENSITIVE_KEYS.has(k) && config.settings[k] ? '***' : config.settings[k];
   const urls = influxUrls(config.settings.influxdb_url).map((u) => u.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@'));
   out.influxdb_url = urls.length ? urls : null;
-  if (config.settings.influxdb_password) out.influxdb_password = '***';
   return out;
 }
 

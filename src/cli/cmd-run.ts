@@ -132,7 +132,7 @@ async function firstLoad(source: ConfigSource, signal: AbortSignal, out: NodeJS.
     try {
       return await source.load();
     } catch (err) {
-      if (err instanceof ConfigError || !process.env.PLANCTON_CONF_URL) throw err;
+      if (err instanceof ConfigError || !source.remote) throw err;
       out.write(`plancton: ${(err as Error).message}; retrying\n`);
       await delay(ENGINE_RETRY_DELAYS_MS[Math.min(attempt, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000, undefined, { signal });
     }

@@ -7,6 +7,7 @@ import { pilotShape, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
 import { parseListenAddress } from './listen-address.ts';
+import { checkRegistryAuth } from './registry-auth-file.ts';
 
 /** Names `max_docks` may use, as in 0.6. */
 export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
@@ -83,6 +84,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   let pilot: PilotShape | undefined;
   if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
   if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
+  if (!['registry_auth_file', 'registry_username', 'registry_password'].some((k) => bad.has(k))) checkRegistryAuth(settings, problems);
   if (!bad.has('metrics_listen')) {
     try {
       parseListenAddress(settings.metrics_listen);

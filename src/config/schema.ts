@@ -48,6 +48,9 @@ export interface Settings {
   no_work_uptime: number;
   overload_margin: number;
   pull_retry: number;
+  registry_auth_file: string;
+  registry_username: string;
+  registry_password: string;
   docker_env: string[];
   docker_network: string;
   docker_socket: string;
@@ -118,6 +121,9 @@ const DEFS: Record<keyof Settings, Def> = {
   on_stop: { doc: 'What SIGTERM (docker stop, compose down) does to the pilots: keep (they run on and are adopted at the next start), drain (start none, exit when the last one ends), remove (stop and remove them all, then exit). A second signal exits at once.', format: ['keep', 'drain', 'remove'], default: 'keep' },
   overload_margin: { doc: 'Percent points the host may exceed the pilots\' CPU share before counting as overloaded (0.6: 10); under cpu_policy owner at least half of one pilot\'s share.', format: 'non-negative', default: 10 },
   pull_retry: { doc: 'Seconds to wait after a failed image pull before trying again.', format: 'seconds', default: 60 },
+  registry_auth_file: { doc: 'File of registry credentials in Docker\'s config.json format (`auths` entries with a base64 `auth`, or `username` and `password`; no credsStore), read anew at every pull of the pilot image and used for pulls only (empty: none).', format: 'text', default: '' },
+  registry_username: { doc: 'User for the registry of docker_image, with registry_password; takes precedence over registry_auth_file for that registry (empty: none).', format: 'text', default: '' },
+  registry_password: { doc: 'Password (or token) of registry_username. Never logged or shown.', format: 'text', default: '', sensitive: true },
   docker_env: { doc: 'Extra `NAME=value` environment entries for every pilot.', format: 'string-list', default: [] },
   docker_network: { doc: 'Network mode of the pilots (empty: the engine\'s default bridge).', format: 'text', default: '' },
   docker_socket: { doc: 'Docker API socket path (empty: DOCKER_HOST, else /var/run/docker.sock). Read at start.', format: 'text', default: '' },
@@ -129,6 +135,9 @@ const DEFS: Record<keyof Settings, Def> = {
 
 /** The documented keys in order, for the reference and `config show`. */
 export const KEYS = Object.keys(DEFS) as Array<keyof Settings>;
+
+/** Keys whose values are secrets (convict's `sensitive`): never printed, logged or reported. */
+export const SENSITIVE_KEYS: ReadonlySet<keyof Settings> = new Set(KEYS.filter((k) => DEFS[k].sensitive === true));
 
 /** Documentation of one key, for generated references. */
 export function describeKey(key: keyof Settings): { doc: string; default: unknown; env: string; v06: boolean } {

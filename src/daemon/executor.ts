@@ -1,6 +1,7 @@
 import { EngineError } from '../core/errors.ts';
 import type { Action, Pilot } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import { pullAuthFor } from '../config/registry-auth-file.ts';
 import { buildPilotSpec, newPilotId } from '../engine/pilot-spec.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { Logger } from '../report/logger.ts';
@@ -72,8 +73,9 @@ export async function execute(actions: readonly Action[], pilots: readonly Pilot
       }
       case 'pull':
         pulled = await guard(ctx, { image: action.image }, async () => {
-          ctx.logger.info('pulling pilot image', { image: action.image });
-          await ctx.engine.pull(action.image);
+          const source = await pullAuthFor(action.image, ctx.config.settings);
+          ctx.logger.info('pulling pilot image', { image: action.image, registry: source.registry, credentials: source.from ?? 'none' });
+          await ctx.engine.pull(action.image, source);
           ctx.logger.info('pulled pilot image', { image: action.image });
         });
         break;

@@ -6,7 +6,7 @@ import type { Pilot, PilotState } from '../core/types.ts';
 import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
 import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
 import { isOwned, LABELS, ownedFilter } from './labels.ts';
-import type { EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec } from './port.ts';
+import type { EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec, PullSource } from './port.ts';
 import { loadDockerode } from './dockerode-loader.ts';
 
 const Docker = loadDockerode();
@@ -176,9 +176,11 @@ export class DockerEngine implements EnginePort {
     return found !== undefined;
   }
 
-  async pull(image: string): Promise<void> {
-    const op = `pull image ${image}`;
-    const stream = (await this.#call(op, () => this.#client().pull(image))) as Readable;
+  async pull(image: string, source?: PullSource): Promise<void> {
+    const from = source ? ` from registry ${source.registry} ${source.auth ? `with the credentials of ${source.from ?? 'the configuration'}` : 'without credentials'}` : '';
+    const op = `pull image ${image}${from}`;
+    const options = source?.auth ? { authconfig: { ...source.auth } } : {};
+    const stream = (await this.#call(op, () => this.#client().pull(image, options))) as Readable;
     await new Promise<void>((resolve, reject) => {
       let failed = false;
       // Registry failures after the 200 arrive as `{error}` lines in the progress stream.

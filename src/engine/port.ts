@@ -49,6 +49,22 @@ export interface EngineInfo {
   readonly cgroupVersion: string;
 }
 
+/** Where a pull comes from and with which credentials; the secrets go only into the engine's X-Registry-Auth header. */
+export interface PullSource {
+  /** The registry as Docker names it (`docker.io`, `host:port`), for messages. */
+  readonly registry: string;
+  /** Docker's AuthConfig; none: an anonymous pull. */
+  readonly auth?: {
+    readonly username?: string;
+    readonly password?: string;
+    readonly identitytoken?: string;
+    readonly registrytoken?: string;
+    readonly serveraddress: string;
+  } | undefined;
+  /** Where the credentials came from (e.g. `user alice from /etc/plancton/registry.json`), never a secret. */
+  readonly from?: string | undefined;
+}
+
 /** An engine event about one of our pilots. */
 export interface PilotEvent {
   readonly action: string;
@@ -86,7 +102,8 @@ export interface EnginePort {
   inspectExit(id: string): Promise<PilotExit | undefined>;
   remove(id: string): Promise<void>;
   imagePresent(image: string): Promise<boolean>;
-  pull(image: string): Promise<void>;
+  /** Pulls `image`; with `source`, from its registry with its credentials, and failures name both. */
+  pull(image: string, source?: PullSource): Promise<void>;
   /**
    * Streams events of this instance's pilots until `signal` aborts; reconnects are the
    * caller's business. Resolves when the stream ends, rejects when it cannot be opened.

@@ -22,6 +22,9 @@ export const NOT_IN_CONFIG: Readonly<Partial<Record<keyof Settings, string>>> = 
   docker_socket: 'Set by the chart from engine.mode.',
   host_cgroup: 'The chart mounts the node\'s cgroup filesystem at /sys/fs/cgroup (hostCgroup.enabled), where Plancton looks by default.',
   influxdb_password: 'A credential: set credentials.influxdbPassword or credentials.existingSecret, so it lands in a Secret, not in the ConfigMap.',
+  registry_auth_file: 'Set by the chart when registryAuth.existingSecret is given: that Secret is mounted at /etc/plancton-registry/config.json.',
+  registry_username: 'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
+  registry_password: 'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
 };
 
 /** Chart rules added to a key's type; the description says why. */
