@@ -1,5 +1,7 @@
-// ESLint flat config: typescript-eslint's type-aware recommended rules on src, test and bench.
+// ESLint flat config: typescript-eslint's type-aware recommended rules on src, test and bench;
+// layout is Prettier's (eslint-config-prettier turns off the rules that would disagree with it).
 import eslint from '@eslint/js';
+import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -38,4 +40,5 @@ export default tseslint.config(
     files: ['eslint.config.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },
+  prettier,
 );
