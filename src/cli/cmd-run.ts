@@ -6,7 +6,7 @@ import { ConfigError, EngineError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { ConfigSource } from '../config/source.ts';
 import { Daemon, primeSampler } from '../daemon/daemon.ts';
-import type { Identity } from '../daemon/executor.ts';
+import type { Identity } from '../core/shapes.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
 import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { ConfigSource } from '../config/source.ts';
 import { resolvePaths, type Paths } from '../config/paths.ts';
-import type { Identity } from '../daemon/executor.ts';
+import type { Identity } from '../core/shapes.ts';
 import { DockerEngine } from '../engine/docker-engine.ts';
 import type { Cli } from './args.ts';
 

@@ -1,4 +1,5 @@
 import { EngineError } from '../core/errors.ts';
+import type { Identity } from '../core/shapes.ts';
 import type { Action, Pilot } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { buildPilotSpec, newPilotId } from '../engine/pilot-spec.ts';
@@ -6,12 +7,7 @@ import type { EnginePort } from '../engine/port.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 
-/** Who this daemon is on the engine. */
-export interface Identity {
-  readonly instance: string;
-  readonly hostname: string;
-  readonly version: string;
-}
+export type { Identity } from '../core/shapes.ts';
 
 export interface ExecContext {
   readonly engine: EnginePort;

@@ -1,13 +1,15 @@
+import type { EngineInfo, PilotShape } from '../core/shapes.ts';
 import type { Pilot } from '../core/types.ts';
 
-/** Everything needed to create one pilot container; built by `pilot-spec.ts` from the config. */
-export interface PilotSpec {
+export type { DeviceMapping, EngineInfo } from '../core/shapes.ts';
+
+/**
+ * Everything needed to create one pilot container; built by `pilot-spec.ts` from the config.
+ * The fields the engine takes as they are come from PilotShape, so the two cannot drift apart.
+ */
+export interface PilotSpec extends Pick<PilotShape, 'image' | 'cmd' | 'user' | 'binds' | 'devices' | 'capAdd' | 'capDrop' | 'securityOpt' | 'privileged'> {
   readonly name: string;
   readonly hostname: string;
-  readonly image: string;
-  readonly cmd: readonly string[];
-  /** `uid:gid`, or empty for the image's default user. */
-  readonly user: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly env: readonly string[];
   readonly cpuPeriod: number;
@@ -15,22 +17,10 @@ export interface PilotSpec {
   readonly memoryBytes: number;
   /** Memory plus swap, as Docker's MemorySwap. */
   readonly memorySwapBytes: number;
-  readonly binds: readonly string[];
-  readonly devices: readonly DeviceMapping[];
-  readonly capAdd: readonly string[];
-  readonly capDrop: readonly string[];
-  readonly securityOpt: readonly string[];
-  readonly privileged: boolean;
   /** Docker network mode; empty for the engine's default. */
   readonly networkMode: string;
   /** Parent cgroup (`--cgroup-parent`); empty for the engine's default. */
   readonly cgroupParent?: string | undefined;
-}
-
-export interface DeviceMapping {
-  readonly pathOnHost: string;
-  readonly pathInContainer: string;
-  readonly cgroupPermissions: string;
 }
 
 /** How a removed pilot ended, read from the engine before it is removed. */
@@ -39,14 +29,6 @@ export interface PilotExit {
   readonly oomKilled: boolean;
   readonly startedAt: number | undefined;
   readonly finishedAt: number | undefined;
-}
-
-export interface EngineInfo {
-  readonly hostName: string;
-  /** `cgroupfs` or `systemd`. */
-  readonly cgroupDriver: string;
-  /** `1` or `2`. */
-  readonly cgroupVersion: string;
 }
 
 /** An engine event about one of our pilots. */

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DaemonStatus, HostSample, PilotState } from '../core/types.ts';
-import type { Identity } from '../daemon/executor.ts';
+import type { Identity } from '../core/shapes.ts';
 import { cpuSplit } from './influx-points.ts';
 import type { InfluxWriterStats } from './influx-writer.ts';
 import type { Removal } from './removals.ts';
