@@ -8,7 +8,7 @@ import type { ConfigSource } from '../config/source.ts';
 import { Daemon, primeSampler } from '../daemon/daemon.ts';
 import type { Identity } from '../core/shapes.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
-import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
+import { ENGINE_RETRY_DELAYS_MS, withRetry } from '../engine/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
 import { HostSampler } from '../host/sampler.ts';
@@ -127,16 +127,14 @@ async function idleSetup(config: LoadedConfig, engine: DockerEngine): Promise<Id
 }
 
 /** The first configuration; a URL that cannot be fetched yet is retried (as 0.6's container did), a bad configuration is not. */
-async function firstLoad(source: ConfigSource, signal: AbortSignal, out: NodeJS.WritableStream): Promise<LoadedConfig> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await source.load();
-    } catch (err) {
-      if (err instanceof ConfigError || !process.env.PLANCTON_CONF_URL) throw err;
-      out.write(`plancton: ${(err as Error).message}; retrying\n`);
-      await delay(ENGINE_RETRY_DELAYS_MS[Math.min(attempt, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000, undefined, { signal });
-    }
-  }
+function firstLoad(source: ConfigSource, signal: AbortSignal, out: NodeJS.WritableStream): Promise<LoadedConfig> {
+  return withRetry(() => source.load(), {
+    delaysMs: ENGINE_RETRY_DELAYS_MS,
+    forever: true,
+    signal,
+    isRetryable: (err) => !(err instanceof ConfigError) && Boolean(process.env.PLANCTON_CONF_URL),
+    onRetry: (err) => out.write(`plancton: ${(err as Error).message}; retrying\n`),
+  });
 }
 
 /** `planctonctl start`: the daemon in the background, logging to the log directory. */
