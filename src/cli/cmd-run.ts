@@ -5,14 +5,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ConfigError, EngineError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { ConfigSource } from '../config/source.ts';
-import { Daemon, primeSampler } from '../daemon/daemon.ts';
+import { Daemon } from '../daemon/daemon.ts';
 import type { Identity } from '../core/shapes.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
 import { ENGINE_RETRY_DELAYS_MS, withRetry } from '../engine/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
-import { HostSampler } from '../host/sampler.ts';
-import { PilotCpuMeter } from '../host/pilot-cpu.ts';
+import { HostObserver } from '../host/observer.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
 import { createReporters } from '../report/reporters.ts';
@@ -41,8 +40,8 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
     const pending: string[] = [];
     let warn = (m: string): void => void pending.push(m);
     const source = sourceFor(cli, paths, (m) => warn(m));
-    let sampler: HostSampler;
-    let primed: Awaited<ReturnType<typeof primeSampler>>;
+    let observer: HostObserver;
+    let primed: { at: number };
     let config: LoadedConfig;
     let identity: Identity;
     let engine: DockerEngine;
@@ -50,8 +49,9 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
     try {
       config = await firstLoad(source, early.signal, out);
       // the first CPU interval runs while the rest starts up
-      sampler = new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger?.debug(`pressure: ${String(e)}`) });
-      primed = await primeSampler(sampler, Date.now());
+      const { host_proc: procRoot, host_cgroup: cgroupRoot } = config.settings;
+      observer = new HostObserver({ procRoot, cgroupRoot, onPressureError: (e) => logger?.debug(`pressure: ${String(e)}`) });
+      primed = await observer.prime(Date.now());
       logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
       const log = logger;
       warn = (m) => log.warn(m);
@@ -77,15 +77,14 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
       return 1;
     }
     const idle = await idleSetup(config, engine);
+    observer.usePilotParent(idle.ok ? idle.cgroup : undefined);
     daemon = new Daemon(
       {
         engine,
-        sampler,
+        observer,
         primed,
-        cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined),
         idle: idle.ok ? idle.cgroup : undefined,
         idleProblem: idle.ok ? undefined : idle.reason,
-        procRoot: config.settings.host_proc,
         runDir,
         logger,
         identity,
