@@ -75,6 +75,7 @@ export class PassRecorder {
   #report(rec: PassRecord, facts: LoopFacts): StatusReport {
     const { config } = facts;
     const d = this.#d;
+    const pilots = pilotRows(rec.pilots, this.#use?.perPilot ?? new Map(), this.#use?.memory ?? new Map());
     return {
       pid: process.pid,
       ...d.identity,
@@ -89,9 +90,9 @@ export class PassRecorder {
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
       idlePriority: d.idle,
       controls: rec.controls,
-      host: hostSummary(this.#sample),
+      host: hostSummary(this.#sample, pilots),
       fit: this.#decision?.fit,
-      pilots: pilotRows(rec.pilots, this.#use?.perPilot ?? new Map(), this.#use?.memory ?? new Map()),
+      pilots,
       removals: d.removals.latest(20),
       removalsTotal: d.removals.total,
     };

@@ -57,18 +57,6 @@ function point(measurement: SeriesName, tags: Record<string, string>, fields: Re
   return Object.keys(f).length ? { measurement, tags: sorted, fields: f, timestamp } : undefined;
 }
 
-/**
- * The host's CPU in percent of all its CPUs: the pilots' part is the sum of their cgroup CPU use
- * (each in percent of one CPU) over the CPU count; the owner's is the rest of the busy part.
- */
-export function cpuSplit(r: StatusReport): { busy: number; owner: number; pilots: number; idle: number } | undefined {
-  const busy = r.host?.cpuBusyPct;
-  if (busy === undefined || !r.host || r.host.ncpus <= 0) return undefined;
-  const pilotsSum = r.pilots.reduce((sum, p) => sum + (p.cpuPct ?? 0), 0);
-  const pilots = Math.min(100, pilotsSum / r.host.ncpus);
-  return { busy, owner: Math.max(0, busy - pilots), pilots, idle: Math.max(0, 100 - busy) };
-}
-
 /** Running pilots, as 0.6's `containers` counted them. */
 export const runningPilots = (r: StatusReport): number => r.pilots.filter((p) => p.state === 'running').length;
 
@@ -98,7 +86,8 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
   const ts = nanoTimestamp(r.updatedAt);
   const hostname = r.hostname;
   const tags = { hostname };
-  const split = cpuSplit(r);
+  // made once with the record, as every figure reporters write
+  const split = r.host?.cpu;
   const fit = r.fit;
   const points: Array<Point | undefined> = [
     point('daemon', tags, { uptime: (r.updatedAt - r.startedAt) / 1000, containers: r.engine.reachable ? runningPilots(r) : undefined, status: r.state }, ts),
