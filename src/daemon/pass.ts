@@ -103,11 +103,11 @@ export class PassRunner {
     }
   }
 
-  async #decideAndAct(config: LoadedConfig, controls: Controls, signals: LoopSignals, seen: { at: number; reading: HostReading }): Promise<PassRecord> {
-    const { engine, identity, clock } = this.#d;
+  /** Observes the engine and the pilots' cgroups, and decides. */
+  async #decide(config: LoadedConfig, controls: Controls, signal: AbortSignal, seen: { at: number; reading: HostReading }) {
+    const { engine, identity } = this.#d;
     const { at: now, reading } = seen;
     const { host } = reading;
-    const signal = signals.abortSignal;
     const pilots = await engine.listPilots(identity.instance, { signal });
     const present = await engine.imagePresent(config.pilot.image, { signal });
     const use = await this.#d.observer.pilots(pilots.map((p) => p.id), now, host.ncpus);
@@ -120,6 +120,14 @@ export class PassRunner {
       ownWorkShare: ownWorkShare(this.#ownWorkMs, host.cpu?.intervalSec), jitter: this.#d.random(),
     });
     this.#state = decision.state;
+    return { pilots, use, maxDocks: { value: policy.maxDocks, error: maxDocksError }, decision };
+  }
+
+  /** Decides, carries the decision out, and settles. */
+  async #decideAndAct(config: LoadedConfig, controls: Controls, signals: LoopSignals, seen: { at: number; reading: HostReading }): Promise<PassRecord> {
+    const { engine, identity, clock } = this.#d;
+    const signal = signals.abortSignal;
+    const { pilots, use, maxDocks, decision } = await this.#decide(config, controls, signal, seen);
     const workStart = clock.monotonic();
     this.#ownWorkMs = 0;
     const outcome = await execute(decision.actions, pilots, this.#execContext(config, signals));
@@ -133,7 +141,7 @@ export class PassRunner {
     this.#engineFailures = 0;
     this.#status = decision.status;
     return {
-      at: now, controls, reading, pilots: after, use, maxDocks: { value: policy.maxDocks, error: maxDocksError }, decision, outcome,
+      at: seen.at, controls, reading: seen.reading, pilots: after, use, maxDocks, decision, outcome,
       status: this.#status, engineChange, nextMs: settled.nextMs,
     };
   }

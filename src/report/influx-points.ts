@@ -88,7 +88,6 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
   const tags = { hostname };
   // made once with the record, as every figure reporters write
   const split = r.host?.cpu;
-  const fit = r.fit;
   const points: Array<Point | undefined> = [
     point('daemon', tags, { uptime: (r.updatedAt - r.startedAt) / 1000, containers: r.engine.reachable ? runningPilots(r) : undefined, status: r.state }, ts),
     point('measurement', tags, { cpu_eff: r.host?.cpuBusyPct }, ts),
@@ -102,19 +101,24 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
     ...pressurePoints(hostname, sample?.pressure, ts),
     ...r.pilots.map((p) => (p.cpuPct === undefined ? undefined : point('pilot_cpu', { hostname, pilot: p.name }, { cpu_pct: p.cpuPct, state: p.state }, ts))),
     ...r.pilots.map((p) => (p.memBytes === undefined ? undefined : point('pilot_memory', { hostname, pilot: p.name }, { bytes: p.memBytes }, ts))),
-    fit
-      ? point('decision', tags, {
-        running: fit.running, fitting: fit.fitting, room: fit.room, to_start: fit.toStart, blocked: fit.blocked ?? 'none',
-        pilot_share_pct: fit.pilotSharePct, overloaded: fit.overloaded, max_docks: r.config.maxDocks,
-        owner_busy_pct: fit.ownerBusyPct, owner_disturbed: fit.ownerDisturbed ?? false,
-      }, ts)
-      : undefined,
+    decisionPoint(r, ts),
     point('daemon_stats', tags, {
       iterations: r.iterations, removals_total: r.removalsTotal, engine_reachable: r.engine.reachable, reload_ok: r.config.reloadError === undefined,
       drain: r.controls.drain || r.controls.drainStop, influx_queued_points: writer?.queued, influx_dropped_points: writer?.dropped,
     }, ts),
   ];
   return points.filter((p): p is Point => p !== undefined);
+}
+
+/** The decision's arithmetic, as the pass made it. */
+function decisionPoint(r: StatusReport, ts: string): Point | undefined {
+  const fit = r.fit;
+  if (!fit) return undefined;
+  return point('decision', { hostname: r.hostname }, {
+    running: fit.running, fitting: fit.fitting, room: fit.room, to_start: fit.toStart, blocked: fit.blocked ?? 'none',
+    pilot_share_pct: fit.pilotSharePct, overloaded: fit.overloaded, max_docks: r.config.maxDocks,
+    owner_busy_pct: fit.ownerBusyPct, owner_disturbed: fit.ownerDisturbed ?? false,
+  }, ts);
 }
 
 const pyBool = (b: boolean): string => (b ? 'True' : 'False');
