@@ -1,18 +1,8 @@
 import type { ConfigProblem } from '../core/errors.ts';
-import type { DeviceMapping, PilotSpec } from '../engine/port.ts';
+import type { DeviceMapping, PilotShape } from '../core/shapes.ts';
 import type { Settings } from './schema.ts';
 
-/**
- * The pilot-shaping part of the configuration, normalized: what every new pilot is created from.
- * The fields the engine takes as they are come from PilotSpec, so the two cannot drift apart.
- */
-export type PilotShape = Pick<PilotSpec, 'image' | 'cmd' | 'user' | 'binds' | 'devices' | 'capAdd' | 'capDrop' | 'securityOpt' | 'privileged'> & {
-  readonly cpusPerDock: number;
-  readonly memoryBytes: number;
-  readonly swapBytes: number;
-  readonly network: string;
-  readonly env: readonly string[];
-};
+export type { PilotShape } from '../core/shapes.ts';
 
 /** 0.6 split a string command on spaces; a list is taken as it is. */
 export function splitCommand(cmd: string | readonly string[]): string[] {

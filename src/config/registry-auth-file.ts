@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ConfigProblem } from '../core/errors.ts';
-import { credentialsIn, parseDockerConfig, registryOf, RegistryAuthError, serverAddress, whoOf, type PullAuth } from './registry-auth.ts';
+import type { PullSource } from '../core/shapes.ts';
+import { credentialsIn, parseDockerConfig, registryOf, RegistryAuthError, serverAddress, whoOf } from './registry-auth.ts';
 import type { Settings } from './schema.ts';
 
 type AuthSettings = Pick<Settings, 'registry_auth_file' | 'registry_username' | 'registry_password'>;
@@ -15,7 +16,7 @@ const MAX_BYTES = 256 * 1024;
  * rotated Secret applies at the next pull), else none. Rejects with a RegistryAuthError that
  * names the registry and the file.
  */
-export async function pullAuthFor(image: string, settings: AuthSettings): Promise<PullAuth> {
+export async function pullAuthFor(image: string, settings: AuthSettings): Promise<PullSource> {
   const registry = registryOf(image);
   if (settings.registry_username && settings.registry_password) {
     return {

@@ -4,28 +4,13 @@
  * and the file, never a secret: not even JSON.parse's own message, which quotes the text.
  */
 
+import type { RegistryCredentials } from '../core/shapes.ts';
+
 /** Docker Hub, under the name Docker resolves unqualified images to. */
 export const DOCKER_HUB = 'docker.io';
 /** The server address Docker's own clients send for Docker Hub. */
 const DOCKER_HUB_SERVER = 'https://index.docker.io/v1/';
 const HUB_ALIASES: ReadonlySet<string> = new Set([DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
-
-/** Credentials in the form the engine's X-Registry-Auth header takes (Docker's AuthConfig). */
-export interface RegistryCredentials {
-  readonly username?: string;
-  readonly password?: string;
-  readonly identitytoken?: string;
-  readonly registrytoken?: string;
-  readonly serveraddress: string;
-}
-
-/** What a pull needs: the registry (for messages), the credentials if any, and where they came from. */
-export interface PullAuth {
-  readonly registry: string;
-  readonly auth?: RegistryCredentials | undefined;
-  /** Where the credentials came from, e.g. `user alice from /etc/plancton/registry.json`; never a secret. */
-  readonly from?: string | undefined;
-}
 
 /** The registry of an image reference, as Docker decides it: a first component with a dot, a colon or `localhost`, else Docker Hub. */
 export function registryOf(image: string): string {

@@ -1,4 +1,4 @@
-import type { PilotShape } from '../config/pilot-shape.ts';
+import type { PilotShape } from '../core/shapes.ts';
 import { pilotLabels } from './labels.ts';
 import type { PilotSpec } from './port.ts';
 

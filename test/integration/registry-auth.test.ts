@@ -61,7 +61,7 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
   it('is refused without credentials, with an error naming the registry', async () => {
     const source = await pullAuthFor(image, none);
     assert.equal(source.registry, registry.host);
-    await assert.rejects(engine.pull(image, source), (err: EngineError) => {
+    await assert.rejects(engine.pull(image, { source }), (err: EngineError) => {
       assert.ok(err instanceof EngineError);
       assert.ok(err.message.includes(`from registry ${registry.host} without credentials failed`), err.message);
       return true;
@@ -71,7 +71,7 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
 
   it('reports a wrong password by registry and user, and never shows it', async () => {
     const source = await pullAuthFor(image, { ...none, registry_username: USER, registry_password: WRONG });
-    await assert.rejects(engine.pull(image, source), (err: EngineError) => {
+    await assert.rejects(engine.pull(image, { source }), (err: EngineError) => {
       assert.ok(err.message.includes(`from registry ${registry.host} with the credentials of user ${USER} from registry_username/registry_password failed`), err.message);
       assert.match(err.message, /unauthorized/);
       assertNoSecret('the error', `${err.message} ${String(err.stack)} ${JSON.stringify(err.cause ?? null)}`);
@@ -83,7 +83,7 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
   it('reports an unreachable registry by name', async () => {
     const gone = `127.0.0.1:${await freePort()}`;
     const other = `${gone}/plancton-test/none:1`;
-    await assert.rejects(engine.pull(other, await pullAuthFor(other, { ...none, registry_username: USER, registry_password: PASSWORD })), (err: EngineError) => {
+    await assert.rejects(engine.pull(other, { source: await pullAuthFor(other, { ...none, registry_username: USER, registry_password: PASSWORD }) }), (err: EngineError) => {
       assert.ok(err.message.includes(`from registry ${gone} with the credentials of user ${USER}`), err.message);
       assert.match(err.message, /connection refused/);
       return true;
@@ -91,7 +91,7 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
   });
 
   it('pulls with the username and password of the configuration keys', async () => {
-    await engine.pull(image, await pullAuthFor(image, { ...none, registry_username: USER, registry_password: PASSWORD }));
+    await engine.pull(image, { source: await pullAuthFor(image, { ...none, registry_username: USER, registry_password: PASSWORD }) });
     assert.equal(await engine.imagePresent(image), true);
     await rmi();
   });
