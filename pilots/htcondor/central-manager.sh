@@ -24,6 +24,8 @@ interval=${HTCONDOR_NEGOTIATOR_INTERVAL:-10}
 [[ $interval =~ ^[0-9]+$ ]] || { say "HTCONDOR_NEGOTIATOR_INTERVAL must be a number of seconds"; exit 78; }
 token_dir=${HTCONDOR_PILOT_TOKEN_DIR:-/etc/condor/pilot-tokens}
 
+# A token left by an earlier start is signed with a key this container may not have.
+rm -f "$token_dir/pilot"
 # The execute-node configuration (config.d/50-plancton.conf) is for pilots only.
 rm -f /etc/condor/config.d/50-plancton.conf /etc/condor/config.d/60-parrot.conf
 cat >/etc/condor/config.d/40-central-manager.conf <<CONF
