@@ -8,9 +8,10 @@
 #
 # Needs root and a running engine (test/support/engine.sh ensure). Idempotent.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-# shellcheck source=test/support/versions.sh
-. test/support/versions.sh
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here/../.."
+# shellcheck disable=SC1091 # versions.sh: plain assignments, checked on its own
+. "$here/versions.sh"
 
 say() { printf 'htcondor-setup.sh: %s\n' "$*" >&2; }
 t0=$SECONDS

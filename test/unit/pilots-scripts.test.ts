@@ -21,7 +21,7 @@ const WRAPPER = join(ROOT, 'pilots/htcondor/parrot-wrapper.sh');
 
 const scripts = (): string[] => [
   ...['workqueue', 'htcondor'].flatMap((p) => readdirSync(join(ROOT, 'pilots', p)).filter((f) => f.endsWith('.sh')).map((f) => join(ROOT, 'pilots', p, f))),
-  ...['workqueue-setup.sh'].map((f) => join(ROOT, 'test/support', f)).filter((f) => existsSync(f)),
+  ...['workqueue-setup.sh', 'htcondor-setup.sh'].map((f) => join(ROOT, 'test/support', f)).filter((f) => existsSync(f)),
 ];
 
 const shellcheck = await execa('shellcheck', ['--version'], { reject: false });
