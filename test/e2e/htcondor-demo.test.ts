@@ -7,8 +7,12 @@
  * lines run with `docker-compose` (v1.29) in place of `docker compose`, and the test says so.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../src/config/load.ts';
 import { removeByLabel, waitFor } from '../support/docker.ts';
 import { ROOT, readmeBlock, requireHTCondor } from '../support/htcondor.ts';
 import { NODE_IMAGE, composeCommand, randomSuffix, requireCompose, requireImages, shell, withCompose } from '../support/image.ts';
@@ -28,6 +32,34 @@ describe('the README\'s HTCondor demo, verbatim', { skip, timeout: 30 * 60_000 }
     const [cmd = '', ...pre] = compose;
     await execa(cmd, [...pre, '-f', 'compose/htcondor-demo.yml', 'down', '-v', '--remove-orphans'], { cwd: ROOT, env, reject: false, timeout: 15 * 60_000 });
     await removeByLabel(`org.plancton.instance=${instance}`);
+  });
+
+  it('the demo file reads the same with Compose v1 and v2, and gives config/htcondor.yaml the pool\'s network, token and central manager', async (t) => {
+    const rendered: string[] = [];
+    for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
+      const r = await execa(cmd[0]!, [...cmd.slice(1), '-f', 'compose/htcondor-demo.yml', 'config'], { cwd: ROOT, env, reject: false, timeout: 60_000 });
+      if (r.exitCode !== 0 && /not a docker command|unknown command|ENOENT/i.test(`${String(r.stderr)} ${r.shortMessage ?? ''}`)) {
+        t.diagnostic(`${cmd.join(' ')} is not installed here: not checked with it`);
+        continue;
+      }
+      assert.equal(r.exitCode, 0, `${cmd.join(' ')} config: ${String(r.stderr)}`);
+      rendered.push(String(r.stdout));
+    }
+    assert.ok(rendered.length > 0, 'at least one Compose read the file');
+    const file = parseYaml(readFileSync(join(ROOT, 'compose/htcondor-demo.yml'), 'utf8')) as {
+      services: { plancton: { environment: Record<string, string | null>; volumes: string[] }; cm: { hostname: string; volumes: string[] } };
+      networks: { default: { name: string } }; volumes: { tokens: { name: string } };
+    };
+    const penv = file.services.plancton.environment;
+    assert.ok(file.services.plancton.volumes.includes('../config/htcondor.yaml:/etc/plancton/config.yaml:ro'), 'Plancton runs config/htcondor.yaml itself');
+    const demoEnv = Object.fromEntries(Object.entries(penv).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    const loaded = loadConfig({ file: join(ROOT, 'config/htcondor.yaml'), fileRequired: true, env: demoEnv, args: [] });
+    assert.deepEqual(loaded.warnings, []);
+    assert.equal(loaded.pilot.network, file.networks.default.name, 'the pilots join the demo\'s network');
+    assert.ok(loaded.pilot.env.includes(`CONDOR_HOST=${file.services.cm.hostname}`), 'the pilots are pointed at the central manager');
+    assert.deepEqual(loaded.pilot.binds, [`${file.volumes.tokens.name}:/etc/condor/tokens-orig.d:ro`], 'the pilots mount the token volume, read-only');
+    assert.ok(file.services.cm.volumes.includes('tokens:/etc/condor/pilot-tokens'), 'where the central manager writes the token');
+    assert.ok(!loaded.pilot.env.some((e) => /token/i.test(e)), 'no token in the environment');
   });
 
   it('brings the pool up, runs the job on a Plancton pilot and shows its output; `down` removes the pilots', async (t) => {
