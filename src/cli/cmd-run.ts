@@ -82,7 +82,9 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
         engine,
         sampler,
         primed,
-        cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined),
+        cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined, {
+          procRoot: config.settings.host_proc, parentName: config.settings.cgroup_parent || undefined, warn: (m) => logger?.warn(m),
+        }),
         idle: idle.ok ? idle.cgroup : undefined,
         idleProblem: idle.ok ? undefined : idle.reason,
         procRoot: config.settings.host_proc,

@@ -83,6 +83,8 @@ export class Daemon {
   #lastMaxDocksError: string | undefined;
   #lastCpu: ReadonlyMap<string, number> = new Map();
   #lastMem: ReadonlyMap<string, number> = new Map();
+  /** The pilots' priority as read back from their own cgroups (undefined before a pilot was found there). */
+  #priority: { readonly enabled: boolean; readonly detail: string } | undefined;
   readonly #schedule = new ScheduleWindow();
   /** Cuts the minimum interval short: memory is short. */
   #urgent = new AbortController();
@@ -214,7 +216,10 @@ export class Daemon {
       const cpu = this.#d.cpuMeter ? await this.#d.cpuMeter.measure(pilots.map((p) => p.id), now, host.ncpus) : undefined;
       this.#lastCpu = cpu?.perPilot ?? new Map();
       this.#lastMem = cpu?.memory ?? new Map();
-      const { policy, maxDocksError } = resolvePolicy(this.#config, host, this.#d.idleProblem ? 'total' : undefined);
+      this.#notePriority(cpu?.priority);
+      // idle priority asked for but not what the kernel gives the pilots: the kill-based rule
+      const notIdle = this.#d.idleProblem !== undefined || (this.#d.idle !== undefined && this.#priority?.enabled === false);
+      const { policy, maxDocksError } = resolvePolicy(this.#config, host, notIdle ? 'total' : undefined);
       this.#noteMaxDocks(policy.maxDocks, maxDocksError);
       decision = decide({
         now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state,
@@ -284,6 +289,16 @@ export class Daemon {
     this.#lastMaxDocksError = error;
   }
 
+  /** Keeps the priority read back from the pilots' cgroups; says so in the log when it changes. */
+  #notePriority(next: { readonly enabled: boolean; readonly detail: string } | undefined): void {
+    if (next === undefined) return;
+    if (next.enabled !== this.#priority?.enabled) {
+      if (next.enabled) this.#d.logger.info(`pilots run at idle priority (${next.detail})`);
+      else this.#d.logger.warn(`pilots do NOT run at idle priority (${next.detail})${this.#d.idle ? '; falling back to the kill-based CPU rule (cpu_policy total)' : ''}`);
+    }
+    this.#priority = next;
+  }
+
   async #report(controls: Controls, pilots: readonly Pilot[]): Promise<void> {
     const now = this.#now();
     const cpu = this.#lastCpu;
@@ -296,7 +311,7 @@ export class Daemon {
       iterations: this.#iterations,
       config: { source: this.#config.source, hash: this.#config.hash, mainSleep: this.#config.settings.main_sleep, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloader.error },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
-      idlePriority: this.#d.idle ? { enabled: true, detail: this.#d.idle.settings } : { enabled: false, detail: this.#d.idleProblem ?? 'off (cgroup_parent empty)' },
+      idlePriority: this.#priority ?? (this.#d.idle ? { enabled: true, detail: this.#d.idle.settings } : { enabled: false, detail: this.#d.idleProblem ?? 'off (cgroup_parent empty)' }),
       controls,
       host: hostSummary(this.#lastSample),
       fit: this.#lastDecision?.fit,
