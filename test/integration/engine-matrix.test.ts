@@ -6,15 +6,18 @@
  * Each engine: fill to max_docks with every pilot's CPU and memory found and its priority read
  * back from its own cgroups, a foreign look-alike untouched, an exited pilot replaced,
  * drain/resume, TTL, adopt after kill -9 without a duplicate, memory reclaim, drain-stop and
- * force-stop; the engine's restart for the two engines the tests own.
+ * force-stop; the engine's restart for the two engines the tests own; then, one engine at a time,
+ * pause then vacate.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { REQUIRE_ENGINE_ENV, randomInstance, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
 import { DaemonProcess, testConfig } from '../support/daemon.ts';
+import { cpuHog, type Hog } from '../support/bench-host.ts';
 
 interface Engine {
   readonly name: string;
@@ -245,6 +248,42 @@ describe('engine matrix', { concurrency: true, timeout: 20 * 60_000 }, () => {
         for (const id of await running(e, instance)) await dk(e, ['rm', '-f', id]);
         assert.equal(await d?.exited(), 0, 'drain-stop: exit once no pilot is left');
         assert.equal(await dk(e, ['inspect', '-f', '{{.State.Status}}', foreign]), 'running', 'foreign look-alike touched');
+      });
+    });
+  }
+});
+
+// The owner's load is the whole host's, so these run one engine at a time, after the matrix
+// (Docker 20.10's own case is test/integration/host-back-pause.test.ts).
+describe('pause then vacate, per engine', { concurrency: 1, timeout: 10 * 60_000 }, () => {
+  for (const [i, e] of ENGINES.entries()) {
+    if (!e.restart) continue;
+    const skip = present[i] ? false : `${e.name} does not answer on ${e.socket}`;
+    describe(e.name, { skip }, () => {
+      const instance = randomInstance();
+      let d: DaemonProcess | undefined;
+      let hog: Hog | undefined;
+      after(async () => {
+        await hog?.end();
+        await d?.cleanup();
+        const ids = await all(e, instance).catch(() => []);
+        if (ids.length) await execa('docker', ['--host', `unix://${e.socket}`, 'rm', '-f', ...ids], { reject: false, timeout: 120_000 });
+        if (d) rmSync(d.dir, { recursive: true, force: true });
+      });
+
+      it('a busy owner pauses the pilot through the engine, and past pause_max it is vacated', async () => {
+        d = new DaemonProcess(testConfig(instance, {
+          docker_socket: e.socket, cgroup_parent: e.idle === 'nested' ? '' : 'plancton', cpu_policy: 'owner', pause_max: 3, max_docks: 1, cpus_per_dock: 1, grace_kill: 600,
+        })).start();
+        const [pilot = ''] = await waitFor('a running pilot', async () => {
+          const ids = await running(e, instance);
+          return ids.length === 1 ? ids : undefined;
+        }, 120_000, 250);
+        hog = cpuHog(cpus().length);
+        await waitFor('the pilot paused by the engine', async () => ((await dk(e, ['inspect', '-f', '{{.State.Paused}}', pilot]).catch(() => '')) === 'true' ? true : undefined), 60_000, 250);
+        const removal = await waitFor('a pause-timeout removal', () => d?.status()?.removals.find((r) => r.reason === 'pause-timeout'), 60_000, 250);
+        assert.equal(removal.id, pilot);
+        assert.deepEqual(await all(e, instance), [], 'the paused pilot is gone');
       });
     });
   }
