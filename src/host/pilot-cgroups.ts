@@ -39,7 +39,11 @@ export function parseProcCgroup(text: string): Map<string, string> {
 }
 
 /** The pilot's directories under `cgroupRoot`, from its parsed `/proc/<pid>/cgroup`. `mounts` lists the v1 hierarchy directories present under the root. */
-export function pilotCgroupOf(cgroupRoot: string, paths: ReadonlyMap<string, string>, mounts: readonly string[]): PilotCgroup | undefined {
+export function pilotCgroupOf(
+  cgroupRoot: string,
+  paths: ReadonlyMap<string, string>,
+  mounts: readonly string[],
+): PilotCgroup | undefined {
   const cpuPath = paths.get('cpu');
   if (cpuPath !== undefined) {
     const cpuMount = mounts.includes('cpu') ? 'cpu' : mounts.includes('cpu,cpuacct') ? 'cpu,cpuacct' : undefined;
@@ -51,7 +55,10 @@ export function pilotCgroupOf(cgroupRoot: string, paths: ReadonlyMap<string, str
       cpuRoot: join(cgroupRoot, cpuMount),
       cpuDir: join(cgroupRoot, cpuMount, cpuPath),
       cpuUsageFile: join(cgroupRoot, acctMount, paths.get('cpuacct') ?? cpuPath, 'cpuacct.usage'),
-      memoryFile: memory === undefined || !mounts.includes('memory') ? undefined : join(cgroupRoot, 'memory', memory, 'memory.usage_in_bytes'),
+      memoryFile:
+        memory === undefined || !mounts.includes('memory')
+          ? undefined
+          : join(cgroupRoot, 'memory', memory, 'memory.usage_in_bytes'),
     };
   }
   const unified = paths.get('');
@@ -59,7 +66,13 @@ export function pilotCgroupOf(cgroupRoot: string, paths: ReadonlyMap<string, str
   // a hybrid host mounts the v2 hierarchy at <root>/unified
   const base = mounts.includes('unified') ? join(cgroupRoot, 'unified') : cgroupRoot;
   const dir = join(base, unified);
-  return { paths, cpuRoot: base, cpuDir: dir, cpuUsageFile: join(dir, 'cpu.stat'), memoryFile: join(dir, 'memory.current') };
+  return {
+    paths,
+    cpuRoot: base,
+    cpuDir: dir,
+    cpuUsageFile: join(dir, 'cpu.stat'),
+    memoryFile: join(dir, 'memory.current'),
+  };
 }
 
 /**
@@ -85,10 +98,12 @@ export class PilotCgroupLocator {
     for (const id of [...this.#found.keys()]) if (!ids.includes(id)) this.#found.delete(id);
     const missing = ids.filter((id) => !this.#found.has(id) && /^[0-9a-f]{12,64}$/.test(id));
     if (missing.length > 0) await this.#scan(missing);
-    return new Map(ids.flatMap((id) => {
-      const c = this.#found.get(id);
-      return c ? [[id, c] as const] : [];
-    }));
+    return new Map(
+      ids.flatMap((id) => {
+        const c = this.#found.get(id);
+        return c ? [[id, c] as const] : [];
+      }),
+    );
   }
 
   async #scan(ids: readonly string[]): Promise<void> {

@@ -16,7 +16,11 @@ export interface PilotPriority {
   readonly detail: string;
 }
 
-const read = (file: string): Promise<string | undefined> => readFile(file, 'utf8').then((t) => t.trim(), () => undefined);
+const read = (file: string): Promise<string | undefined> =>
+  readFile(file, 'utf8').then(
+    (t) => t.trim(),
+    () => undefined,
+  );
 
 /** Whether the group in `dir` runs at the lowest priority, and what says so. */
 async function idleOf(dir: string): Promise<string | undefined> {
@@ -57,8 +61,16 @@ export async function readPilotPriority(pilots: ReadonlyMap<string, PilotCgroup>
   }
   const parts = [...groups].map(([dir, g]) => `${g.count} pilot(s) under ${dir}: ${g.why}`);
   const nested = [...groups].filter(([, g]) => !g.top);
-  const outer = await Promise.all(nested.map(async ([dir]) => `${dirname(dir)} (${await weightOf(dirname(dir))}) competes with the host at normal weight`));
+  const outer = await Promise.all(
+    nested.map(
+      async ([dir]) => `${dirname(dir)} (${await weightOf(dirname(dir))}) competes with the host at normal weight`,
+    ),
+  );
   const enabled = notIdle === undefined && nested.length === 0;
-  const detail = [...(notIdle ? [notIdle] : []), ...parts, ...(outer.length ? [`idle only inside ${outer.join('; ')}`] : [])].join('; ');
+  const detail = [
+    ...(notIdle ? [notIdle] : []),
+    ...parts,
+    ...(outer.length ? [`idle only inside ${outer.join('; ')}`] : []),
+  ].join('; ');
   return { enabled, detail: `read from the pilots' cgroups: ${detail}` };
 }

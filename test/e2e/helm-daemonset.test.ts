@@ -27,8 +27,18 @@ function overrides(extra: Record<string, unknown> = {}): Record<string, unknown>
   return {
     image: { tag: 'latest' },
     config: {
-      max_docks: 2, cpus_per_dock: 0.05, max_dock_mem: 64 * 1024 * 1024, docker_image: 'busybox', docker_cmd: 'sleep 600',
-      main_sleep: 1, updateconfig: 1, pull_retry: 2, grace_spawn: 0, no_work_uptime: 0, stop_timeout: 1, log_level: 'debug',
+      max_docks: 2,
+      cpus_per_dock: 0.05,
+      max_dock_mem: 64 * 1024 * 1024,
+      docker_image: 'busybox',
+      docker_cmd: 'sleep 600',
+      main_sleep: 1,
+      updateconfig: 1,
+      pull_retry: 2,
+      grace_spawn: 0,
+      no_work_uptime: 0,
+      stop_timeout: 1,
+      log_level: 'debug',
     },
     ...extra,
   };
@@ -52,16 +62,28 @@ async function render(ciFile: string, extra: Record<string, unknown> = {}) {
 
 /** Ids of the running containers of Plancton instance `instance` on the engine `host` (default: the host engine). */
 async function running(instance: string, host?: string): Promise<string[]> {
-  const r = await execa('docker', [...(host ? ['--host', host] : []), 'ps', '-q', '--filter', `label=org.plancton.instance=${instance}`, '--filter', 'status=running'], { reject: false, timeout: 60_000 });
+  const r = await execa(
+    'docker',
+    [
+      ...(host ? ['--host', host] : []),
+      'ps',
+      '-q',
+      '--filter',
+      `label=org.plancton.instance=${instance}`,
+      '--filter',
+      'status=running',
+    ],
+    { reject: false, timeout: 60_000 },
+  );
   return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim().split('\n') : [];
 }
 
-describe('the chart\'s DaemonSet pod, run on the engine as the kubelet would', { skip, timeout: 15 * 60_000 }, () => {
+describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { skip, timeout: 15 * 60_000 }, () => {
   before(async () => {
     await ensureImage();
   });
 
-  describe('host-socket mode (ci/chart-secret-values.yaml: credentials in the chart\'s Secret)', () => {
+  describe("host-socket mode (ci/chart-secret-values.yaml: credentials in the chart's Secret)", () => {
     const node = `helm-node-${randomSuffix()}`;
     let pod: RunningPod | undefined;
 
@@ -71,22 +93,41 @@ describe('the chart\'s DaemonSet pod, run on the engine as the kubelet would', {
       if (left) await execa('docker', ['rm', '-f', ...left.split('\n')], { reject: false });
     });
 
-    it('fills the host engine with pilots of the node\'s instance; the probe passes; no credential in the logs', async () => {
+    it("fills the host engine with pilots of the node's instance; the probe passes; no credential in the logs", async () => {
       const objects = await render('chart-secret-values.yaml');
       pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
       const plancton = pod.containers.get('plancton') ?? '';
-      const pilots = await waitFor('2 running pilots', async () => {
-        const ids = await running(node);
-        return ids.length === 2 ? ids : undefined;
-      }, 120_000, 500);
+      const pilots = await waitFor(
+        '2 running pilots',
+        async () => {
+          const ids = await running(node);
+          return ids.length === 2 ? ids : undefined;
+        },
+        120_000,
+        500,
+      );
       for (const id of pilots) {
-        const labels = JSON.parse(await docker(['inspect', '-f', '{{json .Config.Labels}}', id])) as Record<string, string>;
-        assert.equal(labels['org.plancton.instance'], node, 'the instance is the node name (PLANCTON_HOSTNAME from spec.nodeName)');
+        const labels = JSON.parse(await docker(['inspect', '-f', '{{json .Config.Labels}}', id])) as Record<
+          string,
+          string
+        >;
+        assert.equal(
+          labels['org.plancton.instance'],
+          node,
+          'the instance is the node name (PLANCTON_HOSTNAME from spec.nodeName)',
+        );
       }
       // the liveness probe, as the kubelet runs it
-      const probe = await waitFor('the liveness probe to pass', async () => ((await dockerExec(plancton, ['plancton', 'health'])).exitCode === 0 ? true : undefined), 60_000, 1000);
+      const probe = await waitFor(
+        'the liveness probe to pass',
+        async () => ((await dockerExec(plancton, ['plancton', 'health'])).exitCode === 0 ? true : undefined),
+        60_000,
+        1000,
+      );
       assert.equal(probe, true);
-      const status = JSON.parse((await dockerExec(plancton, ['plancton', 'status', '--json'])).stdout) as { pilots?: unknown[] };
+      const status = JSON.parse((await dockerExec(plancton, ['plancton', 'status', '--json'])).stdout) as {
+        pilots?: unknown[];
+      };
       assert.ok(status.pilots === undefined || Array.isArray(status.pilots));
       // the credentials reached Plancton (the InfluxDB hosts do not resolve here) and are not logged
       const env = (await dockerExec(plancton, ['printenv', 'PLANCTON_INFLUXDB_PASSWORD'])).stdout;
@@ -94,7 +135,8 @@ describe('the chart\'s DaemonSet pod, run on the engine as the kubelet would', {
       const logs = await execa('docker', ['logs', plancton], { reject: false, all: true });
       const text = String(logs.all);
       assert.match(text, /"message":"iteration"/);
-      for (const secret of ['s3cret', 'plancton:pw@', ':pw@']) assert.ok(!text.includes(secret), `the log shows ${secret}`);
+      for (const secret of ['s3cret', 'plancton:pw@', ':pw@'])
+        assert.ok(!text.includes(secret), `the log shows ${secret}`);
     });
   });
 
@@ -106,28 +148,52 @@ describe('the chart\'s DaemonSet pod, run on the engine as the kubelet would', {
       await pod?.remove();
     });
 
-    it('fills the sidecar\'s own engine with pilots; none land on the host engine', async () => {
-      const objects = await render('dind-values.yaml', { engine: { mode: 'dind', dind: { image: { repository: 'docker', tag: '26-dind' } } } });
+    it("fills the sidecar's own engine with pilots; none land on the host engine", async () => {
+      const objects = await render('dind-values.yaml', {
+        engine: { mode: 'dind', dind: { image: { repository: 'docker', tag: '26-dind' } } },
+      });
       pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
       const socketDir = pod.volumes.get('dind-socket');
       assert.ok(socketDir, 'no dind-socket volume');
       const inner = `unix://${socketDir}/docker.sock`;
-      const version = await waitFor('the sidecar engine', async () => {
-        const r = await execa('docker', ['--host', inner, 'version', '--format', '{{.Server.Version}}'], { reject: false, timeout: 30_000 });
-        return r.exitCode === 0 ? r.stdout.trim() : undefined;
-      }, 120_000, 500);
+      const version = await waitFor(
+        'the sidecar engine',
+        async () => {
+          const r = await execa('docker', ['--host', inner, 'version', '--format', '{{.Server.Version}}'], {
+            reject: false,
+            timeout: 30_000,
+          });
+          return r.exitCode === 0 ? r.stdout.trim() : undefined;
+        },
+        120_000,
+        500,
+      );
       assert.match(version, /^26\./);
       // stands in for the pull from a registry the sidecar would do (none is reachable here)
       await execa('bash', ['-c', `docker save busybox:latest | docker --host ${inner} load -q`], { timeout: 180_000 });
-      const pilots = await waitFor('2 running pilots in the sidecar engine', async () => {
-        const ids = await running(node, inner);
-        return ids.length === 2 ? ids : undefined;
-      }, 180_000, 500);
+      const pilots = await waitFor(
+        '2 running pilots in the sidecar engine',
+        async () => {
+          const ids = await running(node, inner);
+          return ids.length === 2 ? ids : undefined;
+        },
+        180_000,
+        500,
+      );
       assert.equal(pilots.length, 2);
       assert.deepEqual(await running(node), [], 'pilots on the host engine');
       const plancton = pod.containers.get('plancton') ?? '';
-      await waitFor('the liveness probe to pass', async () => ((await dockerExec(plancton, ['plancton', 'health'])).exitCode === 0 ? true : undefined), 60_000, 1000);
-      const sidecarProbe = await dockerExec(pod.containers.get('dind') ?? '', ['docker', `--host=unix:///run/plancton-dind/docker.sock`, 'version']);
+      await waitFor(
+        'the liveness probe to pass',
+        async () => ((await dockerExec(plancton, ['plancton', 'health'])).exitCode === 0 ? true : undefined),
+        60_000,
+        1000,
+      );
+      const sidecarProbe = await dockerExec(pod.containers.get('dind') ?? '', [
+        'docker',
+        `--host=unix:///run/plancton-dind/docker.sock`,
+        'version',
+      ]);
       assert.equal(sidecarProbe.exitCode, 0, sidecarProbe.stderr);
     });
   });

@@ -32,8 +32,24 @@ export interface RunningPod {
 }
 
 /** The `docker run` words of one pod container (before the image). */
-function containerArgs(c: Container, env: Record<string, string>, mounts: string[], podNet: string, name: string, label: string): string[] {
-  const args = ['run', '-d', '--name', name, '--label', `${TEST_RUN_LABEL}=${label}`, '--network', `container:${podNet}`];
+function containerArgs(
+  c: Container,
+  env: Record<string, string>,
+  mounts: string[],
+  podNet: string,
+  name: string,
+  label: string,
+): string[] {
+  const args = [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--label',
+    `${TEST_RUN_LABEL}=${label}`,
+    '--network',
+    `container:${podNet}`,
+  ];
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   for (const m of mounts) args.push('-v', m);
   const sc = c.securityContext ?? {};
@@ -50,7 +66,12 @@ function containerArgs(c: Container, env: Record<string, string>, mounts: string
  * Starts the pod of `objects` (a `helm template` output) as node `nodeName`; `images` maps a
  * rendered image to the local one to run instead (none by default: the rendered ones run).
  */
-export async function runPod(objects: readonly K8sObject[], nodeName: string, label: string, images: Record<string, string> = {}): Promise<RunningPod> {
+export async function runPod(
+  objects: readonly K8sObject[],
+  nodeName: string,
+  label: string,
+  images: Record<string, string> = {},
+): Promise<RunningPod> {
   const spec = podSpec(objects);
   const dir = mkdtempSync(join(tmpdir(), 'plancton-pod-'));
   const volumes = new Map<string, string>();
@@ -66,7 +87,8 @@ export async function runPod(objects: readonly K8sObject[], nodeName: string, la
   try {
     for (const v of spec.volumes) {
       if (v.configMap) {
-        if (v.configMap.name !== configMap.metadata.name) throw new Error(`volume ${v.name}: ConfigMap ${v.configMap.name} not rendered`);
+        if (v.configMap.name !== configMap.metadata.name)
+          throw new Error(`volume ${v.name}: ConfigMap ${v.configMap.name} not rendered`);
         const d = join(dir, 'configmaps', v.name);
         mkdirSync(d, { recursive: true });
         for (const [file, text] of Object.entries(configMap.data)) writeFileSync(join(d, file), text);
@@ -79,7 +101,19 @@ export async function runPod(objects: readonly K8sObject[], nodeName: string, la
         volumes.set(v.name, d);
       } else throw new Error(`volume ${v.name}: a kind the runner does not know`);
     }
-    await docker(['run', '-d', '--name', podNet, '--label', `${TEST_RUN_LABEL}=${label}`, '--hostname', `${label}-pod`, 'busybox:latest', 'sleep', '86400']);
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      podNet,
+      '--label',
+      `${TEST_RUN_LABEL}=${label}`,
+      '--hostname',
+      `${label}-pod`,
+      'busybox:latest',
+      'sleep',
+      '86400',
+    ]);
     for (const c of spec.containers) {
       const env: Record<string, string> = {};
       for (const e of c.env ?? []) {
@@ -99,7 +133,12 @@ export async function runPod(objects: readonly K8sObject[], nodeName: string, la
       });
       const name = `${label}-${c.name}`;
       const image = images[c.image] ?? c.image;
-      await docker([...containerArgs(c, env, mounts, podNet, name, label), image, ...(c.command?.slice(1) ?? []), ...(c.args ?? [])]);
+      await docker([
+        ...containerArgs(c, env, mounts, podNet, name, label),
+        image,
+        ...(c.command?.slice(1) ?? []),
+        ...(c.args ?? []),
+      ]);
       containers.set(c.name, name);
     }
   } catch (err) {

@@ -10,7 +10,12 @@ import { parseAllDocuments } from 'yaml';
 import { CHART_DIR } from './helm-values.ts';
 
 /** A rendered Kubernetes object (what the tests read of it). */
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; [k: string]: unknown }; [k: string]: unknown };
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; [k: string]: unknown };
+  [k: string]: unknown;
+};
 
 /** The helm and kubectl binaries the tests run, with the versions versions.sh pins. */
 export interface HelmTools {
@@ -24,9 +29,15 @@ let tools: HelmTools | undefined;
 export function helmTools(): HelmTools {
   if (tools) return tools;
   const support = import.meta.dirname;
-  const bin = execFileSync('bash', [resolve(support, 'helm-tools.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim();
+  const bin = execFileSync('bash', [resolve(support, 'helm-tools.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  }).trim();
   const pinned = (name: string): string =>
-    execFileSync('bash', ['-c', `. "${resolve(support, 'versions.sh')}" && printf %s "$${name}"`], { encoding: 'utf8' });
+    execFileSync('bash', ['-c', `. "${resolve(support, 'versions.sh')}" && printf %s "$${name}"`], {
+      encoding: 'utf8',
+    });
   tools = {
     helm: [
       { name: 'helm3', bin: resolve(bin, 'helm3'), version: pinned('PLANCTON_HELM3_VERSION') },
@@ -38,14 +49,32 @@ export function helmTools(): HelmTools {
 }
 
 /** Runs a binary; resolves with its exit code and output, never rejects. */
-export async function run(bin: string, args: readonly string[], input?: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function run(
+  bin: string,
+  args: readonly string[],
+  input?: string,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await execa(bin, args, { reject: false, timeout: 120_000, ...(input === undefined ? {} : { input }) });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 /** `helm template` of the chart with these values files (and --set pairs); throws with helm's message on failure. */
-export async function renderChart(helm: string, valuesFiles: readonly string[], set: readonly string[] = [], release = 'r1', namespace = 'plancton-test'): Promise<{ text: string; objects: K8sObject[] }> {
-  const args = ['template', release, CHART_DIR, '--namespace', namespace, ...valuesFiles.flatMap((f) => ['-f', f]), ...set.flatMap((s) => ['--set', s])];
+export async function renderChart(
+  helm: string,
+  valuesFiles: readonly string[],
+  set: readonly string[] = [],
+  release = 'r1',
+  namespace = 'plancton-test',
+): Promise<{ text: string; objects: K8sObject[] }> {
+  const args = [
+    'template',
+    release,
+    CHART_DIR,
+    '--namespace',
+    namespace,
+    ...valuesFiles.flatMap((f) => ['-f', f]),
+    ...set.flatMap((s) => ['--set', s]),
+  ];
   const r = await run(helm, args);
   if (r.exitCode !== 0) throw new Error(`${helm} ${args.join(' ')} failed (${r.exitCode}): ${r.stderr}`);
   const objects = parseAllDocuments(r.stdout)
@@ -57,7 +86,8 @@ export async function renderChart(helm: string, valuesFiles: readonly string[], 
 /** The one object of this kind in a rendering (throws when there is not exactly one). */
 export function one(objects: readonly K8sObject[], kind: string): K8sObject {
   const found = objects.filter((o) => o.kind === kind);
-  if (found.length !== 1) throw new Error(`expected one ${kind}, rendered ${found.length}: ${objects.map((o) => o.kind).join(', ')}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind}, rendered ${found.length}: ${objects.map((o) => o.kind).join(', ')}`);
   return found[0] as K8sObject;
 }
 
@@ -67,9 +97,18 @@ export interface Container {
   image: string;
   command?: string[];
   args?: string[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string; optional?: boolean } } }>;
+  env?: Array<{
+    name: string;
+    value?: string;
+    valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string; optional?: boolean } };
+  }>;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
-  securityContext?: { privileged?: boolean; readOnlyRootFilesystem?: boolean; runAsUser?: number; capabilities?: { add?: string[]; drop?: string[] } };
+  securityContext?: {
+    privileged?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    runAsUser?: number;
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
   livenessProbe?: { exec?: { command: string[] }; [k: string]: unknown };
   ports?: Array<{ name: string; containerPort: number }>;
 }
@@ -98,7 +137,10 @@ export function podSpec(objects: readonly K8sObject[]): PodSpec {
  * server (a wrong type, e.g. a string port, fails); `create --dry-run=client` cannot run
  * offline (it needs the server's API discovery), and neither can schema validation (OpenAPI).
  */
-export async function kubectlDecode(kubectl: string, objects: readonly K8sObject[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function kubectlDecode(
+  kubectl: string,
+  objects: readonly K8sObject[],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const text = objects.map((o) => JSON.stringify(o)).join('\n');
   return run(kubectl, ['set', 'env', '--local', '-f', '-', '-o', 'json', 'PLANCTON_KUBECTL_DECODED=1'], text);
 }

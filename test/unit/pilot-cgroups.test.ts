@@ -11,10 +11,16 @@ const ID = 'a'.repeat(60) + '1234';
 const DIND = 'd'.repeat(64);
 /** cgroup v1, as seen on this project's CI host (cgroupfs driver): a Docker 26 pilot inside a dind container. */
 const V1_DIND = [
-  `12:memory:/docker/${DIND}/plancton/${ID}`, `2:cpuacct:/docker/${DIND}/plancton/${ID}`,
-  `1:cpu:/docker/${DIND}/plancton/${ID}`, `0::/docker/${DIND}/plancton/${ID}`,
+  `12:memory:/docker/${DIND}/plancton/${ID}`,
+  `2:cpuacct:/docker/${DIND}/plancton/${ID}`,
+  `1:cpu:/docker/${DIND}/plancton/${ID}`,
+  `0::/docker/${DIND}/plancton/${ID}`,
 ].join('\n');
-const V1_PODMAN = [`4:memory:/plancton/libpod-${ID}`, `2:cpuacct:/plancton/libpod-${ID}`, `1:cpu:/plancton/libpod-${ID}`].join('\n');
+const V1_PODMAN = [
+  `4:memory:/plancton/libpod-${ID}`,
+  `2:cpuacct:/plancton/libpod-${ID}`,
+  `1:cpu:/plancton/libpod-${ID}`,
+].join('\n');
 const V2_SYSTEMD = `0::/system.slice/docker-${ID}.scope\n`;
 
 describe('parseProcCgroup / pilotCgroupOf', () => {
@@ -26,7 +32,7 @@ describe('parseProcCgroup / pilotCgroupOf', () => {
     assert.equal(c?.memoryFile, `/sys/fs/cgroup/memory/docker/${DIND}/plancton/${ID}/memory.usage_in_bytes`);
   });
 
-  it('v1 with cpu,cpuacct joined (Podman\'s libpod-<id>)', () => {
+  it("v1 with cpu,cpuacct joined (Podman's libpod-<id>)", () => {
     const c = pilotCgroupOf('/h', parseProcCgroup(V1_PODMAN), ['cpu,cpuacct', 'memory']);
     assert.equal(c?.cpuDir, `/h/cpu,cpuacct/plancton/libpod-${ID}`);
     assert.equal(c?.cpuUsageFile, `/h/cpu,cpuacct/plancton/libpod-${ID}/cpuacct.usage`);
@@ -41,7 +47,7 @@ describe('parseProcCgroup / pilotCgroupOf', () => {
 });
 
 describe('PilotCgroupLocator and readPilotPriority on a fake host', () => {
-  it('finds a pilot by the id in its processes\' own cgroup, not an ancestor\'s; reads the idle group back', async () => {
+  it("finds a pilot by the id in its processes' own cgroup, not an ancestor's; reads the idle group back", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'plancton-locate-'));
     try {
       const proc = join(dir, 'proc');
@@ -51,7 +57,8 @@ describe('PilotCgroupLocator and readPilotPriority on a fake host', () => {
       writeFileSync(join(proc, '10', 'cgroup'), `1:cpu:/docker/${DIND}\n2:cpuacct:/docker/${DIND}\n`);
       mkdirSync(join(proc, '20'), { recursive: true });
       writeFileSync(join(proc, '20', 'cgroup'), V1_DIND);
-      for (const c of ['cpu', 'cpuacct', 'memory']) mkdirSync(join(cg, c, 'docker', DIND, 'plancton', ID), { recursive: true });
+      for (const c of ['cpu', 'cpuacct', 'memory'])
+        mkdirSync(join(cg, c, 'docker', DIND, 'plancton', ID), { recursive: true });
       writeFileSync(join(cg, 'cpuacct', 'docker', DIND, 'plancton', ID, 'cpuacct.usage'), '123\n');
       writeFileSync(join(cg, 'cpu', 'docker', DIND, 'cpu.shares'), '1024\n');
       writeFileSync(join(cg, 'cpu', 'docker', DIND, 'plancton', 'cpu.idle'), '1\n');
@@ -61,10 +68,24 @@ describe('PilotCgroupLocator and readPilotPriority on a fake host', () => {
       assert.equal(located.get(ID)?.cpuUsageFile, join(cg, 'cpuacct', 'docker', DIND, 'plancton', ID, 'cpuacct.usage'));
       const p = await readPilotPriority(located);
       assert.equal(p?.enabled, false, 'nested in the dind container: not idle against the host');
-      assert.match(p?.detail ?? '', /1 pilot\(s\) under .*\/plancton: cpu\.idle=1; idle only inside .*\(cpu\.shares=1024\) competes with the host/);
+      assert.match(
+        p?.detail ?? '',
+        /1 pilot\(s\) under .*\/plancton: cpu\.idle=1; idle only inside .*\(cpu\.shares=1024\) competes with the host/,
+      );
 
       // the same pilot under a top-level idle parent: idle
-      const top = await readPilotPriority(new Map([[ID, { ...located.get(ID)!, cpuDir: join(cg, 'cpu', 'docker', DIND, 'plancton', ID), cpuRoot: join(cg, 'cpu', 'docker', DIND) }]]));
+      const top = await readPilotPriority(
+        new Map([
+          [
+            ID,
+            {
+              ...located.get(ID)!,
+              cpuDir: join(cg, 'cpu', 'docker', DIND, 'plancton', ID),
+              cpuRoot: join(cg, 'cpu', 'docker', DIND),
+            },
+          ],
+        ]),
+      );
       assert.equal(top?.enabled, true, top?.detail);
       assert.equal(await readPilotPriority(new Map()), undefined);
     } finally {
