@@ -77,7 +77,10 @@ async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signa
   const config = await firstLoad(source, signal, out);
   // the first CPU interval runs while the rest starts up
   const { host_proc: procRoot, host_cgroup: cgroupRoot } = config.settings;
-  const observer = new HostObserver({ procRoot, cgroupRoot, onPressureError: (e) => held.logger?.debug(`pressure: ${String(e)}`) });
+  const observer = new HostObserver({
+    procRoot, cgroupRoot, onPressureError: (e) => held.logger?.debug(`pressure: ${String(e)}`),
+    pilots: { parentName: config.settings.cgroup_parent || undefined, warn: (m) => held.logger?.warn(m) },
+  });
   const primed = await observer.prime(Date.now());
   const logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
   held.logger = logger;

@@ -14,6 +14,7 @@ import { pullAuthFor } from '../config/registry-auth-file.ts';
 import type { EnginePort } from '../engine/port.ts';
 import { ENGINE_RETRY_DELAYS_MS, isTransientEngineError, retryDelay } from '../engine/retry.ts';
 import type { HostReading, PilotCpu } from '../host/observer.ts';
+import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { Clock } from './clock.ts';
@@ -71,6 +72,8 @@ export class PassRunner {
   #policy: Policy | undefined;
   /** How long the last pass spent on engine work that changed the host (ms): it lands in the next CPU reading. */
   #ownWorkMs = 0;
+  /** The pilots' priority as last read back from their own cgroups. */
+  #priority: PilotPriority | undefined;
   #engineFailures = 0;
   #status: DaemonStatus = 'active';
 
@@ -112,7 +115,10 @@ export class PassRunner {
     const pilots = await engine.listPilots(identity.instance, { signal });
     const present = await engine.imagePresent(config.pilot.image, { signal });
     const use = await this.#d.observer.pilots(pilots.map((p) => p.id), now, host.ncpus);
-    const { policy, maxDocksError } = resolvePolicy(config, host, this.#d.idleProblem ? 'total' : undefined);
+    if (use?.priority) this.#priority = use.priority;
+    // idle priority asked for, but not what the kernel gives the pilots (read back from their own cgroups): the kill-based rule
+    const notIdle = this.#d.idleProblem !== undefined || (this.#d.cgroupParent !== undefined && this.#priority?.enabled === false);
+    const { policy, maxDocksError } = resolvePolicy(config, host, notIdle ? 'total' : undefined);
     this.#policy = policy;
     const view = imageView(this.#state, config.pilot.image, present, now);
     const decision = decide({

@@ -7,6 +7,7 @@ import type { Identity } from '../core/shapes.ts';
 import type { Decision, HostSample } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { PilotCpu } from '../host/observer.ts';
+import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
@@ -41,6 +42,8 @@ export class PassRecorder {
   #use: PilotCpu | undefined;
   #maxDocks: { value: number; error?: string | undefined } = { value: 0 };
   #engineError: string | undefined;
+  /** The pilots' priority as read back from their own cgroups (undefined before a pilot was found there). */
+  #priority: PilotPriority | undefined;
 
   constructor(deps: RecorderDeps) {
     this.#d = deps;
@@ -65,11 +68,21 @@ export class PassRecorder {
   #remember(rec: PassRecord): void {
     if (rec.reading) this.#sample = rec.reading.host;
     if (rec.decision) [this.#decision, this.#use] = [rec.decision, rec.use];
+    if (rec.use?.priority) this.#notePriority(rec.use.priority);
     if (rec.maxDocks) {
       if (rec.maxDocks.error && rec.maxDocks.error !== this.#maxDocks.error) this.#d.logger.error(`${rec.maxDocks.error}; using 0`);
       this.#maxDocks = rec.maxDocks;
     }
     if (rec.reading && (rec.decision || rec.engineError)) this.#engineError = rec.engineError;
+  }
+
+  /** Keeps the priority read back from the pilots' cgroups; says so in the log when it changes. */
+  #notePriority(next: PilotPriority): void {
+    if (next.enabled !== this.#priority?.enabled) {
+      if (next.enabled) this.#d.logger.info(`pilots run at idle priority (${next.detail})`);
+      else this.#d.logger.warn(`pilots do NOT run at idle priority (${next.detail})${this.#d.idle.enabled ? '; falling back to the kill-based CPU rule (cpu_policy total)' : ''}`);
+    }
+    this.#priority = next;
   }
 
   #report(rec: PassRecord, facts: LoopFacts): StatusReport {
@@ -88,7 +101,7 @@ export class PassRecorder {
         reloadError: facts.reloadError,
       },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
-      idlePriority: d.idle,
+      idlePriority: this.#priority ?? d.idle,
       controls: rec.controls,
       host: hostSummary(this.#sample, pilots),
       fit: this.#decision?.fit,

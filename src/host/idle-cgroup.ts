@@ -75,6 +75,16 @@ async function lowestWeight(dir: string, weightFile: string, weight: number): Pr
   return [`${weightFile}=${weight}`];
 }
 
+/**
+ * Sets the group in `dir` (a v1 `cpu` or v2 directory that already exists) to idle priority, the
+ * same way as the parent Plancton creates: used where the engine really put the pilots' parent
+ * (under a Docker-in-Docker engine's own cgroup, not at the host's root). Returns what was set.
+ */
+export async function makeGroupIdle(dir: string): Promise<string> {
+  const v1 = await exists(join(dir, 'cpu.shares'));
+  return `${dir}: ${(await lowestWeight(dir, v1 ? 'cpu.shares' : 'cpu.weight', v1 ? V1_SHARES : V2_WEIGHT)).join(', ')}`;
+}
+
 /** All pilots' CPU time so far, in nanoseconds; undefined before the first pilot made the file. */
 export async function readGroupUsageNs(file: string): Promise<number | undefined> {
   const text = await readFile(file, 'utf8').catch(() => undefined);

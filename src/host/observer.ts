@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { HostSample, MemorySample, Pressure } from '../core/types.ts';
 import { parseMeminfo } from './meminfo.ts';
-import { PilotCpuMeter, type PilotCpu } from './pilot-cpu.ts';
+import { PilotCpuMeter, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
 import { parsePressure } from './pressure.ts';
 import { HostSampler } from './sampler.ts';
 
@@ -24,6 +24,8 @@ export interface HostObserverOptions {
   readonly onPressureError?: ((error: unknown) => void) | undefined;
   /** Reads host samples; by default a HostSampler on `procRoot` (tests give a scripted one). */
   readonly sampler?: { sample(now: number): Promise<HostSample> } | undefined;
+  /** How the pilots' cgroups are located (from their processes under `procRoot`) and who hears of a problem. */
+  readonly pilots?: Omit<PilotCpuOptions, 'procRoot'> | undefined;
 }
 
 /** One reading of the host for a pass. */
@@ -44,6 +46,7 @@ export class HostObserver {
   readonly #cgroupRoot: string | undefined;
   readonly #sampler: { sample(now: number): Promise<HostSample> };
   readonly #selfCpu: () => NodeJS.CpuUsage;
+  readonly #pilotOptions: PilotCpuOptions;
   #pilots: PilotCpuMeter | undefined;
   #lastSelf: NodeJS.CpuUsage | undefined;
 
@@ -52,7 +55,8 @@ export class HostObserver {
     this.#cgroupRoot = options.cgroupRoot;
     this.#sampler = options.sampler ?? new HostSampler({ procRoot: this.#procRoot, onPressureError: options.onPressureError ?? (() => undefined) });
     this.#selfCpu = options.selfCpu ?? (() => process.cpuUsage());
-    if (this.#cgroupRoot !== undefined) this.#pilots = new PilotCpuMeter(this.#cgroupRoot);
+    this.#pilotOptions = { ...options.pilots, procRoot: this.#procRoot };
+    if (this.#cgroupRoot !== undefined) this.#pilots = new PilotCpuMeter(this.#cgroupRoot, undefined, this.#pilotOptions);
   }
 
   /**
@@ -60,7 +64,7 @@ export class HostObserver {
    * then covers all pilots). Called once, before the first pass.
    */
   usePilotParent(idle: { readonly parent: string; readonly usageFile: string } | undefined): void {
-    if (this.#cgroupRoot !== undefined) this.#pilots = new PilotCpuMeter(this.#cgroupRoot, idle);
+    if (this.#cgroupRoot !== undefined) this.#pilots = new PilotCpuMeter(this.#cgroupRoot, idle, this.#pilotOptions);
   }
 
   /** Takes the first reading, the baseline of the first CPU interval; a failure is left to the first pass to report. */

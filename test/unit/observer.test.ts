@@ -53,7 +53,7 @@ describe('HostObserver: one reader of the host for the pass and the memory watch
   it('has no pilot figures without a cgroup root, and reads an empty pilot list under one', async () => {
     assert.equal(await new HostObserver({ procRoot: FIXTURE_ROOT }).pilots(['a'], 0, 2), undefined);
     const use = await new HostObserver({ procRoot: FIXTURE_ROOT, cgroupRoot: '/nonexistent-cgroup-root' }).pilots([], 0, 2);
-    assert.deepEqual(use, { perPilot: new Map(), memory: new Map(), totalPct: 0 });
+    assert.deepEqual(use, { perPilot: new Map(), memory: new Map(), totalPct: 0, priority: undefined, unlocated: 0 });
   });
 
   it('a host that cannot be read fails the reading (the pass reports it)', async () => {

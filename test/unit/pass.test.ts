@@ -94,7 +94,7 @@ describe('a pass: observe -> decide -> execute -> record', () => {
     engine.images.add('busybox');
     const { pass, clock } = runner(engine, {
       host: (now) => Promise.resolve({ host: { ...host, at: now }, selfBusyPct: 0 }),
-      pilots: (ids) => Promise.resolve({ perPilot: new Map(ids.map((id) => [id, 40])), memory: new Map(ids.map((id) => [id, 1e6])), totalPct: 20 }),
+      pilots: (ids) => Promise.resolve({ perPilot: new Map(ids.map((id) => [id, 40])), memory: new Map(ids.map((id) => [id, 1e6])), totalPct: 20, unlocated: 0 }),
     });
     await pass.run(config, controls, new LoopSignals());
     const rec = await pass.run(config, controls, new LoopSignals());
