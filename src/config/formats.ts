@@ -1,11 +1,22 @@
+import { constants } from 'node:os';
 import convict from 'convict';
 import cron from 'node-cron';
+import { parseImageReference } from './image-ref.ts';
 
 /**
  * Strict convict formats. Environment variables and command-line values arrive as strings:
  * each format's `coerce` turns a well-formed string into the value, and leaves anything else
  * as it is so that `validate` rejects it with a message that names the key.
  */
+
+/** Signal names the kernel knows (node's os.constants.signals), e.g. SIGTERM. */
+export const SIGNAL_NAMES: readonly string[] = Object.keys(constants.signals).filter((n) => n.startsWith('SIG')).sort();
+
+/**
+ * `cgroup_parent`: a plain relative cgroup name, components of letters, digits, `_ . -` (not
+ * starting with `.` or `-`), joined by `/`; never absolute, never `..`, never an empty component.
+ */
+export const CGROUP_NAME_PATTERN = '^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)?$';
 
 const TRUE = new Set(['true', 'yes', 'on', '1']);
 const FALSE = new Set(['false', 'no', 'off', '0']);
@@ -104,7 +115,26 @@ export function registerFormats(): void {
     },
     signal: {
       validate: (x: unknown) => {
-        if (typeof x !== 'string' || !/^SIG[A-Z0-9+-]+$/.test(x)) throw new Error('must be a signal name such as SIGTERM or SIGINT');
+        if (typeof x !== 'string' || !SIGNAL_NAMES.includes(x)) throw new Error(`must be a signal name such as SIGTERM or SIGINT, not ${JSON.stringify(x)}`);
+      },
+    },
+    /** A Docker image reference, parsed as Docker does. */
+    image: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string') throw new Error('must be an image reference such as busybox or registry.example.org:5000/pilot:1.2');
+        try {
+          parseImageReference(x);
+        } catch (err) {
+          throw new Error(`${JSON.stringify(x)} is not an image reference: ${(err as Error).message}`);
+        }
+      },
+    },
+    /** A relative cgroup name, or empty for none. */
+    'cgroup-name': {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string' || !new RegExp(CGROUP_NAME_PATTERN).test(x)) {
+          throw new Error(`${JSON.stringify(x)} must be a plain relative cgroup name such as plancton or plancton/pilots (no leading /, no .., no empty component), or empty`);
+        }
       },
     },
     /** A command that may be empty: a string (split on spaces) or a list. */

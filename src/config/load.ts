@@ -7,6 +7,8 @@ import { pilotShape, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
 import { parseListenAddress } from './listen-address.ts';
+import { checkBounds } from './bounds.ts';
+import { checkMaxDocks, readHostFacts, type HostFacts } from './host-facts.ts';
 
 /** Names `max_docks` may use, as in 0.6. */
 export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
@@ -42,6 +44,8 @@ export interface LoadOptions {
   readonly text?: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   readonly args: readonly string[];
+  /** The host `max_docks` is evaluated on; by default read from `host_proc`. */
+  readonly host?: HostFacts | undefined;
 }
 
 /**
@@ -72,6 +76,8 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   // go on past convict's findings, so that one run names every bad key
   const bad = new Set(problems.map((p) => p.key));
   const settings = conf.getProperties();
+  checkBounds(settings, bad, problems);
+  for (const p of problems) bad.add(p.key);
   let maxDocks: CompiledExpression | undefined;
   if (!bad.has('max_docks')) {
     try {
@@ -79,6 +85,17 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     } catch (err) {
       problems.push({ key: 'max_docks', message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
     }
+  }
+  if (maxDocks && !bad.has('max_dock_mem') && !bad.has('max_dock_swap')) {
+    let facts = opts.host;
+    if (!facts && !bad.has('host_proc')) {
+      try {
+        facts = readHostFacts(settings.host_proc);
+      } catch (err) {
+        warnings.push(`max_docks is not checked against this host: ${(err as Error).message}`);
+      }
+    }
+    if (facts) checkMaxDocks(settings, maxDocks, facts, problems, warnings);
   }
   let pilot: PilotShape | undefined;
   if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
