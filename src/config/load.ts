@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { compileExpression, type CompiledExpression } from './expression.ts';
 import { pilotShape, type PilotShape } from './pilot-shape.ts';
@@ -8,6 +7,7 @@ import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
 import { parseListenAddress } from './listen-address.ts';
 import { checkBounds } from './bounds.ts';
+import { parseConfigText, readConfigFile } from './config-text.ts';
 import { checkMaxDocks, readHostFacts, type HostFacts } from './host-facts.ts';
 
 /** Names `max_docks` may use, as in 0.6. */
@@ -17,8 +17,8 @@ export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_me
 const PILOT_KEYS = ['docker_image', 'docker_cmd', 'user_group', 'cpus_per_dock', 'max_dock_mem', 'max_dock_swap', 'binds', 'devices',
   'capabilities', 'security_opts', 'docker_privileged', 'docker_network', 'docker_env'];
 
-/** A configuration file larger than this is refused rather than parsed. */
-const MAX_FILE_BYTES = 1024 * 1024;
+/** Unknown keys named one by one in the warnings; the rest are counted. */
+const MAX_UNKNOWN_NAMED = 20;
 
 export type Origin = 'default' | 'file' | 'env' | 'arg';
 
@@ -58,7 +58,8 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const conf = newConfig(opts.env, [...opts.args]);
   const known = new Set<string>(KEYS);
   const unknown = Object.keys(values).filter((k) => !known.has(k));
-  for (const k of unknown) warnings.push(`unknown key '${k}' in ${source} is ignored`);
+  for (const k of unknown.slice(0, MAX_UNKNOWN_NAMED)) warnings.push(`unknown key '${k.slice(0, 80)}' in ${source} is ignored`);
+  if (unknown.length > MAX_UNKNOWN_NAMED) warnings.push(`and ${unknown.length - MAX_UNKNOWN_NAMED} more unknown keys in ${source}, ignored`);
   const problems: ConfigProblem[] = [];
   // convict flattens mappings into dotted keys and then misses them: no key takes a mapping, so say so here.
   for (const [k, v] of Object.entries(values)) {
@@ -120,42 +121,14 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   };
 }
 
-/** Parses a YAML (or JSON) configuration text; the top level must be a mapping (or empty). */
-export function parseConfigText(text: string, origin: string): Record<string, unknown> {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
-  } catch (err) {
-    throw new ConfigError([{ key: origin, message: `not valid YAML: ${(err as Error).message}` }], { cause: err });
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError([{ key: origin, message: 'must be a mapping of keys to values' }]);
-  }
-  return doc as Record<string, unknown>;
-}
-
 function readFileValues(opts: LoadOptions, warnings: string[]): { values: Record<string, unknown>; source: string } {
   if (opts.text !== undefined) return { values: parseConfigText(opts.text, opts.file ?? 'config'), source: opts.file ?? 'config' };
   if (!opts.file) return { values: {}, source: 'defaults' };
-  let size: number;
-  try {
-    size = statSync(opts.file).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !opts.fileRequired) {
-      warnings.push(`no configuration file at ${opts.file}: running on defaults and environment`);
-      return { values: {}, source: 'defaults' };
-    }
-    throw new ConfigError([{ key: opts.file, message: `cannot read: ${(err as Error).message}` }], { cause: err });
+  if (!opts.fileRequired && !existsSync(opts.file)) {
+    warnings.push(`no configuration file at ${opts.file}: running on defaults and environment`);
+    return { values: {}, source: 'defaults' };
   }
-  if (size > MAX_FILE_BYTES) throw new ConfigError([{ key: opts.file, message: `larger than ${MAX_FILE_BYTES} bytes` }]);
-  let text: string;
-  try {
-    text = readFileSync(opts.file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ key: opts.file, message: `cannot read: ${(err as Error).message}` }], { cause: err });
-  }
-  return { values: parseConfigText(text, opts.file), source: opts.file };
+  return { values: parseConfigText(readConfigFile(opts.file), opts.file), source: opts.file };
 }
 
 /** Convict reports every bad key on its own line as `key: message: value was ...`. */
