@@ -2,6 +2,7 @@ import { constants } from 'node:os';
 import convict from 'convict';
 import cron from 'node-cron';
 import { parseImageReference } from './image-ref.ts';
+import { GRANT_PATTERN } from './host-power.ts';
 
 /**
  * Strict convict formats. Environment variables and command-line values arrive as strings:
@@ -128,6 +129,15 @@ export function registerFormats(): void {
           throw new Error(`${JSON.stringify(x)} is not an image reference: ${(err as Error).message}`);
         }
       },
+    },
+    /** `allow_host_power`: kind:value entries. */
+    'host-power-list': {
+      validate: (x: unknown) => {
+        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a list of strings');
+        const bad = x.find((e: string) => !new RegExp(GRANT_PATTERN).test(e));
+        if (bad !== undefined) throw new Error(`"${String(bad)}" is not docker_privileged or binds:, devices:, capabilities:, security_opts:, docker_network: followed by the exact value`);
+      },
+      coerce: coerceList,
     },
     /** A relative cgroup name, or empty for none. */
     'cgroup-name': {

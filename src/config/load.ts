@@ -7,6 +7,7 @@ import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
 import { parseListenAddress } from './listen-address.ts';
 import { checkBounds } from './bounds.ts';
+import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './host-power.ts';
 import { parseConfigText, readConfigFile } from './config-text.ts';
 import { checkMaxDocks, readHostFacts, type HostFacts } from './host-facts.ts';
 
@@ -33,6 +34,8 @@ export interface LoadedConfig {
   /** Human-readable origin of the file part: a path, or `defaults` when there was no file. */
   readonly source: string;
   readonly origins: Readonly<Record<keyof Settings, Origin>>;
+  /** Settings that give pilots power over the host (each also in `warnings`). */
+  readonly hostPower: readonly HostPower[];
 }
 
 export interface LoadOptions {
@@ -46,6 +49,10 @@ export interface LoadOptions {
   readonly args: readonly string[];
   /** The host `max_docks` is evaluated on; by default read from `host_proc`. */
   readonly host?: HostFacts | undefined;
+  /** True when `text` came from the config URL: it may not give pilots power over the host unless allowed locally. */
+  readonly remote?: boolean | undefined;
+  /** `allow_host_power` of the local file, when the configuration itself comes from the URL. */
+  readonly allowHostPower?: readonly string[] | undefined;
 }
 
 /**
@@ -108,6 +115,18 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
       problems.push(...(err as ConfigError).problems);
     }
   }
+  const origins = originsOf(values, opts);
+  const hostPower = bad.has('allow_host_power') ? [] : hostPowerOf(settings, bad);
+  if (!bad.has('allow_host_power')) {
+    const originOf = (k: keyof Settings): PowerOrigin => (origins[k] === 'file' && opts.remote ? 'remote' : origins[k]);
+    const allowOrigin = originOf('allow_host_power');
+    if (allowOrigin === 'env' || allowOrigin === 'remote') {
+      problems.push({ key: 'allow_host_power', message: `may be set only in the local configuration file or on the command line, not in ${allowOrigin === 'env' ? envName('allow_host_power') : 'the configuration URL'}` });
+    } else {
+      const allowed = new Set([...settings.allow_host_power, ...(opts.allowHostPower ?? [])]);
+      gateHostPower(hostPower, originOf, allowed, envName, problems, warnings);
+    }
+  }
   if (problems.length || !maxDocks || !pilot) throw new ConfigError(problems, { warnings });
 
   return {
@@ -117,7 +136,8 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     hash: createHash('sha256').update(JSON.stringify(pilot)).digest('hex').slice(0, 12),
     warnings,
     source,
-    origins: originsOf(values, opts),
+    origins,
+    hostPower,
   };
 }
 

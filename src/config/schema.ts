@@ -22,6 +22,7 @@ export interface Settings {
   devices: unknown[];
   capabilities: string[];
   security_opts: string[];
+  allow_host_power: string[];
   influxdb_url: string | string[] | null;
   influxdb_username: string;
   influxdb_password: string;
@@ -92,6 +93,7 @@ const DEFS: Record<keyof Settings, Def> = {
   devices: { doc: '`host[:container[:perms]]` strings, or maps with PathOnHost, PathInContainer, CgroupPermissions.', format: 'device-list', default: [] },
   capabilities: { doc: '`SYS_ADMIN` or `+SYS_ADMIN` adds a capability, `-NET_RAW` drops one.', format: 'string-list', default: [] },
   security_opts: { doc: 'Security options; AppArmor ones are applied only where AppArmor is enabled.', format: 'string-list', default: [] },
+  allow_host_power: { doc: 'Settings that give pilots power over the host (privileged, binds of /, /etc, the Docker socket..., capabilities beyond Docker\'s default, devices, host network, seccomp/AppArmor/SELinux off) which the config URL or PLANCTON_* variables may set, each exactly: docker_privileged, binds:/path, capabilities:SYS_ADMIN, devices:/dev/fuse, security_opts:seccomp=unconfined, docker_network:host. Only from the local configuration file or the command line. The local file may set such settings without it (with a warning).', format: 'host-power-list', default: [] },
   influxdb_url: { doc: 'InfluxDB 1.x URL or list, each http(s)://[user:pass@]host:port#database; prefix insecure_https: to skip TLS verification.', format: 'url-list', default: null, sensitive: true, nullable: true },
   influxdb_username: { doc: 'InfluxDB user, for URLs that carry none.', format: 'text', default: '' },
   influxdb_password: { doc: 'InfluxDB password, for URLs that carry none. Never logged.', format: 'text', default: '', sensitive: true },

@@ -3,6 +3,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { loadConfig, type LoadedConfig } from './load.ts';
 import { fetchText, safeUrl } from './fetch-text.ts';
+import { parseConfigText, readConfigFile } from './config-text.ts';
+import { GRANT_PATTERN } from './host-power.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { Paths } from './paths.ts';
 
 /** How the configuration text is found: 0.6's file, or 0.6's container variables for a URL. */
@@ -51,7 +54,8 @@ export class ConfigSource {
   /** A fetched text becomes the last good one (and is cached) only once it validates. */
   async #loadUrl(url: string): Promise<LoadedConfig> {
     const { env, args } = this.#o;
-    const load = (text: string): LoadedConfig => loadConfig({ text, file: safeUrl(url), env, args });
+    const allowHostPower = this.#localAllowance();
+    const load = (text: string): LoadedConfig => loadConfig({ text, file: safeUrl(url), env, args, remote: true, allowHostPower });
     const now = (this.#o.now ?? Date.now)();
     if (this.#text !== undefined && now < this.#nextFetch) return load(this.#text);
     const every = Number(env.PLANCTON_CONF_UPDATE ?? '');
@@ -71,6 +75,22 @@ export class ConfigSource {
       if (this.#o.cacheFile) await this.#cache(fetched);
     }
     return config;
+  }
+
+  /**
+   * With a URL, the local file (when there is one) still holds what only the local administrator
+   * may say: `allow_host_power`. Nothing else is read from it.
+   */
+  #localAllowance(): string[] {
+    const file = this.#o.paths.configFile;
+    if (!existsSync(file)) return [];
+    const value = parseConfigText(readConfigFile(file), file).allow_host_power;
+    if (value === undefined || value === null) return [];
+    const list = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(list) || !list.every((e) => typeof e === 'string' && new RegExp(GRANT_PATTERN).test(e))) {
+      throw new ConfigError([{ key: 'allow_host_power', message: `in ${file}: must be a list of entries such as docker_privileged or capabilities:SYS_ADMIN` }]);
+    }
+    return list as string[];
   }
 
   async #cache(text: string): Promise<void> {

@@ -9,6 +9,7 @@ import { describeKey, KEYS, newConfig, type Settings } from '../../src/config/sc
 import { BOUNDS } from '../../src/config/bounds.ts';
 import { CGROUP_NAME_PATTERN, SIGNAL_NAMES } from '../../src/config/formats.ts';
 import { IMAGE_REFERENCE_PATTERN } from '../../src/config/image-ref.ts';
+import { GRANT_PATTERN } from '../../src/config/host-power.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '../../helm/plancton');
 export const VALUES_SCHEMA_FILE = resolve(CHART_DIR, 'values.schema.json');
@@ -63,6 +64,7 @@ const FORMATS: Readonly<Record<string, JsonSchema>> = {
   signal: { type: 'string', enum: [...SIGNAL_NAMES] },
   image: { type: 'string', pattern: IMAGE_REFERENCE_PATTERN, maxLength: 512 },
   'cgroup-name': { type: 'string', pattern: CGROUP_NAME_PATTERN },
+  'host-power-list': { type: 'array', items: { type: 'string', pattern: GRANT_PATTERN } },
   'optional-command': { type: ['string', 'array'], items: { type: 'string' } },
   // Plancton's loader checks the pattern and the zone itself (node-cron, Intl); the chart checks the type
   cron: { type: 'string' },
