@@ -47,6 +47,7 @@ export const BOUNDS: Readonly<Partial<Record<NumericKey, Bound>>> = {
   max_ttl: time(),
   max_dock_mem: { min: MIN_MEMORY_BYTES, max: BYTES_MAX, integer: true, also: [0], why: 'Docker refuses a memory limit under 6 MiB (0: no limit)' },
   max_dock_swap: { min: 0, max: BYTES_MAX, integer: true },
+  max_dock_pids: { min: 16, max: 4_194_304, integer: true, also: [0], why: 'a pilot needs a few processes to start at all (0: no limit)' },
   influxdb_queue_size: { min: 0, max: 10_000_000, integer: true },
   influxdb_flush_interval: time(0.5, 'flushing more often than twice a second only loads InfluxDB'),
   stop_timeout: wholeTime(),

@@ -16,7 +16,7 @@ export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_me
 
 /** Keys that pilotShape() reads; it can only run when convict accepted all of them. */
 const PILOT_KEYS = ['docker_image', 'docker_cmd', 'user_group', 'cpus_per_dock', 'max_dock_mem', 'max_dock_swap', 'binds', 'devices',
-  'capabilities', 'security_opts', 'docker_privileged', 'docker_network', 'docker_env'];
+  'capabilities', 'security_opts', 'docker_privileged', 'docker_network', 'docker_env', 'docker_no_new_privileges', 'docker_drop_net_raw', 'max_dock_pids'];
 
 /** Unknown keys named one by one in the warnings; the rest are counted. */
 const MAX_UNKNOWN_NAMED = 20;

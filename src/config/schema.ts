@@ -23,6 +23,9 @@ export interface Settings {
   capabilities: string[];
   security_opts: string[];
   allow_host_power: string[];
+  docker_no_new_privileges: boolean;
+  docker_drop_net_raw: boolean;
+  max_dock_pids: number;
   influxdb_url: string | string[] | null;
   influxdb_username: string;
   influxdb_password: string;
@@ -88,11 +91,14 @@ const DEFS: Record<keyof Settings, Def> = {
   docker_privileged: { doc: 'Run pilots privileged.', format: 'bool', default: false },
   max_dock_mem: { doc: 'Memory limit per pilot in bytes (0: no limit).', format: 'non-negative-int', default: 2000000000 },
   max_dock_swap: { doc: 'Swap per pilot in bytes (MemorySwap = max_dock_mem + max_dock_swap).', format: 'non-negative-int', default: 0 },
-  user_group: { doc: '`uid:gid` the pilot runs as (empty: the image\'s user).', format: 'user', default: '0:0' },
+  user_group: { doc: '`uid:gid` (or user[:group]) the pilot runs as; empty: the image\'s own user (0.6 ran pilots as 0:0 by default: set it to keep that).', format: 'user', default: '' },
   binds: { doc: '`host:container[:options]` bind mounts.', format: 'string-list', default: [] },
   devices: { doc: '`host[:container[:perms]]` strings, or maps with PathOnHost, PathInContainer, CgroupPermissions.', format: 'device-list', default: [] },
   capabilities: { doc: '`SYS_ADMIN` or `+SYS_ADMIN` adds a capability, `-NET_RAW` drops one.', format: 'string-list', default: [] },
   security_opts: { doc: 'Security options; AppArmor ones are applied only where AppArmor is enabled.', format: 'string-list', default: [] },
+  docker_no_new_privileges: { doc: 'Run pilots with no-new-privileges: setuid programs and file capabilities cannot raise a pilot\'s privileges.', format: 'bool', default: true },
+  docker_drop_net_raw: { doc: 'Drop the NET_RAW capability from pilots (no raw sockets: no ARP or ICMP spoofing), unless capabilities adds it back.', format: 'bool', default: true },
+  max_dock_pids: { doc: 'Most processes and threads per pilot (PidsLimit), so that a fork bomb stays inside its pilot. 0: no limit.', format: 'non-negative-int', default: 4096 },
   allow_host_power: { doc: 'Settings that give pilots power over the host (privileged, binds of /, /etc, the Docker socket..., capabilities beyond Docker\'s default, devices, host network, seccomp/AppArmor/SELinux off) which the config URL or PLANCTON_* variables may set, each exactly: docker_privileged, binds:/path, capabilities:SYS_ADMIN, devices:/dev/fuse, security_opts:seccomp=unconfined, docker_network:host. Only from the local configuration file or the command line. The local file may set such settings without it (with a warning).', format: 'host-power-list', default: [] },
   influxdb_url: { doc: 'InfluxDB 1.x URL or list, each http(s)://[user:pass@]host:port#database; prefix insecure_https: to skip TLS verification.', format: 'url-list', default: null, sensitive: true, nullable: true },
   influxdb_username: { doc: 'InfluxDB user, for URLs that carry none.', format: 'text', default: '' },
