@@ -52,6 +52,7 @@ function pilotSpec(overrides: Partial<PilotSpec> = {}): PilotSpec {
     securityOpt: [],
     privileged: false,
     networkMode: '',
+    pidsLimit: 0,
     ...overrides,
   };
 }
@@ -67,6 +68,7 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
   const testStart = Date.now();
   const first = pilotSpec({
     user: '1000:1000',
+    pidsLimit: 256,
     binds: ['/tmp:/plancton-tmp:ro'],
     devices: [{ pathOnHost: '/dev/null', pathInContainer: '/dev/plancton-null', cgroupPermissions: 'rwm' }],
     capAdd: ['SYS_PTRACE'],
@@ -106,12 +108,14 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
     assert.deepEqual(a.HostConfig.SecurityOpt, ['no-new-privileges']);
     assert.equal(a.HostConfig.Privileged, false);
     assert.equal(a.HostConfig.NetworkMode, 'default');
+    assert.equal(a.HostConfig.PidsLimit, 256);
 
     const b = await dockerInspect(secondId);
     assert.ok(b);
     assert.equal(b.Name, `/${second.name}`);
     assert.equal(b.Config.User, '', 'an empty user leaves the image default');
     assert.equal(b.HostConfig.NetworkMode, 'none');
+    assert.ok(!b.HostConfig.PidsLimit, 'pidsLimit 0 sets no limit');
     assert.equal(b.State.Status, 'running');
   });
 
