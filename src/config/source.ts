@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { loadConfig, type LoadedConfig } from './load.ts';
-import { fetchText, safeUrl } from './fetch-text.ts';
+import { DEFAULT_FETCH_DEADLINE_MS, fetchText, safeUrl } from './fetch-text.ts';
+import { readFileNoFollow, writeFileNoFollow } from './safe-file.ts';
+import { TIMER_MAX_S } from './bounds.ts';
 import { parseConfigText, readConfigFile } from './config-text.ts';
 import { GRANT_PATTERN } from './host-power.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -17,7 +20,23 @@ export interface SourceOptions {
   readonly cacheFile?: string | undefined;
   readonly now?: () => number;
   readonly onWarning?: (message: string) => void;
+  /** `config check`: a failed fetch is an error, never hidden behind the last good text. */
+  readonly strict?: boolean | undefined;
 }
+
+const YES = /^(1|true|yes)$/i;
+
+/** `PLANCTON_CONF_UPDATE` / `PLANCTON_CONF_TIMEOUT`: seconds within [min, TIMER_MAX_S], or the default when unset. */
+function seconds(env: NodeJS.ProcessEnv, name: string, min: number, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > TIMER_MAX_S) throw new ConfigError([{ key: name, message: `must be a number of seconds from ${min} to ${TIMER_MAX_S}, not ${JSON.stringify(raw.slice(0, 40))}` }]);
+  return v;
+}
+
+/** The first line of the cache file: which URL the text came from, so another URL never gets it. */
+const cacheHeader = (url: string): string => `# plancton config cache of url-sha256:${createHash('sha256').update(url).digest('hex')}\n`;
 
 /**
  * The configuration, loaded anew on every call: from `PLANCTON_CONF_URL` when set (re-fetched
@@ -41,9 +60,10 @@ export class ConfigSource {
     return this.#url ? safeUrl(this.#url) : this.#o.paths.configFile;
   }
 
-  async load(): Promise<LoadedConfig> {
+  /** @param signal - aborts a fetch in flight (the daemon's stop). */
+  async load(signal?: AbortSignal): Promise<LoadedConfig> {
     const { paths, env, args } = this.#o;
-    if (this.#url) return this.#loadUrl(this.#url);
+    if (this.#url) return this.#loadUrl(this.#url, signal);
     const fallback = env.PLANCTON_DEFAULT_CONFIG;
     if (!paths.configRequired && fallback && !existsSync(paths.configFile)) {
       return loadConfig({ file: fallback, fileRequired: true, env, args });
@@ -52,27 +72,31 @@ export class ConfigSource {
   }
 
   /** A fetched text becomes the last good one (and is cached) only once it validates. */
-  async #loadUrl(url: string): Promise<LoadedConfig> {
+  async #loadUrl(url: string, signal?: AbortSignal): Promise<LoadedConfig> {
     const { env, args } = this.#o;
+    const every = seconds(env, 'PLANCTON_CONF_UPDATE', 1, 0);
+    const deadlineMs = seconds(env, 'PLANCTON_CONF_TIMEOUT', 1, DEFAULT_FETCH_DEADLINE_MS / 1000) * 1000;
     const allowHostPower = this.#localAllowance();
     const load = (text: string): LoadedConfig => loadConfig({ text, file: safeUrl(url), env, args, remote: true, allowHostPower });
     const now = (this.#o.now ?? Date.now)();
     if (this.#text !== undefined && now < this.#nextFetch) return load(this.#text);
-    const every = Number(env.PLANCTON_CONF_UPDATE ?? '');
-    this.#nextFetch = now + (Number.isFinite(every) && every > 0 ? every * 1000 : 0);
+    this.#nextFetch = now + every * 1000;
     let fetched: string;
     try {
-      fetched = await fetchText(url, { insecure: /^(1|true|yes)$/i.test(env.PLANCTON_CONF_NOSSLVERIFY ?? '') });
+      fetched = await fetchText(url, { insecureTls: YES.test(env.PLANCTON_CONF_NOSSLVERIFY ?? ''), allowHttp: YES.test(env.PLANCTON_CONF_ALLOW_HTTP ?? ''), deadlineMs, signal });
     } catch (err) {
-      this.#text ??= await this.#cached();
+      if (this.#o.strict) throw err;
+      this.#text ??= await this.#cached(url);
       if (this.#text === undefined) throw err;
-      this.#o.onWarning?.(`${(err as Error).message}; keeping the last good configuration`);
-      return load(this.#text);
+      const warning = `${(err as Error).message}; keeping the last good configuration`;
+      this.#o.onWarning?.(warning);
+      const config = load(this.#text);
+      return { ...config, warnings: [...config.warnings, warning] };
     }
     const config = load(fetched); // throws ConfigError: the caller keeps its last good configuration
     if (fetched !== this.#text) {
       this.#text = fetched;
-      if (this.#o.cacheFile) await this.#cache(fetched);
+      if (this.#o.cacheFile) await this.#cache(url, fetched);
     }
     return config;
   }
@@ -93,14 +117,17 @@ export class ConfigSource {
     return list as string[];
   }
 
-  async #cache(text: string): Promise<void> {
+  async #cache(url: string, text: string): Promise<void> {
     const file = this.#o.cacheFile ?? '';
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, text, { mode: 0o600 });
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await writeFileNoFollow(dirname(file), basename(file), cacheHeader(url) + text);
   }
 
-  async #cached(): Promise<string | undefined> {
+  /** The cached text, only if it was fetched from this very URL. */
+  async #cached(url: string): Promise<string | undefined> {
     if (!this.#o.cacheFile) return undefined;
-    return readFile(this.#o.cacheFile, 'utf8').catch(() => undefined);
+    const text = await readFileNoFollow(this.#o.cacheFile).catch(() => undefined);
+    const header = cacheHeader(url);
+    return text?.startsWith(header) ? text.slice(header.length) : undefined;
   }
 }
