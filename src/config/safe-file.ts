@@ -14,7 +14,6 @@ export async function writeFileNoFollow(dir: string, name: string, data: string,
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
   } catch (err) {
     await fh.close();
     await rm(tmp, { force: true });
