@@ -48,6 +48,9 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
     let engine: DockerEngine;
     const runDir = new RunDir(paths.runDir);
     try {
+      // before anything else: a second daemon on the same run directory or pid file stops here
+      await runDir.ensure();
+      await claimPidFile(paths.pidFile, paths.runDir);
       config = await firstLoad(source, early.signal, out);
       // the first CPU interval runs while the rest starts up
       sampler = new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger?.debug(`pressure: ${String(e)}`) });
@@ -56,9 +59,7 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
       const log = logger;
       warn = (m) => log.warn(m);
       pending.forEach(warn);
-      await runDir.ensure();
       if (/^(1|true|yes)$/i.test(process.env.PLANCTON_START_DRAIN ?? '')) await runDir.set('drain', 'PLANCTON_START_DRAIN');
-      await claimPidFile(paths.pidFile);
       engine = engineFor(config);
       try {
         identity = await resolveIdentity(config, engine, {
@@ -71,6 +72,7 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
         throw err;
       }
     } catch (err) {
+      await releasePidFile(paths.pidFile);
       if (early.signal.aborted) return 0;
       if (err instanceof ConfigError || err instanceof EngineError) throw err;
       out.write(`plancton: ${(err as Error).message}\n`);
