@@ -1,4 +1,4 @@
-import { lstat, mkdir, realpath, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Controls } from '../core/types.ts';
 import { readFileNoFollow, writeFileNoFollow } from '../config/safe-file.ts';
@@ -15,12 +15,19 @@ const uid = (): number => (typeof process.getuid === 'function' ? process.getuid
  * must be a real directory (not a symlink), and it and every directory above it (after the
  * system's own symlinks such as /var/run -> /run are resolved) must belong to root or to this
  * user and be writable by no one else, unless sticky (as /tmp).
+ * @param tighten - `dir` itself, when it is this user's own but open to others (a Kubernetes
+ *   emptyDir is created 0777), is made owner-only instead of refused: nothing in it is ever
+ *   followed through a symlink, so what others may have put there cannot redirect a write.
  */
-export async function checkDirSafe(dir: string): Promise<void> {
-  const st = await lstat(dir);
+export async function checkDirSafe(dir: string, tighten = false): Promise<void> {
+  let st = await lstat(dir);
   if (st.isSymbolicLink()) throw new RunDirError(`${dir} is a symlink: refusing it (a planted link would redirect Plancton's files); use the real directory`);
   if (!st.isDirectory()) throw new RunDirError(`${dir} is not a directory`);
   const me = uid();
+  if (tighten && st.uid === me && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+    await chmod(dir, 0o700);
+    st = await lstat(dir);
+  }
   const check = (path: string, s: { uid: number; mode: number }): void => {
     if (s.uid !== 0 && s.uid !== me) throw new RunDirError(`${path} belongs to uid ${s.uid}, neither root nor this user (${me}): refusing ${dir}`);
     if ((s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0) {
@@ -50,10 +57,10 @@ export class RunDir {
     this.path = path;
   }
 
-  /** Creates the directory (owner-only) and refuses it when it is unsafe (see checkDirSafe). */
+  /** Creates the directory (owner-only), makes an open one of its own owner-only, and refuses it when it is unsafe (see checkDirSafe). */
   async ensure(): Promise<void> {
     await mkdir(this.path, { recursive: true, mode: 0o700 });
-    await checkDirSafe(this.path);
+    await checkDirSafe(this.path, true);
   }
 
   async readControls(): Promise<Controls> {

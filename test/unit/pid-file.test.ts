@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { claimPidFile, parsePidFile, releasePidFile, runningPid, startTimeOf } from '../../src/daemon/pid-file.ts';
@@ -104,8 +104,16 @@ describe('an insecure or symlinked run directory is refused, and nothing is writ
     const open = join(base, 'open');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    await assert.rejects(new RunDir(open).ensure(), /writable by everyone and not sticky \(mode 777\)/);
-    await assert.rejects(new RunDir(join(open, 'run')).ensure(), /open is writable by everyone/);
+    await assert.rejects(new RunDir(join(open, 'run')).ensure(), /open is writable by everyone and not sticky \(mode 777\)/);
+    const theirsOpen = join(base, 'theirs-open');
+    mkdirSync(theirsOpen);
+    chmodSync(theirsOpen, 0o777);
+    chownSync(theirsOpen, 65534, 65534);
+    await assert.rejects(new RunDir(theirsOpen).ensure(), /belongs to uid 65534/);
+    // its own run directory, open to others (a Kubernetes emptyDir is 0777): made owner-only rather than refused
+    await new RunDir(open).ensure();
+    assert.equal(statSync(open).mode & 0o777, 0o700);
+    chmodSync(open, 0o777);
     chmodSync(open, 0o1777);
     await new RunDir(join(open, 'run')).ensure();
     const theirs = join(base, 'theirs');
