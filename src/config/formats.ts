@@ -22,9 +22,12 @@ export const CGROUP_NAME_PATTERN = '^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-
 const TRUE = new Set(['true', 'yes', 'on', '1']);
 const FALSE = new Set(['false', 'no', 'off', '0']);
 
+/** Plain decimal numbers only: Number() would also take "0x10", "0b1" and "Infinity". */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function coerceNumber(v: string): number | string {
   const t = v.trim();
-  return t !== '' && Number.isFinite(Number(t)) ? Number(t) : v;
+  return DECIMAL.test(t) && Number.isFinite(Number(t)) ? Number(t) : v;
 }
 
 /** A list from an env string: JSON/YAML-style `[...]`, or comma separated. */
