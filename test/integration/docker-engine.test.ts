@@ -6,6 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 
 import { EngineError } from '../../src/core/errors.ts';
 import { DockerEngine } from '../../src/engine/docker-engine.ts';
@@ -147,6 +148,23 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
 
     assert.deepEqual((await engine.listPilots(otherInstance)).map((p) => p.id), [other]);
     assert.deepEqual(await engine.listPilots(randomInstance()), []);
+  });
+
+  it('sees a pilot whose image carries the self label (the role label set at creation wins), and adopts a pilot of an older Plancton', async () => {
+    const image = `plancton-test-self-label:${instance}`;
+    await execa('docker', ['build', '-q', '-t', image, '--label', `${TEST_RUN_LABEL}=${instance}`, '-'], { input: `FROM ${IMAGE}\nLABEL ${LABELS.self}="true"\n` });
+    const spec = pilotSpec({ image });
+    const id = await engine.createAndStart(spec);
+    const legacy = await runForeign(`${instance}-legacy`, { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: instance, [LABELS.pilotId]: 'legacy' });
+    try {
+      assert.equal((await dockerInspect(id))?.Config.Labels?.[LABELS.self], 'true', 'the container inherited the image\'s label');
+      const seen = (await engine.listPilots(instance)).map((p) => p.id);
+      assert.ok(seen.includes(id), 'a pilot is never invisible because of its image\'s labels');
+      assert.ok(seen.includes(legacy), 'a pilot without the role label (created before it existed) is still adopted');
+    } finally {
+      await execa('docker', ['rm', '-f', id, legacy], { reject: false });
+      await execa('docker', ['rmi', image], { reject: false });
+    }
   });
 
   it('refuses to remove a running pilot: the caller stops first', async () => {
