@@ -19,6 +19,9 @@ export const SIGNAL_NAMES: readonly string[] = Object.keys(constants.signals).fi
  */
 export const CGROUP_NAME_PATTERN = '^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)?$';
 
+/** `metrics_token`: empty, or at least 16 non-space characters. */
+export const TOKEN_PATTERN = '^(|\\S{16,})$';
+
 const TRUE = new Set(['true', 'yes', 'on', '1']);
 const FALSE = new Set(['false', 'no', 'off', '0']);
 
@@ -141,6 +144,12 @@ export function registerFormats(): void {
         if (bad !== undefined) throw new Error(`"${String(bad)}" is not docker_privileged or binds:, devices:, capabilities:, security_opts:, docker_network: followed by the exact value`);
       },
       coerce: coerceList,
+    },
+    /** A bearer token: empty, or 16 and more non-space characters. */
+    token: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string' || !new RegExp(TOKEN_PATTERN).test(x)) throw new Error('must be empty or at least 16 characters without spaces');
+      },
     },
     /** A relative cgroup name, or empty for none. */
     'cgroup-name': {

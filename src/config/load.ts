@@ -5,7 +5,7 @@ import { compileExpression, type CompiledExpression } from './expression.ts';
 import { pilotShape, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
-import { parseListenAddress } from './listen-address.ts';
+import { isLoopback, parseListenAddress } from './listen-address.ts';
 import { checkBounds } from './bounds.ts';
 import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './host-power.ts';
 import { parseConfigText, readConfigFile } from './config-text.ts';
@@ -110,7 +110,10 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
   if (!bad.has('metrics_listen')) {
     try {
-      parseListenAddress(settings.metrics_listen);
+      const address = parseListenAddress(settings.metrics_listen);
+      if (address && !isLoopback(address.host)) {
+        warnings.push(`metrics_listen "${settings.metrics_listen}" serves /metrics and /status beyond this host (pilots, configuration source, errors)${settings.metrics_token ? '' : ' to anyone: set metrics_token, or listen on 127.0.0.1'}`);
+      }
     } catch (err) {
       problems.push(...(err as ConfigError).problems);
     }

@@ -32,6 +32,7 @@ export interface Settings {
   influxdb_queue_size: number;
   influxdb_flush_interval: number;
   metrics_listen: string;
+  metrics_token: string;
   stop_timeout: number;
   stop_signal: string;
   stop_command: string | string[];
@@ -106,6 +107,7 @@ const DEFS: Record<keyof Settings, Def> = {
   influxdb_queue_size: { doc: 'Points kept while InfluxDB is down or slow; past it the oldest are dropped and counted.', format: 'non-negative-int', default: 10000 },
   influxdb_flush_interval: { doc: 'Seconds between batched writes to InfluxDB.', format: 'positive', default: 10 },
   metrics_listen: { doc: 'host:port of the HTTP server with /metrics (Prometheus), /healthz and /status (empty: off). Read at start.', format: 'text', default: '' },
+  metrics_token: { doc: 'Bearer token that /metrics and /status require (Authorization: Bearer <token>; /healthz stays open for probes); at least 16 characters, no spaces (empty: no token). Never logged.', format: 'token', default: '', sensitive: true },
   stop_timeout: { doc: 'Seconds a removed pilot gets to go before SIGKILL: stop_command and stop_signal together.', format: 'seconds', default: 10 },
   stop_signal: { doc: 'Signal that asks a pilot to go (vacate) before SIGKILL after stop_timeout.', format: 'signal', default: 'SIGTERM' },
   stop_command: { doc: 'Command run inside a pilot before the stop signal, e.g. a peaceful shutdown (string split on spaces, or a list; empty: none); its time counts in stop_timeout.', format: 'optional-command', default: [] },

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeKey, KEYS, newConfig, type Settings } from '../../src/config/schema.ts';
 import { BOUNDS } from '../../src/config/bounds.ts';
-import { CGROUP_NAME_PATTERN, SIGNAL_NAMES } from '../../src/config/formats.ts';
+import { CGROUP_NAME_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/formats.ts';
 import { IMAGE_REFERENCE_PATTERN } from '../../src/config/image-ref.ts';
 import { GRANT_PATTERN } from '../../src/config/host-power.ts';
 
@@ -64,6 +64,7 @@ const FORMATS: Readonly<Record<string, JsonSchema>> = {
   signal: { type: 'string', enum: [...SIGNAL_NAMES] },
   image: { type: 'string', pattern: IMAGE_REFERENCE_PATTERN, maxLength: 512 },
   'cgroup-name': { type: 'string', pattern: CGROUP_NAME_PATTERN },
+  token: { type: 'string', pattern: TOKEN_PATTERN },
   'host-power-list': { type: 'array', items: { type: 'string', pattern: GRANT_PATTERN } },
   'optional-command': { type: ['string', 'array'], items: { type: 'string' } },
   // Plancton's loader checks the pattern and the zone itself (node-cron, Intl); the chart checks the type
