@@ -15,6 +15,7 @@ export function masked(config: LoadedConfig): Record<string, unknown> {
   const urls = influxUrls(config.settings.influxdb_url).map((u) => maskUrl(u));
   out.influxdb_url = urls.length ? urls : null;
   if (config.settings.influxdb_password) out.influxdb_password = '***';
+  if (config.settings.metrics_token) out.metrics_token = '***';
   return out;
 }
 
