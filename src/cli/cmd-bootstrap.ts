@@ -3,6 +3,7 @@ import { ConfigError } from '../core/errors.ts';
 import { bootstrap } from '../config/bootstrap.ts';
 import { BootstrapError, DEFAULT_GIT_BASE, parseRepoSpec } from '../config/bootstrap-spec.ts';
 import { loadConfig } from '../config/load.ts';
+import { readHostFacts } from '../host/host-facts.ts';
 import { UsageError, type Cli } from './args.ts';
 import { pathsOf } from './setup.ts';
 
@@ -28,7 +29,7 @@ export async function bootstrapCommand(cli: Cli, out: NodeJS.WritableStream, err
       gitBase: cli.opts.gitBase ?? (process.env.PLANCTON_CONF_GIT_BASE || DEFAULT_GIT_BASE),
       force: cli.opts.force,
       dryrun: cli.opts.dryrun,
-      validate: (text, origin) => void loadConfig({ text, file: origin, env: process.env, args: cli.configArgs }),
+      validate: (text, origin) => void loadConfig({ text, file: origin, env: process.env, args: cli.configArgs, hostFacts: readHostFacts }),
     });
     const commit = r.commit.slice(0, 12);
     if (r.backup) out.write(`moved the previous ${dir} to ${r.backup}\n`);

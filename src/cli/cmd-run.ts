@@ -41,6 +41,7 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
     try {
       started = await startUp(cli, paths, out, early.signal, held);
     } catch (err) {
+      await releasePidFile(paths.pidFile);
       if (early.signal.aborted) return 0;
       if (err instanceof ConfigError || err instanceof EngineError) throw err;
       out.write(`plancton: ${(err as Error).message}\n`);
@@ -74,6 +75,9 @@ async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signa
   let warn = (m: string): void => void pending.push(m);
   const source = sourceFor(cli, paths, (m) => warn(m));
   const runDir = new RunDir(paths.runDir);
+  // before anything else: a second daemon on the same run directory or pid file stops here
+  await runDir.ensure();
+  await claimPidFile(paths.pidFile, paths.runDir);
   const config = await firstLoad(source, signal, out);
   // the first CPU interval runs while the rest starts up
   const { host_proc: procRoot, host_cgroup: cgroupRoot } = config.settings;
@@ -86,21 +90,14 @@ async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signa
   held.logger = logger;
   warn = (m) => logger.warn(m);
   pending.forEach(warn);
-  await runDir.ensure();
   if (/^(1|true|yes)$/i.test(process.env.PLANCTON_START_DRAIN ?? '')) await runDir.set('drain', 'PLANCTON_START_DRAIN');
-  await claimPidFile(paths.pidFile);
   const engine = engineFor(config);
-  try {
-    const identity = await resolveIdentity(config, engine, {
-      retry: true,
-      signal,
-      onWait: (err) => logger.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
-    });
-    return { source, config, observer, primed, logger, runDir, engine, identity };
-  } catch (err) {
-    await releasePidFile(paths.pidFile);
-    throw err;
-  }
+  const identity = await resolveIdentity(config, engine, {
+    retry: true,
+    signal,
+    onWait: (err) => logger.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
+  });
+  return { source, config, observer, primed, logger, runDir, engine, identity };
 }
 
 /** The daemon, with the idle-priority cgroup set up and the reporters made. */

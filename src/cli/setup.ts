@@ -5,6 +5,7 @@ import { ENGINE_RETRY_DELAYS_MS, withRetry } from '../engine/retry.ts';
 import type { EnginePort } from '../engine/port.ts';
 import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
+import { readHostFacts } from '../host/host-facts.ts';
 import { ConfigSource } from '../config/source.ts';
 import { resolvePaths, type Paths } from '../config/paths.ts';
 import type { Identity } from '../core/shapes.ts';
@@ -20,14 +21,17 @@ export function pathsOf(cli: Cli, daemonised = false): Paths {
 }
 
 /** Where the configuration comes from for every command: URL or file (or the image default), environment, `--<key>` overrides. */
-export function sourceFor(cli: Cli, paths: Paths, onWarning?: (message: string) => void): ConfigSource {
-  return new ConfigSource({ paths, env: process.env, args: cli.configArgs, cacheFile: join(paths.runDir, 'config-url.yaml'), onWarning });
+export function sourceFor(cli: Cli, paths: Paths, onWarning?: (message: string) => void, strict = false): ConfigSource {
+  return new ConfigSource({ paths, env: process.env, args: cli.configArgs, cacheFile: join(paths.runDir, 'config-url.yaml'), onWarning, strict, hostFacts: readHostFacts });
 }
 
-/** Loads the configuration once; with `file`, that file alone (as `config check FILE`). */
-export async function loadFor(cli: Cli, paths: Paths, file?: string): Promise<LoadedConfig> {
-  if (file) return loadConfig({ file, fileRequired: true, env: process.env, args: cli.configArgs });
-  return sourceFor(cli, paths).load();
+/**
+ * Loads the configuration once; with `file`, that file alone (as `config check FILE`).
+ * @param strict - a config URL that cannot be fetched is an error, not the cached last good text.
+ */
+export async function loadFor(cli: Cli, paths: Paths, file?: string, strict = false): Promise<LoadedConfig> {
+  if (file) return loadConfig({ file, fileRequired: true, env: process.env, args: cli.configArgs, hostFacts: readHostFacts });
+  return sourceFor(cli, paths, undefined, strict).load();
 }
 
 export function engineFor(config: LoadedConfig): DockerEngine {

@@ -34,6 +34,8 @@ export interface PilotShape {
   readonly swapBytes: number;
   readonly network: string;
   readonly env: readonly string[];
+  /** Most processes per pilot (PidsLimit); 0: no limit. */
+  readonly pidsLimit: number;
 }
 
 /** The host the engine runs on, as the engine describes it. */
@@ -62,4 +64,11 @@ export interface PullSource {
   readonly auth?: RegistryCredentials | undefined;
   /** Where the credentials came from (e.g. `user alice from /etc/plancton/registry.json`), never a secret. */
   readonly from?: string | undefined;
+}
+
+/** What `max_docks` may know of the host, besides the two memory keys. */
+export interface HostFacts {
+  readonly ncpus: number;
+  readonly ramBytes: number;
+  readonly swapBytes: number;
 }

@@ -319,6 +319,7 @@ function createBody(spec: PilotSpec): Dockerode.ContainerCreateOptions {
   };
   if (spec.networkMode !== '') hostConfig.NetworkMode = spec.networkMode;
   if (spec.cgroupParent) hostConfig.CgroupParent = spec.cgroupParent;
+  if (spec.pidsLimit > 0) hostConfig.PidsLimit = spec.pidsLimit;
   const body: Dockerode.ContainerCreateOptions = {
     name: spec.name,
     Image: spec.image,

@@ -19,6 +19,8 @@ export interface PilotSpec extends Pick<PilotShape, 'image' | 'cmd' | 'user' | '
   readonly memorySwapBytes: number;
   /** Docker network mode; empty for the engine's default. */
   readonly networkMode: string;
+  /** Most processes in the pilot (`--pids-limit`); 0 for no limit. */
+  readonly pidsLimit: number;
   /** Parent cgroup (`--cgroup-parent`); empty for the engine's default. */
   readonly cgroupParent?: string | undefined;
 }

@@ -147,7 +147,8 @@ describe('values files', () => {
     it(`ci/${file}: its config is a configuration Plancton loads without warnings`, () => {
       const values = merged(file);
       const loaded = loadConfig({ text: configText(values), env: {}, args: [] });
-      assert.deepEqual(loaded.warnings, []);
+      // settings that give pilots power over the host (CVMFS: /dev/fuse, SYS_ADMIN) and metrics served beyond the host are named, by design
+      assert.deepEqual(loaded.warnings.filter((w) => !w.startsWith('host power:') && !w.startsWith('metrics_listen')), []);
     });
 
     it(`ci/${file}: terminationGracePeriodSeconds exceeds config.stop_timeout`, () => {
