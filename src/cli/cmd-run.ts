@@ -24,9 +24,9 @@ import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity, sourceFo
 export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
   const paths = pathsOf(cli);
   // One handler from the first line to the last, so that no signal meets node's default (exit 143,
-  // nothing cleaned up) or goes unseen. Until the engine is known (waiting for the config URL or the
-  // engine) a signal ends the start quietly; from then on it is the daemon's stop, on_stop included,
-  // even when it came while the daemon was still being set up.
+  // nothing cleaned up) or goes unseen. While the start waits (for the config URL or the engine) a
+  // signal ends it quietly; otherwise it is the daemon's stop, on_stop included, even when it came
+  // while the daemon was still being set up.
   const early = new AbortController();
   const held: { daemon?: Daemon; logger?: Logger } = {};
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -78,7 +78,8 @@ async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signa
   // before anything else: a second daemon on the same run directory or pid file stops here
   await runDir.ensure();
   await claimPidFile(paths.pidFile, paths.runDir);
-  const config = await firstLoad(source, signal, out);
+  const waits = waitsOnly(signal);
+  const config = await firstLoad(source, waits, out);
   // the first CPU interval runs while the rest starts up
   const { host_proc: procRoot, host_cgroup: cgroupRoot } = config.settings;
   const observer = new HostObserver({
@@ -94,8 +95,11 @@ async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signa
   const engine = engineFor(config);
   const identity = await resolveIdentity(config, engine, {
     retry: true,
-    signal,
-    onWait: (err) => logger.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
+    signal: waits.signal,
+    onWait: (err) => {
+      waits.waiting();
+      logger.error(`waiting for the engine to learn the host name: ${(err as Error).message}`);
+    },
   });
   return { source, config, observer, primed, logger, runDir, engine, identity };
 }
@@ -150,14 +154,42 @@ async function idleSetup(config: LoadedConfig, engine: DockerEngine): Promise<Id
 }
 
 /** The first configuration; a URL that cannot be fetched yet is retried (as 0.6's container did), a bad configuration is not. */
-function firstLoad(source: ConfigSource, signal: AbortSignal, out: NodeJS.WritableStream): Promise<LoadedConfig> {
+function firstLoad(source: ConfigSource, waits: WaitsOnly, out: NodeJS.WritableStream): Promise<LoadedConfig> {
   return withRetry(() => source.load(), {
     delaysMs: ENGINE_RETRY_DELAYS_MS,
     forever: true,
-    signal,
+    signal: waits.signal,
     isRetryable: (err) => !(err instanceof ConfigError) && source.remote,
-    onRetry: (err) => out.write(`plancton: ${(err as Error).message}; retrying\n`),
+    onRetry: (err) => {
+      waits.waiting();
+      out.write(`plancton: ${(err as Error).message}; retrying\n`);
+    },
   });
+}
+
+interface WaitsOnly {
+  readonly signal: AbortSignal;
+  /** Called when a start-up step begins to wait (the config URL, the engine). */
+  readonly waiting: () => void;
+}
+
+/**
+ * A signal that follows `stop` only once a start-up step has to wait: a stop that comes while
+ * nothing waits lets the start complete (the pid file is claimed before anything else, so a stop
+ * can come that early), and then is the daemon's stop, on_stop included; one that comes while
+ * Plancton waits for the config URL or the engine ends the start at once.
+ */
+function waitsOnly(stop: AbortSignal): WaitsOnly {
+  const cut = new AbortController();
+  let waiting = false;
+  stop.addEventListener('abort', () => waiting && cut.abort(stop.reason), { once: true });
+  return {
+    signal: cut.signal,
+    waiting: () => {
+      waiting = true;
+      if (stop.aborted) cut.abort(stop.reason);
+    },
+  };
 }
 
 /** `planctonctl start`: the daemon in the background, logging to the log directory. */
