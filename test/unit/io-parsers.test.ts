@@ -5,6 +5,7 @@ import { ProcParseError } from '../../src/core/errors.ts';
 import { parseBlkioStat } from '../../src/host/blkio-stat.ts';
 import { parseDiskstats, physicalDisks } from '../../src/host/diskstats.ts';
 import { parseIoStat } from '../../src/host/io-stat.ts';
+import { parseProcIoWrites } from '../../src/host/proc-io.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
@@ -68,5 +69,15 @@ describe('parseIoStat (cgroup v2, fixtures from the kernel documentation)', () =
     assert.throws(() => parseIoStat('sda rbytes=1\n'), /no MAJ:MIN in "sda rbytes=1"/);
     assert.throws(() => parseIoStat('8:0 wbytes=-1\n', 'p/io.stat'), (e: unknown) => e instanceof ProcParseError && /p\/io.stat: malformed wbytes/.test(e.message));
     assert.deepEqual(parseIoStat(''), new Map());
+  });
+});
+
+describe('parseProcIoWrites', () => {
+  it('gives write_bytes less cancelled_write_bytes of a real process (dockerd on this machine)', () => {
+    assert.equal(parseProcIoWrites(fixture('proc/pid-io')), 1521709056 - 82149376);
+  });
+  it('never goes below 0, and names a missing line', () => {
+    assert.equal(parseProcIoWrites('write_bytes: 4096\ncancelled_write_bytes: 8192\n'), 0);
+    assert.throws(() => parseProcIoWrites('rchar: 1\nwrite_bytes: 5\n', '/proc/7/io'), (e: unknown) => e instanceof ProcParseError && /\/proc\/7\/io: missing or malformed cancelled_write_bytes/.test(e.message));
   });
 });
