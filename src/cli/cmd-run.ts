@@ -14,6 +14,7 @@ import { RunDir } from '../daemon/run-dir.ts';
 import { HostSampler } from '../host/sampler.ts';
 import { PilotCpuMeter } from '../host/pilot-cpu.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
+import { createIoWatch, type IoWatch } from '../daemon/io-watch.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
 import { createReporters } from '../report/reporters.ts';
 import type { Cli } from './args.ts';
@@ -77,6 +78,7 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
       return 1;
     }
     const idle = await idleSetup(config, engine);
+    const io = await ioSetup(config, engine, idle.ok ? config.settings.cgroup_parent : undefined, warn);
     daemon = new Daemon(
       {
         engine,
@@ -86,6 +88,7 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
         idle: idle.ok ? idle.cgroup : undefined,
         idleProblem: idle.ok ? undefined : idle.reason,
         procRoot: config.settings.host_proc,
+        io,
         runDir,
         logger,
         identity,
@@ -123,6 +126,16 @@ async function idleSetup(config: LoadedConfig, engine: DockerEngine): Promise<Id
     return await setupIdleCgroup(config.settings.host_cgroup, name, await engine.info());
   } catch (err) {
     return { ok: false, reason: `cannot ask the engine about its cgroups: ${(err as Error).message}` };
+  }
+}
+
+/** The disk's watch, unless the engine cannot say which cgroup version it uses (then: not governed, said in the log). */
+async function ioSetup(config: LoadedConfig, engine: DockerEngine, parent: string | undefined, log: (m: string) => void): Promise<IoWatch | undefined> {
+  try {
+    return await createIoWatch(config.settings, (await engine.info()).cgroupVersion === '2' ? '2' : '1', parent);
+  } catch (err) {
+    log(`the disk is not governed: ${(err as Error).message}`);
+    return undefined;
   }
 }
 

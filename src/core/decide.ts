@@ -1,4 +1,5 @@
 import { nextBackoff, probes } from './rules/backoff.ts';
+import { ioDecision } from './rules/io.ts';
 import { calmLine, cpuView, isOverloaded, measuredOwnerPct, ownerReading } from './rules/cpu.ts';
 import { memoryState, memoryVictims } from './rules/memory.ts';
 import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
@@ -78,7 +79,11 @@ export function decide(input: DecideInput): Decision {
       if (p.state === 'paused' && policy.pauseMaxMs > 0 && now - (pausedAt[p.id] ?? now) >= policy.pauseMaxMs) remove(p, 'pause-timeout', true);
     }
   }
-  const stillPaused = left(live).filter((p) => p.state === 'paused');
+  // the disk: pause the writers while the owner uses it, resume them together when it is quiet
+  const io = policy.io && !controls.forceStop ? ioDecisionFor(input, state, left(live), actions, pausedAt) : undefined;
+  if (io) state = { ...state, io: io.state };
+  const ioHeld = new Set([...(io?.state.paused ?? []), ...(io?.resume ?? [])]);
+  const stillPaused = left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id));
   if (!overloaded && !memory.low && host.cpu !== undefined && stillPaused.length > 0) {
     // resume one at a time, and only if its share does not tip the host over again
     const next = firstPaused(stillPaused, pausedAt);
@@ -98,7 +103,8 @@ export function decide(input: DecideInput): Decision {
   }
   const fitting = fittingPilots(input, cpu, remaining);
   const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
-  const blocked = startBlock(input, state, room, fitting, paused);
+  // while the owner uses the disk a new pilot would only be one more writer to cut back
+  const blocked = startBlock(input, state, room, fitting, paused) ?? (io?.ownerBusy && room > 0 ? 'disk-busy' : undefined);
   // every pilot that fits starts in this pass (the shell keeps docks_per_loop starts in flight);
   // after a backoff's wait, one probe at a time: a new one only once the last has ended
   const probing = state.backoff ? probes(state.backoff, left(live)).length : 0;
@@ -111,6 +117,7 @@ export function decide(input: DecideInput): Decision {
 
   return {
     state,
+    io,
     actions,
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
     fit: {
@@ -118,6 +125,29 @@ export function decide(input: DecideInput): Decision {
       ownerBusyPct: cpu.ownerBusyPct, ownerDisturbed: owner.disturbed, memoryLow: memory.low, backoffLevel: state.backoff?.level ?? 0,
     },
   };
+}
+
+/** The I/O rule over the pilots left, its pauses and resumes added to `actions` and `pausedAt`. */
+function ioDecisionFor(input: DecideInput, state: PolicyState, pilots: readonly Pilot[], actions: Action[], pausedAt: Record<string, number>): ReturnType<typeof ioDecision> | undefined {
+  if (!input.policy.io) return undefined;
+  const pausing = new Set(actions.flatMap((a) => (a.kind === 'pause' ? [a.id] : [])));
+  const running = pilots.filter((p) => p.state === 'running' && !pausing.has(p.id));
+  const paused = pilots.filter((p) => p.state === 'paused' || pausing.has(p.id));
+  const io = ioDecision({ now: input.now, policy: input.policy.io, reading: input.io, state: state.io ?? {}, running: running.map((p) => p.id), pausedNow: paused.map((p) => p.id) });
+  const byId = new Map(pilots.map((p) => [p.id, p]));
+  for (const id of io.pause) {
+    const p = byId.get(id);
+    if (!p) continue;
+    actions.push({ kind: 'pause', id, name: p.name });
+    pausedAt[id] = input.now;
+  }
+  for (const id of io.resume) {
+    const p = byId.get(id);
+    if (!p || pausing.has(id)) continue;
+    actions.push({ kind: 'unpause', id, name: p.name });
+    delete pausedAt[id];
+  }
+  return io;
 }
 
 function statusOf(forceStop: boolean, draining: boolean): DaemonStatus {

@@ -20,6 +20,7 @@ import type { RunDir } from './run-dir.ts';
 import { ScheduleWindow } from './schedule.ts';
 import { watchEngineEvents, watchRunDir } from './wakers.ts';
 import { ConfigReloader } from './config-reloader.ts';
+import { ioPolicy, type IoWatch } from './io-watch.ts';
 
 /** Everything the loop touches outside itself, injected so that tests can drive it. */
 export interface DaemonDeps {
@@ -37,6 +38,8 @@ export interface DaemonDeps {
   readonly primed?: { readonly at: number; readonly selfCpu: NodeJS.CpuUsage } | undefined;
   /** This process's CPU time so far (process.cpuUsage); tests give their own. */
   readonly selfCpu?: (() => NodeJS.CpuUsage) | undefined;
+  /** The disk: the owner's I/O measured between passes, the mechanism detected at start; undefined: not governed. */
+  readonly io?: IoWatch | undefined;
   /** Where /proc is, for the fast memory watch between iterations. */
   readonly procRoot?: string | undefined;
   readonly runDir: RunDir;
@@ -150,6 +153,9 @@ export class Daemon {
     else if (this.#d.idleProblem) logger.warn(`pilots do NOT run at idle priority: ${this.#d.idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`);
     const watcher = watchRunDir(runDir.path, () => this.wake(false, true), logger);
     const events = watchEngineEvents(this.#d.engine, identity.instance, () => this.wake(), logger, this.#stop.signal);
+    const io = this.#d.io;
+    if (io) logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
+    io?.start(() => ioPolicy(this.#config.settings, io.setup.mechanism), () => this.wake(true), () => this.#lastDecision?.io?.ownerBusy === true);
     const memoryWatch = new MemoryWatch(this.#d.procRoot ?? '/proc', 500, (m, psi) => this.#memoryShort(m.availableBytes, m.totalBytes, psi?.some.avg10), () => this.wake(true));
     try {
       const primed = this.#d.primed ?? (await primeSampler(this.#d.sampler, this.#now(), this.#d.selfCpu));
@@ -171,6 +177,7 @@ export class Daemon {
     } finally {
       this.#schedule.close();
       memoryWatch.close();
+      io?.close();
       watcher?.close();
       this.#stop.abort();
       await events;
@@ -214,11 +221,14 @@ export class Daemon {
       const cpu = this.#d.cpuMeter ? await this.#d.cpuMeter.measure(pilots.map((p) => p.id), now, host.ncpus) : undefined;
       this.#lastCpu = cpu?.perPilot ?? new Map();
       this.#lastMem = cpu?.memory ?? new Map();
-      const { policy, maxDocksError } = resolvePolicy(this.#config, host, this.#d.idleProblem ? 'total' : undefined);
+      const resolved = resolvePolicy(this.#config, host, this.#d.idleProblem ? 'total' : undefined);
+      const { maxDocksError } = resolved;
+      const policy = this.#d.io ? { ...resolved.policy, io: ioPolicy(this.#config.settings, this.#d.io.setup.mechanism) } : resolved.policy;
       this.#noteMaxDocks(policy.maxDocks, maxDocksError);
       decision = decide({
         now, policy, host, pilots, controls, image: { name: this.#config.pilot.image, present, ...this.#image }, state: this.#state,
         pilotsBusyPct: cpu?.totalPct, pilotMemoryBytes: cpu?.memory, selfBusyPct, ownWorkShare: ownWorkShare(this.#ownWorkMs, host), jitter: (this.#d.random ?? Math.random)(),
+        io: this.#d.io?.take(pilots),
       });
       this.#state = decision.state;
       this.#lastDecision = decision;
@@ -230,6 +240,7 @@ export class Daemon {
         now: this.#now, random: this.#d.random ?? Math.random, stopping: () => this.#stop.signal.aborted, interrupted: () => this.#replan,
       });
       if (decision.actions.some((a) => a.kind !== 'exit')) this.#ownWorkMs = performance.now() - workStart;
+      for (const e of (await this.#d.io?.apply(decision.io, pilots)) ?? []) logger.warn(`cannot limit the pilots' I/O: ${e}`);
       if (pullAttempt) {
         const t = this.#now();
         this.#image = result.pulled ? { lastPulledName: this.#config.pilot.image, lastPullOkAt: t, lastPullAttemptAt: t } : { ...this.#image, lastPullAttemptAt: t };
@@ -250,7 +261,9 @@ export class Daemon {
       // held back by a stand-in owner figure (the reading was mostly our own engine work): a real
       // reading soon, not in main_sleep
       const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
-      return { nextMs: busy || filling ? 0 : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs };
+      // the owner on the disk: look again within a second, to give it back once it is quiet
+      const disk = decision.io?.ownerBusy === true || (decision.io?.state.paused?.length ?? 0) > 0;
+      return { nextMs: busy || filling ? 0 : disk ? Math.min(mainMs, IO_RECHECK_MS) : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs };
     } catch (err) {
       if (!(err instanceof EngineError) || !(err.unreachable || (err.statusCode ?? 0) >= 500)) throw err;
       return { nextMs: await this.#engineDown(err, controls, mainMs) };
@@ -296,6 +309,7 @@ export class Daemon {
       iterations: this.#iterations,
       config: { source: this.#config.source, hash: this.#config.hash, mainSleep: this.#config.settings.main_sleep, maxDocks: this.#lastMaxDocks, maxDocksError: this.#lastMaxDocksError, reloadError: this.#reloader.error },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
+      io: this.#d.io?.status(this.#lastDecision?.io, pilots),
       idlePriority: this.#d.idle ? { enabled: true, detail: this.#d.idle.settings } : { enabled: false, detail: this.#d.idleProblem ?? 'off (cgroup_parent empty)' },
       controls,
       host: hostSummary(this.#lastSample),
@@ -364,6 +378,9 @@ export class Daemon {
  * idle priority meanwhile.
  */
 const FIRST_READING_MS = 250;
+
+/** How soon a pass looks again while the owner uses the disk (ms). */
+const IO_RECHECK_MS = 1000;
 
 /** How soon a pass held back by a disturbed CPU reading looks again, with a clean one (ms). */
 const RECHECK_MS = 2000;
