@@ -138,13 +138,13 @@ function ioDecisionFor(input: DecideInput, state: PolicyState, pilots: readonly 
   for (const id of io.pause) {
     const p = byId.get(id);
     if (!p) continue;
-    actions.push({ kind: 'pause', id, name: p.name });
+    actions.push({ kind: 'pause', id, name: p.name, for: 'io' });
     pausedAt[id] = input.now;
   }
   for (const id of io.resume) {
     const p = byId.get(id);
     if (!p || pausing.has(id)) continue;
-    actions.push({ kind: 'unpause', id, name: p.name });
+    actions.push({ kind: 'unpause', id, name: p.name, for: 'io' });
     delete pausedAt[id];
   }
   return io;

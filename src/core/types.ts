@@ -174,8 +174,9 @@ export type Action =
       /** Grace before SIGKILL when not the configured stop_timeout. */
       readonly graceSec?: number | undefined;
     }
-  | { readonly kind: 'pause'; readonly id: string; readonly name: string }
-  | { readonly kind: 'unpause'; readonly id: string; readonly name: string }
+  /** `for`: which resource the owner needs (`io`: the disk); absent: the CPU. */
+  | { readonly kind: 'pause'; readonly id: string; readonly name: string; readonly for?: 'io' | undefined }
+  | { readonly kind: 'unpause'; readonly id: string; readonly name: string; readonly for?: 'io' | undefined }
   | { readonly kind: 'exit'; readonly reason: 'drain-stop' | 'force-stop' };
 
 /** The daemon's state as 0.6 reported it, plus `stopping`. */

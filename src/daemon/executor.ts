@@ -83,10 +83,11 @@ export async function execute(actions: readonly Action[], pilots: readonly Pilot
       case 'pause':
       case 'unpause': {
         const { kind, id, name } = action;
+        const disk = action.for === 'io';
         await guard(ctx, { container: id, name }, async () => {
           await (kind === 'pause' ? ctx.engine.pause(id) : ctx.engine.unpause(id));
-          ctx.logger.info(kind === 'pause' ? 'pilot paused: the owner needs the CPU' : 'pilot resumed: the owner is idle again', {
-            event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? 'owner-cpu' : 'owner-idle',
+          ctx.logger.info(kind === 'pause' ? `pilot paused: the owner needs the ${disk ? 'disk' : 'CPU'}` : `pilot resumed: the owner ${disk ? 'is off the disk' : 'is idle'} again`, {
+            event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? (disk ? 'owner-io' : 'owner-cpu') : disk ? 'owner-io-quiet' : 'owner-idle',
           });
         });
         break;
