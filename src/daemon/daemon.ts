@@ -331,7 +331,7 @@ export class Daemon {
     const f = d.fit;
     this.#d.logger.verbose('iteration', {
       status: d.status, pilots: count, cpuBusyPct: this.#lastSample?.cpu?.busyPct, ownerBusyPct: f.ownerBusyPct, ownerDisturbed: f.ownerDisturbed, toStart: f.toStart, started, fitting: f.fitting,
-      room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length,
+      room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length, diskBusy: d.io?.ownerBusy,
     });
   }
 
