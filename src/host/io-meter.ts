@@ -10,6 +10,7 @@ import { parseDiskstats, physicalDisks, SECTOR_BYTES } from './diskstats.ts';
 import { parseIoStat } from './io-stat.ts';
 import { parsePressure } from './pressure.ts';
 import { parseProcIoWrites } from './proc-io.ts';
+import { parseDirtyBytes } from './memory-stat.ts';
 
 export interface IoMeterOptions {
   readonly procRoot: string;
@@ -23,7 +24,7 @@ export interface IoMeterOptions {
 
 /** Requests and bytes, reads and writes together, discards left out. */
 interface Counts { ios: number; bytes: number; writes: number }
-interface Snapshot { readonly at: number; readonly total: Counts; readonly pilots: Map<string, Counts>; readonly procWrites: Map<string, number> }
+interface Snapshot { readonly at: number; readonly total: Counts; readonly pilots: Map<string, Counts>; readonly procWrites: Map<string, number>; readonly dirty: Map<string, number> }
 
 const zero = (): Counts => ({ ios: 0, bytes: 0, writes: 0 });
 const text = (file: string): Promise<string | undefined> => readFile(file, 'utf8').catch(() => undefined);
@@ -51,18 +52,22 @@ export class IoMeter {
     const wanted = this.#o.devices?.length ? disks.filter((d) => this.#o.devices?.includes(d.name)) : disks;
     this.devices = new Map(wanted.map((d) => [d.dev, d.name]));
     // everything read at once: a pilot writing hundreds of MB/s moves its counters between two reads
-    const [ios, bytes, pilotCounts, procCounts] = await Promise.all([
+    const [ios, bytes, pilotCounts, procCounts, dirtyCounts] = await Promise.all([
       this.#o.cgroupVersion === '1' ? text(`${this.#o.cgroupRoot}/blkio/blkio.throttle.io_serviced_recursive`) : undefined,
       this.#o.cgroupVersion === '1' ? text(`${this.#o.cgroupRoot}/blkio/blkio.throttle.io_service_bytes_recursive`) : undefined,
       Promise.all(pilotIds.map((id) => this.#pilotCounts(id))),
       Promise.all(pilotIds.map((id) => this.#procWrites(id))),
+      Promise.all(pilotIds.map((id) => this.#dirty(id))),
     ]);
     let total = zero();
     if (this.#o.cgroupVersion === '1') total = sum(parseBlkioStat(ios ?? ''), parseBlkioStat(bytes ?? ''), this.devices);
     else for (const d of wanted) total = { ios: total.ios + d.readsCompleted + d.writesCompleted, bytes: total.bytes + (d.sectorsRead + d.sectorsWritten) * SECTOR_BYTES, writes: total.writes + d.sectorsWritten * SECTOR_BYTES };
     const pilots = new Map<string, Counts>();
     const procWrites = new Map<string, number>();
+    const dirty = new Map<string, number>();
     pilotIds.forEach((id, i) => {
+      const b = dirtyCounts[i];
+      if (b !== undefined) dirty.set(id, b);
       const c = pilotCounts[i];
       if (c) pilots.set(id, c);
       const w = procCounts[i];
@@ -70,7 +75,7 @@ export class IoMeter {
     });
     const psi = await text(`${this.#o.procRoot}/pressure/io`).then((t) => (t === undefined ? undefined : parsePressure(t).some.avg10), () => undefined);
     const prev = this.#prev;
-    this.#prev = { at: now, total, pilots, procWrites };
+    this.#prev = { at: now, total, pilots, procWrites, dirty };
     if (!prev || now <= prev.at) return undefined;
     const sec = (now - prev.at) / 1000;
     let pilotIos = 0;
@@ -82,7 +87,9 @@ export class IoMeter {
       pilotBytes += Math.max(0, c.bytes - before.bytes);
       const charged = Math.max(0, c.writes - before.writes);
       const dirtied = Math.max(0, (procWrites.get(id) ?? 0) - (prev.procWrites.get(id) ?? 0));
-      pilotWriteBps.set(id, Math.max(charged, prev.procWrites.has(id) ? dirtied : 0) / sec);
+      // page cache it dirtied and the flusher has not written yet (a short-lived writer leaves no /proc/<pid>/io)
+      const pending = Math.max(0, (dirty.get(id) ?? 0) - (prev.dirty.get(id) ?? 0));
+      pilotWriteBps.set(id, Math.max(charged, prev.procWrites.has(id) ? dirtied : 0, pending) / sec);
     }
     return {
       ownerIops: Math.max(0, total.ios - prev.total.ios - pilotIos) / sec,
@@ -113,6 +120,17 @@ export class IoMeter {
         c.writes += s.wbytes;
       }
       return c;
+    }
+    return undefined;
+  }
+
+  /** The pilot's dirty and writeback page cache, bytes (memory cgroup); undefined where it cannot be read. */
+  async #dirty(id: string): Promise<number | undefined> {
+    const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
+    const files = this.#o.cgroupVersion === '1' ? [`${root}/memory/${group}/${id}/memory.stat`, `${root}/memory/${scope}/memory.stat`] : [`${root}/${group}/${id}/memory.stat`, `${root}/${scope}/memory.stat`];
+    for (const file of files) {
+      const t = await text(file);
+      if (t !== undefined) return parseDirtyBytes(t, file);
     }
     return undefined;
   }

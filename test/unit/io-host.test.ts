@@ -94,6 +94,19 @@ describe('IoMeter (cgroup v1 layout)', () => {
     assert.equal(r?.ownerIops, 50);
     assert.deepEqual([...(r?.pilotWriteBps ?? [])], [[A, 150]]);
   });
+  it('a pilot\'s buffered writes count by the growth of its dirty page cache (cgroup v1 charges their writeback to the root)', async () => {
+    const root = await tree({
+      'proc/diskstats': disk(1, 1), 'cg/blkio/blkio.throttle.io_serviced_recursive': '', 'cg/blkio/blkio.throttle.io_service_bytes_recursive': '',
+      [`cg/blkio/plancton/${A}/blkio.throttle.io_serviced`]: 'Total 0\n', [`cg/blkio/plancton/${A}/blkio.throttle.io_service_bytes`]: 'Total 0\n',
+      [`cg/memory/plancton/${A}/memory.stat`]: 'cache 0\ndirty 0\nwriteback 0\n',
+    });
+    const m = new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '1', parent: 'plancton' });
+    await m.measure([A], 0);
+    await writeFile(join(root, `cg/memory/plancton/${A}/memory.stat`), 'cache 0\ndirty 100000000\nwriteback 34217728\n');
+    assert.deepEqual([...((await m.measure([A], 2000))?.pilotWriteBps ?? [])], [[A, 67_108_864]]);
+    await writeFile(join(root, `cg/memory/plancton/${A}/memory.stat`), 'cache 0\ndirty 0\nwriteback 0\n');
+    assert.deepEqual([...((await m.measure([A], 3000))?.pilotWriteBps ?? [])], [[A, 0]], 'written back: no longer writing');
+  });
 });
 
 describe('IoMeter (cgroup v2 layout)', () => {

@@ -6,6 +6,7 @@ import { parseBlkioStat } from '../../src/host/blkio-stat.ts';
 import { parseDiskstats, physicalDisks } from '../../src/host/diskstats.ts';
 import { parseIoStat } from '../../src/host/io-stat.ts';
 import { parseProcIoWrites } from '../../src/host/proc-io.ts';
+import { parseDirtyBytes } from '../../src/host/memory-stat.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
@@ -79,5 +80,17 @@ describe('parseProcIoWrites', () => {
   it('never goes below 0, and names a missing line', () => {
     assert.equal(parseProcIoWrites('write_bytes: 4096\ncancelled_write_bytes: 8192\n'), 0);
     assert.throws(() => parseProcIoWrites('rchar: 1\nwrite_bytes: 5\n', '/proc/7/io'), (e: unknown) => e instanceof ProcParseError && /\/proc\/7\/io: missing or malformed cancelled_write_bytes/.test(e.message));
+  });
+});
+
+describe('parseDirtyBytes', () => {
+  it('v1: dirty + writeback of a real writing container', () => {
+    assert.equal(parseDirtyBytes(fixture('cgroup/v1-memory.stat')), 12619776);
+  });
+  it('v2: file_dirty + file_writeback (fixture from the kernel documentation)', () => {
+    assert.equal(parseDirtyBytes(fixture('cgroup/v2-io/memory.stat')), 8388608 + 4194304);
+  });
+  it('names what is missing', () => {
+    assert.throws(() => parseDirtyBytes('cache 1\ndirty 5\n', 'x/memory.stat'), (e: unknown) => e instanceof ProcParseError && /x\/memory.stat: missing or malformed writeback/.test(e.message));
   });
 });
