@@ -15,6 +15,9 @@ import { IoThrottle } from '../host/io-throttle.ts';
 /** How often the disks are read between passes (ms): the owner gets the disk back within about a second. */
 export const IO_WATCH_MS = 500;
 
+/** Over how long each pilot's writes are measured when the owner is on the disk (ms). */
+const WRITERS_WINDOW_MS = 200;
+
 /** The I/O rule's numbers from the settings and the mechanism detected at start. */
 export function ioPolicy(s: Settings, mechanism: IoMechanism): IoPolicy {
   return { mechanism, ownerIops: s.io_owner_iops, psiPct: s.io_psi, quietMs: s.io_quiet * 1000, pilotWriteBps: s.io_pilot_writes };
@@ -27,6 +30,7 @@ export class IoWatch {
   #timer: NodeJS.Timeout | undefined;
   #busy = false;
   #pilots: readonly string[] = [];
+  #running: readonly string[] = [];
   /** The reading with the most owner I/O since the last pass took one. */
   #peak: IoReading | undefined;
   #last: IoReading | undefined;
@@ -48,13 +52,18 @@ export class IoWatch {
       this.#busy = true;
       void this.#meter
         .measure(this.#pilots, Date.now())
-        .then((r) => {
+        .then(async (reading) => {
           this.#error = undefined;
-          if (!r) return;
+          if (!reading) return;
+          const p = policy();
+          let r = reading;
+          // which pilot writes how much is read only when it matters: the owner is on the disk
+          if (p.mechanism === 'pause' && this.#running.length > 0 && (ownerUsesDisk(r, p) || ownerBusy())) {
+            r = { ...r, pilotWriteBps: await this.#meter.writers(this.#running, WRITERS_WINDOW_MS) };
+          }
           this.#last = r;
           if (!this.#peak || r.ownerIops > this.#peak.ownerIops) this.#peak = { ...r, pilotWriteBps: r.pilotWriteBps };
           else this.#peak = { ...this.#peak, pilotWriteBps: r.pilotWriteBps };
-          const p = policy();
           const writers = p.mechanism === 'pause' && [...r.pilotWriteBps.values()].some((bps) => bps >= p.pilotWriteBps);
           if (ownerUsesDisk(r, p) && (!ownerBusy() || writers)) wake();
         })
@@ -75,6 +84,7 @@ export class IoWatch {
   /** The pass's reading (the busiest since the last pass, the pilots' writes of the latest), and the pilots to measure from now on. */
   take(pilots: readonly Pilot[]): IoReading | undefined {
     this.#pilots = pilots.filter((p) => p.state === 'running' || p.state === 'paused').map((p) => p.id);
+    this.#running = pilots.filter((p) => p.state === 'running').map((p) => p.id);
     const r = this.#peak;
     this.#peak = undefined;
     return r;

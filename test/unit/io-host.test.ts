@@ -63,60 +63,77 @@ describe('detectIoMechanism', () => {
 });
 
 describe('IoMeter (cgroup v1 layout)', () => {
-  it('the owner is the root cgroup\'s bios less the pilots\', per second; pilots\' writes per pilot', async () => {
+  const rootFiles = (ios: number, bytes: number): Record<string, string> => ({
+    'cg/blkio/blkio.throttle.io_serviced_recursive': blkio('254:0', 10, ios) + blkio('7:0', 0, 5000).replace(/^Total.*\n/m, ''),
+    'cg/blkio/blkio.throttle.io_service_bytes_recursive': blkio('254:0', 4096, bytes),
+  });
+  const parentFiles = (ios: number, bytes: number): Record<string, string> => ({
+    'cg/blkio/plancton/blkio.throttle.io_serviced_recursive': blkio('254:0', 0, ios),
+    'cg/blkio/plancton/blkio.throttle.io_service_bytes_recursive': blkio('254:0', 0, bytes),
+  });
+  const write = async (root: string, files: Record<string, string>): Promise<void> => {
+    for (const [path, body] of Object.entries(files)) await writeFile(join(root, path), body);
+  };
+
+  it('the owner is the root cgroup\'s bios less the pilots\' parent\'s, per second, loop devices aside', async () => {
     const root = await tree({
       'proc/diskstats': disk(100, 800), 'proc/pressure/io': 'some avg10=1.50 avg60=0 avg300=0 total=1\nfull avg10=0 avg60=0 avg300=0 total=1\n',
-      'cg/blkio/blkio.throttle.io_serviced_recursive': blkio('254:0', 10, 100) + blkio('7:0', 0, 5000).replace(/^Total.*\n/m, ''),
-      'cg/blkio/blkio.throttle.io_service_bytes_recursive': blkio('254:0', 4096, 1_000_000),
-      [`cg/blkio/plancton/${A}/blkio.throttle.io_serviced`]: blkio('254:0', 0, 50),
-      [`cg/blkio/plancton/${A}/blkio.throttle.io_service_bytes`]: blkio('254:0', 0, 900_000),
+      ...rootFiles(100, 1_000_000), ...parentFiles(50, 900_000), [`cg/blkio/plancton/${A}/tasks`]: '',
     });
     const m = new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '1', parent: '/plancton' });
-    assert.equal(await m.measure([A], 1000), undefined, 'the first reading is a baseline');
-    await writeFile(join(root, 'cg/blkio/blkio.throttle.io_serviced_recursive'), blkio('254:0', 10, 400) + blkio('7:0', 0, 99999));
-    await writeFile(join(root, 'cg/blkio/blkio.throttle.io_service_bytes_recursive'), blkio('254:0', 4096, 4_000_000));
-    await writeFile(join(root, `cg/blkio/plancton/${A}/blkio.throttle.io_serviced`), blkio('254:0', 0, 150));
-    await writeFile(join(root, `cg/blkio/plancton/${A}/blkio.throttle.io_service_bytes`), blkio('254:0', 0, 2_900_000));
-    const r = await m.measure([A], 3000); // 2 s later: 300 bios, 100 of them the pilot's; loop0 is not a disk
-    assert.deepEqual(r, { ownerIops: 100, ownerBps: 500_000, psiSomeAvg10: 1.5, pilotWriteBps: new Map([[A, 1_000_000]]) });
+    assert.equal(await m.measure([], 1000), undefined, 'the first reading is a baseline');
+    await write(root, { ...rootFiles(400, 4_000_000), ...parentFiles(150, 2_900_000) });
+    // 2 s later: 300 bios on vda, 100 of them the pilots'
+    assert.deepEqual(await m.measure([], 3000), { ownerIops: 100, ownerBps: 500_000, psiSomeAvg10: 1.5, pilotWriteBps: new Map() });
     assert.deepEqual([...m.devices], [['254:0', 'vda']]);
   });
-  it('a pilot new since the last reading did all its I/O in the interval; a pilot without accounting has no figure', async () => {
-    const root = await tree({ 'proc/diskstats': disk(1, 1), 'cg/blkio/blkio.throttle.io_serviced_recursive': blkio('254:0', 0, 100), 'cg/blkio/blkio.throttle.io_service_bytes_recursive': blkio('254:0', 0, 100) });
+
+  it('an interval in which a pilot\'s cgroup came or went is no evidence (the parent\'s counters drop with a removed child)', async () => {
+    const root = await tree({ 'proc/diskstats': disk(1, 1), ...rootFiles(100, 100), ...parentFiles(50, 50), [`cg/blkio/plancton/${A}/tasks`]: '' });
     const m = new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '1', parent: 'plancton' });
     await m.measure([], 0);
-    await writeFile(join(root, 'cg/blkio/blkio.throttle.io_serviced_recursive'), blkio('254:0', 0, 300));
-    await writeFile(join(root, 'cg/blkio/blkio.throttle.io_service_bytes_recursive'), blkio('254:0', 0, 300));
-    await mkdir(join(root, `cg/blkio/plancton/${A}`), { recursive: true });
-    await writeFile(join(root, `cg/blkio/plancton/${A}/blkio.throttle.io_serviced`), blkio('254:0', 0, 150));
-    await writeFile(join(root, `cg/blkio/plancton/${A}/blkio.throttle.io_service_bytes`), blkio('254:0', 0, 150));
-    const r = await m.measure([A, B], 1000);
-    assert.equal(r?.ownerIops, 50);
-    assert.deepEqual([...(r?.pilotWriteBps ?? [])], [[A, 150]]);
+    await rm(join(root, `cg/blkio/plancton/${A}`), { recursive: true });
+    await write(root, { ...rootFiles(300, 300), ...parentFiles(0, 0) });
+    assert.equal(await m.measure([], 1000), undefined);
+    await write(root, rootFiles(310, 310));
+    assert.equal((await m.measure([], 2000))?.ownerIops, 10);
   });
-  it('a pilot\'s buffered writes count by the growth of its dirty page cache (cgroup v1 charges their writeback to the root)', async () => {
+
+  it('without a parent cgroup the pilots\' own counters are summed', async () => {
+    const root = await tree({ 'proc/diskstats': disk(1, 1), ...rootFiles(100, 100), [`cg/blkio/docker/${A}/blkio.throttle.io_serviced`]: blkio('254:0', 0, 10), [`cg/blkio/docker/${A}/blkio.throttle.io_service_bytes`]: blkio('254:0', 0, 10) });
+    const m = new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '1', parent: undefined });
+    await m.measure([A], 0);
+    await write(root, { ...rootFiles(300, 300), [`cg/blkio/docker/${A}/blkio.throttle.io_serviced`]: blkio('254:0', 0, 160) });
+    assert.equal((await m.measure([A], 1000))?.ownerIops, 50);
+  });
+
+  it('writers: charged writes, and buffered writes by the growth of the dirty page cache (v1 writes them back as the root)', async () => {
     const root = await tree({
-      'proc/diskstats': disk(1, 1), 'cg/blkio/blkio.throttle.io_serviced_recursive': '', 'cg/blkio/blkio.throttle.io_service_bytes_recursive': '',
-      [`cg/blkio/plancton/${A}/blkio.throttle.io_serviced`]: 'Total 0\n', [`cg/blkio/plancton/${A}/blkio.throttle.io_service_bytes`]: 'Total 0\n',
-      [`cg/memory/plancton/${A}/memory.stat`]: 'cache 0\ndirty 0\nwriteback 0\n',
+      'proc/diskstats': disk(1, 1),
+      [`cg/blkio/plancton/${A}/blkio.throttle.io_serviced`]: blkio('254:0', 0, 1), [`cg/blkio/plancton/${A}/blkio.throttle.io_service_bytes`]: blkio('254:0', 0, 1000),
+      [`cg/blkio/plancton/${B}/blkio.throttle.io_serviced`]: 'Total 0\n', [`cg/blkio/plancton/${B}/blkio.throttle.io_service_bytes`]: 'Total 0\n',
+      [`cg/memory/plancton/${B}/memory.stat`]: 'cache 0\ndirty 0\nwriteback 0\n',
     });
     const m = new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '1', parent: 'plancton' });
-    await m.measure([A], 0);
-    await writeFile(join(root, `cg/memory/plancton/${A}/memory.stat`), 'cache 0\ndirty 100000000\nwriteback 34217728\n');
-    assert.deepEqual([...((await m.measure([A], 2000))?.pilotWriteBps ?? [])], [[A, 67_108_864]]);
-    await writeFile(join(root, `cg/memory/plancton/${A}/memory.stat`), 'cache 0\ndirty 0\nwriteback 0\n');
-    assert.deepEqual([...((await m.measure([A], 3000))?.pilotWriteBps ?? [])], [[A, 0]], 'written back: no longer writing');
+    await m.measure([], 0); // names the disks
+    const w = await m.writers([A, B, 'c'.repeat(64)], 1000, async () => {
+      await writeFile(join(root, `cg/blkio/plancton/${A}/blkio.throttle.io_service_bytes`), blkio('254:0', 0, 5_001_000));
+      await writeFile(join(root, `cg/memory/plancton/${B}/memory.stat`), 'cache 0\ndirty 2000000\nwriteback 1000000\n');
+    });
+    assert.equal(w.size, 2, 'a pilot without any figure is left out');
+    assert.ok((w.get(A) ?? 0) > 4_000_000 && (w.get(A) ?? 0) <= 5_000_000, String(w.get(A)));
+    assert.ok((w.get(B) ?? 0) > 2_400_000 && (w.get(B) ?? 0) <= 3_000_000, String(w.get(B)));
   });
 });
 
 describe('IoMeter (cgroup v2 layout)', () => {
-  it('the owner is the disks\' requests less the pilots\' io.stat', async () => {
-    const root = await tree({ 'proc/diskstats': disk(100, 800), [`cg/plancton/${A}/io.stat`]: '254:0 rbytes=0 wbytes=1000 rios=0 wios=10 dbytes=0 dios=0\n' });
+  it('the owner is the disks\' requests less the pilots\' parent\'s io.stat', async () => {
+    const root = await tree({ 'proc/diskstats': disk(100, 800), 'cg/plancton/io.stat': '254:0 rbytes=0 wbytes=1000 rios=0 wios=10 dbytes=0 dios=0\n' });
     const m = new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '2', parent: 'plancton' });
-    await m.measure([A], 0);
+    await m.measure([], 0);
     await writeFile(join(root, 'proc/diskstats'), disk(200, 1800)); // 200 requests (reads+writes), 2000 sectors
-    await writeFile(join(root, `cg/plancton/${A}/io.stat`), '254:0 rbytes=0 wbytes=513000 rios=0 wios=60 dbytes=0 dios=0\n');
-    assert.deepEqual(await m.measure([A], 1000), { ownerIops: 150, ownerBps: 2000 * 512 - 512_000, psiSomeAvg10: undefined, pilotWriteBps: new Map([[A, 512_000]]) });
+    await writeFile(join(root, 'cg/plancton/io.stat'), '254:0 rbytes=0 wbytes=513000 rios=0 wios=60 dbytes=0 dios=0\n');
+    assert.deepEqual(await m.measure([], 1000), { ownerIops: 150, ownerBps: 2000 * 512 - 512_000, psiSomeAvg10: undefined, pilotWriteBps: new Map() });
   });
 });
 
