@@ -1,5 +1,5 @@
 /**
- * The disk between passes: measures the owner's I/O twice a second, wakes the loop at once when
+ * The disk between passes: measures the owner's I/O four times a second, wakes the loop at once when
  * the owner starts using the disk, and hands each pass the busiest reading since the last one.
  * The pure rule (core/rules/io.ts, called by decide) does the deciding.
  */
@@ -13,10 +13,10 @@ import { detectIoMechanism, type IoMechanismWanted, type IoSetup } from '../host
 import { IoThrottle } from '../host/io-throttle.ts';
 
 /** How often the disks are read between passes (ms): the owner gets the disk back within about a second. */
-export const IO_WATCH_MS = 500;
+export const IO_WATCH_MS = 250;
 
 /** Over how long each pilot's writes are measured when the owner is on the disk (ms). */
-const WRITERS_WINDOW_MS = 200;
+const WRITERS_WINDOW_MS = 100;
 
 /** The I/O rule's numbers from the settings and the mechanism detected at start. */
 export function ioPolicy(s: Settings, mechanism: IoMechanism): IoPolicy {
