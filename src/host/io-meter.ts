@@ -98,7 +98,8 @@ export class IoMeter {
    * What each pilot writes, bytes per second over `windowMs`: the largest of what its cgroup was
    * charged, what its processes dirtied (`/proc/<pid>/io`), and the growth of its dirty page
    * cache (cgroup v1 charges the writeback of buffered writes to the root; a writer that exits
-   * within the window leaves no /proc figure). A pilot without any figure is left out.
+   * within the window leaves no /proc figure), or its dirty and writeback page cache now, as
+   * written within a second. A pilot without any figure is left out.
    */
   async writers(pilotIds: readonly string[], windowMs: number, wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<Map<string, number>> {
     const before = await Promise.all(pilotIds.map((id) => this.#writes(id)));
@@ -112,7 +113,9 @@ export class IoMeter {
       const b = after[i];
       if (!a || !b) return;
       const dirtied = a.dirtied !== undefined && b.dirtied !== undefined ? Math.max(0, b.dirtied - a.dirtied) : 0;
-      out.set(id, Math.max(Math.max(0, b.charged - a.charged), dirtied, Math.max(0, b.dirty - a.dirty)) / sec);
+      // dirty and writeback pages are writes on their way to the disk: a writer in its fsync, or
+      // between two bursts, shows there when its counters stand still over a short window
+      out.set(id, Math.max(Math.max(0, b.charged - a.charged) / sec, dirtied / sec, Math.max(0, b.dirty - a.dirty) / sec, b.dirty / PENDING_SEC));
     });
     return out;
   }
@@ -189,6 +192,9 @@ export class IoMeter {
     return undefined;
   }
 }
+
+/** Dirty and writeback bytes count as written within this many seconds. */
+const PENDING_SEC = 1;
 
 /** How often the list of disks is read again on cgroup v1 (ms): disks seldom come and go. */
 const DEVICES_REFRESH_MS = 60_000;

@@ -124,6 +124,12 @@ describe('IoMeter (cgroup v1 layout)', () => {
     assert.ok((w.get(A) ?? 0) > 4_000_000 && (w.get(A) ?? 0) <= 5_000_000, String(w.get(A)));
     assert.ok((w.get(B) ?? 0) > 2_400_000 && (w.get(B) ?? 0) <= 3_000_000, String(w.get(B)));
   });
+
+  it('writers: a pilot whose counters stand still over the window but holds dirty or writeback pages (in its fsync) is writing', async () => {
+    const root = await tree({ 'proc/diskstats': disk(1, 1), [`cg/memory/plancton/${A}/memory.stat`]: 'cache 0\ndirty 1000000\nwriteback 3000000\n' });
+    const m = new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '1', parent: 'plancton' });
+    assert.deepEqual(await m.writers([A], 100, () => Promise.resolve()), new Map([[A, 4_000_000]]));
+  });
 });
 
 describe('IoMeter (cgroup v2 layout)', () => {
