@@ -103,8 +103,9 @@ export function decide(input: DecideInput): Decision {
   }
   const fitting = fittingPilots(input, cpu, remaining);
   const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
-  // while the owner uses the disk a new pilot would only be one more writer to cut back
-  const blocked = startBlock(input, state, room, fitting, paused) ?? (io?.ownerBusy && room > 0 ? 'disk-busy' : undefined);
+  // the owner on the disk does not stop starts: a new pilot that writes is paused in the next pass,
+  // one that only computes is what the host is for (and on a shared host the disk is often busy)
+  const blocked = startBlock(input, state, room, fitting, paused);
   // every pilot that fits starts in this pass (the shell keeps docks_per_loop starts in flight);
   // after a backoff's wait, one probe at a time: a new one only once the last has ended
   const probing = state.backoff ? probes(state.backoff, left(live)).length : 0;

@@ -194,8 +194,7 @@ export type StartBlock =
   | 'backoff'
   | 'paused-pilots'
   | 'max-docks'
-  | 'no-idle-cpu'
-  | 'disk-busy';
+  | 'no-idle-cpu';
 
 /** Everything decide() needs; all of it plain values. */
 export interface DecideInput {

@@ -12,7 +12,7 @@ const reading = (ownerIops: number, writes: Record<string, number>): IoReading =
 const acts = (a: readonly Action[]): string[] => a.map((x) => (x.kind === 'pause' || x.kind === 'unpause' ? `${x.kind}:${x.id}` : x.kind === 'start' ? `start:${x.count}` : x.kind));
 
 describe('decide with the I/O rule', () => {
-  it('the owner writes: the writing pilots are paused, heaviest first, and no pilot starts', () => {
+  it('the owner writes: the writing pilots are paused, heaviest first (and paused pilots hold starts back, as for CPU)', () => {
     const d = decide(input({ policy: { ...policy, maxDocks: 8 }, pilots: [pilot(1), pilot(2), pilot(3)], pilotsBusyPct: 0, io: reading(500, { id1: 2e6, id2: 9e6, id3: 0 }) }));
     assert.deepEqual(acts(d.actions), ['pause:id2', 'pause:id1']);
     assert.deepEqual(d.io?.state.paused, ['id2', 'id1']);
@@ -35,7 +35,7 @@ describe('decide with the I/O rule', () => {
   it('a pilot paused for I/O past pause_max is vacated like one paused for CPU', () => {
     const state = { io: { busySince: NOW - 200 * S, paused: ['id1'] }, pausedAt: { id1: NOW - 120 * S } };
     const d = decide(input({ policy, pilots: [pilot(1, 'paused')], pilotsBusyPct: 0, io: reading(500, {}), state }));
-    assert.deepEqual(d.actions.map((a) => (a.kind === 'remove' ? a.reason : a.kind)), ['pause-timeout']);
+    assert.deepEqual(d.actions.map((a) => (a.kind === 'remove' ? a.reason : a.kind)), ['pause-timeout', 'start']);
   });
   it('a pilot the CPU rule pauses in this pass is not paused twice', () => {
     // 8 CPUs, owner at 95%: the youngest is paused for CPU; the I/O rule takes the other writer
@@ -44,11 +44,11 @@ describe('decide with the I/O rule', () => {
   });
   it('throttle: no pause, the limit goes to the shell', () => {
     const d = decide(input({ policy: { ...policy, io: { ...io, mechanism: 'throttle' } }, pilots: [pilot(1)], pilotsBusyPct: 0, io: reading(500, { id1: 9e9 }) }));
-    assert.deepEqual([acts(d.actions), d.io?.limit], [[], true]);
+    assert.deepEqual([acts(d.actions), d.io?.limit], [['start:3'], true]);
   });
-  it('the owner busy on the disk: nothing starts, and status says why', () => {
+  it('the owner busy on the disk does not stop starts (a new writer is paused in the next pass)', () => {
     const d = decide(input({ policy, pilots: [], pilotsBusyPct: 0, io: reading(500, {}) }));
-    assert.deepEqual([acts(d.actions), d.fit.blocked], [[], 'disk-busy']);
+    assert.deepEqual([acts(d.actions), d.fit.blocked], [['start:4'], undefined]);
   });
   it('not governed (no io policy): no outcome, nothing changes', () => {
     const d = decide(input({ policy: { ...basePolicy, maxDocks: 1 }, pilots: [pilot(1)], io: reading(5000, { id1: 9e9 }) }));
