@@ -7,7 +7,10 @@
  * requests (so the page cache does not answer it). Each runs alone (solo); next to `--pilots`
  * pilots managed by Plancton (every I/O key at its default, io_mechanism auto), each writing and
  * fsyncing 32 MiB files in a loop; and next to the same containers started by hand (unmanaged).
- * Conditions are interleaved in a rotating order, for every repetition.
+ * Conditions are interleaved in a rotating order, for every repetition. Pilots get cpus_per_dock
+ * 0.2 in both pilot conditions (writing is mostly waiting on the disk; small pilots start on a
+ * host other jobs keep busy), and the managed ones `pause_max: 0`, so that only the disk rule
+ * pauses them.
  *
  * Pilots' throughput: in each pilot condition, before the owner starts, the pilots write for
  * `--window` s on a host where the owner is quiet; the files they completed are counted (each
@@ -15,7 +18,7 @@
  * containers unmanaged write in the same window of the same repetition - the rule must not hold
  * them back while the owner does not need the disk (their own writeback, others' noise).
  *
- *   node bench/io-interference.ts [--reps 5] [--pilots 2] [--sync-writes 1000] [--read-mib 384] [--window 8] [--cpus-per-dock 0.5] [--gap 5]
+ *   node bench/io-interference.ts [--reps 5] [--pilots 2] [--sync-writes 1000] [--read-mib 384] [--window 8] [--cpus-per-dock 0.2] [--gap 5]
  */
 import { execa } from 'execa';
 import { rmSync } from 'node:fs';
@@ -26,7 +29,7 @@ import { median, MiB } from '../test/support/bench-host.ts';
 import { docker } from '../test/support/docker.ts';
 import { writerCmd } from '../test/support/io-host.ts';
 
-const opt = options({ reps: '5', pilots: '2', 'sync-writes': '1000', 'read-mib': '384', window: '8', 'cpus-per-dock': '0.5', gap: '5' });
+const opt = options({ reps: '5', pilots: '2', 'sync-writes': '1000', 'read-mib': '384', window: '8', 'cpus-per-dock': '0.2', gap: '5' });
 const reps = Number(opt.reps);
 const npilots = Number(opt.pilots);
 const cpusPerDock = Number(opt['cpus-per-dock']);
@@ -73,7 +76,9 @@ async function pilotsFor(c: Condition): Promise<{ ids: string[]; end: () => Prom
     const ids = await run.rawContainers(npilots, ['--cpus', String(cpusPerDock), '-m', String(256 * MiB)], CMD);
     return { ids, end: () => run.removeRaw(), note: () => `${npilots} pilots` };
   }
-  const settings = { max_docks: npilots, cpus_per_dock: cpusPerDock, docker_image: 'busybox', docker_cmd: CMD, max_dock_mem: 256 * MiB, cgroup_parent: run.cgroup };
+  // pause_max 0: no pausing for the CPU (a loaded shared host would pause writers for the CPU
+  // rule and blur what the disk rule does); the I/O keys are all at their defaults
+  const settings = { max_docks: npilots, cpus_per_dock: cpusPerDock, docker_image: 'busybox', docker_cmd: CMD, max_dock_mem: 256 * MiB, cgroup_parent: run.cgroup, pause_max: 0 };
   let d = run.daemon(settings);
   for (let attempt = 1; ; attempt++) {
     try {
