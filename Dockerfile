@@ -28,8 +28,9 @@ RUN npm run build \
 FROM ${NODE_IMAGE}
 
 # tini as PID 1: forwards SIGTERM/SIGINT to the daemon and reaps `docker exec`'d children.
+# git (with ca-certificates for https) for `plancton bootstrap` and PLANCTON_CONF_GIT.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini git ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/plancton
@@ -37,9 +38,10 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules/
 COPY --from=build /src/dist ./dist/
 COPY config ./config/
-RUN chmod 755 dist/cli/plancton.js dist/cli/planctonctl.js \
+RUN chmod 755 dist/cli/plancton.js dist/cli/planctonctl.js dist/cli/plancton-bootstrap.js \
  && ln -s /opt/plancton/dist/cli/plancton.js /usr/local/bin/plancton \
  && ln -s /opt/plancton/dist/cli/planctonctl.js /usr/local/bin/planctonctl \
+ && ln -s /opt/plancton/dist/cli/plancton-bootstrap.js /usr/local/bin/plancton-bootstrap \
  && plancton --version
 
 # Declared here, not at the top of the stage, so that a new REVISION rebuilds only the labels.
@@ -56,7 +58,8 @@ LABEL org.opencontainers.image.title="plancton" \
 
 # PLANCTON_HOST_PROC: the host's /proc, mounted read-only (-v /proc:/host/proc:ro).
 # PLANCTON_DEFAULT_CONFIG: the embedded default (harmless busybox pilots), used only while no
-# /etc/plancton/config.yaml is mounted and no PLANCTON_CONF_URL is set; PLANCTON_<KEY>
+# /etc/plancton/config.yaml is mounted and neither PLANCTON_CONF_URL nor PLANCTON_CONF_GIT
+# (user/repo[:branch], cloned into /etc/plancton and kept up to date) is set; PLANCTON_<KEY>
 # variables override single keys of whichever configuration is used.
 ENV NODE_ENV=production \
     PLANCTON_HOST_PROC=/host/proc \

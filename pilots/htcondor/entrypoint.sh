@@ -18,9 +18,12 @@
 #
 # Environment (README.md has the full table):
 #   CONDOR_HOST (or CONDOR_SERVICE_HOST)   the central manager, host[:port]
+#   HTCONDOR_TRUST_DOMAIN                  the pool's trust domain, the issuer of its tokens
+#                                          (default: CONDOR_HOST without the port)
 #   USE_POOL_PASSWORD (no)                 yes: also PASSWORD auth (password files mounted at
 #                                          /etc/condor/passwords-orig.d); tokens are mounted at
-#                                          /etc/condor/tokens-orig.d
+#                                          /etc/condor/tokens-orig.d (never in the environment)
+#   HTCONDOR_DEADLINE_MARGIN (60)          no new claim after PLANCTON_DEADLINE minus this
 #   HTCONDOR_IDLE_TIMEOUT (1200)           seconds unclaimed before the node leaves
 #   HTCONDOR_VACATE_TIME (30)              seconds a job gets after its soft kill signal
 #   HTCONDOR_STOP_MARGIN (5)               seconds kept back from PLANCTON_STOP_TIMEOUT
@@ -31,7 +34,8 @@
 set -u
 
 readonly EX_DONE=0 EX_NO_WORK=75 EX_CONFIG=78
-readonly CONFIG_DIR=${HTCONDOR_CONFIG_DIR:-/etc/condor/config.d}
+readonly CONDOR_ETC=${HTCONDOR_ETC_DIR:-/etc/condor}
+readonly CONFIG_DIR=${HTCONDOR_CONFIG_DIR:-$CONDOR_ETC/config.d}
 readonly PARROT_ENV=${PLANCTON_PARROT_ENV:-/etc/plancton/parrot.env}
 
 say() { printf 'htcondor-pilot: %s\n' "$*" >&2; }
@@ -62,15 +66,24 @@ condor_string() {
 central=${CONDOR_HOST:-${CONDOR_SERVICE_HOST:-}}
 [[ -n $central ]] || config_error "set CONDOR_HOST to the central manager (host[:port])"
 [[ $central =~ ^[A-Za-z0-9._:-]+$ ]] || config_error "CONDOR_HOST '$central' is not host[:port]"
+trust_domain=${HTCONDOR_TRUST_DOMAIN:-${central%:*}}
+[[ $trust_domain =~ ^[A-Za-z0-9._-]+$ ]] || config_error "HTCONDOR_TRUST_DOMAIN '$trust_domain' is not a domain name"
 pool_password=${USE_POOL_PASSWORD:-no}
 [[ $pool_password =~ ^(yes|no|true|false)$ ]] || config_error "USE_POOL_PASSWORD must be yes or no"
+case $pool_password in yes | true) pool_password=yes ;; *) pool_password=no ;; esac
 
 idle=${HTCONDOR_IDLE_TIMEOUT:-1200}
 check_uint HTCONDOR_IDLE_TIMEOUT "$idle"
+# The startd checks STARTD_NOCLAIM_SHUTDOWN when it updates the collector: often enough that an
+# idle pilot leaves within a quarter of its idle time late, never more often than every 5 s.
+update=$((idle / 4))
+if ((update < 5)); then update=5; elif ((update > 300)); then update=300; fi
 vacate=${HTCONDOR_VACATE_TIME:-30}
 check_uint HTCONDOR_VACATE_TIME "$vacate"
 margin=${HTCONDOR_STOP_MARGIN:-5}
 check_uint HTCONDOR_STOP_MARGIN "$margin"
+claim_margin=${HTCONDOR_DEADLINE_MARGIN:-60}
+check_uint HTCONDOR_DEADLINE_MARGIN "$claim_margin"
 stop_timeout=${PLANCTON_STOP_TIMEOUT:-10}
 check_uint PLANCTON_STOP_TIMEOUT "$stop_timeout"
 # seconds running jobs get, after the stop signal, before their soft kill
@@ -95,7 +108,10 @@ deadline=${PLANCTON_DEADLINE:-0}
 check_uint PLANCTON_DEADLINE "$deadline"
 if ((deadline == 0)); then
   job_end=$((now + 10 * 365 * 86400))
+  claim_end=$job_end
 else
+  # no new claim this close to the deadline: Plancton stops the pilot there
+  claim_end=$((deadline - claim_margin))
   # the last moment a job can finish: the deadline, plus the grace after the stop signal there
   job_end=$((deadline + retire + vacate))
   if ((job_end <= now)); then
@@ -107,14 +123,17 @@ fi
 {
   echo "# Written by htcondor-pilot at $(date -u +%FT%TZ) from the pilot's environment."
   echo "CONDOR_HOST = $central"
+  echo "TRUST_DOMAIN = $trust_domain"
   echo "USE_POOL_PASSWORD = $pool_password"
   echo "NUM_CPUS = $cpus"
   if [[ -n $memory ]]; then echo "MEMORY = $memory"; fi
   echo "PLANCTON_IDLE_TIME = $idle"
+  echo "PLANCTON_UPDATE_INTERVAL = $update"
   echo "PLANCTON_VACATE_TIME = $vacate"
   echo "PLANCTON_RETIRE_TIME = $retire"
   echo "PLANCTON_DEADLINE = $deadline"
   echo "PLANCTON_JOB_END = $job_end"
+  echo "PLANCTON_CLAIM_END = $claim_end"
   echo "PLANCTON_PILOT_ID = $(condor_string "${PLANCTON_PILOT_ID:-}")"
   echo "PLANCTON_HOST = $(condor_string "${PLANCTON_HOST:-}")"
 } >"$CONFIG_DIR/40-plancton-env.conf" || config_error "cannot write $CONFIG_DIR/40-plancton-env.conf"
@@ -127,10 +146,28 @@ mkdir -p "${PARROT_ENV%/*}"
   done
 } >"$PARROT_ENV"
 
-# The base image's script: mounted tokens and pool passwords, installed with the right owners.
-if [[ -x /update-secrets ]]; then /update-secrets >&2 || config_error "/update-secrets failed"; fi
+# The secrets, from read-only mounts: the daemons want them owned by root, 0600, in 0700
+# directories, which a bind mount from the host need not be. Never from the environment.
+install_secrets() {
+  local from=$1 to=$2 n=0 f
+  install -d -m 0700 "$to" || config_error "cannot make $to"
+  for f in "$from"/*; do
+    [[ -f $f ]] || continue
+    install -m 0600 "$f" "$to/${f##*/}" || config_error "cannot install $f"
+    n=$((n + 1))
+  done
+  echo "$n"
+}
+tokens=$(install_secrets "$CONDOR_ETC/tokens-orig.d" "$CONDOR_ETC/tokens.d") || exit "$EX_CONFIG"
+passwords=0
+if [[ $pool_password == yes ]]; then
+  passwords=$(install_secrets "$CONDOR_ETC/passwords-orig.d" "$CONDOR_ETC/passwords.d") || exit "$EX_CONFIG"
+fi
+if ((tokens == 0 && passwords == 0)); then
+  config_error "no IDTOKEN mounted at $CONDOR_ETC/tokens-orig.d (and no pool password at $CONDOR_ETC/passwords-orig.d with USE_POOL_PASSWORD=yes): the pool would refuse this node"
+fi
 
-say "pilot ${PLANCTON_PILOT_ID:-?} on ${PLANCTON_HOST:-?}: central manager $central, $cpus CPU(s), memory ${memory:-detected} MB;" \
+say "pilot ${PLANCTON_PILOT_ID:-?} on ${PLANCTON_HOST:-?}: central manager $central (trust domain $trust_domain, $tokens token(s)), $cpus CPU(s), memory ${memory:-detected} MB;" \
   "unclaimed ${idle}s before leaving; on stop: ${retire}s for running jobs, ${vacate}s to vacate"
 
 # --- run it ------------------------------------------------------------------------------
@@ -149,7 +186,7 @@ wait_until() {
 drain() {
   local t0=$SECONDS
   say "stop signal: no new jobs; running jobs get ${retire}s, then ${vacate}s to vacate"
-  condor_off -peaceful -daemon startd >&2 || true
+  condor_off -peaceful -daemon master >&2 || true
   wait_until $((t0 + retire))
   if alive; then
     say "grace spent: vacating the jobs still running"

@@ -16,6 +16,9 @@ export interface Cli {
     timeout?: string | undefined;
     help?: boolean | undefined;
     version?: boolean | undefined;
+    force?: boolean | undefined;
+    dryrun?: boolean | undefined;
+    gitBase?: string | undefined;
   };
   /** `--max_docks 3` and the like, handed to the configuration as the highest-precedence layer. */
   readonly configArgs: string[];
@@ -27,8 +30,26 @@ export class UsageError extends Error {
 
 const CONFIG_KEYS = new Set<string>(KEYS);
 
-/** Parses argv (without node and script); 0.6's option spellings (--rundir, --logdir, --pidfile, --confdir) are accepted. */
-export function parseCli(argv: readonly string[]): Cli {
+/** The command line's own options (configuration keys aside); 0.6's spellings too. */
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  'conf-dir': { type: 'string' }, confdir: { type: 'string' },
+  'run-dir': { type: 'string' }, rundir: { type: 'string' },
+  'pid-file': { type: 'string' }, pidfile: { type: 'string' },
+  'log-dir': { type: 'string' }, logdir: { type: 'string' },
+  user: { type: 'boolean' },
+  json: { type: 'boolean' },
+  stop: { type: 'boolean' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+  force: { type: 'boolean' },
+  dryrun: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
+  'git-base': { type: 'string' },
+} as const;
+
+/** `--<config key> VALUE` and `--<config key>=VALUE` apart from the rest. */
+function splitConfigArgs(argv: readonly string[]): { configArgs: string[]; rest: string[] } {
   const configArgs: string[] = [];
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -44,26 +65,15 @@ export function parseCli(argv: readonly string[]): Cli {
       }
     } else rest.push(a);
   }
+  return { configArgs, rest };
+}
+
+/** Parses argv (without node and script); 0.6's option spellings (--rundir, --logdir, --pidfile, --confdir) are accepted. */
+export function parseCli(argv: readonly string[]): Cli {
+  const { configArgs, rest } = splitConfigArgs(argv);
   let parsed;
   try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'conf-dir': { type: 'string' }, confdir: { type: 'string' },
-        'run-dir': { type: 'string' }, rundir: { type: 'string' },
-        'pid-file': { type: 'string' }, pidfile: { type: 'string' },
-        'log-dir': { type: 'string' }, logdir: { type: 'string' },
-        user: { type: 'boolean' },
-        json: { type: 'boolean' },
-        stop: { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'V' },
-      },
-    });
+    parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -82,6 +92,9 @@ export function parseCli(argv: readonly string[]): Cli {
       timeout: v.timeout,
       help: v.help,
       version: v.version,
+      force: v.force,
+      dryrun: v.dryrun ?? v['dry-run'],
+      gitBase: v['git-base'],
     },
     configArgs,
   };

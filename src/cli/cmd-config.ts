@@ -2,17 +2,19 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { influxUrls } from '../config/influx-url.ts';
-import { KEYS } from '../config/schema.ts';
+import { KEYS, SENSITIVE_KEYS } from '../config/schema.ts';
+import { FetchError } from '../config/fetch-text.ts';
+import { maskUrl } from '../config/mask.ts';
 import type { Cli } from './args.ts';
 import { loadFor, pathsOf, sourceFor } from './setup.ts';
 
-/** Hides the InfluxDB passwords (in URLs and the separate key), the only secrets the configuration holds. */
+/** Hides the secrets: passwords inside the InfluxDB URLs, and every other sensitive key (passwords) whole. */
 export function masked(config: LoadedConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of KEYS) out[k] = config.settings[k];
-  const urls = influxUrls(config.settings.influxdb_url).map((u) => u.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@'));
+  for (const k of KEYS) out[k] = SENSITIVE_KEYS.has(k) && config.settings[k] ? '***' : config.settings[k];
+  const urls = influxUrls(config.settings.influxdb_url).map((u) => maskUrl(u));
   out.influxdb_url = urls.length ? urls : null;
-  if (config.settings.influxdb_password) out.influxdb_password = '***';
+  if (config.settings.metrics_token) out.metrics_token = '***';
   return out;
 }
 
@@ -25,8 +27,12 @@ export async function configCommand(cli: Cli, sub: string | undefined, file: str
   const paths = pathsOf(cli);
   let config: LoadedConfig;
   try {
-    config = await loadFor(cli, paths, file);
+    config = await loadFor(cli, paths, file, true);
   } catch (e) {
+    if (e instanceof FetchError) {
+      err.write(`configuration could NOT BE FETCHED: ${e.message}\n`);
+      return 1;
+    }
     if (!(e instanceof ConfigError)) throw e;
     for (const w of e.warnings) err.write(`warning: ${w}\n`);
     err.write(`configuration is INVALID (${file ?? sourceFor(cli, paths).description}):\n`);

@@ -3,7 +3,12 @@ import { runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
 import { createLogger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
+import { decide } from '../core/decide.ts';
+import { resolvePolicy } from '../config/policy.ts';
+import { pullAuthFor } from '../config/registry-auth-file.ts';
+import { systemClock } from '../daemon/clock.ts';
 import { execute } from '../daemon/executor.ts';
+import { HostObserver } from '../host/observer.ts';
 import type { Cli } from './args.ts';
 import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity } from './setup.ts';
 
@@ -82,10 +87,16 @@ export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<n
   const identity = await resolveIdentity(config, engine);
   const logger = createLogger({ level: config.settings.log_level, stream: process.stderr });
   const pilots = await engine.listPilots(identity.instance);
-  const actions = pilots.map((p) => ({ kind: 'remove' as const, id: p.id, name: p.name, reason: 'force-stop' as const, stopFirst: p.state !== 'exited' && p.state !== 'created' && p.state !== 'dead' }));
+  // the same decision the daemon's force-stop makes: every pilot removed, live ones vacated first
+  const now = systemClock.now();
+  const { host } = await new HostObserver({ procRoot: config.settings.host_proc }).host(now);
+  const { policy } = resolvePolicy(config, host);
+  const controls = { drain: false, drainStop: false, forceStop: true };
+  const { actions } = decide({ now, policy, host, pilots, controls, image: { name: config.pilot.image, present: true }, state: {} });
   const result = await execute(actions, pilots, {
-    engine, logger, removals: new RemovalLog(), identity, config, apparmor: await apparmorEnabled(),
-    now: Date.now, random: Math.random, stopping: () => false,
+    engine, logger, removals: new RemovalLog(), identity, pilot: { shape: config.pilot, configHash: config.hash }, apparmor: await apparmorEnabled(),
+    pullSource: (image) => pullAuthFor(image, config.settings),
+    clock: systemClock, random: Math.random, stopping: () => false,
   });
   await runDir.set('drain', 'left by force-stop');
   await runDir.clear('forceStop');

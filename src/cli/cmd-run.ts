@@ -4,15 +4,15 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ConfigError, EngineError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import type { Paths } from '../config/paths.ts';
 import type { ConfigSource } from '../config/source.ts';
-import { Daemon, primeSampler } from '../daemon/daemon.ts';
-import type { Identity } from '../daemon/executor.ts';
+import { Daemon } from '../daemon/daemon.ts';
+import type { Identity } from '../core/shapes.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
-import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
+import { ENGINE_RETRY_DELAYS_MS, withRetry } from '../engine/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
-import { HostSampler } from '../host/sampler.ts';
-import { PilotCpuMeter } from '../host/pilot-cpu.ts';
+import { HostObserver } from '../host/observer.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
 import { createIoWatch, type IoWatch } from '../daemon/io-watch.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
@@ -29,92 +29,115 @@ export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promi
   // engine) a signal ends the start quietly; from then on it is the daemon's stop, on_stop included,
   // even when it came while the daemon was still being set up.
   const early = new AbortController();
-  let daemon: Daemon | undefined;
-  let logger: Logger | undefined;
+  const held: { daemon?: Daemon; logger?: Logger } = {};
   const onSignal = (sig: NodeJS.Signals): void => {
-    logger?.info(`${sig} received`);
-    if (daemon) daemon.stop();
+    held.logger?.info(`${sig} received`);
+    if (held.daemon) held.daemon.stop();
     else early.abort();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    const pending: string[] = [];
-    let warn = (m: string): void => void pending.push(m);
-    const source = sourceFor(cli, paths, (m) => warn(m));
-    let sampler: HostSampler;
-    let primed: Awaited<ReturnType<typeof primeSampler>>;
-    let config: LoadedConfig;
-    let identity: Identity;
-    let engine: DockerEngine;
-    const runDir = new RunDir(paths.runDir);
+    let started: StartUp;
     try {
-      config = await firstLoad(source, early.signal, out);
-      // the first CPU interval runs while the rest starts up
-      sampler = new HostSampler({ procRoot: config.settings.host_proc, onPressureError: (e) => logger?.debug(`pressure: ${String(e)}`) });
-      primed = await primeSampler(sampler, Date.now());
-      logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
-      const log = logger;
-      warn = (m) => log.warn(m);
-      pending.forEach(warn);
-      await runDir.ensure();
-      if (/^(1|true|yes)$/i.test(process.env.PLANCTON_START_DRAIN ?? '')) await runDir.set('drain', 'PLANCTON_START_DRAIN');
-      await claimPidFile(paths.pidFile);
-      engine = engineFor(config);
-      try {
-        identity = await resolveIdentity(config, engine, {
-          retry: true,
-          signal: early.signal,
-          onWait: (err) => log.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
-        });
-      } catch (err) {
-        await releasePidFile(paths.pidFile);
-        throw err;
-      }
+      started = await startUp(cli, paths, out, early.signal, held);
     } catch (err) {
+      await releasePidFile(paths.pidFile);
       if (early.signal.aborted) return 0;
       if (err instanceof ConfigError || err instanceof EngineError) throw err;
       out.write(`plancton: ${(err as Error).message}\n`);
       return 1;
     }
-    const idle = await idleSetup(config, engine);
-    const io = await ioSetup(config, engine, idle.ok ? config.settings.cgroup_parent : undefined, warn);
-    daemon = new Daemon(
-      {
-        engine,
-        sampler,
-        primed,
-        cpuMeter: new PilotCpuMeter(config.settings.host_cgroup, idle.ok ? idle.cgroup : undefined),
-        idle: idle.ok ? idle.cgroup : undefined,
-        idleProblem: idle.ok ? undefined : idle.reason,
-        procRoot: config.settings.host_proc,
-        io,
-        runDir,
-        logger,
-        identity,
-        reload: () => source.load(),
-        apparmor: await apparmorEnabled(),
-        reporters: await createReporters(config, { logger, identity }),
-      },
-      config,
-    );
+    held.daemon = await daemonFor(started);
     // a signal that came during the set-up is the daemon's stop now
-    if (early.signal.aborted) daemon.stop();
-    try {
-      const reason = await daemon.run();
-      logger.info('exit', { reason });
-      return 0;
-    } finally {
-      await releasePidFile(paths.pidFile);
-      const done = logger;
-      await new Promise<void>((resolve) => {
-        done.on('finish', resolve);
-        done.end();
-      });
-    }
+    if (early.signal.aborted) held.daemon.stop();
+    return await runToEnd(held.daemon, started.logger, paths.pidFile);
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+  }
+}
+
+/** What the start-up gathered for the daemon. */
+interface StartUp {
+  readonly source: ConfigSource;
+  readonly config: LoadedConfig;
+  readonly observer: HostObserver;
+  readonly primed: { readonly at: number };
+  readonly logger: Logger;
+  readonly runDir: RunDir;
+  readonly engine: DockerEngine;
+  readonly identity: Identity;
+}
+
+/** Configuration, the observer's first reading, logger, run directory, pid file, engine and identity. */
+async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signal: AbortSignal, held: { logger?: Logger }): Promise<StartUp> {
+  const pending: string[] = [];
+  let warn = (m: string): void => void pending.push(m);
+  const source = sourceFor(cli, paths, (m) => warn(m));
+  const runDir = new RunDir(paths.runDir);
+  // before anything else: a second daemon on the same run directory or pid file stops here
+  await runDir.ensure();
+  await claimPidFile(paths.pidFile, paths.runDir);
+  const config = await firstLoad(source, signal, out);
+  // the first CPU interval runs while the rest starts up
+  const { host_proc: procRoot, host_cgroup: cgroupRoot } = config.settings;
+  const observer = new HostObserver({
+    procRoot, cgroupRoot, onPressureError: (e) => held.logger?.debug(`pressure: ${String(e)}`),
+    pilots: { parentName: config.settings.cgroup_parent || undefined, warn: (m) => held.logger?.warn(m) },
+  });
+  const primed = await observer.prime(Date.now());
+  const logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });
+  held.logger = logger;
+  warn = (m) => logger.warn(m);
+  pending.forEach(warn);
+  if (/^(1|true|yes)$/i.test(process.env.PLANCTON_START_DRAIN ?? '')) await runDir.set('drain', 'PLANCTON_START_DRAIN');
+  const engine = engineFor(config);
+  const identity = await resolveIdentity(config, engine, {
+    retry: true,
+    signal,
+    onWait: (err) => logger.error(`waiting for the engine to learn the host name: ${(err as Error).message}`),
+  });
+  return { source, config, observer, primed, logger, runDir, engine, identity };
+}
+
+/** The daemon, with the idle-priority cgroup and the disk's watch set up and the reporters made. */
+async function daemonFor(s: StartUp): Promise<Daemon> {
+  const { config, engine, observer, logger, identity } = s;
+  const idle = await idleSetup(config, engine);
+  observer.usePilotParent(idle.ok ? idle.cgroup : undefined);
+  const io = await ioSetup(config, engine, idle.ok ? config.settings.cgroup_parent : undefined, (m) => logger.warn(m));
+  return new Daemon(
+    {
+      engine,
+      observer,
+      primed: s.primed,
+      idle: idle.ok ? idle.cgroup : undefined,
+      idleProblem: idle.ok ? undefined : idle.reason,
+      io,
+      runDir: s.runDir,
+      logger,
+      identity,
+      reload: () => s.source.load(),
+      apparmor: await apparmorEnabled(),
+      reporters: await createReporters(config, { logger, identity }),
+    },
+    config,
+  );
+}
+
+/** Runs the daemon until it exits; then releases the pid file and flushes the log. */
+async function runToEnd(daemon: Daemon, logger: Logger, pidFile: string): Promise<number> {
+  try {
+    const reason = await daemon.run();
+    logger.info('exit', { reason });
+    return 0;
+  } finally {
+    await releasePidFile(pidFile);
+    await new Promise<void>((resolve) => {
+      logger.on('finish', resolve);
+      logger.end();
+    });
   }
 }
 
@@ -140,16 +163,14 @@ async function ioSetup(config: LoadedConfig, engine: DockerEngine, parent: strin
 }
 
 /** The first configuration; a URL that cannot be fetched yet is retried (as 0.6's container did), a bad configuration is not. */
-async function firstLoad(source: ConfigSource, signal: AbortSignal, out: NodeJS.WritableStream): Promise<LoadedConfig> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await source.load();
-    } catch (err) {
-      if (err instanceof ConfigError || !process.env.PLANCTON_CONF_URL) throw err;
-      out.write(`plancton: ${(err as Error).message}; retrying\n`);
-      await delay(ENGINE_RETRY_DELAYS_MS[Math.min(attempt, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000, undefined, { signal });
-    }
-  }
+function firstLoad(source: ConfigSource, signal: AbortSignal, out: NodeJS.WritableStream): Promise<LoadedConfig> {
+  return withRetry(() => source.load(), {
+    delaysMs: ENGINE_RETRY_DELAYS_MS,
+    forever: true,
+    signal,
+    isRetryable: (err) => !(err instanceof ConfigError) && source.remote,
+    onRetry: (err) => out.write(`plancton: ${(err as Error).message}; retrying\n`),
+  });
 }
 
 /** `planctonctl start`: the daemon in the background, logging to the log directory. */

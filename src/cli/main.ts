@@ -1,5 +1,6 @@
 import { ConfigError, EngineError } from '../core/errors.ts';
 import { parseCli, UsageError, type Cli } from './args.ts';
+import { bootstrapCommand } from './cmd-bootstrap.ts';
 import { configCommand } from './cmd-config.ts';
 import { drain, forceStop, resume, stop } from './cmd-control.ts';
 import { runForeground, startDetached } from './cmd-run.ts';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   stop: (cli, io) => stop(cli, io.out),
   'force-stop': (cli, io) => forceStop(cli, io.out),
   config: (cli, io) => configCommand(cli, cli.words[1] ?? 'check', cli.words[2], io.out, io.err),
+  bootstrap: (cli, io) => bootstrapCommand(cli, io.out, io.err),
 };
 
 const PLANCTON_HELP = `Usage: plancton <command> [options] [--<config_key> <value> ...]
@@ -35,6 +37,10 @@ Commands:
   force-stop          remove every pilot this instance owns, then stop the daemon
   config check [FILE] validate the configuration and print the effective one
   config show         print the effective configuration and where each value came from
+  bootstrap REPO      clone user/repo[:branch] into the configuration directory, or update
+                      Plancton's own clone there (0.6's plancton-bootstrap); --force replaces a
+                      directory it did not make (moved aside), --dryrun writes an empty config,
+                      --git-base URL (env PLANCTON_CONF_GIT_BASE; default https://github.com)
   start | force-start daemonise (as planctonctl)
 
 Options:

@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { setTimeout as delay } from 'node:timers/promises';
 import { EngineError } from '../core/errors.ts';
-import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
+import { ENGINE_RETRY_DELAYS_MS, withRetry } from '../engine/retry.ts';
 import type { EnginePort } from '../engine/port.ts';
 import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
+import { readHostFacts } from '../host/host-facts.ts';
 import { ConfigSource } from '../config/source.ts';
 import { resolvePaths, type Paths } from '../config/paths.ts';
-import type { Identity } from '../daemon/executor.ts';
+import type { Identity } from '../core/shapes.ts';
 import { DockerEngine } from '../engine/docker-engine.ts';
 import type { Cli } from './args.ts';
 
@@ -21,14 +21,17 @@ export function pathsOf(cli: Cli, daemonised = false): Paths {
 }
 
 /** Where the configuration comes from for every command: URL or file (or the image default), environment, `--<key>` overrides. */
-export function sourceFor(cli: Cli, paths: Paths, onWarning?: (message: string) => void): ConfigSource {
-  return new ConfigSource({ paths, env: process.env, args: cli.configArgs, cacheFile: join(paths.runDir, 'config-url.yaml'), onWarning });
+export function sourceFor(cli: Cli, paths: Paths, onWarning?: (message: string) => void, strict = false): ConfigSource {
+  return new ConfigSource({ paths, env: process.env, args: cli.configArgs, cacheFile: join(paths.runDir, 'config-url.yaml'), onWarning, strict, hostFacts: readHostFacts });
 }
 
-/** Loads the configuration once; with `file`, that file alone (as `config check FILE`). */
-export async function loadFor(cli: Cli, paths: Paths, file?: string): Promise<LoadedConfig> {
-  if (file) return loadConfig({ file, fileRequired: true, env: process.env, args: cli.configArgs });
-  return sourceFor(cli, paths).load();
+/**
+ * Loads the configuration once; with `file`, that file alone (as `config check FILE`).
+ * @param strict - a config URL that cannot be fetched is an error, not the cached last good text.
+ */
+export async function loadFor(cli: Cli, paths: Paths, file?: string, strict = false): Promise<LoadedConfig> {
+  if (file) return loadConfig({ file, fileRequired: true, env: process.env, args: cli.configArgs, hostFacts: readHostFacts });
+  return sourceFor(cli, paths, undefined, strict).load();
 }
 
 export function engineFor(config: LoadedConfig): DockerEngine {
@@ -43,16 +46,15 @@ export function engineFor(config: LoadedConfig): DockerEngine {
  * change the instance id, and the pilots of the previous run would not be adopted.
  */
 export async function resolveIdentity(config: LoadedConfig, engine: EnginePort, opts: { signal?: AbortSignal; onWait?: (err: unknown) => void; retry?: boolean } = {}): Promise<Identity> {
-  let hostname = config.settings.hostname;
-  for (let attempt = 0; !hostname; attempt++) {
-    try {
-      hostname = (await engine.info()).hostName;
-    } catch (err) {
-      if (!opts.retry || !(err instanceof EngineError) || opts.signal?.aborted) throw err;
-      opts.onWait?.(err);
-      await delay(ENGINE_RETRY_DELAYS_MS[Math.min(attempt, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000, undefined, { signal: opts.signal });
-    }
-  }
+  const hostname =
+    config.settings.hostname ||
+    (await withRetry(async () => (await engine.info()).hostName, {
+      delaysMs: ENGINE_RETRY_DELAYS_MS,
+      forever: true,
+      signal: opts.signal,
+      isRetryable: (err) => opts.retry === true && err instanceof EngineError,
+      onRetry: (err) => opts.onWait?.(err),
+    }));
   return { hostname, instance: config.settings.instance_id || hostname, version: VERSION };
 }
 

@@ -1,5 +1,8 @@
+import { constants } from 'node:os';
 import convict from 'convict';
 import cron from 'node-cron';
+import { parseImageReference } from './image-ref.ts';
+import { GRANT_PATTERN } from './host-power.ts';
 
 /**
  * Strict convict formats. Environment variables and command-line values arrive as strings:
@@ -7,12 +10,27 @@ import cron from 'node-cron';
  * as it is so that `validate` rejects it with a message that names the key.
  */
 
+/** Signal names the kernel knows (node's os.constants.signals), e.g. SIGTERM. */
+export const SIGNAL_NAMES: readonly string[] = Object.keys(constants.signals).filter((n) => n.startsWith('SIG')).sort();
+
+/**
+ * `cgroup_parent`: a plain relative cgroup name, components of letters, digits, `_ . -` (not
+ * starting with `.` or `-`), joined by `/`; never absolute, never `..`, never an empty component.
+ */
+export const CGROUP_NAME_PATTERN = '^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*)?$';
+
+/** `metrics_token`: empty, or at least 16 non-space characters. */
+export const TOKEN_PATTERN = '^(|\\S{16,})$';
+
 const TRUE = new Set(['true', 'yes', 'on', '1']);
 const FALSE = new Set(['false', 'no', 'off', '0']);
 
+/** Plain decimal numbers only: Number() would also take "0x10", "0b1" and "Infinity". */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function coerceNumber(v: string): number | string {
   const t = v.trim();
-  return t !== '' && Number.isFinite(Number(t)) ? Number(t) : v;
+  return DECIMAL.test(t) && Number.isFinite(Number(t)) ? Number(t) : v;
 }
 
 /** A list from an env string: JSON/YAML-style `[...]`, or comma separated. */
@@ -104,7 +122,41 @@ export function registerFormats(): void {
     },
     signal: {
       validate: (x: unknown) => {
-        if (typeof x !== 'string' || !/^SIG[A-Z0-9+-]+$/.test(x)) throw new Error('must be a signal name such as SIGTERM or SIGINT');
+        if (typeof x !== 'string' || !SIGNAL_NAMES.includes(x)) throw new Error(`must be a signal name such as SIGTERM or SIGINT, not ${JSON.stringify(x)}`);
+      },
+    },
+    /** A Docker image reference, parsed as Docker does. */
+    image: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string') throw new Error('must be an image reference such as busybox or registry.example.org:5000/pilot:1.2');
+        try {
+          parseImageReference(x);
+        } catch (err) {
+          throw new Error(`${JSON.stringify(x)} is not an image reference: ${(err as Error).message}`);
+        }
+      },
+    },
+    /** `allow_host_power`: kind:value entries. */
+    'host-power-list': {
+      validate: (x: unknown) => {
+        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a list of strings');
+        const bad = x.find((e: string) => !new RegExp(GRANT_PATTERN).test(e));
+        if (bad !== undefined) throw new Error(`"${String(bad)}" is not docker_privileged or binds:, devices:, capabilities:, security_opts:, docker_network: followed by the exact value`);
+      },
+      coerce: coerceList,
+    },
+    /** A bearer token: empty, or 16 and more non-space characters. */
+    token: {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string' || !new RegExp(TOKEN_PATTERN).test(x)) throw new Error('must be empty or at least 16 characters without spaces');
+      },
+    },
+    /** A relative cgroup name, or empty for none. */
+    'cgroup-name': {
+      validate: (x: unknown) => {
+        if (typeof x !== 'string' || !new RegExp(CGROUP_NAME_PATTERN).test(x)) {
+          throw new Error(`${JSON.stringify(x)} must be a plain relative cgroup name such as plancton or plancton/pilots (no leading /, no .., no empty component), or empty`);
+        }
       },
     },
     /** A command that may be empty: a string (split on spaces) or a list. */

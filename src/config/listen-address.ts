@@ -25,3 +25,9 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
   const host = v6 ?? (m[2] || undefined);
   return { host, port };
 }
+
+/** Whether `host` (as parsed; undefined: every interface) reaches this host only. */
+export function isLoopback(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}

@@ -1,22 +1,26 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { compileExpression, type CompiledExpression } from './expression.ts';
 import { pilotShape, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
-import { parseListenAddress } from './listen-address.ts';
+import { isLoopback, parseListenAddress } from './listen-address.ts';
+import { checkRegistryAuth } from './registry-auth-file.ts';
+import { checkBounds } from './bounds.ts';
+import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './host-power.ts';
+import { parseConfigText, readConfigFile } from './config-text.ts';
+import { checkMaxDocks, type HostFacts } from './host-facts.ts';
 
 /** Names `max_docks` may use, as in 0.6. */
 export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
 
 /** Keys that pilotShape() reads; it can only run when convict accepted all of them. */
 const PILOT_KEYS = ['docker_image', 'docker_cmd', 'user_group', 'cpus_per_dock', 'max_dock_mem', 'max_dock_swap', 'binds', 'devices',
-  'capabilities', 'security_opts', 'docker_privileged', 'docker_network', 'docker_env'];
+  'capabilities', 'security_opts', 'docker_privileged', 'docker_network', 'docker_env', 'docker_no_new_privileges', 'docker_drop_net_raw', 'max_dock_pids'];
 
-/** A configuration file larger than this is refused rather than parsed. */
-const MAX_FILE_BYTES = 1024 * 1024;
+/** Unknown keys named one by one in the warnings; the rest are counted. */
+const MAX_UNKNOWN_NAMED = 20;
 
 export type Origin = 'default' | 'file' | 'env' | 'arg';
 
@@ -31,6 +35,8 @@ export interface LoadedConfig {
   /** Human-readable origin of the file part: a path, or `defaults` when there was no file. */
   readonly source: string;
   readonly origins: Readonly<Record<keyof Settings, Origin>>;
+  /** Settings that give pilots power over the host (each also in `warnings`). */
+  readonly hostPower: readonly HostPower[];
 }
 
 export interface LoadOptions {
@@ -42,6 +48,14 @@ export interface LoadOptions {
   readonly text?: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   readonly args: readonly string[];
+  /** The host `max_docks` is evaluated on, as given (tests)... */
+  readonly host?: HostFacts | undefined;
+  /** ...or read from `host_proc` by this reader (the host layer's readHostFacts); with neither, max_docks is only compiled. */
+  readonly hostFacts?: ((procRoot: string) => HostFacts) | undefined;
+  /** True when `text` came from the config URL: it may not give pilots power over the host unless allowed locally. */
+  readonly remote?: boolean | undefined;
+  /** `allow_host_power` of the local file, when the configuration itself comes from the URL. */
+  readonly allowHostPower?: readonly string[] | undefined;
 }
 
 /**
@@ -51,11 +65,42 @@ export interface LoadOptions {
 export function loadConfig(opts: LoadOptions): LoadedConfig {
   const warnings: string[] = [];
   const { values, source } = readFileValues(opts, warnings);
+  const problems: ConfigProblem[] = [];
+  const settings = settingsOf(values, source, opts, problems, warnings);
+  // go on past convict's findings, so that one run names every bad key
+  const bad = new Set(problems.map((p) => p.key));
+  checkBounds(settings, bad, problems);
+  for (const p of problems) bad.add(p.key);
+  const maxDocks = maxDocksOf(settings, bad, opts, problems, warnings);
+  let pilot: PilotShape | undefined;
+  if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
+  if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
+  if (!['registry_auth_file', 'registry_username', 'registry_password'].some((k) => bad.has(k))) checkRegistryAuth(settings, problems);
+  if (!bad.has('metrics_listen')) checkMetricsListen(settings, problems, warnings);
+  const origins = originsOf(values, opts);
+  const hostPower = bad.has('allow_host_power') ? [] : hostPowerOf(settings, bad);
+  if (!bad.has('allow_host_power')) gate(settings, hostPower, origins, opts, problems, warnings);
+  if (problems.length || !maxDocks || !pilot) throw new ConfigError(problems, { warnings });
+
+  return {
+    settings,
+    pilot,
+    maxDocks,
+    hash: createHash('sha256').update(JSON.stringify(pilot)).digest('hex').slice(0, 12),
+    warnings,
+    source,
+    origins,
+    hostPower,
+  };
+}
+
+/** The file's known keys through convict, over defaults and under environment and command line; unknown keys are warnings. */
+function settingsOf(values: Record<string, unknown>, source: string, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): Settings {
   const conf = newConfig(opts.env, [...opts.args]);
   const known = new Set<string>(KEYS);
   const unknown = Object.keys(values).filter((k) => !known.has(k));
-  for (const k of unknown) warnings.push(`unknown key '${k}' in ${source} is ignored`);
-  const problems: ConfigProblem[] = [];
+  for (const k of unknown.slice(0, MAX_UNKNOWN_NAMED)) warnings.push(`unknown key '${k.slice(0, 80)}' in ${source} is ignored`);
+  if (unknown.length > MAX_UNKNOWN_NAMED) warnings.push(`and ${unknown.length - MAX_UNKNOWN_NAMED} more unknown keys in ${source}, ignored`);
   // convict flattens mappings into dotted keys and then misses them: no key takes a mapping, so say so here.
   for (const [k, v] of Object.entries(values)) {
     if (known.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) problems.push({ key: k, message: 'must not be a mapping' });
@@ -69,76 +114,63 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   } catch (err) {
     problems.push(...convictProblems(err));
   }
-  // go on past convict's findings, so that one run names every bad key
-  const bad = new Set(problems.map((p) => p.key));
-  const settings = conf.getProperties();
-  let maxDocks: CompiledExpression | undefined;
-  if (!bad.has('max_docks')) {
-    try {
-      maxDocks = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
-    } catch (err) {
-      problems.push({ key: 'max_docks', message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
-    }
-  }
-  let pilot: PilotShape | undefined;
-  if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
-  if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
-  if (!bad.has('metrics_listen')) {
-    try {
-      parseListenAddress(settings.metrics_listen);
-    } catch (err) {
-      problems.push(...(err as ConfigError).problems);
-    }
-  }
-  if (problems.length || !maxDocks || !pilot) throw new ConfigError(problems, { warnings });
-
-  return {
-    settings,
-    pilot,
-    maxDocks,
-    hash: createHash('sha256').update(JSON.stringify(pilot)).digest('hex').slice(0, 12),
-    warnings,
-    source,
-    origins: originsOf(values, opts),
-  };
+  return conf.getProperties();
 }
 
-/** Parses a YAML (or JSON) configuration text; the top level must be a mapping (or empty). */
-export function parseConfigText(text: string, origin: string): Record<string, unknown> {
-  let doc: unknown;
+/** max_docks compiled, and evaluated on this host (or the one given) when the keys it reads are good. */
+function maxDocksOf(settings: Settings, bad: ReadonlySet<string>, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): CompiledExpression | undefined {
+  if (bad.has('max_docks')) return undefined;
+  let maxDocks: CompiledExpression;
   try {
-    doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
+    maxDocks = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
   } catch (err) {
-    throw new ConfigError([{ key: origin, message: `not valid YAML: ${(err as Error).message}` }], { cause: err });
+    problems.push({ key: 'max_docks', message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
+    return undefined;
   }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError([{ key: origin, message: 'must be a mapping of keys to values' }]);
+  if (bad.has('max_dock_mem') || bad.has('max_dock_swap')) return maxDocks;
+  let facts = opts.host;
+  if (!facts && opts.hostFacts && !bad.has('host_proc')) {
+    try {
+      facts = opts.hostFacts(settings.host_proc);
+    } catch (err) {
+      warnings.push(`max_docks is not checked against this host: ${(err as Error).message}`);
+    }
   }
-  return doc as Record<string, unknown>;
+  if (facts) checkMaxDocks(settings, maxDocks, facts, problems, warnings);
+  return maxDocks;
+}
+
+function checkMetricsListen(settings: Settings, problems: ConfigProblem[], warnings: string[]): void {
+  try {
+    const address = parseListenAddress(settings.metrics_listen);
+    if (address && !isLoopback(address.host)) {
+      warnings.push(`metrics_listen "${settings.metrics_listen}" serves /metrics and /status beyond this host (pilots, configuration source, errors)${settings.metrics_token ? '' : ' to anyone: set metrics_token, or listen on 127.0.0.1'}`);
+    }
+  } catch (err) {
+    problems.push(...(err as ConfigError).problems);
+  }
+}
+
+/** Settings that give pilots power over the host pass only from the local file, or as allow_host_power lists them. */
+function gate(settings: Settings, hostPower: HostPower[], origins: Record<keyof Settings, Origin>, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): void {
+  const originOf = (k: keyof Settings): PowerOrigin => (origins[k] === 'file' && opts.remote ? 'remote' : origins[k]);
+  const allowOrigin = originOf('allow_host_power');
+  if (allowOrigin === 'env' || allowOrigin === 'remote') {
+    problems.push({ key: 'allow_host_power', message: `may be set only in the local configuration file or on the command line, not in ${allowOrigin === 'env' ? envName('allow_host_power') : 'the configuration URL or repository'}` });
+    return;
+  }
+  const allowed = new Set([...settings.allow_host_power, ...(opts.allowHostPower ?? [])]);
+  gateHostPower(hostPower, originOf, allowed, envName, problems, warnings);
 }
 
 function readFileValues(opts: LoadOptions, warnings: string[]): { values: Record<string, unknown>; source: string } {
   if (opts.text !== undefined) return { values: parseConfigText(opts.text, opts.file ?? 'config'), source: opts.file ?? 'config' };
   if (!opts.file) return { values: {}, source: 'defaults' };
-  let size: number;
-  try {
-    size = statSync(opts.file).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !opts.fileRequired) {
-      warnings.push(`no configuration file at ${opts.file}: running on defaults and environment`);
-      return { values: {}, source: 'defaults' };
-    }
-    throw new ConfigError([{ key: opts.file, message: `cannot read: ${(err as Error).message}` }], { cause: err });
+  if (!opts.fileRequired && !existsSync(opts.file)) {
+    warnings.push(`no configuration file at ${opts.file}: running on defaults and environment`);
+    return { values: {}, source: 'defaults' };
   }
-  if (size > MAX_FILE_BYTES) throw new ConfigError([{ key: opts.file, message: `larger than ${MAX_FILE_BYTES} bytes` }]);
-  let text: string;
-  try {
-    text = readFileSync(opts.file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ key: opts.file, message: `cannot read: ${(err as Error).message}` }], { cause: err });
-  }
-  return { values: parseConfigText(text, opts.file), source: opts.file };
+  return { values: parseConfigText(readConfigFile(opts.file), opts.file), source: opts.file };
 }
 
 /** Convict reports every bad key on its own line as `key: message: value was ...`. */

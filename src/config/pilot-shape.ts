@@ -1,18 +1,8 @@
 import type { ConfigProblem } from '../core/errors.ts';
-import type { DeviceMapping, PilotSpec } from '../engine/port.ts';
+import type { DeviceMapping, PilotShape } from '../core/shapes.ts';
 import type { Settings } from './schema.ts';
 
-/**
- * The pilot-shaping part of the configuration, normalized: what every new pilot is created from.
- * The fields the engine takes as they are come from PilotSpec, so the two cannot drift apart.
- */
-export type PilotShape = Pick<PilotSpec, 'image' | 'cmd' | 'user' | 'binds' | 'devices' | 'capAdd' | 'capDrop' | 'securityOpt' | 'privileged'> & {
-  readonly cpusPerDock: number;
-  readonly memoryBytes: number;
-  readonly swapBytes: number;
-  readonly network: string;
-  readonly env: readonly string[];
-};
+export type { PilotShape } from '../core/shapes.ts';
 
 /** 0.6 split a string command on spaces; a list is taken as it is. */
 export function splitCommand(cmd: string | readonly string[]): string[] {
@@ -91,10 +81,23 @@ export function pilotShape(s: Settings, problems: ConfigProblem[]): PilotShape {
     binds: s.binds,
     devices: normalizeDevices(s.devices, problems),
     capAdd: caps.add,
-    capDrop: caps.drop,
-    securityOpt: s.security_opts,
+    capDrop: leastPrivilegeDrop(s, caps),
+    securityOpt: leastPrivilegeOpts(s),
     privileged: s.docker_privileged,
     network: s.docker_network,
     env: s.docker_env,
+    pidsLimit: s.max_dock_pids,
   };
+}
+
+/** NET_RAW dropped by default, unless the site adds it (or ALL) back or drops it already. */
+function leastPrivilegeDrop(s: Settings, caps: { add: string[]; drop: string[] }): string[] {
+  const keep = caps.add.includes('NET_RAW') || caps.add.includes('ALL') || caps.drop.includes('NET_RAW');
+  return s.docker_drop_net_raw && !keep ? [...caps.drop, 'NET_RAW'] : caps.drop;
+}
+
+/** no-new-privileges by default, unless the site says something about it itself. */
+function leastPrivilegeOpts(s: Settings): string[] {
+  const said = s.security_opts.some((o) => /^\s*no-new-privileges\b/i.test(o));
+  return s.docker_no_new_privileges && !said ? [...s.security_opts, 'no-new-privileges'] : [...s.security_opts];
 }

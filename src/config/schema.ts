@@ -22,12 +22,17 @@ export interface Settings {
   devices: unknown[];
   capabilities: string[];
   security_opts: string[];
+  allow_host_power: string[];
+  docker_no_new_privileges: boolean;
+  docker_drop_net_raw: boolean;
+  max_dock_pids: number;
   influxdb_url: string | string[] | null;
   influxdb_username: string;
   influxdb_password: string;
   influxdb_queue_size: number;
   influxdb_flush_interval: number;
   metrics_listen: string;
+  metrics_token: string;
   stop_timeout: number;
   stop_signal: string;
   stop_command: string | string[];
@@ -48,6 +53,9 @@ export interface Settings {
   no_work_uptime: number;
   overload_margin: number;
   pull_retry: number;
+  registry_auth_file: string;
+  registry_username: string;
+  registry_password: string;
   docker_env: string[];
   docker_network: string;
   docker_socket: string;
@@ -89,27 +97,32 @@ const DEFS: Record<keyof Settings, Def> = {
   max_docks: { doc: 'Maximum number of pilots: a number or an arithmetic expression over ncpus, ram_bytes, swap_bytes, max_dock_mem, max_dock_swap (with min, max, abs, floor, ceil, round, int).', format: 'number-or-expression', default: 'ncpus - 2' },
   docks_per_loop: { doc: 'Most pilots being started at the same time (0.6: per iteration); every pilot that fits starts in the same pass, this many at a time. 0: start none.', format: 'non-negative-int', default: 4 },
   max_ttl: { doc: 'Seconds a pilot may run before it is stopped and removed.', format: 'seconds', default: 43200 },
-  docker_image: { doc: 'Pilot image, repository[:tag].', format: 'non-empty', default: 'busybox' },
+  docker_image: { doc: 'Pilot image, [registry[:port]/]repository[:tag][@sha256:digest], as Docker parses it.', format: 'image', default: 'busybox' },
   docker_cmd: { doc: 'Pilot command: a string (split on spaces) or a list.', format: 'command', default: '/bin/sleep 60' },
   docker_privileged: { doc: 'Run pilots privileged.', format: 'bool', default: false },
   max_dock_mem: { doc: 'Memory limit per pilot in bytes (0: no limit).', format: 'non-negative-int', default: 2000000000 },
   max_dock_swap: { doc: 'Swap per pilot in bytes (MemorySwap = max_dock_mem + max_dock_swap).', format: 'non-negative-int', default: 0 },
-  user_group: { doc: '`uid:gid` the pilot runs as (empty: the image\'s user).', format: 'user', default: '0:0' },
+  user_group: { doc: '`uid:gid` (or user[:group]) the pilot runs as; empty: the image\'s own user (0.6 ran pilots as 0:0 by default: set it to keep that).', format: 'user', default: '' },
   binds: { doc: '`host:container[:options]` bind mounts.', format: 'string-list', default: [] },
   devices: { doc: '`host[:container[:perms]]` strings, or maps with PathOnHost, PathInContainer, CgroupPermissions.', format: 'device-list', default: [] },
   capabilities: { doc: '`SYS_ADMIN` or `+SYS_ADMIN` adds a capability, `-NET_RAW` drops one.', format: 'string-list', default: [] },
   security_opts: { doc: 'Security options; AppArmor ones are applied only where AppArmor is enabled.', format: 'string-list', default: [] },
+  docker_no_new_privileges: { doc: 'Run pilots with no-new-privileges: setuid programs and file capabilities cannot raise a pilot\'s privileges.', format: 'bool', default: true },
+  docker_drop_net_raw: { doc: 'Drop the NET_RAW capability from pilots (no raw sockets: no ARP or ICMP spoofing), unless capabilities adds it back.', format: 'bool', default: true },
+  max_dock_pids: { doc: 'Most processes and threads per pilot (PidsLimit), so that a fork bomb stays inside its pilot. 0: no limit.', format: 'non-negative-int', default: 4096 },
+  allow_host_power: { doc: 'Settings that give pilots power over the host (privileged, binds of /, /etc, the Docker socket..., capabilities beyond Docker\'s default, devices, host network, seccomp/AppArmor/SELinux off) which the config URL or PLANCTON_* variables may set, each exactly: docker_privileged, binds:/path, capabilities:SYS_ADMIN, devices:/dev/fuse, security_opts:seccomp=unconfined, docker_network:host. Only from the local configuration file or the command line. The local file may set such settings without it (with a warning).', format: 'host-power-list', default: [] },
   influxdb_url: { doc: 'InfluxDB 1.x URL or list, each http(s)://[user:pass@]host:port#database; prefix insecure_https: to skip TLS verification.', format: 'url-list', default: null, sensitive: true, nullable: true },
   influxdb_username: { doc: 'InfluxDB user, for URLs that carry none.', format: 'text', default: '' },
   influxdb_password: { doc: 'InfluxDB password, for URLs that carry none. Never logged.', format: 'text', default: '', sensitive: true },
   influxdb_queue_size: { doc: 'Points kept while InfluxDB is down or slow; past it the oldest are dropped and counted.', format: 'non-negative-int', default: 10000 },
   influxdb_flush_interval: { doc: 'Seconds between batched writes to InfluxDB.', format: 'positive', default: 10 },
   metrics_listen: { doc: 'host:port of the HTTP server with /metrics (Prometheus), /healthz and /status (empty: off). Read at start.', format: 'text', default: '' },
+  metrics_token: { doc: 'Bearer token that /metrics and /status require (Authorization: Bearer <token>; /healthz stays open for probes); at least 16 characters, no spaces (empty: no token). Never logged.', format: 'token', default: '', sensitive: true },
   stop_timeout: { doc: 'Seconds a removed pilot gets to go before SIGKILL: stop_command and stop_signal together.', format: 'seconds', default: 10 },
   stop_signal: { doc: 'Signal that asks a pilot to go (vacate) before SIGKILL after stop_timeout.', format: 'signal', default: 'SIGTERM' },
   stop_command: { doc: 'Command run inside a pilot before the stop signal, e.g. a peaceful shutdown (string split on spaces, or a list; empty: none); its time counts in stop_timeout.', format: 'optional-command', default: [] },
   cpu_policy: { doc: 'owner: the host counts as busy by what its own processes use (total busy minus the pilots\' use); total: 0.6\'s rule, total busy against the pilots\' share.', format: ['owner', 'total'], default: 'owner' },
-  cgroup_parent: { doc: 'Parent cgroup of the pilots, created with the lowest CPU weight (cpu.shares 2 / cpu.weight 1, cpu.idle) so the owner takes the CPU back at once (empty: off). Read at start.', format: 'text', default: 'plancton' },
+  cgroup_parent: { doc: 'Parent cgroup of the pilots, created with the lowest CPU weight (cpu.shares 2 / cpu.weight 1, cpu.idle) so the owner takes the CPU back at once (empty: off); a relative name such as plancton or plancton/pilots. Read at start.', format: 'cgroup-name', default: 'plancton' },
   host_cgroup: { doc: 'Where the host\'s cgroup filesystem is mounted. Read at start.', format: 'non-empty', default: '/sys/fs/cgroup' },
   overload_hysteresis: { doc: 'Percent points under overload_margin the excess must fall before an overload is over.', format: 'non-negative', default: 5 },
   pause_max: { doc: 'Seconds a pilot may stay paused while the owner needs the CPU; then it is vacated (stopped gracefully). 0: never pause, vacate after grace_kill.', format: 'seconds', default: 120 },
@@ -125,6 +138,9 @@ const DEFS: Record<keyof Settings, Def> = {
   on_stop: { doc: 'What SIGTERM (docker stop, compose down) does to the pilots: keep (they run on and are adopted at the next start), drain (start none, exit when the last one ends), remove (stop and remove them all, then exit). A second signal exits at once.', format: ['keep', 'drain', 'remove'], default: 'keep' },
   overload_margin: { doc: 'Percent points the host may exceed the pilots\' CPU share before counting as overloaded (0.6: 10); under cpu_policy owner at least half of one pilot\'s share.', format: 'non-negative', default: 10 },
   pull_retry: { doc: 'Seconds to wait after a failed image pull before trying again.', format: 'seconds', default: 60 },
+  registry_auth_file: { doc: 'File of registry credentials in Docker\'s config.json format (`auths` entries with a base64 `auth`, or `username` and `password`; no credsStore), read anew at every pull of the pilot image and used for pulls only (empty: none).', format: 'text', default: '' },
+  registry_username: { doc: 'User for the registry of docker_image, with registry_password; takes precedence over registry_auth_file for that registry (empty: none).', format: 'text', default: '' },
+  registry_password: { doc: 'Password (or token) of registry_username. Never logged or shown.', format: 'text', default: '', sensitive: true },
   docker_env: { doc: 'Extra `NAME=value` environment entries for every pilot.', format: 'string-list', default: [] },
   docker_network: { doc: 'Network mode of the pilots (empty: the engine\'s default bridge).', format: 'text', default: '' },
   docker_socket: { doc: 'Docker API socket path (empty: DOCKER_HOST, else /var/run/docker.sock). Read at start.', format: 'text', default: '' },
@@ -143,6 +159,9 @@ const DEFS: Record<keyof Settings, Def> = {
 
 /** The documented keys in order, for the reference and `config show`. */
 export const KEYS = Object.keys(DEFS) as Array<keyof Settings>;
+
+/** Keys whose values are secrets (convict's `sensitive`): never printed, logged or reported. */
+export const SENSITIVE_KEYS: ReadonlySet<keyof Settings> = new Set(KEYS.filter((k) => DEFS[k].sensitive === true));
 
 /** Documentation of one key, for generated references. */
 export function describeKey(key: keyof Settings): { doc: string; default: unknown; env: string; v06: boolean } {

@@ -1,9 +1,18 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { loadConfig, type LoadedConfig } from './load.ts';
-import { fetchText, safeUrl } from './fetch-text.ts';
+import { DEFAULT_FETCH_DEADLINE_MS, fetchText, safeUrl } from './fetch-text.ts';
+import { readFileNoFollow, writeFileNoFollow } from './safe-file.ts';
+import { TIMER_MAX_S } from './bounds.ts';
+import { parseConfigText, readConfigFile } from './config-text.ts';
+import { GRANT_PATTERN } from './host-power.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { HostFacts } from '../core/shapes.ts';
 import type { Paths } from './paths.ts';
+import { bootstrap } from './bootstrap.ts';
+import { BootstrapError, DEFAULT_GIT_BASE, parseRepoSpec, safeGitUrl } from './bootstrap-spec.ts';
 
 /** How the configuration text is found: 0.6's file, or 0.6's container variables for a URL. */
 export interface SourceOptions {
@@ -14,73 +23,167 @@ export interface SourceOptions {
   readonly cacheFile?: string | undefined;
   readonly now?: () => number;
   readonly onWarning?: (message: string) => void;
+  /** `config check`: a failed fetch is an error, never hidden behind the last good text. */
+  readonly strict?: boolean | undefined;
+  /** Reads the host's facts for `max_docks` from `host_proc` (see LoadOptions.hostFacts). */
+  readonly hostFacts?: ((procRoot: string) => HostFacts) | undefined;
 }
+
+const YES = /^(1|true|yes)$/i;
+
+/** `PLANCTON_CONF_UPDATE` / `PLANCTON_CONF_TIMEOUT`: seconds within [min, TIMER_MAX_S], or the default when unset. */
+function seconds(env: NodeJS.ProcessEnv, name: string, min: number, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > TIMER_MAX_S) throw new ConfigError([{ key: name, message: `must be a number of seconds from ${min} to ${TIMER_MAX_S}, not ${JSON.stringify(raw.slice(0, 40))}` }]);
+  return v;
+}
+
+/** The first line of the cache file: which URL the text came from, so another URL never gets it. */
+const cacheHeader = (url: string): string => `# plancton config cache of url-sha256:${createHash('sha256').update(url).digest('hex')}\n`;
 
 /**
  * The configuration, loaded anew on every call: from `PLANCTON_CONF_URL` when set (re-fetched
- * every `PLANCTON_CONF_UPDATE` seconds; a failed fetch keeps the last good text), else from the
+ * every `PLANCTON_CONF_UPDATE` seconds; a failed fetch keeps the last good text), or from the
+ * clone of `PLANCTON_CONF_GIT` (`user/repo[:branch]` under `PLANCTON_CONF_GIT_BASE`) in the
+ * configuration directory, updated as often and under the same last-good rule; else from the
  * file; when the implicit default file is absent, from `PLANCTON_DEFAULT_CONFIG` (the image's
  * embedded default). Environment and command line go on top as always.
  */
 export class ConfigSource {
   readonly #o: SourceOptions;
   readonly #url: string | undefined;
+  readonly #git: string | undefined;
   #text: string | undefined;
   #nextFetch = 0;
+  #cloned = false;
 
   constructor(o: SourceOptions) {
     this.#o = o;
     this.#url = o.env.PLANCTON_CONF_URL || undefined;
+    this.#git = o.env.PLANCTON_CONF_GIT?.trim() || undefined;
   }
 
   /** What the configuration comes from, for status and logs (never with a password). */
   get description(): string {
-    return this.#url ? safeUrl(this.#url) : this.#o.paths.configFile;
+    if (this.#url) return safeUrl(this.#url);
+    if (this.#git) return `${this.#o.paths.configFile} (git ${this.#git} from ${safeGitUrl(this.#gitBase)})`;
+    return this.#o.paths.configFile;
   }
 
-  async load(): Promise<LoadedConfig> {
+  /** True when the configuration comes from a server (URL or git): a first load that cannot reach it is worth retrying. */
+  get remote(): boolean {
+    return this.#url !== undefined || this.#git !== undefined;
+  }
+
+  get #gitBase(): string {
+    return this.#o.env.PLANCTON_CONF_GIT_BASE || DEFAULT_GIT_BASE;
+  }
+
+  /** @param signal - aborts a fetch in flight (the daemon's stop). */
+  async load(signal?: AbortSignal): Promise<LoadedConfig> {
     const { paths, env, args } = this.#o;
-    if (this.#url) return this.#loadUrl(this.#url);
+    if (this.#url && this.#git) throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: 'set either PLANCTON_CONF_URL or PLANCTON_CONF_GIT, not both' }]);
+    if (this.#url) return this.#loadUrl(this.#url, signal);
+    if (this.#git) return this.#loadGit(this.#git);
     const fallback = env.PLANCTON_DEFAULT_CONFIG;
     if (!paths.configRequired && fallback && !existsSync(paths.configFile)) {
-      return loadConfig({ file: fallback, fileRequired: true, env, args });
+      return loadConfig({ file: fallback, fileRequired: true, env, args, hostFacts: this.#o.hostFacts });
     }
-    return loadConfig({ file: paths.configFile, fileRequired: paths.configRequired, env, args });
+    return loadConfig({ file: paths.configFile, fileRequired: paths.configRequired, env, args, hostFacts: this.#o.hostFacts });
   }
 
   /** A fetched text becomes the last good one (and is cached) only once it validates. */
-  async #loadUrl(url: string): Promise<LoadedConfig> {
+  async #loadUrl(url: string, signal?: AbortSignal): Promise<LoadedConfig> {
     const { env, args } = this.#o;
-    const load = (text: string): LoadedConfig => loadConfig({ text, file: safeUrl(url), env, args });
+    const every = seconds(env, 'PLANCTON_CONF_UPDATE', 1, 0);
+    const deadlineMs = seconds(env, 'PLANCTON_CONF_TIMEOUT', 1, DEFAULT_FETCH_DEADLINE_MS / 1000) * 1000;
+    const allowHostPower = this.#localAllowance();
+    const load = (text: string): LoadedConfig => loadConfig({ text, file: safeUrl(url), env, args, hostFacts: this.#o.hostFacts, remote: true, allowHostPower });
     const now = (this.#o.now ?? Date.now)();
     if (this.#text !== undefined && now < this.#nextFetch) return load(this.#text);
-    const every = Number(env.PLANCTON_CONF_UPDATE ?? '');
-    this.#nextFetch = now + (Number.isFinite(every) && every > 0 ? every * 1000 : 0);
+    this.#nextFetch = now + every * 1000;
     let fetched: string;
     try {
-      fetched = await fetchText(url, { insecure: /^(1|true|yes)$/i.test(env.PLANCTON_CONF_NOSSLVERIFY ?? '') });
+      fetched = await fetchText(url, { insecureTls: YES.test(env.PLANCTON_CONF_NOSSLVERIFY ?? ''), allowHttp: YES.test(env.PLANCTON_CONF_ALLOW_HTTP ?? ''), deadlineMs, signal });
     } catch (err) {
-      this.#text ??= await this.#cached();
+      if (this.#o.strict) throw err;
+      this.#text ??= await this.#cached(url);
       if (this.#text === undefined) throw err;
-      this.#o.onWarning?.(`${(err as Error).message}; keeping the last good configuration`);
-      return load(this.#text);
+      const warning = `${(err as Error).message}; keeping the last good configuration`;
+      this.#o.onWarning?.(warning);
+      const config = load(this.#text);
+      return { ...config, warnings: [...config.warnings, warning] };
     }
     const config = load(fetched); // throws ConfigError: the caller keeps its last good configuration
     if (fetched !== this.#text) {
       this.#text = fetched;
-      if (this.#o.cacheFile) await this.#cache(fetched);
+      if (this.#o.cacheFile) await this.#cache(url, fetched);
     }
     return config;
   }
 
-  async #cache(text: string): Promise<void> {
-    const file = this.#o.cacheFile ?? '';
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, text, { mode: 0o600 });
+  /**
+   * Clones or updates the repository when due, then loads the checked-out file. An update whose
+   * configuration does not validate is not checked out (ConfigError: the caller keeps its last
+   * good configuration); one that cannot reach the server keeps the checkout as it is.
+   */
+  async #loadGit(spec: string): Promise<LoadedConfig> {
+    const { paths, env, args } = this.#o;
+    // the checkout is the repository's text, not the local administrator's: like a URL's, it may not
+    // give pilots power over the host unless the command line allows it
+    const loadFile = (): LoadedConfig => loadConfig({ file: paths.configFile, fileRequired: true, env, args, hostFacts: this.#o.hostFacts, remote: true });
+    const now = (this.#o.now ?? Date.now)();
+    if (this.#cloned && now < this.#nextFetch) return loadFile();
+    this.#nextFetch = now + seconds(env, 'PLANCTON_CONF_UPDATE', 1, 0) * 1000;
+    try {
+      await bootstrap({
+        dir: dirname(paths.configFile),
+        configName: basename(paths.configFile),
+        spec: parseRepoSpec(spec),
+        gitBase: this.#gitBase,
+        // an update runs inside the control loop: a hung server must not hold it for long
+        timeoutMs: this.#cloned ? 30_000 : 120_000,
+        validate: (text, origin) => void loadConfig({ text, file: origin, env, args, hostFacts: this.#o.hostFacts, remote: true }),
+      });
+      this.#cloned = true;
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      if (err instanceof BootstrapError && err.refused) throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: err.message }], { cause: err });
+      if (!existsSync(paths.configFile)) throw err;
+      this.#o.onWarning?.(`${(err as Error).message}; keeping the last good configuration`);
+    }
+    return loadFile();
   }
 
-  async #cached(): Promise<string | undefined> {
+  /**
+   * With a URL, the local file (when there is one) still holds what only the local administrator
+   * may say: `allow_host_power`. Nothing else is read from it.
+   */
+  #localAllowance(): string[] {
+    const file = this.#o.paths.configFile;
+    if (!existsSync(file)) return [];
+    const value = parseConfigText(readConfigFile(file), file).allow_host_power;
+    if (value === undefined || value === null) return [];
+    const list = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(list) || !list.every((e) => typeof e === 'string' && new RegExp(GRANT_PATTERN).test(e))) {
+      throw new ConfigError([{ key: 'allow_host_power', message: `in ${file}: must be a list of entries such as docker_privileged or capabilities:SYS_ADMIN` }]);
+    }
+    return list as string[];
+  }
+
+  async #cache(url: string, text: string): Promise<void> {
+    const file = this.#o.cacheFile ?? '';
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await writeFileNoFollow(dirname(file), basename(file), cacheHeader(url) + text);
+  }
+
+  /** The cached text, only if it was fetched from this very URL. */
+  async #cached(url: string): Promise<string | undefined> {
     if (!this.#o.cacheFile) return undefined;
-    return readFile(this.#o.cacheFile, 'utf8').catch(() => undefined);
+    const text = await readFileNoFollow(this.#o.cacheFile).catch(() => undefined);
+    const header = cacheHeader(url);
+    return text?.startsWith(header) ? text.slice(header.length) : undefined;
   }
 }

@@ -1,16 +1,55 @@
 import { nextBackoff, probes } from './rules/backoff.ts';
-import { ioDecision } from './rules/io.ts';
-import { calmLine, cpuView, isOverloaded, measuredOwnerPct, ownerReading } from './rules/cpu.ts';
+import { ioDecision, type IoOutcome } from './rules/io.ts';
+import { calmLine, cpuView, isOverloaded, measuredOwnerPct, ownerReading, type CpuView } from './rules/cpu.ts';
 import { memoryState, memoryVictims } from './rules/memory.ts';
 import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
 import { pullDue } from './rules/pull.ts';
 import { fittingPilots, startBlock } from './rules/starts.ts';
-import type { Action, DaemonStatus, DecideInput, Decision, Pilot, PolicyState, RemoveReason } from './types.ts';
+import type { Action, DaemonStatus, DecideInput, Decision, Pilot, Policy, PolicyState, RemoveReason, Vacate } from './types.ts';
 
 export { pullDue } from './rules/pull.ts';
 
 /** States in which a pilot holds (or may soon hold) host resources. */
 const LIVE_STATES = new Set(['running', 'paused', 'restarting']);
+
+/** How a pilot is asked to go: no time for a stop command when the grace is 0 (memory must be freed now). */
+export function vacateOf(policy: Policy, graceSec = policy.stopTimeoutSec): Vacate {
+  return { graceSec, signal: policy.stopSignal, command: graceSec > 0 ? policy.stopCommand : [] };
+}
+
+/** The actions and state of one decision as it is being built; each step of decide() adds to it. */
+class Plan {
+  readonly actions: Action[] = [];
+  readonly removed = new Set<string>();
+  state: PolicyState;
+  readonly #policy: Policy;
+
+  constructor(state: PolicyState, policy: Policy) {
+    this.state = state;
+    this.#policy = policy;
+  }
+
+  remove(p: Pilot, reason: RemoveReason, stopFirst: boolean, graceSec?: number): void {
+    const vacate = vacateOf(this.#policy, graceSec);
+    this.actions.push({ kind: 'remove', id: p.id, name: p.name, reason, stopFirst, graceSec: vacate.graceSec, vacate });
+    this.removed.add(p.id);
+  }
+
+  /** The pilots of `ps` not removed so far. */
+  left(ps: readonly Pilot[]): Pilot[] {
+    return ps.filter((p) => !this.removed.has(p.id));
+  }
+}
+
+/** What the CPU step found, for the steps after it. */
+interface CpuStep {
+  readonly cpu: CpuView;
+  readonly overloaded: boolean;
+  readonly active: readonly Pilot[];
+  readonly ownerPct: number | undefined;
+  readonly ownerDisturbed: boolean;
+  readonly pausedAt: Record<string, number>;
+}
 
 /**
  * The whole scheduling policy: given plain values, says what to do. No I/O, no clock.
@@ -19,136 +58,152 @@ const LIVE_STATES = new Set(['running', 'paused', 'restarting']);
  * removals; pauses or a resume; image pull; starts; exit. The shell executes them in that order.
  */
 export function decide(input: DecideInput): Decision {
-  const { now, policy, host, pilots, controls } = input;
-  const actions: Action[] = [];
-  const removed = new Set<string>();
-  const remove = (p: Pilot, reason: RemoveReason, stopFirst: boolean, graceSec?: number): void => {
-    actions.push({ kind: 'remove', id: p.id, name: p.name, reason, stopFirst, graceSec });
-    removed.add(p.id);
-  };
-  const left = (ps: readonly Pilot[]): Pilot[] => ps.filter((p) => !removed.has(p.id));
-
+  const { policy, pilots, controls } = input;
+  const plan = new Plan(input.state, policy);
   const ended = pilots.filter((p) => p.state === 'exited' || p.state === 'dead' || p.state === 'created');
-  for (const p of ended) remove(p, p.state === 'created' ? 'never-started' : p.state === 'dead' ? 'dead' : 'exited', false);
+  for (const p of ended) plan.remove(p, p.state === 'created' ? 'never-started' : p.state === 'dead' ? 'dead' : 'exited', false);
   const live = pilots.filter((p) => LIVE_STATES.has(p.state));
-
-  if (controls.forceStop) for (const p of live) remove(p, 'force-stop', true);
-  else if (controls.outsideSchedule && policy.scheduleVacate) for (const p of live) remove(p, 'schedule', true);
-  else for (const p of live) if (now - (p.startedAt ?? p.createdAt) > policy.maxTtlMs) remove(p, 'ttl', true);
-
-  let state: PolicyState = { ...input.state, backoff: nextBackoff(input.state.backoff, ended, live, policy, now, input.jitter ?? 0.5) };
-
-  // memory first: the owner's processes must not meet the OOM killer
-  const memory = memoryState(host, policy, state.memoryLow === true);
-  state = { ...state, memoryLow: memory.low };
-  if (memory.short && !controls.forceStop) {
-    // as many of the youngest as it takes to lift MemAvailable back to the floor, at least one
-    const missing = policy.memFloorBytes > 0 ? policy.memFloorBytes - host.memory.availableBytes : 0;
-    for (const victim of memoryVictims(youngestFirst(left(live)), missing, input.pilotMemoryBytes)) remove(victim, 'memory', true, policy.memoryStopTimeoutSec);
-  }
-
-  // CPU: pause the youngest for a spike, vacate after pause_max (or after grace_kill without pausing)
-  const pausedAt: Record<string, number> = {};
-  for (const p of live) if (p.state === 'paused') pausedAt[p.id] = state.pausedAt?.[p.id] ?? now;
-  const active = left(live).filter((p) => p.state !== 'paused');
-  // a reading right after the daemon's own engine work is mostly that work, not the owner's
-  const owner = ownerReading(measuredOwnerPct(host, input.pilotsBusyPct, input.selfBusyPct), input.ownWorkShare, state.owner, now);
-  state = { ...state, owner: owner.kept };
-  const cpu = cpuView(host, policy, active.length, owner.pct);
-  const overloaded = isOverloaded(cpu, state.overSince !== undefined, policy);
-  const overSince = host.cpu === undefined ? state.overSince : overloaded ? (state.overSince ?? now) : undefined;
-  state = { ...state, overSince };
-  // without a reading there is no evidence either way: act on none
-  if (!controls.forceStop && host.cpu !== undefined) {
-    if (overloaded && policy.pauseMaxMs > 0) {
-      const victim = youngest(active);
-      if (victim) {
-        actions.push({ kind: 'pause', id: victim.id, name: victim.name });
-        pausedAt[victim.id] = now;
-      }
-    } else if (overloaded && overSince !== undefined && now - overSince >= policy.graceKillMs) {
-      const victim = youngest(active);
-      if (victim) {
-        remove(victim, 'overload', true);
-        state = { ...state, lastKillAt: now };
-      }
-    }
-  }
-  if (!controls.forceStop) {
-    for (const p of left(live)) {
-      if (p.state === 'paused' && policy.pauseMaxMs > 0 && now - (pausedAt[p.id] ?? now) >= policy.pauseMaxMs) remove(p, 'pause-timeout', true);
-    }
-  }
+  removeExpired(plan, input, live);
+  plan.state = { ...plan.state, backoff: nextBackoff(input.state.backoff, ended, live, policy, input.now, input.jitter ?? 0.5) };
+  const memory = freeMemory(plan, input, live);
+  const cpu = relieveCpu(plan, input, live);
   // the disk: pause the writers while the owner uses it, resume them together when it is quiet
-  const io = policy.io && !controls.forceStop ? ioDecisionFor(input, state, left(live), actions, pausedAt) : undefined;
-  if (io) state = { ...state, io: io.state };
-  const ioHeld = new Set([...(io?.state.paused ?? []), ...(io?.resume ?? [])]);
-  const stillPaused = left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id));
-  if (!overloaded && !memory.low && host.cpu !== undefined && stillPaused.length > 0) {
-    // resume one at a time, and only if its share does not tip the host over again
-    const next = firstPaused(stillPaused, pausedAt);
-    const after = cpuView(host, policy, active.length + 1, owner.pct).excessPct ?? 0;
-    if (next && after <= calmLine(cpu, policy)) {
-      actions.push({ kind: 'unpause', id: next.id, name: next.name });
-      delete pausedAt[next.id];
-    }
-  }
-  for (const id of Object.keys(pausedAt)) if (removed.has(id)) delete pausedAt[id];
-  state = { ...state, pausedAt };
-
-  const remaining = left(live).length;
-  const paused = Object.keys(pausedAt).length;
-  if (!controls.forceStop && !controls.drainStop && !controls.drain && !controls.outsideSchedule && pullDue(input.image, policy, now)) {
-    actions.push({ kind: 'pull', image: input.image.name });
-  }
-  const fitting = fittingPilots(input, cpu, remaining);
-  const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
+  const io = input.policy.io && !controls.forceStop ? relieveDisk(plan, input, live, cpu.pausedAt) : undefined;
+  resumeOne(plan, input, live, cpu, memory.low, new Set([...(io?.state.paused ?? []), ...(io?.resume ?? [])]));
+  for (const id of Object.keys(cpu.pausedAt)) if (plan.removed.has(id)) delete cpu.pausedAt[id];
+  plan.state = { ...plan.state, pausedAt: cpu.pausedAt };
   // the owner on the disk does not stop starts: a new pilot that writes is paused in the next pass,
   // one that only computes is what the host is for (and on a shared host the disk is often busy)
-  const blocked = startBlock(input, state, room, fitting, paused);
-  // every pilot that fits starts in this pass (the shell keeps docks_per_loop starts in flight);
-  // after a backoff's wait, one probe at a time: a new one only once the last has ended
-  const probing = state.backoff ? probes(state.backoff, left(live)).length : 0;
-  const perPass = policy.docksPerLoop < 1 ? 0 : state.backoff ? (probing > 0 ? 0 : 1) : Infinity;
-  const toStart = blocked ? 0 : Math.min(fitting, room, perPass);
-  if (toStart > 0) actions.push({ kind: 'start', count: toStart });
-
-  if (controls.forceStop && pilots.length === 0) actions.push({ kind: 'exit', reason: 'force-stop' });
-  else if (controls.drainStop && !controls.forceStop && pilots.length === 0) actions.push({ kind: 'exit', reason: 'drain-stop' });
-
+  const fit = planStarts(plan, input, live, cpu);
+  if (controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'force-stop' });
+  else if (controls.drainStop && !controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'drain-stop' });
   return {
-    state,
+    state: plan.state,
     io,
-    actions,
+    actions: plan.actions,
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
-    fit: {
-      running: remaining, fitting, room, toStart, blocked, pilotSharePct: cpu.pilotSharePct, overloaded,
-      ownerBusyPct: cpu.ownerBusyPct, ownerDisturbed: owner.disturbed, memoryLow: memory.low, backoffLevel: state.backoff?.level ?? 0,
-    },
+    fit: { ...fit, memoryLow: memory.low, backoffLevel: plan.state.backoff?.level ?? 0 },
   };
 }
 
-/** The I/O rule over the pilots left, its pauses and resumes added to `actions` and `pausedAt`. */
-function ioDecisionFor(input: DecideInput, state: PolicyState, pilots: readonly Pilot[], actions: Action[], pausedAt: Record<string, number>): ReturnType<typeof ioDecision> | undefined {
+/** force-stop removes every live pilot; outside the schedule (with schedule_vacate) too; else those past max_ttl. */
+function removeExpired(plan: Plan, input: DecideInput, live: readonly Pilot[]): void {
+  const { controls, policy, now } = input;
+  if (controls.forceStop) for (const p of live) plan.remove(p, 'force-stop', true);
+  else if (controls.outsideSchedule && policy.scheduleVacate) for (const p of live) plan.remove(p, 'schedule', true);
+  else for (const p of live) if (now - (p.startedAt ?? p.createdAt) > policy.maxTtlMs) plan.remove(p, 'ttl', true);
+}
+
+/** Memory first: the owner's processes must not meet the OOM killer. */
+function freeMemory(plan: Plan, input: DecideInput, live: readonly Pilot[]): { low: boolean } {
+  const { host, policy, controls } = input;
+  const memory = memoryState(host, policy, plan.state.memoryLow === true);
+  plan.state = { ...plan.state, memoryLow: memory.low };
+  if (memory.short && !controls.forceStop) {
+    // as many of the youngest as it takes to lift MemAvailable back to the floor, at least one
+    const missing = policy.memFloorBytes > 0 ? policy.memFloorBytes - host.memory.availableBytes : 0;
+    const victims = memoryVictims(youngestFirst(plan.left(live)), missing, input.pilotMemoryBytes);
+    for (const victim of victims) plan.remove(victim, 'memory', true, policy.memoryStopTimeoutSec);
+  }
+  return { low: memory.low };
+}
+
+/** CPU: pause the youngest for a spike, vacate after pause_max (or after grace_kill without pausing). */
+function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): CpuStep {
+  const { now, policy, host, controls } = input;
+  const pausedAt: Record<string, number> = {};
+  for (const p of live) if (p.state === 'paused') pausedAt[p.id] = plan.state.pausedAt?.[p.id] ?? now;
+  const active = plan.left(live).filter((p) => p.state !== 'paused');
+  // a reading right after the daemon's own engine work is mostly that work, not the owner's
+  const measured = measuredOwnerPct(host, input.pilotsBusyPct, input.selfBusyPct);
+  const owner = ownerReading(measured, input.ownWorkShare, plan.state.owner, now);
+  plan.state = { ...plan.state, owner: owner.kept };
+  const cpu = cpuView(host, policy, active.length, owner.pct);
+  const overloaded = isOverloaded(cpu, plan.state.overSince !== undefined, policy);
+  const overSince = host.cpu === undefined ? plan.state.overSince : overloaded ? (plan.state.overSince ?? now) : undefined;
+  plan.state = { ...plan.state, overSince };
+  // without a reading there is no evidence either way: act on none
+  if (!controls.forceStop && host.cpu !== undefined && overloaded) {
+    const victim = youngest(active);
+    if (victim && policy.pauseMaxMs > 0) {
+      plan.actions.push({ kind: 'pause', id: victim.id, name: victim.name });
+      pausedAt[victim.id] = now;
+    } else if (victim && policy.pauseMaxMs <= 0 && overSince !== undefined && now - overSince >= policy.graceKillMs) {
+      plan.remove(victim, 'overload', true);
+      plan.state = { ...plan.state, lastKillAt: now };
+    }
+  }
+  if (!controls.forceStop) {
+    for (const p of plan.left(live)) {
+      if (p.state === 'paused' && policy.pauseMaxMs > 0 && now - (pausedAt[p.id] ?? now) >= policy.pauseMaxMs) plan.remove(p, 'pause-timeout', true);
+    }
+  }
+  return { cpu, overloaded, active, ownerPct: owner.pct, ownerDisturbed: owner.disturbed, pausedAt };
+}
+
+/** The I/O rule over the pilots left, its pauses and resumes added to the plan and to `pausedAt`. */
+function relieveDisk(plan: Plan, input: DecideInput, live: readonly Pilot[], pausedAt: Record<string, number>): IoOutcome | undefined {
   if (!input.policy.io) return undefined;
-  const pausing = new Set(actions.flatMap((a) => (a.kind === 'pause' ? [a.id] : [])));
+  const pilots = plan.left(live);
+  const pausing = new Set(plan.actions.flatMap((a) => (a.kind === 'pause' ? [a.id] : [])));
   const running = pilots.filter((p) => p.state === 'running' && !pausing.has(p.id));
   const paused = pilots.filter((p) => p.state === 'paused' || pausing.has(p.id));
-  const io = ioDecision({ now: input.now, policy: input.policy.io, reading: input.io, state: state.io ?? {}, running: running.map((p) => p.id), pausedNow: paused.map((p) => p.id) });
+  const io = ioDecision({ now: input.now, policy: input.policy.io, reading: input.io, state: plan.state.io ?? {}, running: running.map((p) => p.id), pausedNow: paused.map((p) => p.id) });
+  plan.state = { ...plan.state, io: io.state };
   const byId = new Map(pilots.map((p) => [p.id, p]));
   for (const id of io.pause) {
     const p = byId.get(id);
     if (!p) continue;
-    actions.push({ kind: 'pause', id, name: p.name, for: 'io' });
+    plan.actions.push({ kind: 'pause', id, name: p.name, for: 'io' });
     pausedAt[id] = input.now;
   }
   for (const id of io.resume) {
     const p = byId.get(id);
     if (!p || pausing.has(id)) continue;
-    actions.push({ kind: 'unpause', id, name: p.name, for: 'io' });
+    plan.actions.push({ kind: 'unpause', id, name: p.name, for: 'io' });
     delete pausedAt[id];
   }
   return io;
+}
+
+/** Resume one paused pilot at a time (not one the I/O rule holds), and only if its share does not tip the host over again. */
+function resumeOne(plan: Plan, input: DecideInput, live: readonly Pilot[], step: CpuStep, memoryLow: boolean, ioHeld: ReadonlySet<string>): void {
+  const { host, policy } = input;
+  const stillPaused = plan.left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id));
+  if (step.overloaded || memoryLow || host.cpu === undefined || stillPaused.length === 0) return;
+  const next = firstPaused(stillPaused, step.pausedAt);
+  const after = cpuView(host, policy, step.active.length + 1, step.ownerPct).excessPct ?? 0;
+  if (next && after <= calmLine(step.cpu, policy)) {
+    plan.actions.push({ kind: 'unpause', id: next.id, name: next.name });
+    delete step.pausedAt[next.id];
+  }
+}
+
+/** The image pull and the starts, with the arithmetic behind the count. */
+function planStarts(plan: Plan, input: DecideInput, live: readonly Pilot[], step: CpuStep): Omit<Decision['fit'], 'memoryLow' | 'backoffLevel'> {
+  const { controls, policy, now } = input;
+  const remaining = plan.left(live).length;
+  const paused = Object.keys(step.pausedAt).length;
+  if (!controls.forceStop && !controls.drainStop && !controls.drain && !controls.outsideSchedule && pullDue(input.image, policy, now)) {
+    plan.actions.push({ kind: 'pull', image: input.image.name });
+  }
+  const fitting = fittingPilots(input, step.cpu, remaining);
+  const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
+  const blocked = startBlock(input, plan.state, room, fitting, paused);
+  // every pilot that fits starts in this pass (the shell keeps docks_per_loop starts in flight);
+  // after a backoff's wait, one probe at a time: a new one only once the last has ended
+  const backoff = plan.state.backoff;
+  const probing = backoff ? probes(backoff, plan.left(live)).length : 0;
+  const perPass = policy.docksPerLoop < 1 ? 0 : backoff ? (probing > 0 ? 0 : 1) : Infinity;
+  const toStart = blocked ? 0 : Math.min(fitting, room, perPass);
+  if (toStart > 0) {
+    const concurrency = Math.max(1, Math.min(toStart, policy.docksPerLoop));
+    plan.actions.push({ kind: 'start', count: toStart, concurrency, ttlMs: policy.maxTtlMs, stopTimeoutSec: policy.stopTimeoutSec });
+  }
+  return {
+    running: remaining, fitting, room, toStart, blocked, pilotSharePct: step.cpu.pilotSharePct, overloaded: step.overloaded,
+    ownerBusyPct: step.cpu.ownerBusyPct, ownerDisturbed: step.ownerDisturbed,
+  };
 }
 
 function statusOf(forceStop: boolean, draining: boolean): DaemonStatus {

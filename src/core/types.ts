@@ -125,6 +125,12 @@ export interface Policy {
   readonly psiMemoryPct: number;
   /** Seconds a pilot removed to free memory gets before SIGKILL. */
   readonly memoryStopTimeoutSec: number;
+  /** Seconds a removed pilot gets to go before SIGKILL: stop command and signal together (`stop_timeout`). */
+  readonly stopTimeoutSec: number;
+  /** The signal that asks a pilot to go (`stop_signal`). */
+  readonly stopSignal: string;
+  /** Run in a pilot before the signal (`stop_command`, already split); empty: none. */
+  readonly stopCommand: readonly string[];
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
   /** A pilot that ends sooner than this after its start found no work. */
@@ -156,6 +162,20 @@ export interface PolicyState {
   readonly owner?: { readonly pct: number; readonly at: number } | undefined;
   /** The I/O rule's memory (rules/io.ts). */
   readonly io?: IoState | undefined;
+  /** What is known of the pilot image's pulls (see settle.ts): kept here, not beside the state in the shell. */
+  readonly image?: ImageBook | undefined;
+}
+
+/** The pull bookkeeping of the pilot image: ImageStatus less what the engine says now. */
+export type ImageBook = Omit<ImageStatus, 'name' | 'present'>;
+
+/** How a pilot is asked to go: all of it resolved by the core, so the shell reads no setting. */
+export interface Vacate {
+  /** Seconds before SIGKILL, stop command and signal together. */
+  readonly graceSec: number;
+  readonly signal: string;
+  /** Run in the pilot first; empty when none or when there is no time for it. */
+  readonly command: readonly string[];
 }
 
 /** Why a pilot is removed. */
@@ -163,16 +183,27 @@ export type RemoveReason = 'exited' | 'never-started' | 'dead' | 'ttl' | 'overlo
 
 export type Action =
   | { readonly kind: 'pull'; readonly image: string }
-  | { readonly kind: 'start'; readonly count: number }
+  | {
+      readonly kind: 'start';
+      readonly count: number;
+      /** How many starts may be in flight at once (docks_per_loop, at most `count`, at least 1). */
+      readonly concurrency: number;
+      /** Each pilot's TTL from its start (ms): its deadline is its start time plus this. */
+      readonly ttlMs: number;
+      /** The stop_timeout the pilot is told of (PLANCTON_STOP_TIMEOUT). */
+      readonly stopTimeoutSec: number;
+    }
   | {
       readonly kind: 'remove';
       readonly id: string;
       readonly name: string;
       readonly reason: RemoveReason;
-      /** True when the pilot may still run: stop it (SIGTERM, grace, SIGKILL) before removing. */
+      /** True when the pilot may still run: stop it (stop command, signal, grace, SIGKILL) before removing. */
       readonly stopFirst: boolean;
-      /** Grace before SIGKILL when not the configured stop_timeout. */
-      readonly graceSec?: number | undefined;
+      /** Grace before SIGKILL (the vacate's, repeated here for logs and tests). */
+      readonly graceSec: number;
+      /** How to vacate it when `stopFirst`. */
+      readonly vacate: Vacate;
     }
   /** `for`: which resource the owner needs (`io`: the disk); absent: the CPU. */
   | { readonly kind: 'pause'; readonly id: string; readonly name: string; readonly for?: 'io' | undefined }

@@ -1,29 +1,33 @@
 import { EngineError } from '../core/errors.ts';
+import type { PassOutcome } from '../core/settle.ts';
+import type { Identity, PilotShape, PullSource } from '../core/shapes.ts';
 import type { Action, Pilot } from '../core/types.ts';
-import type { LoadedConfig } from '../config/load.ts';
 import { buildPilotSpec, newPilotId } from '../engine/pilot-spec.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
+import type { Clock } from './clock.ts';
+import { vacate } from './vacate.ts';
 
-/** Who this daemon is on the engine. */
-export interface Identity {
-  readonly instance: string;
-  readonly hostname: string;
-  readonly version: string;
-}
+export type { Identity } from '../core/shapes.ts';
 
+/** Everything the executor needs besides the actions; no setting: the actions carry their values. */
 export interface ExecContext {
   readonly engine: EnginePort;
   readonly logger: Logger;
   readonly removals: RemovalLog;
   readonly identity: Identity;
-  readonly config: LoadedConfig;
+  /** What new pilots are made from, and the hash of it their labels carry. */
+  readonly pilot: { readonly shape: PilotShape; readonly configHash: string };
   readonly apparmor: boolean;
+  /** The registry of an image and the credentials to pull it with (read anew at every pull). */
+  readonly pullSource: (image: string) => Promise<PullSource>;
   /** The idle-priority parent cgroup for new pilots, when set up. */
   readonly cgroupParent?: string | undefined;
-  readonly now: () => number;
+  readonly clock: Clock;
   readonly random: () => number;
+  /** Aborted by a second stop signal: every engine call in flight gives up, and the rest is skipped. */
+  readonly signal?: AbortSignal | undefined;
   /** True once a stop was asked for: the action in flight finishes, the rest are skipped. */
   readonly stopping: () => boolean;
   /**
@@ -36,62 +40,39 @@ export interface ExecContext {
 /** How many pilots are stopped and removed at the same time. */
 const REMOVE_CONCURRENCY = 8;
 
-export interface ExecResult {
-  readonly started: number;
-  readonly removed: number;
-  /** undefined: no pull was due; else whether it succeeded. */
-  readonly pulled?: boolean | undefined;
-  readonly exit?: 'drain-stop' | 'force-stop' | undefined;
-}
+type RemoveAction = Extract<Action, { kind: 'remove' }>;
 
 /**
  * Carries out decide()'s actions in order. An engine that cannot be reached aborts the rest
- * (rethrown, so the loop reports `waiting`); other failures are logged with the container and
- * the loop goes on, as the next iteration will see the engine's real state anyway.
+ * (rethrown, so the loop reports `waiting`), and so does the abort signal; other failures are
+ * logged with the container and the loop goes on, as the next pass sees the engine's real state.
  */
-export async function execute(actions: readonly Action[], pilots: readonly Pilot[], ctx: ExecContext): Promise<ExecResult> {
+export async function execute(actions: readonly Action[], pilots: readonly Pilot[], ctx: ExecContext): Promise<PassOutcome> {
   const byId = new Map(pilots.map((p) => [p.id, p]));
   let started = 0;
   let removed = 0;
   let pulled: boolean | undefined;
   for (let i = 0; i < actions.length; i++) {
     const action = actions[i];
-    if (!action || ctx.stopping()) break;
+    if (!action || ctx.stopping() || ctx.signal?.aborted) break;
     switch (action.kind) {
       case 'remove': {
-        // consecutive removals run together: each may wait stop_timeout for its pilot
-        const batch: Array<Extract<Action, { kind: 'remove' }>> = [action];
-        while (batch.length < REMOVE_CONCURRENCY && actions[i + 1]?.kind === 'remove') batch.push(actions[++i] as Extract<Action, { kind: 'remove' }>);
-        const results = await Promise.allSettled(
-          batch.map((a) => guard(ctx, { container: a.id, name: a.name }, () => removePilot(a, byId.get(a.id), ctx))),
-        );
-        removed += results.filter((r) => r.status === 'fulfilled' && r.value).length;
-        const unreachable = results.find((r) => r.status === 'rejected');
-        if (unreachable) throw unreachable.reason;
+        // consecutive removals run together: each may wait its grace for its pilot
+        const batch: RemoveAction[] = [action];
+        while (batch.length < REMOVE_CONCURRENCY && actions[i + 1]?.kind === 'remove') batch.push(actions[++i] as RemoveAction);
+        removed += await removeBatch(batch, byId, ctx);
         break;
       }
       case 'pull':
-        pulled = await guard(ctx, { image: action.image }, async () => {
-          ctx.logger.info('pulling pilot image', { image: action.image });
-          await ctx.engine.pull(action.image);
-          ctx.logger.info('pulled pilot image', { image: action.image });
-        });
+        pulled = await pull(action.image, ctx);
         break;
       case 'start':
-        started += await startPilots(action.count, ctx);
+        started += await startPilots(action, ctx);
         break;
       case 'pause':
-      case 'unpause': {
-        const { kind, id, name } = action;
-        const disk = action.for === 'io';
-        await guard(ctx, { container: id, name }, async () => {
-          await (kind === 'pause' ? ctx.engine.pause(id) : ctx.engine.unpause(id));
-          ctx.logger.info(kind === 'pause' ? `pilot paused: the owner needs the ${disk ? 'disk' : 'CPU'}` : `pilot resumed: the owner ${disk ? 'is off the disk' : 'is idle'} again`, {
-            event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? (disk ? 'owner-io' : 'owner-cpu') : disk ? 'owner-io-quiet' : 'owner-idle',
-          });
-        });
+      case 'unpause':
+        await pauseOrResume(action, ctx);
         break;
-      }
       case 'exit':
         return { started, removed, pulled, exit: action.reason };
     }
@@ -99,30 +80,52 @@ export async function execute(actions: readonly Action[], pilots: readonly Pilot
   return { started, removed, pulled };
 }
 
-/** Runs one engine step; true when it succeeded. Unreachable-engine errors propagate. */
+/** Runs one engine step; true when it succeeded. Unreachable-engine errors and an abort propagate. */
 async function guard(ctx: ExecContext, context: Record<string, string>, fn: () => Promise<void>): Promise<boolean> {
   try {
     await fn();
     return true;
   } catch (err) {
+    if (ctx.signal?.aborted) throw err;
     if (err instanceof EngineError && err.unreachable) throw err;
     ctx.logger.error((err as Error).message, { ...context, statusCode: err instanceof EngineError ? err.statusCode : undefined });
     return false;
   }
 }
 
-async function removePilot(action: Extract<Action, { kind: 'remove' }>, pilot: Pilot | undefined, ctx: ExecContext): Promise<void> {
-  const { engine, config } = ctx;
-  if (action.stopFirst) {
-    const grace = action.graceSec ?? config.settings.stop_timeout;
-    const s = config.settings;
-    // no time for a stop command when memory must be freed now
-    const command = grace > 0 ? (typeof s.stop_command === 'string' ? s.stop_command.trim().split(/\s+/).filter(Boolean) : s.stop_command) : [];
-    await engine.stop(action.id, grace, { signal: s.stop_signal, command });
-  }
-  const exit = await engine.inspectExit(action.id);
-  await engine.remove(action.id);
-  const removedAt = ctx.now();
+async function removeBatch(batch: readonly RemoveAction[], byId: ReadonlyMap<string, Pilot>, ctx: ExecContext): Promise<number> {
+  const results = await Promise.allSettled(batch.map((a) => guard(ctx, { container: a.id, name: a.name }, () => removePilot(a, byId.get(a.id), ctx))));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.filter((r) => r.status === 'fulfilled' && r.value).length;
+}
+
+function pull(image: string, ctx: ExecContext): Promise<boolean> {
+  return guard(ctx, { image }, async () => {
+    const source = await ctx.pullSource(image);
+    ctx.logger.info('pulling pilot image', { image, registry: source.registry, credentials: source.from ?? 'none' });
+    await ctx.engine.pull(image, { signal: ctx.signal, source });
+    ctx.logger.info('pulled pilot image', { image });
+  });
+}
+
+async function pauseOrResume(action: Extract<Action, { kind: 'pause' | 'unpause' }>, ctx: ExecContext): Promise<void> {
+  const { kind, id, name } = action;
+  const disk = action.for === 'io';
+  await guard(ctx, { container: id, name }, async () => {
+    await (kind === 'pause' ? ctx.engine.pause(id, { signal: ctx.signal }) : ctx.engine.unpause(id, { signal: ctx.signal }));
+    ctx.logger.info(kind === 'pause' ? `pilot paused: the owner needs the ${disk ? 'disk' : 'CPU'}` : `pilot resumed: the owner ${disk ? 'is off the disk' : 'is idle'} again`, {
+      event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? (disk ? 'owner-io' : 'owner-cpu') : disk ? 'owner-io-quiet' : 'owner-idle',
+    });
+  });
+}
+
+async function removePilot(action: RemoveAction, pilot: Pilot | undefined, ctx: ExecContext): Promise<void> {
+  const { engine, signal } = ctx;
+  if (action.stopFirst) await vacate(action.id, action.vacate, { engine, clock: ctx.clock, signal });
+  const exit = await engine.inspectExit(action.id, { signal });
+  await engine.remove(action.id, { signal });
+  const removedAt = ctx.clock.now();
   const startedAt = exit?.startedAt ?? pilot?.startedAt;
   const end = exit?.finishedAt ?? removedAt;
   const record = {
@@ -142,45 +145,45 @@ async function removePilot(action: Extract<Action, { kind: 'remove' }>, pilot: P
 }
 
 /**
- * Starts `count` pilots, keeping docks_per_loop starts in flight (a pool, as the raw engine would
+ * Starts `count` pilots, keeping `concurrency` starts in flight (a pool, as the raw engine would
  * be driven at that concurrency): a slow start holds one slot, not a whole batch. No new start
  * is taken once the pass is interrupted. A failure is logged with its pilot; the others count.
  */
-async function startPilots(count: number, ctx: ExecContext): Promise<number> {
-  const cut = (): boolean => ctx.stopping() || (ctx.interrupted?.() ?? false);
+async function startPilots(action: Extract<Action, { kind: 'start' }>, ctx: ExecContext): Promise<number> {
+  const cut = (): boolean => ctx.stopping() || (ctx.signal?.aborted ?? false) || (ctx.interrupted?.() ?? false);
   let taken = 0;
   let started = 0;
-  let unreachable: Error | undefined;
+  let unreachable: unknown;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (taken < count && unreachable === undefined && !cut()) {
+    while (taken < action.count && !failed && !cut()) {
       taken++;
       try {
-        if (await startOne(ctx)) started++;
+        if (await startOne(action, ctx)) started++;
       } catch (err) {
-        unreachable = err as Error;
+        [failed, unreachable] = [true, err];
       }
     }
   };
-  const inFlight = Math.max(1, Math.min(count, ctx.config.settings.docks_per_loop));
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  if (unreachable !== undefined) throw unreachable;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(action.count, action.concurrency)) }, worker));
+  if (failed) throw unreachable;
   return started;
 }
 
 /** Creates and starts one pilot; false when the engine refused it (logged). Unreachable-engine errors propagate. */
-function startOne(ctx: ExecContext): Promise<boolean> {
+function startOne(action: Extract<Action, { kind: 'start' }>, ctx: ExecContext): Promise<boolean> {
   const pilotId = newPilotId(ctx.random);
-  const spec = buildPilotSpec(ctx.config.pilot, {
+  const spec = buildPilotSpec(ctx.pilot.shape, {
     ...ctx.identity,
-    configHash: ctx.config.hash,
+    configHash: ctx.pilot.configHash,
     pilotId,
     apparmor: ctx.apparmor,
-    deadline: ctx.now() + ctx.config.settings.max_ttl * 1000,
-    stopTimeoutSec: ctx.config.settings.stop_timeout,
+    deadline: ctx.clock.now() + action.ttlMs,
+    stopTimeoutSec: action.stopTimeoutSec,
     cgroupParent: ctx.cgroupParent,
   });
   return guard(ctx, { name: spec.name, image: spec.image }, async () => {
-    const id = await ctx.engine.createAndStart(spec);
+    const id = await ctx.engine.createAndStart(spec, { signal: ctx.signal });
     ctx.logger.info('pilot started', { event: 'pilot-started', id, name: spec.name, hostname: spec.hostname });
   });
 }

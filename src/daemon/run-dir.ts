@@ -1,6 +1,45 @@
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, lstat, mkdir, realpath, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Controls } from '../core/types.ts';
+import { readFileNoFollow, writeFileNoFollow } from '../config/safe-file.ts';
+
+/** A run directory (or pid file directory) Plancton must not use: named, with the reason. */
+export class RunDirError extends Error {
+  override readonly name = 'RunDirError';
+}
+
+const uid = (): number => (typeof process.getuid === 'function' ? process.getuid() : 0);
+
+/**
+ * Refuses a directory that another user could use to redirect Plancton's writes: `dir` itself
+ * must be a real directory (not a symlink), and it and every directory above it (after the
+ * system's own symlinks such as /var/run -> /run are resolved) must belong to root or to this
+ * user and be writable by no one else, unless sticky (as /tmp).
+ * @param tighten - `dir` itself, when it is this user's own but open to others (a Kubernetes
+ *   emptyDir is created 0777), is made owner-only instead of refused: nothing in it is ever
+ *   followed through a symlink, so what others may have put there cannot redirect a write.
+ */
+export async function checkDirSafe(dir: string, tighten = false): Promise<void> {
+  let st = await lstat(dir);
+  if (st.isSymbolicLink()) throw new RunDirError(`${dir} is a symlink: refusing it (a planted link would redirect Plancton's files); use the real directory`);
+  if (!st.isDirectory()) throw new RunDirError(`${dir} is not a directory`);
+  const me = uid();
+  if (tighten && st.uid === me && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+    await chmod(dir, 0o700);
+    st = await lstat(dir);
+  }
+  const check = (path: string, s: { uid: number; mode: number }): void => {
+    if (s.uid !== 0 && s.uid !== me) throw new RunDirError(`${path} belongs to uid ${s.uid}, neither root nor this user (${me}): refusing ${dir}`);
+    if ((s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0) {
+      throw new RunDirError(`${path} is writable by ${s.mode & 0o002 ? 'everyone' : 'its group'} and not sticky (mode ${(s.mode & 0o7777).toString(8)}): refusing ${dir}`);
+    }
+  };
+  check(dir, st);
+  for (let p = await realpath(dirname(dir)); ; p = dirname(p)) {
+    check(p, await lstat(p));
+    if (p === dirname(p)) break;
+  }
+}
 
 /**
  * The run directory: 0.6's flag files (`drain`, `stop` for drain-stop, `force-stop`) that any
@@ -18,8 +57,10 @@ export class RunDir {
     this.path = path;
   }
 
+  /** Creates the directory (owner-only), makes an open one of its own owner-only, and refuses it when it is unsafe (see checkDirSafe). */
   async ensure(): Promise<void> {
     await mkdir(this.path, { recursive: true, mode: 0o700 });
+    await checkDirSafe(this.path, true);
   }
 
   async readControls(): Promise<Controls> {
@@ -29,7 +70,7 @@ export class RunDir {
 
   async has(flag: Flag): Promise<boolean> {
     try {
-      await stat(join(this.path, FLAGS[flag]));
+      await lstat(join(this.path, FLAGS[flag]));
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -39,23 +80,21 @@ export class RunDir {
 
   async set(flag: Flag, note: string): Promise<void> {
     await this.ensure();
-    await writeFile(join(this.path, FLAGS[flag]), `${new Date().toISOString()} ${note}\n`, { mode: 0o600 });
+    await writeFileNoFollow(this.path, FLAGS[flag], `${new Date().toISOString()} ${note}\n`);
   }
 
   async clear(flag: Flag): Promise<void> {
     await rm(join(this.path, FLAGS[flag]), { force: true });
   }
 
-  /** Writes the status atomically (rename), so readers never see half a file. */
+  /** Writes the status atomically (rename), so readers never see half a file, and never through a symlink. */
   async writeStatus(status: unknown): Promise<void> {
-    const tmp = join(this.path, `.${STATUS_FILE}.${process.pid}`);
-    await writeFile(tmp, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
-    await rename(tmp, join(this.path, STATUS_FILE));
+    await writeFileNoFollow(this.path, STATUS_FILE, `${JSON.stringify(status, null, 2)}\n`);
   }
 
   async readStatus(): Promise<unknown> {
     try {
-      return JSON.parse(await readFile(join(this.path, STATUS_FILE), 'utf8')) as unknown;
+      return JSON.parse(await readFileNoFollow(join(this.path, STATUS_FILE))) as unknown;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;

@@ -1,8 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { EnginePort } from '../engine/port.ts';
-import { ENGINE_RETRY_DELAYS_MS } from '../engine/retry.ts';
+import { ENGINE_RETRY_DELAYS_MS, retryDelay } from '../engine/retry.ts';
 import type { Logger } from '../report/logger.ts';
+import { systemClock, type Clock } from './clock.ts';
 
 /** The things besides the clock that wake the control loop early. */
 
@@ -23,7 +23,9 @@ export function watchRunDir(path: string, wake: () => void, logger: Logger): FSW
  * backoff until `signal` aborts, and wakes the loop after each reconnect, since whatever happened
  * while the stream was down is reconciled by the next iteration.
  */
-export async function watchEngineEvents(engine: EnginePort, instance: string, wake: () => void, logger: Logger, signal: AbortSignal): Promise<void> {
+export async function watchEngineEvents(
+  engine: EnginePort, instance: string, wake: () => void, logger: Logger, signal: AbortSignal, clock: Clock = systemClock,
+): Promise<void> {
   let failures = 0;
   while (!signal.aborted) {
     try {
@@ -36,8 +38,8 @@ export async function watchEngineEvents(engine: EnginePort, instance: string, wa
       if (failures === 1) logger.debug(`engine event stream lost: ${(err as Error).message}`);
     }
     if (signal.aborted) break;
-    const ms = ENGINE_RETRY_DELAYS_MS[Math.min(failures, ENGINE_RETRY_DELAYS_MS.length - 1)] ?? 3000;
-    await delay(Math.min(ms, 5000), undefined, { signal }).catch(() => undefined);
+    const ms = retryDelay({ delaysMs: ENGINE_RETRY_DELAYS_MS, forever: true }, failures + 1) ?? 3000;
+    await clock.sleep(Math.min(ms, 5000), signal).catch(() => undefined);
     wake();
   }
 }

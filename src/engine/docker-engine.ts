@@ -6,7 +6,8 @@ import type { Pilot, PilotState } from '../core/types.ts';
 import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
 import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
 import { isOwned, LABELS, ownedFilter } from './labels.ts';
-import type { EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec } from './port.ts';
+import type { PullSource } from '../core/shapes.ts';
+import type { CallOptions, EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec, RunState } from './port.ts';
 import { loadDockerode } from './dockerode-loader.ts';
 
 const Docker = loadDockerode();
@@ -28,6 +29,12 @@ export interface DockerEngineOptions {
 /** Default request time-out: generous for a loaded engine, short enough to notice a hung one. */
 export const DEFAULT_ENGINE_TIMEOUT_MS = 60_000;
 
+/** dockerode's ping and info take options (an abort signal) that @types/dockerode does not declare. */
+interface Abortable {
+  ping(opts: { abortSignal?: AbortSignal | undefined }): Promise<unknown>;
+  info(opts: { abortSignal?: AbortSignal | undefined }): Promise<unknown>;
+}
+
 /** Options docker-modem understands but @types/dockerode does not declare. */
 type ModemOptions = Dockerode.DockerOptions & { connectionTimeout?: number };
 
@@ -48,12 +55,16 @@ export class DockerEngine implements EnginePort {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_ENGINE_TIMEOUT_MS;
   }
 
-  async ping(): Promise<void> {
-    await this.#call('ping engine', () => this.#client().ping());
+  async ping(opts: CallOptions = {}): Promise<void> {
+    await this.#call('ping engine', opts, () => (this.#client() as Abortable).ping({ abortSignal: opts.signal }));
   }
 
-  async info(): Promise<EngineInfo> {
-    const info = (await this.#call('read engine info', () => this.#client().info())) as { Name?: unknown; CgroupDriver?: unknown; CgroupVersion?: unknown };
+  async info(opts: CallOptions = {}): Promise<EngineInfo> {
+    const info = (await this.#call('read engine info', opts, () => (this.#client() as Abortable).info({ abortSignal: opts.signal }))) as {
+      Name?: unknown;
+      CgroupDriver?: unknown;
+      CgroupVersion?: unknown;
+    };
     if (typeof info.Name !== 'string' || info.Name === '') throw new EngineError('the engine did not say its host name');
     return {
       hostName: info.Name,
@@ -62,30 +73,31 @@ export class DockerEngine implements EnginePort {
     };
   }
 
-  async pause(id: string): Promise<void> {
+  async pause(id: string, opts: CallOptions = {}): Promise<void> {
     // 409 "is already paused" is success
-    await this.#call(`pause container ${short(id)}`, () => this.#client().getContainer(id).pause(), [404, 409]);
+    await this.#call(`pause container ${short(id)}`, opts, () => this.#client().getContainer(id).pause({ abortSignal: opts.signal }), [404, 409]);
   }
 
-  async unpause(id: string): Promise<void> {
-    await this.#call(`unpause container ${short(id)}`, () => this.#client().getContainer(id).unpause(), [404, 409]);
+  async unpause(id: string, opts: CallOptions = {}): Promise<void> {
+    await this.#call(`unpause container ${short(id)}`, opts, () => this.#client().getContainer(id).unpause({ abortSignal: opts.signal }), [404, 409]);
   }
 
-  async listPilots(instance: string): Promise<Pilot[]> {
+  async listPilots(instance: string, opts: CallOptions = {}): Promise<Pilot[]> {
     const docker = this.#client();
-    const infos = await this.#call(`list pilots of instance ${instance}`, () =>
-      docker.listContainers({ all: true, filters: { label: ownedFilter(instance) } }),
+    const infos = await this.#call(`list pilots of instance ${instance}`, opts, () =>
+      docker.listContainers({ all: true, filters: { label: ownedFilter(instance) }, abortSignal: opts.signal }),
     );
     const owned = infos.filter((info) => isOwned(info.Labels, instance));
-    const pilots = await Promise.all(owned.map((info) => this.#toPilot(docker, info)));
+    const pilots = await Promise.all(owned.map((info) => this.#toPilot(docker, info, opts)));
     return pilots.filter((p): p is Pilot => p !== undefined);
   }
 
-  async createAndStart(spec: PilotSpec): Promise<string> {
+  async createAndStart(spec: PilotSpec, opts: CallOptions = {}): Promise<string> {
     const docker = this.#client();
-    const container = await this.#call(`create pilot ${spec.name}`, () => docker.createContainer(createBody(spec)));
+    const body = { ...createBody(spec), abortSignal: opts.signal };
+    const container = await this.#call(`create pilot ${spec.name}`, opts, () => docker.createContainer(body));
     try {
-      await container.start();
+      await container.start({ abortSignal: opts.signal });
     } catch (startErr) {
       // A created but never-started pilot would hold its name and count against the pool until the next sweep.
       let cleanup = '';
@@ -94,59 +106,49 @@ export class DockerEngine implements EnginePort {
       } catch (removeErr) {
         if (statusOf(removeErr) !== 404) cleanup = `; removing it failed too: ${detailOf(removeErr)}`;
       }
+      if (opts.signal?.aborted) throw opts.signal.reason;
       throw engineError(`start pilot ${spec.name} (${short(container.id)})`, startErr, cleanup);
     }
     return container.id;
   }
 
-  /**
-   * Vacates a pilot: `command` in it (if any), then `signal`, then SIGKILL, all within `timeoutSec`
-   * together: the time the command takes comes off the signal's grace.
-   */
-  async stop(id: string, timeoutSec: number, opts: { signal?: string; command?: readonly string[] } = {}): Promise<void> {
-    const container = this.#client().getContainer(id);
-    const state = await this.#call(`inspect container ${short(id)}`, () => container.inspect(), [404]);
-    if (state === undefined || (!state.State.Running && !state.State.Paused)) return;
-    // a frozen pilot can neither run its stop command nor handle a signal
-    if (state.State.Paused) await this.unpause(id);
-    const signal = opts.signal ?? 'SIGTERM';
-    if (signal === 'SIGTERM' && !opts.command?.length) {
-      // The engine answers only once the grace time is over, so the request may stay idle that long.
-      const patient = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
-      await this.#call(`stop container ${short(id)}`, () => patient.getContainer(id).stop({ t: timeoutSec }), [304, 404]);
-      return;
-    }
-    const deadline = Date.now() + Math.max(0, timeoutSec) * 1000;
-    if (opts.command?.length) await this.#runIn(id, opts.command, deadline);
-    const leftMs = Math.max(0, deadline - Date.now());
-    // API 1.41 has no signal on stop: send it, wait out the grace, then SIGKILL (as `docker stop` does);
-    // a stop command that used the whole grace leaves no time for the signal
-    if (leftMs > 0) {
-      await this.#call(`signal ${signal} to container ${short(id)}`, () => container.kill({ signal }), [404, 409]);
-      const patient = this.#client(this.#timeoutMs + leftMs);
-      const ended = await Promise.race([
-        patient.getContainer(id).wait().then(() => true, () => true),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), leftMs).unref()),
-      ]);
-      if (ended) return;
-    }
-    await this.#call(`kill container ${short(id)}`, () => container.kill({ signal: 'SIGKILL' }), [404, 409]);
+  async runState(id: string, opts: CallOptions = {}): Promise<RunState | undefined> {
+    const info = await this.#call(`inspect container ${short(id)}`, opts, () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }), [404]);
+    if (info === undefined) return undefined;
+    return info.State.Paused ? 'paused' : info.State.Running ? 'running' : 'stopped';
   }
 
-  /** Runs `cmd` in the container and waits for it until `deadline` (ms since the epoch); its failure is not the caller's. */
-  async #runIn(id: string, cmd: readonly string[], deadline: number): Promise<void> {
-    const container = this.#client().getContainer(id);
-    try {
-      const exec = await container.exec({ Cmd: [...cmd], AttachStdout: false, AttachStderr: false });
-      await exec.start({ Detach: true });
-      while (Date.now() < deadline && (await exec.inspect()).Running) await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
-    } catch {
-      // the signal that follows still asks the pilot to go
-    }
+  async stop(id: string, timeoutSec: number, opts: CallOptions = {}): Promise<void> {
+    // The engine answers only once the grace time is over, so the request may stay idle that long.
+    const patient = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
+    await this.#call(`stop container ${short(id)}`, opts, () => patient.getContainer(id).stop({ t: timeoutSec, abortSignal: opts.signal }), [304, 404]);
   }
 
-  async inspectExit(id: string): Promise<PilotExit | undefined> {
-    const info = await this.#call(`inspect container ${short(id)}`, () => this.#client().getContainer(id).inspect(), [404]);
+  async exec(id: string, cmd: readonly string[], opts: CallOptions = {}): Promise<string> {
+    const container = this.#client().getContainer(id);
+    const op = `exec in container ${short(id)}`;
+    const exec = await this.#call(op, opts, () => container.exec({ Cmd: [...cmd], AttachStdout: false, AttachStderr: false, abortSignal: opts.signal }));
+    await this.#call(op, opts, () => exec.start({ Detach: true, abortSignal: opts.signal }));
+    return exec.id;
+  }
+
+  async execRunning(execId: string, opts: CallOptions = {}): Promise<boolean> {
+    const info = await this.#call(`inspect exec ${short(execId)}`, opts, () => this.#client().getExec(execId).inspect({ abortSignal: opts.signal }));
+    return info.Running;
+  }
+
+  async kill(id: string, signal: string, opts: CallOptions = {}): Promise<void> {
+    const container = this.#client().getContainer(id);
+    await this.#call(`signal ${signal} to container ${short(id)}`, opts, () => container.kill({ signal, abortSignal: opts.signal }), [404, 409]);
+  }
+
+  async wait(id: string, opts: CallOptions & { readonly withinMs?: number } = {}): Promise<void> {
+    const patient = this.#client(this.#timeoutMs + Math.max(0, opts.withinMs ?? 0));
+    await this.#call(`wait for container ${short(id)}`, opts, () => patient.getContainer(id).wait({ abortSignal: opts.signal }), [404]);
+  }
+
+  async inspectExit(id: string, opts: CallOptions = {}): Promise<PilotExit | undefined> {
+    const info = await this.#call(`inspect container ${short(id)}`, opts, () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }), [404]);
     if (info === undefined) return undefined;
     const startedAt = parseEngineTime(info.State.StartedAt);
     const ended = startedAt !== undefined && !info.State.Running && !info.State.Restarting;
@@ -158,11 +160,12 @@ export class DockerEngine implements EnginePort {
     };
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(id: string, opts: CallOptions = {}): Promise<void> {
     const op = `remove container ${short(id)}`;
     try {
-      await this.#client().getContainer(id).remove({ v: true });
+      await this.#client().getContainer(id).remove({ v: true, abortSignal: opts.signal });
     } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
       const status = statusOf(err);
       if (status === 404) return;
       // Another remover got there first; branching on text is the engine's only signal for this case.
@@ -171,40 +174,18 @@ export class DockerEngine implements EnginePort {
     }
   }
 
-  async imagePresent(image: string): Promise<boolean> {
-    const found = await this.#call(`inspect image ${image}`, () => this.#client().getImage(image).inspect(), [404]);
+  async imagePresent(image: string, opts: CallOptions = {}): Promise<boolean> {
+    const found = await this.#call(`inspect image ${image}`, opts, () => this.#client().getImage(image).inspect(), [404]);
     return found !== undefined;
   }
 
-  async pull(image: string): Promise<void> {
-    const op = `pull image ${image}`;
-    const stream = (await this.#call(op, () => this.#client().pull(image))) as Readable;
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      // Registry failures after the 200 arrive as `{error}` lines in the progress stream.
-      readJsonLines(stream, (line) => {
-        const message = errorMessageOf(line);
-        if (message !== undefined && !failed) {
-          failed = true;
-          stream.destroy();
-          reject(new EngineError(`${op} failed: ${message}`, { cause: line }));
-        }
-      });
-      stream.once('error', (err) => {
-        if (failed) return;
-        failed = true;
-        reject(engineError(op, err));
-      });
-      stream.once('end', () => {
-        if (!failed) resolve();
-      });
-      // A time-out destroys the response without always emitting an error.
-      stream.once('close', () => {
-        if (failed || stream.readableEnded) return;
-        failed = true;
-        reject(new EngineError(`${op} failed: progress stream closed before the end`, { unreachable: true }));
-      });
-    });
+  async pull(image: string, opts: CallOptions & { readonly source?: PullSource | undefined } = {}): Promise<void> {
+    const { source } = opts;
+    const from = source ? ` from registry ${source.registry} ${source.auth ? `with the credentials of ${source.from ?? 'the configuration'}` : 'without credentials'}` : '';
+    const op = `pull image ${image}${from}`;
+    const options = { abortSignal: opts.signal, ...(source?.auth ? { authconfig: { ...source.auth } } : {}) };
+    const stream = (await this.#call(op, opts, () => this.#client().pull(image, options))) as Readable;
+    await followPull(stream, op, opts.signal);
   }
 
   async watch(instance: string, onEvent: (event: PilotEvent) => void, signal: AbortSignal): Promise<void> {
@@ -253,13 +234,13 @@ export class DockerEngine implements EnginePort {
     });
   }
 
-  async #toPilot(docker: Docker, info: Dockerode.ContainerInfo): Promise<Pilot | undefined> {
+  async #toPilot(docker: Docker, info: Dockerode.ContainerInfo, opts: CallOptions): Promise<Pilot | undefined> {
     const state = toState(info.State);
     let startedAt: number | undefined;
     let finishedAt: number | undefined;
     let exitCode: number | undefined;
     if (state !== 'created' && state !== 'removing') {
-      const full = await this.#call(`inspect container ${short(info.Id)}`, () => docker.getContainer(info.Id).inspect(), [404]);
+      const full = await this.#call(`inspect container ${short(info.Id)}`, opts, () => docker.getContainer(info.Id).inspect({ abortSignal: opts.signal }), [404]);
       // Gone between list and inspect: it is no longer a pilot.
       if (full === undefined) return undefined;
       startedAt = parseEngineTime(full.State.StartedAt);
@@ -282,13 +263,18 @@ export class DockerEngine implements EnginePort {
     };
   }
 
-  /** Runs one engine call; statuses in `okStatuses` mean "nothing to do" and resolve to undefined. */
-  async #call<T>(op: string, fn: () => Promise<T>): Promise<T>;
-  async #call<T>(op: string, fn: () => Promise<T>, okStatuses: readonly number[]): Promise<T | undefined>;
-  async #call<T>(op: string, fn: () => Promise<T>, okStatuses: readonly number[] = []): Promise<T | undefined> {
+  /**
+   * Runs one engine call; statuses in `okStatuses` mean "nothing to do" and resolve to undefined.
+   * A call given up because its signal aborted rejects with the signal's reason, not an EngineError.
+   */
+  async #call<T>(op: string, opts: CallOptions, fn: () => Promise<T>): Promise<T>;
+  async #call<T>(op: string, opts: CallOptions, fn: () => Promise<T>, okStatuses: readonly number[]): Promise<T | undefined>;
+  async #call<T>(op: string, opts: CallOptions, fn: () => Promise<T>, okStatuses: readonly number[] = []): Promise<T | undefined> {
+    opts.signal?.throwIfAborted();
     try {
       return await fn();
     } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
       const status = statusOf(err);
       if (status !== undefined && okStatuses.includes(status)) return undefined;
       throw engineError(op, err);
@@ -333,6 +319,7 @@ function createBody(spec: PilotSpec): Dockerode.ContainerCreateOptions {
   };
   if (spec.networkMode !== '') hostConfig.NetworkMode = spec.networkMode;
   if (spec.cgroupParent) hostConfig.CgroupParent = spec.cgroupParent;
+  if (spec.pidsLimit > 0) hostConfig.PidsLimit = spec.pidsLimit;
   const body: Dockerode.ContainerCreateOptions = {
     name: spec.name,
     Image: spec.image,
@@ -358,3 +345,38 @@ export function parseEngineTime(value: string | undefined): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
+
+/**
+ * Follows a pull's progress stream to its end. Registry failures after the 200 arrive as `{error}`
+ * lines in the stream; an abort destroys the stream and rejects with the signal's reason at once.
+ */
+function followPull(stream: Readable, op: string, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onAbort = (): void => {
+      finish(signal?.reason as Error);
+      stream.destroy();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    readJsonLines(stream, (line) => {
+      const message = errorMessageOf(line);
+      if (message === undefined || settled) return;
+      finish(new EngineError(`${op} failed: ${message}`, { cause: line }));
+      stream.destroy();
+    });
+    stream.once('error', (err) => finish(engineError(op, err)));
+    stream.once('end', () => finish());
+    // A time-out destroys the response without always emitting an error.
+    stream.once('close', () => {
+      if (!stream.readableEnded) finish(new EngineError(`${op} failed: progress stream closed before the end`, { unreachable: true }));
+    });
+    if (signal?.aborted) onAbort();
+  });
+}

@@ -9,10 +9,16 @@ export const LABELS = {
   pilotId: `${LABEL_PREFIX}.pilot-id`,
   configHash: `${LABEL_PREFIX}.config-hash`,
   version: `${LABEL_PREFIX}.version`,
-  /** Marks Plancton's own container, so that it never counts itself as a pilot. */
+  /**
+   * Set on every pilot when Plancton creates it: labels given at creation override the image's,
+   * so no image can take it away (an image may carry `self`, which containers inherit).
+   */
+  role: `${LABEL_PREFIX}.role`,
+  /** Marks Plancton's own container (its image sets it), so that it never counts itself as a pilot. */
   self: `${LABEL_PREFIX}.self`,
 } as const;
 export const MANAGED_BY = 'plancton';
+export const ROLE_PILOT = 'pilot';
 
 /** Labels for a new pilot of `instance`. */
 export function pilotLabels(instance: string, pilotId: string, configHash: string, version: string): Record<string, string> {
@@ -22,6 +28,7 @@ export function pilotLabels(instance: string, pilotId: string, configHash: strin
     [LABELS.pilotId]: pilotId,
     [LABELS.configHash]: configHash,
     [LABELS.version]: version,
+    [LABELS.role]: ROLE_PILOT,
   };
 }
 
@@ -30,7 +37,14 @@ export function ownedFilter(instance: string): string[] {
   return [`${LABELS.managedBy}=${MANAGED_BY}`, `${LABELS.instance}=${instance}`];
 }
 
-/** True when `labels` mark a pilot of `instance` (a second check after the server-side filter). */
+/**
+ * True when `labels` mark a pilot of `instance` (a second check after the server-side filter):
+ * recognised by the role label Plancton sets when it creates a pilot, never by the absence of a
+ * label an image could carry. Pilots created before the role label existed (no role, no self) are
+ * still adopted.
+ */
 export function isOwned(labels: Readonly<Record<string, string>> | undefined, instance: string): boolean {
-  return labels?.[LABELS.managedBy] === MANAGED_BY && labels[LABELS.instance] === instance && labels[LABELS.self] === undefined;
+  if (labels?.[LABELS.managedBy] !== MANAGED_BY || labels[LABELS.instance] !== instance) return false;
+  const role = labels[LABELS.role];
+  return role === ROLE_PILOT || (role === undefined && labels[LABELS.self] === undefined);
 }

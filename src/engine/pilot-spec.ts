@@ -1,4 +1,4 @@
-import type { PilotShape } from '../config/pilot-shape.ts';
+import type { PilotShape } from '../core/shapes.ts';
 import { pilotLabels } from './labels.ts';
 import type { PilotSpec } from './port.ts';
 
@@ -67,6 +67,7 @@ export function buildPilotSpec(shape: PilotShape, ctx: SpecContext): PilotSpec {
     securityOpt: ctx.apparmor ? shape.securityOpt : shape.securityOpt.filter((o) => !/^apparmor[=:]/i.test(o)),
     privileged: shape.privileged,
     networkMode: shape.network,
+    pidsLimit: shape.pidsLimit,
     cgroupParent: ctx.cgroupParent,
   };
 }

@@ -7,8 +7,10 @@ export const ENGINE_RETRY_DELAYS_MS: readonly number[] = [3000, 6000, 12000, 240
 export type Sleep = (ms: number, signal: AbortSignal | undefined) => Promise<void>;
 
 export interface RetryOptions {
-  /** One delay per retry: `delaysMs.length + 1` attempts in all. */
+  /** One delay per retry: `delaysMs.length + 1` attempts in all (unless `forever`). */
   readonly delaysMs: readonly number[];
+  /** Past the last delay, keeps trying at that delay until success, a fatal error or the signal. */
+  readonly forever?: boolean | undefined;
   readonly isRetryable: (err: unknown) => boolean;
   /** Aborting stops at once and rejects with the signal's reason. */
   readonly signal?: AbortSignal | undefined;
@@ -22,19 +24,25 @@ export interface RetryOptions {
  * then rejects with the last error. `fn` receives the attempt number, from 1.
  */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
-  const { delaysMs, isRetryable, signal, sleep = abortableSleep, onRetry } = options;
+  const { isRetryable, signal, sleep = abortableSleep, onRetry } = options;
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     try {
       return await fn(attempt);
     } catch (err) {
       signal?.throwIfAborted();
-      const delayMs = delaysMs[attempt - 1];
+      const delayMs = retryDelay(options, attempt);
       if (delayMs === undefined || !isRetryable(err)) throw err;
       onRetry?.(err, attempt, delayMs);
       await untilAborted(sleep(delayMs, signal), signal);
     }
   }
+}
+
+/** The wait after failed attempt `attempt` (from 1); undefined once the delays are used up. */
+export function retryDelay(options: Pick<RetryOptions, 'delaysMs' | 'forever'>, attempt: number): number | undefined {
+  const { delaysMs, forever } = options;
+  return delaysMs[forever ? Math.min(attempt, delaysMs.length) - 1 : attempt - 1];
 }
 
 /** True for engine failures worth another try: the engine unreachable or timing out, or a server-side error. */

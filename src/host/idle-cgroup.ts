@@ -1,6 +1,6 @@
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EngineInfo } from '../engine/port.ts';
+import type { EngineInfo } from '../core/shapes.ts';
 
 /** The pilots' parent cgroup, set to the lowest CPU weight the kernel offers. */
 export interface IdleCgroup {
@@ -73,6 +73,16 @@ async function lowestWeight(dir: string, weightFile: string, weight: number): Pr
   }
   await writeFile(join(dir, weightFile), `${weight}\n`);
   return [`${weightFile}=${weight}`];
+}
+
+/**
+ * Sets the group in `dir` (a v1 `cpu` or v2 directory that already exists) to idle priority, the
+ * same way as the parent Plancton creates: used where the engine really put the pilots' parent
+ * (under a Docker-in-Docker engine's own cgroup, not at the host's root). Returns what was set.
+ */
+export async function makeGroupIdle(dir: string): Promise<string> {
+  const v1 = await exists(join(dir, 'cpu.shares'));
+  return `${dir}: ${(await lowestWeight(dir, v1 ? 'cpu.shares' : 'cpu.weight', v1 ? V1_SHARES : V2_WEIGHT)).join(', ')}`;
 }
 
 /** All pilots' CPU time so far, in nanoseconds; undefined before the first pilot made the file. */

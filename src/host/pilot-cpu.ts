@@ -1,6 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { readContainerCpuNs } from './cgroup-cpu.ts';
 import { readContainerMemoryBytes } from './cgroup-memory.ts';
-import { readGroupUsageNs } from './idle-cgroup.ts';
+import { makeGroupIdle, readGroupUsageNs } from './idle-cgroup.ts';
+import { PilotCgroupLocator, type PilotCgroup } from './pilot-cgroups.ts';
+import { readPilotPriority, type PilotPriority } from './pilot-priority.ts';
 
 export interface PilotCpu {
   /** Percent of one CPU, per pilot id; absent on a pilot's first reading. */
@@ -9,38 +13,66 @@ export interface PilotCpu {
   readonly memory: ReadonlyMap<string, number>;
   /** All pilots together, percent of the whole host; undefined on the first reading. */
   readonly totalPct: number | undefined;
+  /** The priority read back from the pilots' own cgroups; undefined when none was found there. */
+  readonly priority?: PilotPriority | undefined;
+  /** Pilots whose cgroups could not be found (their CPU and memory are unknown). */
+  readonly unlocated: number;
 }
 
 type Reading = { readonly ns: number; readonly at: number };
 
+/** Where the pilots are to be found, and the idle-priority parent asked for. */
+export interface PilotCpuOptions {
+  /** The host's /proc: pilots are located from their processes' cgroups there. */
+  readonly procRoot?: string | undefined;
+  /** The `cgroup_parent` name: a pilot parent of that name found elsewhere (inside a dind engine's cgroup) is made idle too. */
+  readonly parentName?: string | undefined;
+  /** Reports a problem once (e.g. a parent that cannot be made idle). */
+  readonly warn?: ((message: string) => void) | undefined;
+}
+
 /**
  * Pilots' CPU and memory use from cgroup accounting, read once per iteration (no stats stream per
- * container). With the idle-priority parent cgroup, one counter covers all pilots, including
- * those that ended during the interval; without it, the per-pilot figures are summed.
+ * container), from where the kernel really put each pilot (its processes' /proc/<pid>/cgroup),
+ * with the engine's usual layout as a fallback. With the idle-priority parent cgroup holding
+ * every pilot, one counter covers all of them, including those that ended during the interval;
+ * otherwise the per-pilot figures are summed.
  */
 export class PilotCpuMeter {
   readonly #cgroupRoot: string;
   readonly #parent: string | undefined;
   readonly #groupFile: string | undefined;
+  readonly #locator: PilotCgroupLocator | undefined;
+  readonly #opts: PilotCpuOptions;
+  readonly #madeIdle = new Set<string>();
   #prev = new Map<string, Reading>();
   #prevGroup: Reading | undefined;
 
-  constructor(cgroupRoot: string, idle?: { readonly parent: string; readonly usageFile: string }) {
+  constructor(cgroupRoot: string, idle?: { readonly parent: string; readonly usageFile: string }, opts: PilotCpuOptions = {}) {
     this.#cgroupRoot = cgroupRoot;
     this.#parent = idle?.parent;
     this.#groupFile = idle?.usageFile;
+    this.#opts = opts;
+    this.#locator = opts.procRoot ? new PilotCgroupLocator(opts.procRoot, cgroupRoot) : undefined;
   }
 
   async measure(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu> {
+    const located = this.#locator ? await this.#locator.locate(ids) : new Map<string, PilotCgroup>();
+    await this.#idleWhereTheyLive(located);
     const next = new Map<string, Reading>();
     const perPilot = new Map<string, number>();
     const memory = new Map<string, number>();
+    let unlocated = 0;
     await Promise.all(
       ids.map(async (id) => {
-        const bytes = await readContainerMemoryBytes(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
+        const at = located.get(id);
+        const bytes = at ? (at.memoryFile ? await readNumber(at.memoryFile) : undefined) : await readContainerMemoryBytes(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
         if (bytes !== undefined) memory.set(id, bytes);
-        const ns = await readContainerCpuNs(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
-        if (ns === undefined) return;
+        const ns = at ? await readGroupUsageNs(at.cpuUsageFile) : await readContainerCpuNs(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
+        if (ns === undefined) {
+          unlocated++;
+          return;
+        }
         next.set(id, { ns, at: now });
         const pct = rate(this.#prev.get(id), { ns, at: now });
         if (pct !== undefined) perPilot.set(id, pct);
@@ -48,7 +80,10 @@ export class PilotCpuMeter {
     );
     this.#prev = next;
     let totalPct: number | undefined;
-    if (this.#groupFile) {
+    // the parent's counter counts the pilots only where they really are under it
+    const groupDir = this.#groupFile ? dirname(this.#groupFile) : undefined;
+    const allInGroup = [...located.values()].every((c) => dirname(dirname(c.cpuUsageFile)) === groupDir);
+    if (this.#groupFile && allInGroup) {
       const ns = await readGroupUsageNs(this.#groupFile);
       const cur = ns === undefined ? undefined : { ns, at: now };
       const pct = cur ? rate(this.#prevGroup, cur) : undefined;
@@ -58,8 +93,36 @@ export class PilotCpuMeter {
     if (totalPct === undefined && ids.length === perPilot.size) {
       totalPct = [...perPilot.values()].reduce((a, b) => a + b, 0) / Math.max(1, ncpus);
     }
-    return { perPilot, memory, totalPct };
+    const priority = await readPilotPriority(located);
+    return { perPilot, memory, totalPct, priority, unlocated };
   }
+
+  /**
+   * The engine applies `--cgroup-parent` under its own cgroup: a Docker engine in a container
+   * puts `/plancton` inside that container's group, not where Plancton made the idle parent.
+   * Such a parent, named as asked, is set to idle priority where it really is (once).
+   */
+  async #idleWhereTheyLive(located: ReadonlyMap<string, PilotCgroup>): Promise<void> {
+    const name = this.#opts.parentName;
+    if (!name) return;
+    for (const c of located.values()) {
+      const parent = dirname(c.cpuDir);
+      if (basename(parent) !== name || dirname(parent) === c.cpuRoot || this.#madeIdle.has(parent)) continue;
+      this.#madeIdle.add(parent);
+      try {
+        const set = await makeGroupIdle(parent);
+        this.#opts.warn?.(`the engine put the pilots' parent at ${parent}, inside its own cgroup; set it to idle priority there too (${set})`);
+      } catch (err) {
+        this.#opts.warn?.(`cannot set ${parent} to idle priority: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+async function readNumber(file: string): Promise<number | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  const n = Number(text?.trim());
+  return text !== undefined && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 /** Percent of one CPU between two readings. */

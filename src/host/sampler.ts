@@ -70,21 +70,6 @@ export class HostSampler {
   }
 }
 
-/**
- * The name in `${procRoot}/sys/kernel/hostname`; undefined when the file is unreadable or empty.
- * Caution: procfs answers this file from the READER's UTS namespace, not the mount's. In a
- * container it gives the container's hostname even through `/host/proc`, unless the container
- * runs with `--uts=host` or `--network=host` (seen on Docker 20.10).
- */
-export async function readHostname(procRoot: string): Promise<string | undefined> {
-  try {
-    const name = (await readFile(`${procRoot}/sys/kernel/hostname`, 'utf8')).trim();
-    return name === '' ? undefined : name;
-  } catch {
-    return undefined;
-  }
-}
-
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';

@@ -1,5 +1,6 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { ListenAddress } from '../config/listen-address.ts';
 import type { Logger } from './logger.ts';
@@ -10,6 +11,14 @@ export interface MetricsServerOptions {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** When set, /metrics and /status need `Authorization: Bearer <token>` (metrics_token); /healthz stays open for probes. */
+  readonly token?: string | undefined;
+}
+
+/** Compares in constant time (hashes first, so that lengths do not matter). */
+function sameToken(given: string, expected: string): boolean {
+  const h = (t: string): Buffer => createHash('sha256').update(t).digest();
+  return timingSafeEqual(h(given), h(expected));
 }
 
 /**
@@ -30,12 +39,14 @@ export class MetricsServer implements Reporter {
 
   /** Listens on `address`; rejects with a clear message when the port is taken or the address is not local. */
   static async start(address: ListenAddress, o: MetricsServerOptions): Promise<MetricsServer> {
-    const server = createServer();
+    // a scraper or probe that stalls must not hold sockets for long: node checks the header and
+    // request time-outs only every connectionsCheckingInterval (30 s by default), so 64 clients
+    // sending nothing held every slot for that long; idle keep-alive sockets go too
+    const server = createServer({ connectionsCheckingInterval: 1_000, headersTimeout: 5_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 });
     const self = new MetricsServer(server, o);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void self.#handle(req, res));
-    // a scraper or probe that stalls must not hold sockets for long
-    server.requestTimeout = 10_000;
-    server.headersTimeout = 5_000;
+    server.timeout = 10_000;
+    server.on('timeout', (socket: Socket) => socket.destroy());
     server.maxConnections = 64;
     const shown = `${address.host === undefined ? '' : address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
     await new Promise<void>((resolve, reject) => {
@@ -88,6 +99,13 @@ export class MetricsServer implements Reporter {
         return send(req, res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
       }
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      const token = this.#o.token;
+      if (token && path !== '/healthz') {
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+        if (!m || !sameToken(m[1] ?? '', token)) {
+          return send(req, res, 401, 'text/plain; charset=utf-8', 'a bearer token is required (metrics_token)\n', { 'WWW-Authenticate': 'Bearer realm="plancton"' });
+        }
+      }
       if (path === '/metrics') {
         return send(req, res, 200, this.#o.registry.contentType, await this.#o.registry.metrics());
       }

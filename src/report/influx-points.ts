@@ -57,18 +57,6 @@ function point(measurement: SeriesName, tags: Record<string, string>, fields: Re
   return Object.keys(f).length ? { measurement, tags: sorted, fields: f, timestamp } : undefined;
 }
 
-/**
- * The host's CPU in percent of all its CPUs: the pilots' part is the sum of their cgroup CPU use
- * (each in percent of one CPU) over the CPU count; the owner's is the rest of the busy part.
- */
-export function cpuSplit(r: StatusReport): { busy: number; owner: number; pilots: number; idle: number } | undefined {
-  const busy = r.host?.cpuBusyPct;
-  if (busy === undefined || !r.host || r.host.ncpus <= 0) return undefined;
-  const pilotsSum = r.pilots.reduce((sum, p) => sum + (p.cpuPct ?? 0), 0);
-  const pilots = Math.min(100, pilotsSum / r.host.ncpus);
-  return { busy, owner: Math.max(0, busy - pilots), pilots, idle: Math.max(0, 100 - busy) };
-}
-
 /** Running pilots, as 0.6's `containers` counted them. */
 export const runningPilots = (r: StatusReport): number => r.pilots.filter((p) => p.state === 'running').length;
 
@@ -98,8 +86,8 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
   const ts = nanoTimestamp(r.updatedAt);
   const hostname = r.hostname;
   const tags = { hostname };
-  const split = cpuSplit(r);
-  const fit = r.fit;
+  // made once with the record, as every figure reporters write
+  const split = r.host?.cpu;
   const points: Array<Point | undefined> = [
     point('daemon', tags, { uptime: (r.updatedAt - r.startedAt) / 1000, containers: r.engine.reachable ? runningPilots(r) : undefined, status: r.state }, ts),
     point('measurement', tags, { cpu_eff: r.host?.cpuBusyPct }, ts),
@@ -113,19 +101,24 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
     ...pressurePoints(hostname, sample?.pressure, ts),
     ...r.pilots.map((p) => (p.cpuPct === undefined ? undefined : point('pilot_cpu', { hostname, pilot: p.name }, { cpu_pct: p.cpuPct, state: p.state }, ts))),
     ...r.pilots.map((p) => (p.memBytes === undefined ? undefined : point('pilot_memory', { hostname, pilot: p.name }, { bytes: p.memBytes }, ts))),
-    fit
-      ? point('decision', tags, {
-        running: fit.running, fitting: fit.fitting, room: fit.room, to_start: fit.toStart, blocked: fit.blocked ?? 'none',
-        pilot_share_pct: fit.pilotSharePct, overloaded: fit.overloaded, max_docks: r.config.maxDocks,
-        owner_busy_pct: fit.ownerBusyPct, owner_disturbed: fit.ownerDisturbed ?? false,
-      }, ts)
-      : undefined,
+    decisionPoint(r, ts),
     point('daemon_stats', tags, {
       iterations: r.iterations, removals_total: r.removalsTotal, engine_reachable: r.engine.reachable, reload_ok: r.config.reloadError === undefined,
       drain: r.controls.drain || r.controls.drainStop, influx_queued_points: writer?.queued, influx_dropped_points: writer?.dropped,
     }, ts),
   ];
   return points.filter((p): p is Point => p !== undefined);
+}
+
+/** The decision's arithmetic, as the pass made it. */
+function decisionPoint(r: StatusReport, ts: string): Point | undefined {
+  const fit = r.fit;
+  if (!fit) return undefined;
+  return point('decision', { hostname: r.hostname }, {
+    running: fit.running, fitting: fit.fitting, room: fit.room, to_start: fit.toStart, blocked: fit.blocked ?? 'none',
+    pilot_share_pct: fit.pilotSharePct, overloaded: fit.overloaded, max_docks: r.config.maxDocks,
+    owner_busy_pct: fit.ownerBusyPct, owner_disturbed: fit.ownerDisturbed ?? false,
+  }, ts);
 }
 
 const pyBool = (b: boolean): string => (b ? 'True' : 'False');

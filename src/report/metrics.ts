@@ -1,7 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DaemonStatus, HostSample, PilotState } from '../core/types.ts';
-import type { Identity } from '../daemon/executor.ts';
-import { cpuSplit } from './influx-points.ts';
+import type { Identity } from '../core/shapes.ts';
 import type { InfluxWriterStats } from './influx-writer.ts';
 import type { Removal } from './removals.ts';
 import type { Reporter } from './reporter.ts';
@@ -158,7 +157,7 @@ export class PlanctonMetrics implements Reporter {
       g.swapTotal.set(sample.memory.swapTotalBytes);
       g.swapFree.set(sample.memory.swapFreeBytes);
     }
-    const split = cpuSplit(r);
+    const split = r.host?.cpu;
     if (split) {
       g.busy.set(split.busy);
       for (const part of ['owner', 'pilots', 'idle'] as const) g.share.set({ part }, split[part]);

@@ -1,5 +1,5 @@
 import type { LoadedConfig } from '../config/load.ts';
-import type { Identity } from '../daemon/executor.ts';
+import type { Identity } from '../core/shapes.ts';
 import { parseListenAddress } from '../config/listen-address.ts';
 import { InfluxWriter } from './influx-writer.ts';
 import type { Logger } from './logger.ts';
@@ -20,7 +20,7 @@ export async function createReporters(config: LoadedConfig, ctx: { logger: Logge
   const [{ PlanctonMetrics }, { MetricsServer }] = await Promise.all([import('./metrics.ts'), import('./http-server.ts')]);
   const metrics = new PlanctonMetrics({ identity: ctx.identity, influx: () => influx.stats() });
   try {
-    const server = await MetricsServer.start(address, { registry: metrics.registry, logger: ctx.logger });
+    const server = await MetricsServer.start(address, { registry: metrics.registry, logger: ctx.logger, token: config.settings.metrics_token || undefined });
     return [influx, metrics, server];
   } catch (err) {
     await Promise.all([influx.close(), metrics.close()]);

@@ -41,7 +41,16 @@ export interface StatusReport {
   /** The disk: the mechanism detected at start (and why), whether the owner uses the disk now, what is cut back. */
   readonly io?: IoStatus | undefined;
   readonly controls: Controls;
-  readonly host?: { readonly ncpus: number; readonly cpuBusyPct?: number | undefined; readonly memAvailableBytes: number; readonly memTotalBytes: number } | undefined;
+  readonly host?:
+    | {
+        readonly ncpus: number;
+        readonly cpuBusyPct?: number | undefined;
+        readonly memAvailableBytes: number;
+        readonly memTotalBytes: number;
+        /** The host's CPU split into owner, pilots and idle, made once with the record (cpuSplit): reporters read it. */
+        readonly cpu?: CpuSplit | undefined;
+      }
+    | undefined;
   readonly fit?: Decision['fit'] | undefined;
   readonly pilots: ReadonlyArray<{
     readonly id: string;
@@ -56,9 +65,31 @@ export interface StatusReport {
   readonly removalsTotal: number;
 }
 
-export function hostSummary(h: HostSample | undefined): StatusReport['host'] {
+/** The host's CPU in percent of all its CPUs. */
+export interface CpuSplit {
+  readonly busy: number;
+  readonly owner: number;
+  readonly pilots: number;
+  readonly idle: number;
+}
+
+/**
+ * The host's CPU in percent of all its CPUs: the pilots' part is the sum of their cgroup CPU use
+ * (each in percent of one CPU) over the CPU count; the owner's is the rest of the busy part.
+ */
+export function cpuSplit(r: Pick<StatusReport, 'host' | 'pilots'>): CpuSplit | undefined {
+  const busy = r.host?.cpuBusyPct;
+  if (busy === undefined || !r.host || r.host.ncpus <= 0) return undefined;
+  const pilotsSum = r.pilots.reduce((sum, p) => sum + (p.cpuPct ?? 0), 0);
+  const pilots = Math.min(100, pilotsSum / r.host.ncpus);
+  return { busy, owner: Math.max(0, busy - pilots), pilots, idle: Math.max(0, 100 - busy) };
+}
+
+/** The host part of the status, with its CPU split over `pilots` (their rows). */
+export function hostSummary(h: HostSample | undefined, pilots: StatusReport['pilots'] = []): StatusReport['host'] {
   if (!h) return undefined;
-  return { ncpus: h.ncpus, cpuBusyPct: h.cpu?.busyPct, memAvailableBytes: h.memory.availableBytes, memTotalBytes: h.memory.totalBytes };
+  const host = { ncpus: h.ncpus, cpuBusyPct: h.cpu?.busyPct, memAvailableBytes: h.memory.availableBytes, memTotalBytes: h.memory.totalBytes };
+  return { ...host, cpu: cpuSplit({ host, pilots }) };
 }
 
 export function pilotRows(pilots: readonly Pilot[], cpu: ReadonlyMap<string, number>, mem: ReadonlyMap<string, number> = new Map()): StatusReport['pilots'] {

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load.ts';
-import { FALLBACK_BLOCKS, ROOT, imageOf, nameOf, quickStart, readmeCommands, runWords, variantArgs } from '../support/image.ts';
+import { ROOT, imageOf, nameOf, quickStart, readmeCommands, runWords, variantArgs } from '../support/image.ts';
 
 const read = (path: string): string => readFileSync(resolve(ROOT, path), 'utf8');
 
@@ -23,10 +23,15 @@ describe('README quick-start blocks', () => {
     assert.deepEqual(quickStart(readme), {
       build: 'docker build -t plancton .',
       run: 'docker run -d --name plancton -v /a:/b:ro plancton',
-      fromReadme: true,
     });
-    assert.deepEqual(readmeCommands('compose-up', readme), { commands: ['cd compose && docker compose up -d'], fromReadme: true });
-    assert.equal(readmeCommands('compose-up', 'no markers').fromReadme, false);
+    assert.deepEqual(readmeCommands('compose-up', readme), { commands: ['cd compose && docker compose up -d'] });
+  });
+
+  it('a README without the markers, or with an empty block, fails the verbatim tests instead of falling back', () => {
+    assert.throws(() => readmeCommands('compose-up', 'no markers'), /no <!-- compose-up:start -->/);
+    assert.throws(() => quickStart('<!-- compose-up:start -->\ncd compose && docker compose up -d\n<!-- compose-up:end -->'), /no <!-- docker-run:start -->/);
+    assert.throws(() => readmeCommands('compose-up', '<!-- compose-up:start -->\n```sh\n```\n<!-- compose-up:end -->'), /holds no command/);
+    assert.throws(() => readmeCommands('docker-run', '<!-- docker-run:end --> <!-- docker-run:start -->'), /no <!-- docker-run:start -->/);
   });
 
   it('varies a run line: another name, options before the image', () => {
@@ -52,7 +57,6 @@ describe('README quick-start blocks', () => {
   it('the compose block brings the Compose project up', () => {
     const { commands } = readmeCommands('compose-up');
     assert.ok(commands.some((c) => /docker compose up -d/.test(c)), commands.join('; '));
-    assert.match(FALLBACK_BLOCKS['compose-up'], /docker compose up -d/);
   });
 });
 

@@ -14,7 +14,7 @@ import {
 const skip = await requireImages(NODE_IMAGE, PILOT_IMAGE);
 
 describe('README quick start (docker build + docker run, verbatim)', { skip, timeout: 15 * 60_000 }, () => {
-  const { run, fromReadme } = quickStart();
+  const { run } = quickStart();
   const name = nameOf(run);
   let host = '';
   let before_: Set<string>;
@@ -41,7 +41,7 @@ describe('README quick start (docker build + docker run, verbatim)', { skip, tim
   });
 
   it('runs the README line; pilots appear as siblings with our labels and the host name', async (t) => {
-    t.diagnostic(`docker run line from ${fromReadme ? 'README.md' : 'test/support/image.ts (README markers not there yet)'}: ${run}`);
+    t.diagnostic(`docker run line from README.md: ${run}`);
     const r = await shell(run);
     assert.equal(r.exitCode, 0, r.stderr);
     containerId = r.stdout.split('\n').at(-1) ?? '';

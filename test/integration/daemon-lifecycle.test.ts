@@ -18,7 +18,7 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
   let otherInstance: { id: string; startedAt: string };
 
   before(async () => {
-    foreign = await foreignContainer('plancton-worker-xyz');
+    foreign = await foreignContainer(`plancton-worker-xyz-${instance}`);
     otherInstance = await foreignContainer(`plancton-worker-other-${instance}`, {
       'org.plancton.managed-by': 'plancton',
       'org.plancton.instance': `${instance}-other`,
@@ -30,7 +30,7 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     await d?.cleanup();
     await removeByLabel(`org.plancton.instance=${instance}`);
     await removeByLabel(`org.plancton.instance=${instance}-other`);
-    await execa('docker', ['rm', '-f', 'plancton-worker-xyz'], { reject: false });
+    await execa('docker', ['rm', '-f', `plancton-worker-xyz-${instance}`], { reject: false });
   });
 
   it('fills the host to max_docks and no further', async () => {
@@ -48,7 +48,7 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     const [p] = await pilotsOf(instance);
     const info = JSON.parse(await docker(['inspect', p?.id ?? ''])) as Array<{
       Name: string; Config: { Hostname: string; Labels: Record<string, string>; Cmd: string[]; User: string; Env: string[] };
-      HostConfig: { CpuQuota: number; CpuPeriod: number; Memory: number };
+      HostConfig: { CpuQuota: number; CpuPeriod: number; Memory: number; SecurityOpt: string[] | null; CapDrop: string[] | null; PidsLimit: number | null };
     }>;
     const c = info[0];
     assert.ok(c);
@@ -60,7 +60,11 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     assert.equal(c.Config.Labels['org.plancton.instance'], instance);
     assert.equal(c.Config.Labels['org.plancton.config-hash'], d.status()?.config.hash);
     assert.deepEqual(c.Config.Cmd, ['sleep', '600']);
-    assert.equal(c.Config.User, '0:0');
+    // least privilege by default (0.6 ran pilots as 0:0, with no such limits): the image's own user, no-new-privileges, no NET_RAW, 4096 processes
+    assert.equal(c.Config.User, '');
+    assert.deepEqual(c.HostConfig.SecurityOpt, ['no-new-privileges']);
+    assert.deepEqual(c.HostConfig.CapDrop, ['NET_RAW']);
+    assert.equal(c.HostConfig.PidsLimit, 4096);
     assert.equal(c.HostConfig.CpuQuota, 5000);
     assert.equal(c.HostConfig.CpuPeriod, 100000);
     assert.equal(c.HostConfig.Memory, 64 * 1024 * 1024);

@@ -70,7 +70,7 @@ describe('on_stop, health and PLANCTON_START_DRAIN', { skip, timeout: 180_000 },
     // the pid file is claimed before the engine is asked for its host name, the cgroup set up and
     // the reporters made: a signal now lands while the daemon is being set up
     const pidFile = join(d.runDir, 'plancton.pid');
-    await waitFor('the pid file of the new daemon', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(d?.proc?.pid) ? true : undefined), 10_000, 5);
+    await waitFor('the pid file of the new daemon', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').split('\n')[0] === String(d?.proc?.pid) ? true : undefined), 10_000, 5);
     d.proc?.kill('SIGTERM');
     const code = await Promise.race([d.exited(), delay(30_000).then(() => 'still running after 30 s')]);
     assert.equal(code, 0, d.log);

@@ -6,6 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 
 import { EngineError } from '../../src/core/errors.ts';
 import { DockerEngine } from '../../src/engine/docker-engine.ts';
@@ -52,6 +53,7 @@ function pilotSpec(overrides: Partial<PilotSpec> = {}): PilotSpec {
     securityOpt: [],
     privileged: false,
     networkMode: '',
+    pidsLimit: 0,
     ...overrides,
   };
 }
@@ -67,6 +69,7 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
   const testStart = Date.now();
   const first = pilotSpec({
     user: '1000:1000',
+    pidsLimit: 256,
     binds: ['/tmp:/plancton-tmp:ro'],
     devices: [{ pathOnHost: '/dev/null', pathInContainer: '/dev/plancton-null', cgroupPermissions: 'rwm' }],
     capAdd: ['SYS_PTRACE'],
@@ -106,12 +109,14 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
     assert.deepEqual(a.HostConfig.SecurityOpt, ['no-new-privileges']);
     assert.equal(a.HostConfig.Privileged, false);
     assert.equal(a.HostConfig.NetworkMode, 'default');
+    assert.equal(a.HostConfig.PidsLimit, 256);
 
     const b = await dockerInspect(secondId);
     assert.ok(b);
     assert.equal(b.Name, `/${second.name}`);
     assert.equal(b.Config.User, '', 'an empty user leaves the image default');
     assert.equal(b.HostConfig.NetworkMode, 'none');
+    assert.ok(!b.HostConfig.PidsLimit, 'pidsLimit 0 sets no limit');
     assert.equal(b.State.Status, 'running');
   });
 
@@ -143,6 +148,23 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
 
     assert.deepEqual((await engine.listPilots(otherInstance)).map((p) => p.id), [other]);
     assert.deepEqual(await engine.listPilots(randomInstance()), []);
+  });
+
+  it('sees a pilot whose image carries the self label (the role label set at creation wins), and adopts a pilot of an older Plancton', async () => {
+    const image = `plancton-test-self-label:${instance}`;
+    await execa('docker', ['build', '-q', '-t', image, '--label', `${TEST_RUN_LABEL}=${instance}`, '-'], { input: `FROM ${IMAGE}\nLABEL ${LABELS.self}="true"\n` });
+    const spec = pilotSpec({ image });
+    const id = await engine.createAndStart(spec);
+    const legacy = await runForeign(`${instance}-legacy`, { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: instance, [LABELS.pilotId]: 'legacy' });
+    try {
+      assert.equal((await dockerInspect(id))?.Config.Labels?.[LABELS.self], 'true', 'the container inherited the image\'s label');
+      const seen = (await engine.listPilots(instance)).map((p) => p.id);
+      assert.ok(seen.includes(id), 'a pilot is never invisible because of its image\'s labels');
+      assert.ok(seen.includes(legacy), 'a pilot without the role label (created before it existed) is still adopted');
+    } finally {
+      await execa('docker', ['rm', '-f', id, legacy], { reject: false });
+      await execa('docker', ['rmi', image], { reject: false });
+    }
   });
 
   it('refuses to remove a running pilot: the caller stops first', async () => {

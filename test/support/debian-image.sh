@@ -29,8 +29,7 @@ if docker image inspect "$IMAGE" >/dev/null 2>&1; then
 fi
 if ! command -v debootstrap >/dev/null 2>&1; then
   say "installing debootstrap with apt"
-  apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y debootstrap >&2
+  bash "$here/apt-install.sh" debootstrap
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

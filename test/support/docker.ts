@@ -71,6 +71,7 @@ export interface InspectedContainer {
     readonly SecurityOpt: readonly string[] | null;
     readonly Privileged: boolean;
     readonly NetworkMode: string;
+    readonly PidsLimit?: number | null;
   };
 }
 

@@ -73,8 +73,7 @@ install_missing() {
   if [[ ! -x /bin/busybox ]]; then packages+=(busybox-static); fi
   if ((${#packages[@]} == 0)); then return 0; fi
   say "installing ${packages[*]} with apt"
-  apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}" >&2
+  bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" "${packages[@]}"
 }
 
 # Pid files left by an engine that died (or was SIGKILLed) make a new dockerd refuse to start

@@ -6,6 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeKey, KEYS, newConfig, type Settings } from '../../src/config/schema.ts';
+import { BOUNDS } from '../../src/config/bounds.ts';
+import { CGROUP_NAME_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/formats.ts';
+import { IMAGE_REFERENCE_PATTERN } from '../../src/config/image-ref.ts';
+import { GRANT_PATTERN } from '../../src/config/host-power.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '../../helm/plancton');
 export const VALUES_SCHEMA_FILE = resolve(CHART_DIR, 'values.schema.json');
@@ -22,6 +26,9 @@ export const NOT_IN_CONFIG: Readonly<Partial<Record<keyof Settings, string>>> = 
   docker_socket: 'Set by the chart from engine.mode.',
   host_cgroup: 'The chart mounts the node\'s cgroup filesystem at /sys/fs/cgroup (hostCgroup.enabled), where Plancton looks by default.',
   influxdb_password: 'A credential: set credentials.influxdbPassword or credentials.existingSecret, so it lands in a Secret, not in the ConfigMap.',
+  registry_auth_file: 'Set by the chart when registryAuth.existingSecret is given: that Secret is mounted at /etc/plancton-registry/config.json.',
+  registry_username: 'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
+  registry_password: 'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
 };
 
 /** Chart rules added to a key's type; the description says why. */
@@ -57,7 +64,11 @@ const FORMATS: Readonly<Record<string, JsonSchema>> = {
     },
   },
   'url-list': { type: ['null', 'string', 'array'], items: { type: 'string' } },
-  signal: { type: 'string', pattern: '^SIG[A-Z0-9+-]+$' },
+  signal: { type: 'string', enum: [...SIGNAL_NAMES] },
+  image: { type: 'string', pattern: IMAGE_REFERENCE_PATTERN, maxLength: 512 },
+  'cgroup-name': { type: 'string', pattern: CGROUP_NAME_PATTERN },
+  token: { type: 'string', pattern: TOKEN_PATTERN },
+  'host-power-list': { type: 'array', items: { type: 'string', pattern: GRANT_PATTERN } },
   'optional-command': { type: ['string', 'array'], items: { type: 'string' } },
   // Plancton's loader checks the pattern and the zone itself (node-cron, Intl); the chart checks the type
   cron: { type: 'string' },
@@ -85,7 +96,20 @@ function typeOf(key: keyof Settings, format: string | readonly string[]): JsonSc
   if (Array.isArray(format)) return { type: 'string', enum: [...(format as readonly string[])] };
   const known = FORMATS[format as string];
   if (!known) throw new Error(`no JSON Schema for format "${String(format)}" of ${key}: add it to FORMATS in test/support/helm-schema.ts`);
-  return structuredClone(known);
+  return withBounds(key, structuredClone(known));
+}
+
+/** The numeric bounds Plancton checks (src/config/bounds.ts), as minimum/maximum; values allowed under the minimum (0: off) as an alternative. */
+function withBounds(key: keyof Settings, schema: JsonSchema): JsonSchema {
+  const b = (BOUNDS as Partial<Record<string, (typeof BOUNDS)[keyof typeof BOUNDS]>>)[key];
+  if (!b) return schema;
+  const bounded: JsonSchema = { ...schema, minimum: b.min, maximum: b.max };
+  delete bounded.exclusiveMinimum;
+  if (b.integer && bounded.type === 'number') bounded.type = 'integer';
+  if (!b.also?.length) return bounded;
+  // a number under the minimum that means "off" (0); other types (e.g. "10%") are left to the outer schema
+  const { minimum, maximum, ...others } = bounded;
+  return { ...others, anyOf: [{ minimum, maximum }, { enum: [...b.also] }] };
 }
 
 /** The schema of the chart's `config` value: every key of Plancton's configuration. */

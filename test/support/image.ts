@@ -17,28 +17,19 @@ export const NODE_IMAGE = 'node:24-bookworm-slim';
 /** The pilots of the image's embedded default configuration. */
 export const PILOT_IMAGE = 'busybox:latest';
 
+/** The README blocks the end-to-end tests run verbatim, between `<!-- NAME:start -->` and `<!-- NAME:end -->`. */
+export type BlockName = 'docker-run' | 'compose-up';
+
 /**
- * The quick start as proposed for README.md, used until README.md carries it between
- * `<!-- docker-run:start -->` and `<!-- docker-run:end -->` (and `compose-up` likewise).
+ * The commands of a README block (fences, prompts, comments dropped; `\` continuations joined).
+ * Throws when README.md lacks the block's markers or the block is empty: the tests run what
+ * the README says, never a copy of their own.
  */
-export const FALLBACK_BLOCKS = {
-  'docker-run': [
-    'docker build -t plancton .',
-    'docker run -d --name plancton --restart unless-stopped --privileged \\',
-    '  -v /var/run/docker.sock:/var/run/docker.sock -v /proc:/host/proc:ro \\',
-    '  -v /sys/fs/cgroup:/sys/fs/cgroup plancton',
-  ].join('\n'),
-  'compose-up': 'cd compose && docker compose up -d',
-} as const;
-
-export type BlockName = keyof typeof FALLBACK_BLOCKS;
-
-/** The commands of a README block (fences, prompts, comments dropped; `\` continuations joined), and where they came from. */
-export function readmeCommands(name: BlockName, readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8')): { commands: string[]; fromReadme: boolean } {
+export function readmeCommands(name: BlockName, readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8')): { commands: string[] } {
   const start = readme.indexOf(`<!-- ${name}:start -->`);
   const end = readme.indexOf(`<!-- ${name}:end -->`);
-  const fromReadme = start >= 0 && end > start;
-  const text = fromReadme ? readme.slice(start, end).split('\n').slice(1).join('\n') : FALLBACK_BLOCKS[name];
+  if (start < 0 || end < start) throw new Error(`README.md has no <!-- ${name}:start --> ... <!-- ${name}:end --> block: the test runs the README's lines verbatim and has no copy of its own`);
+  const text = readme.slice(start, end).split('\n').slice(1).join('\n');
   const commands: string[] = [];
   let current = '';
   for (const raw of text.split('\n')) {
@@ -51,16 +42,17 @@ export function readmeCommands(name: BlockName, readme = readFileSync(resolve(RO
     }
   }
   if (current) commands.push(current);
-  return { commands, fromReadme };
+  if (commands.length === 0) throw new Error(`README.md's ${name} block holds no command`);
+  return { commands };
 }
 
 /** The README's `docker build` and `docker run` lines. */
-export function quickStart(readme?: string): { build: string; run: string; fromReadme: boolean } {
-  const { commands, fromReadme } = readmeCommands('docker-run', readme);
+export function quickStart(readme?: string): { build: string; run: string } {
+  const { commands } = readmeCommands('docker-run', readme);
   const build = commands.find((c) => c.startsWith('docker build '));
   const run = commands.find((c) => c.startsWith('docker run '));
   if (!build || !run) throw new Error(`the docker-run block has no 'docker build' or 'docker run' line: ${JSON.stringify(commands)}`);
-  return { build, run, fromReadme };
+  return { build, run };
 }
 
 /** Runs one README line as a user would: `bash -c LINE` in the repository root. */
@@ -183,18 +175,29 @@ export async function requireImages(...images: string[]): Promise<false | string
   return false;
 }
 
-/** The Compose command: `docker compose` (v2) where the plugin exists, else `docker-compose` (v1). */
-export async function composeCommand(): Promise<string[] | undefined> {
-  const v2 = await execa('docker', ['compose', 'version'], { reject: false, timeout: 30_000 });
-  if (v2.exitCode === 0) return ['docker', 'compose'];
-  const v1 = await execa('docker-compose', ['version'], { reject: false, timeout: 30_000 });
-  return v1.exitCode === 0 ? ['docker-compose'] : undefined;
+/** One Compose the tests run the project's file with: its command and the version it reports. */
+export interface ComposeVariant {
+  readonly command: readonly string[];
+  readonly version: string;
 }
 
-/** The skip option of a suite that needs Compose as well (fails instead under PLANCTON_REQUIRE_ENGINE=1). */
-export async function requireCompose(): Promise<false | string> {
-  if (await composeCommand()) return false;
-  const problem = 'neither `docker compose` nor `docker-compose` runs (apt-get install docker-compose)';
+/** The Compose releases the project supports: v2 (the `docker compose` plugin, 2.26 here) and v1.29 (`docker-compose`). */
+export const COMPOSE_COMMANDS = [['docker', 'compose'], ['docker-compose']] as const;
+
+/** The version `command version --short` reports, or undefined when that Compose does not run. */
+export async function composeVersion(command: readonly string[]): Promise<string | undefined> {
+  const [cmd = '', ...pre] = command;
+  const r = await execa(cmd, [...pre, 'version', '--short'], { reject: false, timeout: 30_000 });
+  return r.exitCode === 0 ? String(r.stdout).trim() : undefined;
+}
+
+/**
+ * The skip option of a suite run with `command` (fails instead under PLANCTON_REQUIRE_ENGINE=1:
+ * CI installs both, test/support/compose-v2.sh and Debian's docker-compose).
+ */
+export async function requireCompose(command: readonly string[]): Promise<false | string> {
+  if ((await composeVersion(command)) !== undefined) return false;
+  const problem = `\`${command.join(' ')}\` does not run (test/support/compose-v2.sh installs v2, apt-get install docker-compose v1)`;
   if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${problem}`);
   return `skipped: ${problem}; set ${REQUIRE_ENGINE_ENV}=1 to fail instead`;
 }

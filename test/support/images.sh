@@ -22,8 +22,7 @@ fi
 # The image has no libc: the binary must be static (ldd fails on a static executable).
 if [[ ! -x $BUSYBOX ]] || ldd "$BUSYBOX" >/dev/null 2>&1; then
   say "installing busybox-static with apt"
-  apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y busybox-static >&2
+  bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" busybox-static
 fi
 
 tree=$(mktemp -d)

@@ -2,7 +2,7 @@
 # The monitoring servers the integration tests run: Debian's influxdb (1.6) and prometheus (2.42).
 #
 #   monitoring.sh      install influxdb and prometheus if `influxd` or `prometheus` is missing
-#                      (apt-get update first); does nothing when both are there.
+#                      (test/support/apt-install.sh); does nothing when both are there.
 #
 # Only installs: the tests start their own servers on free loopback ports with their own
 # data directories and configurations, and stop them. No service is started here (where the
@@ -25,9 +25,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
 fi
 
 say "installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" --no-install-recommends "${missing[@]}"
 
 command -v influxd >/dev/null 2>&1 || { say "ERROR: influxd still missing"; exit 1; }
 command -v prometheus >/dev/null 2>&1 || { say "ERROR: prometheus still missing"; exit 1; }

@@ -23,8 +23,7 @@ if privileged_runs; then
 fi
 if ! command -v jq >/dev/null 2>&1; then
   say "installing jq with apt"
-  apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y jq >&2
+  bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" jq
 fi
 
 cat >"$SHIM.tmp" <<'EOF'

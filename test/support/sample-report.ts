@@ -3,11 +3,17 @@ import { PassThrough } from 'node:stream';
 import type { HostSample } from '../../src/core/types.ts';
 import { createLogger, type Logger } from '../../src/report/logger.ts';
 import type { Removal } from '../../src/report/removals.ts';
-import type { StatusReport } from '../../src/report/status.ts';
+import { cpuSplit, type StatusReport } from '../../src/report/status.ts';
 
 export const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);
 
+/** A report as the recorder makes it: the host's CPU split over the pilots' rows is part of it. */
 export function sampleReport(over: Partial<StatusReport> = {}): StatusReport {
+  const r = sampleFields(over);
+  return { ...r, host: r.host ? { ...r.host, cpu: r.host.cpu ?? cpuSplit(r) } : undefined };
+}
+
+function sampleFields(over: Partial<StatusReport>): StatusReport {
   return {
     pid: 4242,
     version: '1.0.0-test',

@@ -20,8 +20,7 @@ if ! command -v work_queue_worker >/dev/null 2>&1; then packages+=(coop-computin
 if ! command -v shellcheck >/dev/null 2>&1; then packages+=(shellcheck); fi
 if ((${#packages[@]} > 0)); then
   say "installing ${packages[*]} with apt"
-  apt-get update >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" >&2
+  bash test/support/apt-install.sh --no-install-recommends "${packages[@]}"
 fi
 /usr/bin/python3 -c 'import work_queue' || { say "ERROR: /usr/bin/python3 still cannot import work_queue"; exit 1; }
 

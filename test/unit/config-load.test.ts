@@ -32,13 +32,26 @@ describe('config: 0.6 defaults', () => {
   const expected: Record<string, unknown> = {
     updateconfig: 60, image_expiration: 43200, main_sleep: 30, grace_kill: 120, grace_spawn: 60, cpus_per_dock: 1,
     max_docks: 'ncpus - 2', docks_per_loop: 4, max_ttl: 43200, docker_image: 'busybox', docker_cmd: '/bin/sleep 60',
-    docker_privileged: false, max_dock_mem: 2000000000, max_dock_swap: 0, user_group: '0:0', binds: [], devices: [],
+    docker_privileged: false, max_dock_mem: 2000000000, max_dock_swap: 0, binds: [], devices: [],
     capabilities: [], security_opts: [], influxdb_url: null,
   };
   for (const [k, v] of Object.entries(expected)) {
     it(`${k} defaults to ${JSON.stringify(v)}`, () => assert.deepEqual((s as unknown as Record<string, unknown>)[k], v));
   }
   it('docker_cmd string is split on spaces', () => assert.deepEqual(pilot.cmd, ['/bin/sleep', '60']));
+  it('least privilege, not 0.6: the image\'s own user (0.6: 0:0), no-new-privileges, NET_RAW dropped, 4096 processes', () => {
+    assert.equal(s.user_group, '');
+    assert.equal(pilot.user, '');
+    assert.deepEqual(pilot.securityOpt, ['no-new-privileges']);
+    assert.deepEqual(pilot.capDrop, ['NET_RAW']);
+    assert.equal(pilot.pidsLimit, 4096);
+  });
+  it('each of them can be turned off, and a 0.6 file that sets user_group keeps it', () => {
+    const off = load({ env: { PLANCTON_DOCKER_NO_NEW_PRIVILEGES: 'false', PLANCTON_DOCKER_DROP_NET_RAW: 'false', PLANCTON_MAX_DOCK_PIDS: '0', PLANCTON_USER_GROUP: '0:0' } }).pilot;
+    assert.deepEqual([off.securityOpt, off.capDrop, off.pidsLimit, off.user], [[], [], 0, '0:0']);
+    const kept = load({ env: { PLANCTON_CAPABILITIES: 'NET_RAW', PLANCTON_SECURITY_OPTS: 'no-new-privileges:false' }, args: ['--allow_host_power', 'security_opts:no-new-privileges:false'] }).pilot;
+    assert.deepEqual([kept.securityOpt, kept.capDrop, kept.capAdd], [['no-new-privileges:false'], [], ['NET_RAW']]);
+  });
   it('every key has a doc and a PLANCTON_ env name', () => {
     for (const k of KEYS) {
       const d = describeKey(k);
@@ -85,9 +98,11 @@ rigidity: 3
     assert.deepEqual(c.pilot.capDrop, ['NET_RAW']);
   });
   it('warns about unknown keys by name and goes on', () => {
-    assert.equal(c.warnings.length, 2);
-    assert.match(c.warnings[0] ?? '', /unknown key 'secopt'/);
-    assert.match(c.warnings[1] ?? '', /unknown key 'rigidity'/);
+    // the file's host-power settings (privileged, SYS_ADMIN...) are named in warnings of their own
+    const unknown = c.warnings.filter((w) => !w.startsWith('host power:'));
+    assert.equal(unknown.length, 2);
+    assert.match(unknown[0] ?? '', /unknown key 'secopt'/);
+    assert.match(unknown[1] ?? '', /unknown key 'rigidity'/);
   });
   it('the pilot hash changes with the pilot shape only', () => {
     const a = load({ file: file('docker_image: busybox\nmain_sleep: 5\n') });
@@ -111,7 +126,8 @@ describe('config: precedence default < file < env < command line', () => {
     assert.equal(c.origins.grace_kill, 'default');
   });
   it('env lists: JSON or comma separated; env booleans are strict', () => {
-    const e = load({ env: { PLANCTON_BINDS: '/a:/a,/b:/b:ro', PLANCTON_CAPABILITIES: '["-NET_RAW"]', PLANCTON_DOCKER_PRIVILEGED: 'yes' } });
+    // privileged from the environment needs the local allowance (allow_host_power, here on the command line)
+    const e = load({ env: { PLANCTON_BINDS: '/a:/a,/b:/b:ro', PLANCTON_CAPABILITIES: '["-NET_RAW"]', PLANCTON_DOCKER_PRIVILEGED: 'yes' }, args: ['--allow_host_power', 'docker_privileged'] });
     assert.deepEqual(e.settings.binds, ['/a:/a', '/b:/b:ro']);
     assert.deepEqual(e.pilot.capDrop, ['NET_RAW']);
     assert.equal(e.settings.docker_privileged, true);

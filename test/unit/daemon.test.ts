@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { HostSample } from '../../src/core/types.ts';
 import { Daemon } from '../../src/daemon/daemon.ts';
 import { RunDir } from '../../src/daemon/run-dir.ts';
+import { HostObserver } from '../../src/host/observer.ts';
 import { createLogger } from '../../src/report/logger.ts';
 import { FakeEngine } from '../support/fake-engine.ts';
 import { waitFor } from '../support/docker.ts';
@@ -27,14 +28,14 @@ function daemonWith(engine: FakeEngine, env: Record<string, string> = {}, sample
   const runDir = new RunDir(mkdtempSync(join(tmpdir(), 'plancton-unit-')));
   const d = new Daemon({
     engine,
-    sampler,
+    // the test process's own CPU is not the daemon's
+    observer: new HostObserver({ sampler, selfCpu: () => ({ user: 0, system: 0 }) }),
     runDir,
     logger: createLogger({ level: 'debug', stream: log, json: true }),
     identity: { instance: 'unit', hostname: 'h', version: 't' },
     reload: () => Promise.resolve(config()),
     apparmor: false,
     minIntervalMs: 0,
-    selfCpu: () => ({ user: 0, system: 0 }), // the test process's own CPU is not the daemon's
   }, config());
   return { d, runDir, log: () => text, done: d.run() };
 }
@@ -138,6 +139,8 @@ describe('daemon shell with an in-memory engine', () => {
     running = r;
     // 60%: floor((105 - 60) * 2 / 5) = 18 start; then 90% (disturbed, 60 stands in): none, room 2; 2 s later 10%: the last 2
     await waitFor('20 pilots', () => (engine.pilots.size === 20 ? true : undefined), 6000);
+    // the pass that started the last two logs a moment after the engine shows them
+    await waitFor('3 passes', () => (iterationsOf(r.log()).length >= 3 ? true : undefined), 5000);
     const passes = iterationsOf(r.log());
     assert.deepEqual(passes.slice(0, 3).map((p) => [p.cpuBusyPct, p.started]), [[60, 18], [90, 0], [10, 2]]);
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ProcParseError } from '../../src/core/errors.ts';
-import { HostSampler, readHostname } from '../../src/host/sampler.ts';
+import { HostSampler } from '../../src/host/sampler.ts';
 
 const FIXTURE_ROOT = fileURLToPath(new URL('../fixtures/proc-root', import.meta.url));
 const STAT_2 = fileURLToPath(new URL('../fixtures/proc/stat.2', import.meta.url));
@@ -105,23 +105,5 @@ describe('HostSampler', () => {
     assert.ok(sample.ncpus >= 1);
     assert.ok(sample.memory.totalBytes > 0);
     assert.equal(sample.cpu?.perCpuBusyPct.length, sample.ncpus);
-  });
-});
-
-describe('readHostname', () => {
-  it('returns the trimmed hostname of the proc root', async () => {
-    assert.equal(await readHostname(FIXTURE_ROOT), 'fixture-host');
-  });
-
-  it('returns undefined when the file is missing or empty', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'plancton-proc-'));
-    try {
-      assert.equal(await readHostname(root), undefined);
-      await mkdir(join(root, 'sys/kernel'), { recursive: true });
-      await writeFile(join(root, 'sys/kernel/hostname'), '\n');
-      assert.equal(await readHostname(root), undefined);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
   });
 });

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { ConfigError } from '../../src/core/errors.ts';
 import { parseListenAddress } from '../../src/config/listen-address.ts';
 import { MetricsServer } from '../../src/report/http-server.ts';
@@ -118,5 +119,45 @@ describe('HTTP endpoints on a real server', () => {
       MetricsServer.start({ host: '127.0.0.1', port: server.port }, { registry: metrics.registry, logger: log.logger }),
       new RegExp(`metrics_listen 127\\.0\\.0\\.1:${server.port}: cannot listen: the port is already in use`),
     );
+  });
+});
+
+describe('the endpoint: a bearer token, and slow clients let go', () => {
+  const TOKEN = 'a-token-of-24-characters';
+  let server: MetricsServer;
+  let metrics: PlanctonMetrics;
+  const log = memoryLogger();
+  before(async () => {
+    metrics = new PlanctonMetrics({ identity: { instance: 'inst', hostname: 'node1', version: 't' }, processMetrics: false });
+    server = await MetricsServer.start({ host: '127.0.0.1', port: 0 }, { registry: metrics.registry, logger: log.logger, token: TOKEN });
+  });
+  after(async () => {
+    await server.close();
+    await metrics.close();
+  });
+  const get = (path: string, authorization?: string): Promise<number> => new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path, headers: authorization ? { authorization } : {} }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+  it('/metrics and /status need the token; /healthz stays open for probes', async () => {
+    assert.equal(await get('/metrics'), 401);
+    assert.equal(await get('/metrics', 'Bearer wrong-token-of-some-length'), 401);
+    assert.equal(await get('/status', `Basic ${TOKEN}`), 401);
+    assert.equal(await get('/metrics', `Bearer ${TOKEN}`), 200);
+    assert.equal(await get('/status', `bearer ${TOKEN}`), 503, 'past the token: no iteration yet');
+    assert.equal(await get('/healthz'), 503, 'open, and unhealthy before the first iteration');
+  });
+
+  it('a client that connects and sends nothing is disconnected by the server', async () => {
+    const socket = connect(server.port, '127.0.0.1');
+    socket.resume();
+    await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    assert.ok(socket.destroyed);
   });
 });

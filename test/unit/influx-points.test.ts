@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpuSplit, iterationPoints, nanoTimestamp, removalPoints, SERIES, type Point } from '../../src/report/influx-points.ts';
+import { iterationPoints, nanoTimestamp, removalPoints, SERIES, type Point } from '../../src/report/influx-points.ts';
+import { cpuSplit } from '../../src/report/status.ts';
 import { sampleHost, sampleRemoval, sampleReport, T0 } from '../support/sample-report.ts';
 
 const byName = (points: Point[], m: string): Point[] => points.filter((p) => p.measurement === m);

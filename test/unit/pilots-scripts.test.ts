@@ -2,11 +2,11 @@
  * The pilots' shell scripts: shellcheck-clean, and their mapping to the pilot contract's exit
  * codes, run on the host against stand-ins of work_queue_worker and of the HTCondor commands
  * (small scripts that play the outcomes: tasks run, none, a failure, a stop signal). The real
- * programs are exercised by test/e2e/workqueue.test.ts (WorkQueue); HTCondor cannot be
- * installed here.
+ * programs are exercised by test/e2e/workqueue.test.ts (WorkQueue) and
+ * test/e2e/htcondor-pool.test.ts (HTCondor, the Debian flavour of the image).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -21,7 +21,7 @@ const WRAPPER = join(ROOT, 'pilots/htcondor/parrot-wrapper.sh');
 
 const scripts = (): string[] => [
   ...['workqueue', 'htcondor'].flatMap((p) => readdirSync(join(ROOT, 'pilots', p)).filter((f) => f.endsWith('.sh')).map((f) => join(ROOT, 'pilots', p, f))),
-  ...['workqueue-setup.sh'].map((f) => join(ROOT, 'test/support', f)).filter((f) => existsSync(f)),
+  ...['workqueue-setup.sh', 'htcondor-setup.sh'].map((f) => join(ROOT, 'test/support', f)).filter((f) => existsSync(f)),
 ];
 
 const shellcheck = await execa('shellcheck', ['--version'], { reject: false });
@@ -171,13 +171,16 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
 `,
       condor_config_val: 'if [[ $1 == LOG ]]; then echo "$STATE/log"; fi\n',
     };
-    const run = async (name: string, mode: string, env: Record<string, string>, signalAfterMs?: number) => {
+    const run = async (name: string, mode: string, env: Record<string, string>, signalAfterMs?: number, token = true) => {
       const s = stubs(`condor-${name}`, files);
-      const cfg = join(s.state, 'config.d');
-      mkdirSync(cfg);
+      const etc = join(s.state, 'etc');
+      const cfg = join(etc, 'config.d');
+      mkdirSync(cfg, { recursive: true });
+      mkdirSync(join(etc, 'tokens-orig.d'));
+      if (token) writeFileSync(join(etc, 'tokens-orig.d', 'pilot'), 'eyJ.token\n', { mode: 0o644 });
       const p = execa('bash', [CONDOR], {
         reject: false, extendEnv: true, forceKillAfterDelay: false,
-        env: { ...s.env, MODE: mode, HTCONDOR_CONFIG_DIR: cfg, PLANCTON_PARROT_ENV: join(s.state, 'parrot.env'), ...env },
+        env: { ...s.env, MODE: mode, HTCONDOR_ETC_DIR: etc, PLANCTON_PARROT_ENV: join(s.state, 'parrot.env'), ...env },
       });
       if (signalAfterMs !== undefined) {
         await delay(signalAfterMs);
@@ -185,7 +188,10 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
       }
       const r = await p;
       const read = (f: string): string => (existsSync(join(s.state, f)) ? readFileSync(join(s.state, f), 'utf8') : '');
-      return { code: r.exitCode, stderr: String(r.stderr), read, config: existsSync(join(cfg, '40-plancton-env.conf')) ? readFileSync(join(cfg, '40-plancton-env.conf'), 'utf8') : '' };
+      return {
+        code: r.exitCode, stderr: String(r.stderr), read, etc,
+        config: existsSync(join(cfg, '40-plancton-env.conf')) ? readFileSync(join(cfg, '40-plancton-env.conf'), 'utf8') : '',
+      };
     };
     const cm = { CONDOR_HOST: 'cm.example.org:9618' };
 
@@ -198,13 +204,26 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
       assert.equal(r.code, 0, r.stderr);
       const conf = Object.fromEntries(r.config.split('\n').filter((l) => l.includes(' = ')).map((l) => l.split(' = ') as [string, string]));
       assert.equal(conf['CONDOR_HOST'], 'cm.example.org:9618');
+      assert.equal(conf['TRUST_DOMAIN'], 'cm.example.org', 'the tokens\' issuer: the central manager without the port');
       assert.equal(conf['NUM_CPUS'], '2');
       assert.equal(conf['MEMORY'], String(Math.floor(2000000000 / 1048576)));
       assert.equal(conf['PLANCTON_IDLE_TIME'], '300');
+      assert.equal(conf['PLANCTON_UPDATE_INTERVAL'], '75', 'the startd checks its idle time a quarter of it apart');
+      assert.equal(conf['PLANCTON_CLAIM_END'], String(deadline - 60), 'no claim in the last HTCONDOR_DEADLINE_MARGIN seconds');
       assert.equal(conf['PLANCTON_RETIRE_TIME'], String(600 - 30 - 5));
       assert.equal(conf['PLANCTON_JOB_END'], String(deadline + 565 + 30));
       assert.equal(conf['PLANCTON_PILOT_ID'], '"abc123"');
       assert.match(r.read('parrot.env'), /^CVMFS_HTTP_PROXY=http:\/\/squid:3128\\;DIRECT$/m);
+      // the mounted token, installed where the daemons read it, readable by root alone
+      assert.equal(readFileSync(join(r.etc, 'tokens.d', 'pilot'), 'utf8'), 'eyJ.token\n');
+      assert.equal(statSync(join(r.etc, 'tokens.d', 'pilot')).mode & 0o777, 0o600);
+      assert.equal(statSync(join(r.etc, 'tokens.d')).mode & 0o777, 0o700);
+    });
+
+    it('exits 78 (misconfigured) when no token is mounted and no pool password is used', async () => {
+      const r = await run('notoken', 'jobs', cm, undefined, false);
+      assert.equal(r.code, 78);
+      assert.match(r.stderr, /no IDTOKEN mounted at .*tokens-orig\.d/);
     });
 
     it('exits 75 when unclaimed until the idle shutdown, and passes a failure of the master on', async () => {
@@ -216,14 +235,14 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
     it('on SIGTERM shuts the startd down peacefully first', async () => {
       const r = await run('term', 'wait', { ...cm, PLANCTON_STOP_TIMEOUT: '60' }, 500);
       assert.equal(r.code, 75, r.stderr);
-      assert.equal(r.read('condor_off').trim(), '-peaceful -daemon startd');
+      assert.equal(r.read('condor_off').trim(), '-peaceful -daemon master');
     });
 
     it('on SIGTERM turns graceful, then fast, when the jobs outlast the grace', async () => {
       // stop_timeout 3 = no retirement (3 - 1 - 5 < 0), 1 s to vacate, then fast
       const r = await run('slow', 'wait', { ...cm, PLANCTON_STOP_TIMEOUT: '3', HTCONDOR_VACATE_TIME: '1', PEACEFUL_ENDS: 'no' }, 500);
       assert.equal(r.read('condor_off').trim().split('\n').join(' | '),
-        '-peaceful -daemon startd | -force-graceful -daemon master | -fast -daemon master', 'peaceful, graceful, then fast');
+        '-peaceful -daemon master | -force-graceful -daemon master | -fast -daemon master', 'peaceful, graceful, then fast');
       assert.equal(r.code, 75);
     });
   });

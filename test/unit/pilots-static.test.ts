@@ -2,8 +2,9 @@
  * Static checks of the pilot images in pilots/: their Plancton configurations validate with
  * Plancton's own loader, their Dockerfiles follow the rules below (a small stand-in for
  * hadolint, which neither Debian bookworm nor npm ships), and the HTCondor configuration
- * parses and defines every macro it uses. The HTCondor image cannot be built here, so this is
- * what checks it.
+ * parses and defines every macro it uses. The Debian flavour of the HTCondor image is built and
+ * run against a real pool by test/e2e/htcondor-pool.test.ts; the production flavour
+ * (AlmaLinux, Parrot) cannot be built here, so this is what checks what it adds.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -13,7 +14,12 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/load.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const PILOTS = ['workqueue', 'htcondor'] as const;
+/** The pilot images: pilots/<name>/<file>, run with config/<name>.yaml. */
+const PILOTS = [
+  { name: 'workqueue', file: 'Dockerfile' },
+  { name: 'htcondor', file: 'Dockerfile' },
+  { name: 'htcondor', file: 'Dockerfile.debian' },
+] as const;
 
 interface Instruction {
   readonly line: number;
@@ -46,16 +52,16 @@ function parseDockerfile(text: string): Instruction[] {
   return out;
 }
 
-const dockerfile = (name: string): Instruction[] => parseDockerfile(readFileSync(join(ROOT, 'pilots', name, 'Dockerfile'), 'utf8'));
+const dockerfile = (name: string, file = 'Dockerfile'): Instruction[] => parseDockerfile(readFileSync(join(ROOT, 'pilots', name, file), 'utf8'));
 const lastStage = (ins: readonly Instruction[]): number => Math.max(...ins.map((i) => i.stage));
 const execForm = (args: string): string[] => JSON.parse(args) as string[];
 
 describe('pilot Dockerfiles (hadolint-like rules)', () => {
-  for (const name of PILOTS) {
-    const ins = dockerfile(name);
-    const at = (i: Instruction): string => `pilots/${name}/Dockerfile:${i.line}`;
+  for (const { name, file: dockerFile } of PILOTS) {
+    const ins = dockerfile(name, dockerFile);
+    const at = (i: Instruction): string => `pilots/${name}/${dockerFile}:${i.line}`;
 
-    it(`${name}: every FROM names a build ARG declared before it, with a pinned default (DL3006, DL3007)`, () => {
+    it(`${name} (${dockerFile}): every FROM names a build ARG declared before it, with a pinned default (DL3006, DL3007)`, () => {
       const args = new Map(ins.filter((i) => i.op === 'ARG' && i.stage === -1).map((i) => {
         const [k = '', v = ''] = i.args.split('=');
         return [k, v];
@@ -70,7 +76,7 @@ describe('pilot Dockerfiles (hadolint-like rules)', () => {
       }
     });
 
-    it(`${name}: package installs are lean and clean up in the same layer (DL3009, DL3015, DL3040, DL3038)`, () => {
+    it(`${name} (${dockerFile}): package installs are lean and clean up in the same layer (DL3009, DL3015, DL3040, DL3038)`, () => {
       for (const r of ins.filter((i) => i.op === 'RUN')) {
         if (/apt-get install/.test(r.args)) {
           assert.match(r.args, /apt-get update/, `${at(r)}: apt-get install without apt-get update in the same RUN`);
@@ -85,7 +91,7 @@ describe('pilot Dockerfiles (hadolint-like rules)', () => {
       }
     });
 
-    it(`${name}: TLS is never turned off and downloads fail loudly (DL4006)`, () => {
+    it(`${name} (${dockerFile}): TLS is never turned off and downloads fail loudly (DL4006)`, () => {
       for (const r of ins.filter((i) => i.op === 'RUN')) {
         assert.doesNotMatch(r.args, /--no-check-certificate|--insecure|\bcurl\s[^|&]*\s-k\b|trusted=yes|sslverify=(0|false)/i, `${at(r)}: TLS verification turned off`);
         assert.doesNotMatch(r.args, /\|\s*(ba)?sh\b/, `${at(r)}: a download piped into a shell`);
@@ -97,7 +103,7 @@ describe('pilot Dockerfiles (hadolint-like rules)', () => {
       }
     });
 
-    it(`${name}: COPY sources exist in the build context, CMD is exec form and names a copied file (DL3025)`, () => {
+    it(`${name} (${dockerFile}): COPY sources exist in the build context, CMD is exec form and names a copied file (DL3025)`, () => {
       const dests = new Set<string>();
       for (const c of ins.filter((i) => i.op === 'COPY')) {
         const parts = c.args.split(/\s+/);
@@ -114,7 +120,7 @@ describe('pilot Dockerfiles (hadolint-like rules)', () => {
       assert.ok(ins.some((i) => i.op === 'STOPSIGNAL' && i.args === 'SIGTERM' && i.stage === lastStage(ins)), 'STOPSIGNAL SIGTERM: what Plancton sends by default');
     });
 
-    it(`${name}: config/${name}.yaml runs the image's command and validates with Plancton's loader`, () => {
+    it(`${name} (${dockerFile}): config/${name}.yaml runs the image's command and validates with Plancton's loader`, () => {
       const file = join(ROOT, 'config', `${name}.yaml`);
       const loaded = loadConfig({ file, fileRequired: true, env: {}, args: [] });
       assert.deepEqual(loaded.warnings, [], 'no unknown or doubtful keys');
@@ -181,12 +187,12 @@ const macros = (value: string): Array<{ name: string; hasDefault: boolean }> =>
 const BUILT_IN = new Set(['FULL_HOSTNAME', 'HOSTNAME', 'LOCAL_DIR', 'LOG', 'RELEASE_DIR', 'STARTD_ATTRS']);
 
 describe('HTCondor pilot configuration', () => {
-  const dir = join(ROOT, 'pilots/htcondor/config.d');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.conf')).sort();
-  const parsed = files.map((f) => ({ file: f, lines: parseCondorConfig(readFileSync(join(dir, f), 'utf8')) }));
+  // config.d: both flavours; parrot.d: the production flavour's Parrot wrapper
+  const files = ['config.d', 'parrot.d'].flatMap((d) => readdirSync(join(ROOT, 'pilots/htcondor', d)).filter((f) => f.endsWith('.conf')).map((f) => `${d}/${f}`)).sort();
+  const parsed = files.map((f) => ({ file: f, lines: parseCondorConfig(readFileSync(join(ROOT, 'pilots/htcondor', f), 'utf8')) }));
   // Written by the entrypoint at start (test/unit/pilots-scripts.test.ts runs it and checks the file it writes).
-  const fromEntrypoint = ['CONDOR_HOST', 'USE_POOL_PASSWORD', 'NUM_CPUS', 'MEMORY', 'PLANCTON_IDLE_TIME', 'PLANCTON_VACATE_TIME',
-    'PLANCTON_RETIRE_TIME', 'PLANCTON_DEADLINE', 'PLANCTON_JOB_END', 'PLANCTON_PILOT_ID', 'PLANCTON_HOST'];
+  const fromEntrypoint = ['CONDOR_HOST', 'TRUST_DOMAIN', 'USE_POOL_PASSWORD', 'NUM_CPUS', 'MEMORY', 'PLANCTON_IDLE_TIME', 'PLANCTON_UPDATE_INTERVAL',
+    'PLANCTON_VACATE_TIME', 'PLANCTON_RETIRE_TIME', 'PLANCTON_DEADLINE', 'PLANCTON_JOB_END', 'PLANCTON_CLAIM_END', 'PLANCTON_PILOT_ID', 'PLANCTON_HOST'];
 
   it('parses: assignments, continuations, balanced parentheses and quotes, if/endif paired', () => {
     assert.ok(files.length > 0);
@@ -227,13 +233,20 @@ describe('HTCondor pilot configuration', () => {
     const all = new Map(parsed.flatMap(({ lines }) => lines.flatMap((l) => (l.kind === 'set' ? [[l.name, l.value] as const] : []))));
     assert.equal(all.get('CCB_ADDRESS'), '$(CONDOR_HOST)');
     assert.equal(all.get('STARTD_NOCLAIM_SHUTDOWN'), '$(PLANCTON_IDLE_TIME)');
-    assert.match(all.get('MASTER.DAEMON_SHUTDOWN') ?? '', /STARTD_StartTime\s*=\?=\s*0/);
+    assert.equal(all.get('UPDATE_INTERVAL'), '$(PLANCTON_UPDATE_INTERVAL)', 'the idle time is checked at each update');
+    assert.match(all.get('START') ?? '', /time\(\) < \$\(PLANCTON_CLAIM_END\)/, 'no new claim near the deadline');
+    assert.equal(all.get('MASTER.DAEMON_SHUTDOWN'), undefined, 'the startd ends the master itself; a DAEMON_SHUTDOWN on its absence ends starting pilots');
     assert.equal(all.get('MAXJOBRETIREMENTTIME'), '$(PLANCTON_RETIRE_TIME)');
     assert.equal(all.get('MACHINEMAXVACATETIME'), '$(PLANCTON_VACATE_TIME)');
     assert.match(all.get('START') ?? '', /\$\(PLANCTON_JOB_END\)/, 'START refuses jobs that cannot finish before the end');
     const wrapper = all.get('USER_JOB_WRAPPER') ?? '';
     const copied = dockerfile('htcondor').filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/).at(-1));
+    assert.ok(copied.includes('/etc/condor/config.d/') && dockerfile('htcondor').some((i) => i.op === 'COPY' && i.args.startsWith('parrot.d/')),
+      'the production flavour installs config.d and parrot.d');
+    assert.ok(dockerfile('htcondor', 'Dockerfile.debian').some((i) => i.op === 'COPY' && i.args.startsWith('config.d/')), 'the Debian flavour installs the same config.d');
     assert.ok(copied.includes(wrapper), `USER_JOB_WRAPPER ${wrapper} is copied into the image`);
-    for (const attr of ['PLANCTON_DEADLINE', 'PLANCTON_PILOT_ID']) assert.match(all.get('STARTD_ATTRS') ?? '', new RegExp(`\\b${attr}\\b`));
+    // each file adds to STARTD_ATTRS ($(STARTD_ATTRS) ...): all of them together
+    const attrs = parsed.flatMap(({ lines }) => lines.flatMap((l) => (l.kind === 'set' && l.name === 'STARTD_ATTRS' ? [l.value] : []))).join(' ');
+    for (const attr of ['PLANCTON_DEADLINE', 'PLANCTON_PILOT_ID', 'HAS_CVMFS_PARROT']) assert.match(attrs, new RegExp(`\\b${attr}\\b`));
   });
 });

@@ -33,6 +33,14 @@ function failing<T>(errors: Error[], value: T): { fn: (attempt: number) => Promi
 const unreachable = (): EngineError => new EngineError('ping engine failed', { unreachable: true });
 
 describe('withRetry', () => {
+  it('forever: past the last delay, keeps trying at that delay', async () => {
+    const { sleep, slept } = recordingSleep();
+    const { fn, attempts } = failing(Array.from({ length: 6 }, unreachable), 'up');
+    assert.equal(await withRetry(fn, { delaysMs: [3, 6, 12], forever: true, isRetryable: isTransientEngineError, sleep }), 'up');
+    assert.deepEqual(slept, [3, 6, 12, 12, 12, 12]);
+    assert.equal(attempts.length, 7);
+  });
+
   it('returns the first success without sleeping', async () => {
     const { sleep, slept } = recordingSleep();
     const { fn, attempts } = failing([], 'ok');

@@ -134,6 +134,11 @@ installations that skip schema validation. Renders nothing, or fails with a mess
 {{- if hasKey .Values.config "influxdb_password" }}
 {{- fail "config.influxdb_password would land in a ConfigMap: use credentials.influxdbPassword or credentials.existingSecret" }}
 {{- end }}
+{{- range $key := list "registry_auth_file" "registry_username" "registry_password" }}
+{{- if hasKey $.Values.config $key }}
+{{- fail (printf "config.%s: registry credentials go in a Secret (kubectl create secret docker-registry), named in registryAuth.existingSecret" $key) }}
+{{- end }}
+{{- end }}
 {{- if not (has .Values.engine.mode (list "host-socket" "dind")) }}
 {{- fail (printf "engine.mode must be host-socket or dind, not %q" .Values.engine.mode) }}
 {{- end }}

@@ -1,0 +1,65 @@
+/**
+ * What the core makes of a pass once the shell has carried it out: the image bookkeeping after a
+ * pull, and when to come back. Pure, like decide(): the shell hands in what happened.
+ */
+import type { Controls, Decision, ImageStatus, PolicyState } from './types.ts';
+
+/** How a pass went, as the executor reports it. */
+export interface PassOutcome {
+  /** Pilots started (fewer than decided when a fill was cut short or a start failed). */
+  readonly started: number;
+  readonly removed: number;
+  /** undefined: no pull was due; else whether it succeeded. */
+  readonly pulled?: boolean | undefined;
+  readonly exit?: 'drain-stop' | 'force-stop' | undefined;
+}
+
+/** How soon a pass held back by a disturbed CPU reading looks again, with a clean one (ms). */
+export const RECHECK_MS = 2000;
+
+/** How soon a pass looks again while the owner uses the disk or pilots are paused for it (ms). */
+export const IO_RECHECK_MS = 1000;
+
+/**
+ * The image as decide() sees it: what the engine says now and the bookkeeping in `state`. An image
+ * found present before any pull counts as pulled now: its expiry runs from here, no pull yet.
+ */
+export function imageView(state: PolicyState, name: string, present: boolean, now: number): { image: ImageStatus; state: PolicyState } {
+  const book = present && state.image?.lastPulledName === undefined ? { lastPulledName: name, lastPullOkAt: now } : (state.image ?? {});
+  return { image: { name, present, ...book }, state: { ...state, image: book } };
+}
+
+/**
+ * The state after the pass (`at`: when it ended) and when the next one should run (ms). It comes
+ * back at once while something is in motion: a pull to follow with starts, pilots to stop or
+ * memory to free, a fill cut short; 2 s later when the decision was held back by a stand-in owner
+ * figure; within a second while the owner uses the disk; else after `main_sleep`.
+ */
+export function settle(
+  state: PolicyState, decision: Decision, outcome: PassOutcome, ctx: { image: string; at: number; controls: Controls; pilotsLeft: number; mainMs: number },
+): { state: PolicyState; nextMs: number } {
+  const { at, controls, mainMs } = ctx;
+  let next = state;
+  if (decision.actions.some((a) => a.kind === 'pull')) {
+    const book = state.image ?? {};
+    next = { ...state, image: outcome.pulled ? { lastPulledName: ctx.image, lastPullOkAt: at, lastPullAttemptAt: at } : { ...book, lastPullAttemptAt: at } };
+  }
+  if (outcome.exit) return { state: next, nextMs: 0 };
+  // a pass that started pilots with room left (a fill cut short, or fewer fitted) comes back at once;
+  // the next reading is mostly the engine starting them, which decide() discounts
+  const filling = outcome.started > 0 && decision.fit.room > outcome.started;
+  // memory: come straight back only while there is something to free; the memory watch wakes the loop when it runs short again
+  const freeing = decision.actions.some((a) => a.kind === 'remove' && a.reason === 'memory');
+  const busy = outcome.pulled === true || controls.forceStop || (controls.drainStop && ctx.pilotsLeft === 0) || freeing;
+  // held back by a stand-in owner figure (the reading was mostly our own engine work): a real reading soon
+  const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
+  // the owner on the disk: look again within a second, to give it back once it is quiet
+  const disk = decision.io?.ownerBusy === true || (decision.io?.state.paused?.length ?? 0) > 0;
+  return { state: next, nextMs: busy || filling ? 0 : disk ? Math.min(mainMs, IO_RECHECK_MS) : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs };
+}
+
+/** The share (0-1) of the CPU reading's interval that the last pass's engine work took; 0 without a reading. */
+export function ownWorkShare(ownWorkMs: number, intervalSec: number | undefined): number {
+  const intervalMs = (intervalSec ?? 0) * 1000;
+  return ownWorkMs <= 0 || intervalMs <= 0 ? 0 : Math.min(1, ownWorkMs / intervalMs);
+}

@@ -1,0 +1,200 @@
+/**
+ * The Helm chart's DaemonSet pod, rendered by the real helm 4 (helm 3 renders the same pod), run
+ * on the engine as the kubelet would run it (test/support/helm-pod.ts): same images, args, env,
+ * mounts, the ConfigMap as a file. host-socket mode drives the host engine; dind mode runs the
+ * rendered sidecar (the trixie docker.io stand-in for the upstream dind image, docker26.sh) and
+ * fills with pilots inside the sidecar's engine. No cluster runs here (see the chart README).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { stringify } from 'yaml';
+import { docker, waitFor } from '../support/docker.ts';
+import { CHART_DIR } from '../support/helm-values.ts';
+import { helmTools, podSpec, renderChart } from '../support/helm-render.ts';
+import { runPod, type RunningPod } from '../support/helm-pod.ts';
+import { NODE_IMAGE, PILOT_IMAGE, dockerExec, ensureImage, randomSuffix, requireImages } from '../support/image.ts';
+
+const DIND_IMAGE = 'docker:26-dind';
+const skip = await requireImages(NODE_IMAGE, PILOT_IMAGE, DIND_IMAGE);
+const CI_DIR = resolve(CHART_DIR, 'ci');
+
+/** Test-speed settings over a ci/*-values.yaml: the README-built image, two tiny busybox pilots, 1 s passes. */
+function overrides(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    image: { tag: 'latest' },
+    config: {
+      max_docks: 2,
+      cpus_per_dock: 0.05,
+      max_dock_mem: 64 * 1024 * 1024,
+      docker_image: 'busybox',
+      docker_cmd: 'sleep 600',
+      main_sleep: 1,
+      updateconfig: 1,
+      pull_retry: 2,
+      grace_spawn: 0,
+      no_work_uptime: 0,
+      stop_timeout: 1,
+      log_level: 'debug',
+    },
+    ...extra,
+  };
+}
+
+async function render(ciFile: string, extra: Record<string, unknown> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'plancton-helm-values-'));
+  try {
+    const file = join(dir, 'test-values.yaml');
+    writeFileSync(file, stringify(overrides(extra)));
+    const files = [resolve(CI_DIR, ciFile), file];
+    const [h3, h4] = helmTools().helm;
+    const rendered = await renderChart(h4?.bin ?? '', files);
+    const other = await renderChart(h3?.bin ?? '', files);
+    assert.deepEqual(podSpec(other.objects), podSpec(rendered.objects), 'helm 3 and helm 4 render different pods');
+    return rendered.objects;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Ids of the running containers of Plancton instance `instance` on the engine `host` (default: the host engine). */
+async function running(instance: string, host?: string): Promise<string[]> {
+  const r = await execa(
+    'docker',
+    [
+      ...(host ? ['--host', host] : []),
+      'ps',
+      '-q',
+      '--filter',
+      `label=org.plancton.instance=${instance}`,
+      '--filter',
+      'status=running',
+    ],
+    { reject: false, timeout: 60_000 },
+  );
+  return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim().split('\n') : [];
+}
+
+describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { skip, timeout: 15 * 60_000 }, () => {
+  before(async () => {
+    await ensureImage();
+  });
+
+  describe("host-socket mode (ci/chart-secret-values.yaml: credentials in the chart's Secret)", () => {
+    const node = `helm-node-${randomSuffix()}`;
+    let pod: RunningPod | undefined;
+
+    after(async () => {
+      await pod?.remove();
+      const left = await docker(['ps', '-aq', '--filter', `label=org.plancton.instance=${node}`]);
+      if (left) await execa('docker', ['rm', '-f', ...left.split('\n')], { reject: false });
+    });
+
+    it("fills the host engine with pilots of the node's instance; the probe passes; no credential in the logs", async () => {
+      const objects = await render('chart-secret-values.yaml');
+      pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
+      const plancton = pod.containers.get('plancton') ?? '';
+      const pilots = await waitFor(
+        '2 running pilots',
+        async () => {
+          const ids = await running(node);
+          return ids.length === 2 ? ids : undefined;
+        },
+        120_000,
+        500,
+      );
+      for (const id of pilots) {
+        const labels = JSON.parse(await docker(['inspect', '-f', '{{json .Config.Labels}}', id])) as Record<
+          string,
+          string
+        >;
+        assert.equal(
+          labels['org.plancton.instance'],
+          node,
+          'the instance is the node name (PLANCTON_HOSTNAME from spec.nodeName)',
+        );
+      }
+      // the liveness probe, as the kubelet runs it
+      const probe = await waitFor(
+        'the liveness probe to pass',
+        async () => ((await dockerExec(plancton, ['plancton', 'health'])).exitCode === 0 ? true : undefined),
+        60_000,
+        1000,
+      );
+      assert.equal(probe, true);
+      const status = JSON.parse((await dockerExec(plancton, ['plancton', 'status', '--json'])).stdout) as {
+        pilots?: unknown[];
+      };
+      assert.ok(status.pilots === undefined || Array.isArray(status.pilots));
+      // the credentials reached Plancton (the InfluxDB hosts do not resolve here) and are not logged
+      const env = (await dockerExec(plancton, ['printenv', 'PLANCTON_INFLUXDB_PASSWORD'])).stdout;
+      assert.equal(env, 's3cret,with:odd@chars');
+      const logs = await execa('docker', ['logs', plancton], { reject: false, all: true });
+      const text = String(logs.all);
+      assert.match(text, /"message":"iteration"/);
+      for (const secret of ['s3cret', 'plancton:pw@', ':pw@'])
+        assert.ok(!text.includes(secret), `the log shows ${secret}`);
+    });
+  });
+
+  describe('dind mode (ci/dind-values.yaml, the rendered sidecar with the Docker 26 stand-in)', () => {
+    const node = `helm-node-${randomSuffix()}`;
+    let pod: RunningPod | undefined;
+
+    after(async () => {
+      await pod?.remove();
+    });
+
+    it("fills the sidecar's own engine with pilots; none land on the host engine", async () => {
+      const objects = await render('dind-values.yaml', {
+        engine: { mode: 'dind', dind: { image: { repository: 'docker', tag: '26-dind' } } },
+      });
+      pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
+      const socketDir = pod.volumes.get('dind-socket');
+      assert.ok(socketDir, 'no dind-socket volume');
+      const inner = `unix://${socketDir}/docker.sock`;
+      const version = await waitFor(
+        'the sidecar engine',
+        async () => {
+          const r = await execa('docker', ['--host', inner, 'version', '--format', '{{.Server.Version}}'], {
+            reject: false,
+            timeout: 30_000,
+          });
+          return r.exitCode === 0 ? r.stdout.trim() : undefined;
+        },
+        120_000,
+        500,
+      );
+      assert.match(version, /^26\./);
+      // stands in for the pull from a registry the sidecar would do (none is reachable here)
+      await execa('bash', ['-c', `docker save busybox:latest | docker --host ${inner} load -q`], { timeout: 180_000 });
+      const pilots = await waitFor(
+        '2 running pilots in the sidecar engine',
+        async () => {
+          const ids = await running(node, inner);
+          return ids.length === 2 ? ids : undefined;
+        },
+        180_000,
+        500,
+      );
+      assert.equal(pilots.length, 2);
+      assert.deepEqual(await running(node), [], 'pilots on the host engine');
+      const plancton = pod.containers.get('plancton') ?? '';
+      await waitFor(
+        'the liveness probe to pass',
+        async () => ((await dockerExec(plancton, ['plancton', 'health'])).exitCode === 0 ? true : undefined),
+        60_000,
+        1000,
+      );
+      const sidecarProbe = await dockerExec(pod.containers.get('dind') ?? '', [
+        'docker',
+        `--host=unix:///run/plancton-dind/docker.sock`,
+        'version',
+      ]);
+      assert.equal(sidecarProbe.exitCode, 0, sidecarProbe.stderr);
+    });
+  });
+});
