@@ -14,6 +14,7 @@ import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts'
 import { RunDir } from '../daemon/run-dir.ts';
 import { HostObserver } from '../host/observer.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
+import { createIoWatch, type IoWatch } from '../daemon/io-watch.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
 import { createReporters } from '../report/reporters.ts';
 import type { Cli } from './args.ts';
@@ -104,11 +105,12 @@ async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signa
   return { source, config, observer, primed, logger, runDir, engine, identity };
 }
 
-/** The daemon, with the idle-priority cgroup set up and the reporters made. */
+/** The daemon, with the idle-priority cgroup and the disk's watch set up and the reporters made. */
 async function daemonFor(s: StartUp): Promise<Daemon> {
   const { config, engine, observer, logger, identity } = s;
   const idle = await idleSetup(config, engine);
   observer.usePilotParent(idle.ok ? idle.cgroup : undefined);
+  const io = await ioSetup(config, engine, idle.ok ? config.settings.cgroup_parent : undefined, (m) => logger.warn(m));
   return new Daemon(
     {
       engine,
@@ -116,6 +118,7 @@ async function daemonFor(s: StartUp): Promise<Daemon> {
       primed: s.primed,
       idle: idle.ok ? idle.cgroup : undefined,
       idleProblem: idle.ok ? undefined : idle.reason,
+      io,
       runDir: s.runDir,
       logger,
       identity,
@@ -150,6 +153,16 @@ async function idleSetup(config: LoadedConfig, engine: DockerEngine): Promise<Id
     return await setupIdleCgroup(config.settings.host_cgroup, name, await engine.info());
   } catch (err) {
     return { ok: false, reason: `cannot ask the engine about its cgroups: ${(err as Error).message}` };
+  }
+}
+
+/** The disk's watch, unless the engine cannot say which cgroup version it uses (then: not governed, said in the log). */
+async function ioSetup(config: LoadedConfig, engine: DockerEngine, parent: string | undefined, log: (m: string) => void): Promise<IoWatch | undefined> {
+  try {
+    return await createIoWatch(config.settings, (await engine.info()).cgroupVersion === '2' ? '2' : '1', parent);
+  } catch (err) {
+    log(`the disk is not governed: ${(err as Error).message}`);
+    return undefined;
   }
 }
 

@@ -63,6 +63,13 @@ export interface Settings {
   hostname: string;
   host_proc: string;
   log_level: string;
+  io_mechanism: string;
+  io_owner_iops: number;
+  io_psi: number;
+  io_quiet: number;
+  io_pilot_writes: number;
+  io_throttle_bps: number;
+  io_devices: string[];
 }
 
 /** Where a key came from in 0.6, for the reference table: `true` for keys 0.6 had. */
@@ -73,7 +80,7 @@ export const V06_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** Keys read once at start; a reload that changes them is reported and needs a restart. */
-export const START_ONLY_KEYS: ReadonlySet<string> = new Set(['docker_socket', 'instance_id', 'hostname', 'host_proc', 'metrics_listen', 'cgroup_parent', 'host_cgroup']);
+export const START_ONLY_KEYS: ReadonlySet<string> = new Set(['docker_socket', 'instance_id', 'hostname', 'host_proc', 'metrics_listen', 'cgroup_parent', 'host_cgroup', 'io_mechanism', 'io_devices']);
 
 /** The environment variable of a key: `PLANCTON_` and the key in capitals. */
 export const envName = (key: string): string => `PLANCTON_${key.toUpperCase()}`;
@@ -141,6 +148,13 @@ const DEFS: Record<keyof Settings, Def> = {
   hostname: { doc: 'Host name used in pilot hostnames and monitoring (empty: the host\'s own). Read at start.', format: 'text', default: '' },
   host_proc: { doc: 'Where the host\'s /proc is mounted (/host/proc in the container image). Read at start.', format: 'non-empty', default: '/proc' },
   log_level: { doc: 'Least severe log level written: error, warn, info, verbose or debug.', format: ['error', 'warn', 'info', 'verbose', 'debug'], default: 'info' },
+  io_mechanism: { doc: 'How the pilots\' I/O is cut back while the owner uses the disk: auto (detected at start, cheapest that reaches the pilots\' writes: the lowest I/O weight, else a bandwidth limit, else pausing the writing pilots), weight, throttle, pause, or off. status shows what was chosen and why. Read at start.', format: ['auto', 'weight', 'throttle', 'pause', 'off'], default: 'auto' },
+  io_owner_iops: { doc: 'I/O requests per second of the host\'s own (the disks\' less the pilots\') at which the owner counts as using the disk and the pilots\' I/O is cut back. 0: off.', format: 'non-negative', default: 100 },
+  io_psi: { doc: 'When PSI io "some avg10" passes this percentage and the owner does any I/O, the owner counts as using the disk. The host-wide figure includes the pilots\' own stalls. 0: off.', format: 'non-negative', default: 0 },
+  io_quiet: { doc: 'Seconds the owner\'s I/O must stay under half of io_owner_iops (and io_psi) before the pilots get the disk back.', format: 'seconds', default: 3 },
+  io_pilot_writes: { doc: 'Bytes per second a pilot must write to be paused for the owner\'s I/O (io_mechanism pause); pilots that write less run on.', format: 'non-negative', default: 1048576 },
+  io_throttle_bps: { doc: 'Bytes per second each pilot (cgroup v1) or all pilots (v2) may read and write while the owner uses the disk (io_mechanism throttle).', format: 'positive', default: 10485760 },
+  io_devices: { doc: 'Names of the disks the owner uses, e.g. [sda, nvme0n1] (empty: every physical disk in /proc/diskstats). Read at start.', format: 'string-list', default: [] },
 };
 
 /** The documented keys in order, for the reference and `config show`. */

@@ -1,4 +1,5 @@
 import { nextBackoff, probes } from './rules/backoff.ts';
+import { ioDecision, type IoOutcome } from './rules/io.ts';
 import { calmLine, cpuView, isOverloaded, measuredOwnerPct, ownerReading, type CpuView } from './rules/cpu.ts';
 import { memoryState, memoryVictims } from './rules/memory.ts';
 import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
@@ -66,14 +67,19 @@ export function decide(input: DecideInput): Decision {
   plan.state = { ...plan.state, backoff: nextBackoff(input.state.backoff, ended, live, policy, input.now, input.jitter ?? 0.5) };
   const memory = freeMemory(plan, input, live);
   const cpu = relieveCpu(plan, input, live);
-  resumeOne(plan, input, live, cpu, memory.low);
+  // the disk: pause the writers while the owner uses it, resume them together when it is quiet
+  const io = input.policy.io && !controls.forceStop ? relieveDisk(plan, input, live, cpu.pausedAt) : undefined;
+  resumeOne(plan, input, live, cpu, memory.low, new Set([...(io?.state.paused ?? []), ...(io?.resume ?? [])]));
   for (const id of Object.keys(cpu.pausedAt)) if (plan.removed.has(id)) delete cpu.pausedAt[id];
   plan.state = { ...plan.state, pausedAt: cpu.pausedAt };
+  // the owner on the disk does not stop starts: a new pilot that writes is paused in the next pass,
+  // one that only computes is what the host is for (and on a shared host the disk is often busy)
   const fit = planStarts(plan, input, live, cpu);
   if (controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'force-stop' });
   else if (controls.drainStop && !controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'drain-stop' });
   return {
     state: plan.state,
+    io,
     actions: plan.actions,
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
     fit: { ...fit, memoryLow: memory.low, backoffLevel: plan.state.backoff?.level ?? 0 },
@@ -135,10 +141,35 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   return { cpu, overloaded, active, ownerPct: owner.pct, ownerDisturbed: owner.disturbed, pausedAt };
 }
 
-/** Resume one paused pilot at a time, and only if its share does not tip the host over again. */
-function resumeOne(plan: Plan, input: DecideInput, live: readonly Pilot[], step: CpuStep, memoryLow: boolean): void {
+/** The I/O rule over the pilots left, its pauses and resumes added to the plan and to `pausedAt`. */
+function relieveDisk(plan: Plan, input: DecideInput, live: readonly Pilot[], pausedAt: Record<string, number>): IoOutcome | undefined {
+  if (!input.policy.io) return undefined;
+  const pilots = plan.left(live);
+  const pausing = new Set(plan.actions.flatMap((a) => (a.kind === 'pause' ? [a.id] : [])));
+  const running = pilots.filter((p) => p.state === 'running' && !pausing.has(p.id));
+  const paused = pilots.filter((p) => p.state === 'paused' || pausing.has(p.id));
+  const io = ioDecision({ now: input.now, policy: input.policy.io, reading: input.io, state: plan.state.io ?? {}, running: running.map((p) => p.id), pausedNow: paused.map((p) => p.id) });
+  plan.state = { ...plan.state, io: io.state };
+  const byId = new Map(pilots.map((p) => [p.id, p]));
+  for (const id of io.pause) {
+    const p = byId.get(id);
+    if (!p) continue;
+    plan.actions.push({ kind: 'pause', id, name: p.name, for: 'io' });
+    pausedAt[id] = input.now;
+  }
+  for (const id of io.resume) {
+    const p = byId.get(id);
+    if (!p || pausing.has(id)) continue;
+    plan.actions.push({ kind: 'unpause', id, name: p.name, for: 'io' });
+    delete pausedAt[id];
+  }
+  return io;
+}
+
+/** Resume one paused pilot at a time (not one the I/O rule holds), and only if its share does not tip the host over again. */
+function resumeOne(plan: Plan, input: DecideInput, live: readonly Pilot[], step: CpuStep, memoryLow: boolean, ioHeld: ReadonlySet<string>): void {
   const { host, policy } = input;
-  const stillPaused = plan.left(live).filter((p) => p.state === 'paused');
+  const stillPaused = plan.left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id));
   if (step.overloaded || memoryLow || host.cpu === undefined || stillPaused.length === 0) return;
   const next = firstPaused(stillPaused, step.pausedAt);
   const after = cpuView(host, policy, step.active.length + 1, step.ownerPct).excessPct ?? 0;

@@ -17,6 +17,9 @@ export interface PassOutcome {
 /** How soon a pass held back by a disturbed CPU reading looks again, with a clean one (ms). */
 export const RECHECK_MS = 2000;
 
+/** How soon a pass looks again while the owner uses the disk or pilots are paused for it (ms). */
+export const IO_RECHECK_MS = 1000;
+
 /**
  * The image as decide() sees it: what the engine says now and the bookkeeping in `state`. An image
  * found present before any pull counts as pulled now: its expiry runs from here, no pull yet.
@@ -30,7 +33,7 @@ export function imageView(state: PolicyState, name: string, present: boolean, no
  * The state after the pass (`at`: when it ended) and when the next one should run (ms). It comes
  * back at once while something is in motion: a pull to follow with starts, pilots to stop or
  * memory to free, a fill cut short; 2 s later when the decision was held back by a stand-in owner
- * figure; else after `main_sleep`.
+ * figure; within a second while the owner uses the disk; else after `main_sleep`.
  */
 export function settle(
   state: PolicyState, decision: Decision, outcome: PassOutcome, ctx: { image: string; at: number; controls: Controls; pilotsLeft: number; mainMs: number },
@@ -50,7 +53,9 @@ export function settle(
   const busy = outcome.pulled === true || controls.forceStop || (controls.drainStop && ctx.pilotsLeft === 0) || freeing;
   // held back by a stand-in owner figure (the reading was mostly our own engine work): a real reading soon
   const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
-  return { state: next, nextMs: busy || filling ? 0 : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs };
+  // the owner on the disk: look again within a second, to give it back once it is quiet
+  const disk = decision.io?.ownerBusy === true || (decision.io?.state.paused?.length ?? 0) > 0;
+  return { state: next, nextMs: busy || filling ? 0 : disk ? Math.min(mainMs, IO_RECHECK_MS) : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs };
 }
 
 /** The share (0-1) of the CPU reading's interval that the last pass's engine work took; 0 without a reading. */

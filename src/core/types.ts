@@ -2,6 +2,7 @@
  * Values shared by the pure decision core and the shell around it.
  * Nothing here performs I/O; times are milliseconds since the epoch unless named otherwise.
  */
+import type { IoOutcome, IoPolicy, IoReading, IoState } from './rules/io.ts';
 
 /** Container lifecycle states as the engine reports them (Docker's `State.Status`). */
 export type PilotState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -136,6 +137,8 @@ export interface Policy {
   readonly noWorkUptimeMs: number;
   /** Outside the schedule window, vacate running pilots rather than let them finish. */
   readonly scheduleVacate?: boolean | undefined;
+  /** The disk (rules/io.ts); undefined: not governed. */
+  readonly io?: IoPolicy | undefined;
 }
 
 /** The pilot contract's exit code for "no work here, back off". */
@@ -157,6 +160,8 @@ export interface PolicyState {
   readonly backoff?: { readonly level: number; readonly until: number; readonly since: number } | undefined;
   /** The owner's CPU (percent) from the last reading not disturbed by the daemon's own engine work, and when it was taken. */
   readonly owner?: { readonly pct: number; readonly at: number } | undefined;
+  /** The I/O rule's memory (rules/io.ts). */
+  readonly io?: IoState | undefined;
   /** What is known of the pilot image's pulls (see settle.ts): kept here, not beside the state in the shell. */
   readonly image?: ImageBook | undefined;
 }
@@ -200,8 +205,9 @@ export type Action =
       /** How to vacate it when `stopFirst`. */
       readonly vacate: Vacate;
     }
-  | { readonly kind: 'pause'; readonly id: string; readonly name: string }
-  | { readonly kind: 'unpause'; readonly id: string; readonly name: string }
+  /** `for`: which resource the owner needs (`io`: the disk); absent: the CPU. */
+  | { readonly kind: 'pause'; readonly id: string; readonly name: string; readonly for?: 'io' | undefined }
+  | { readonly kind: 'unpause'; readonly id: string; readonly name: string; readonly for?: 'io' | undefined }
   | { readonly kind: 'exit'; readonly reason: 'drain-stop' | 'force-stop' };
 
 /** The daemon's state as 0.6 reported it, plus `stopping`. */
@@ -243,10 +249,14 @@ export interface DecideInput {
   readonly pilotMemoryBytes?: ReadonlyMap<string, number> | undefined;
   /** A random number in [0, 1) for the backoff's jitter. */
   readonly jitter?: number | undefined;
+  /** The owner's and the pilots' I/O since the last pass; undefined: unknown. */
+  readonly io?: IoReading | undefined;
 }
 
 export interface Decision {
   readonly state: PolicyState;
+  /** The I/O rule's outcome (the shell applies a throttle); undefined when the disk is not governed. */
+  readonly io?: IoOutcome | undefined;
   readonly actions: readonly Action[];
   readonly status: DaemonStatus;
   /** The arithmetic behind the start count, for logs and status. */

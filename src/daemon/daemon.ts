@@ -10,6 +10,7 @@ import { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigReloader } from './config-reloader.ts';
+import { ioPolicy, type IoWatch } from './io-watch.ts';
 import { LoopSignals } from './loop-signals.ts';
 import { MemoryWatch } from './memory-watch.ts';
 import { PassRunner, type Observer, type PassRecord } from './pass.ts';
@@ -31,6 +32,8 @@ export interface DaemonDeps {
    * its own start-up work, so that the two overlap. Without it, the loop primes the observer itself.
    */
   readonly primed?: { readonly at: number } | undefined;
+  /** The disk: the owner's I/O measured between passes, the mechanism detected at start; undefined: not governed. */
+  readonly io?: IoWatch | undefined;
   readonly runDir: RunDir;
   readonly logger: Logger;
   readonly identity: Identity;
@@ -74,6 +77,8 @@ export class Daemon {
   /** Controls imposed by on_stop, on top of the run directory's; set once a stop was asked for. */
   #forced: Partial<Controls> | undefined;
   #iterations = 0;
+  /** Whether the last decision found the owner on the disk (for the disk's watch between passes). */
+  #diskBusy = false;
 
   constructor(deps: DaemonDeps, config: LoadedConfig) {
     this.#d = deps;
@@ -85,7 +90,7 @@ export class Daemon {
     const { engine, logger, identity, apparmor, idleProblem } = deps;
     const common = { logger, identity, removals: this.removals, clock: this.#clock };
     this.#pass = new PassRunner({
-      ...common, engine, observer: deps.observer, apparmor, cgroupParent: deps.idle?.parent, idleProblem, random: deps.random ?? Math.random,
+      ...common, engine, observer: deps.observer, io: deps.io, apparmor, cgroupParent: deps.idle?.parent, idleProblem, random: deps.random ?? Math.random,
     });
     const idle = deps.idle ? { enabled: true, detail: deps.idle.settings } : { enabled: false, detail: idleProblem ?? 'off (cgroup_parent empty)' };
     this.#recorder = new PassRecorder({ ...common, runDir: deps.runDir, reporters, startedAt, idle });
@@ -136,6 +141,8 @@ export class Daemon {
     const watcher = watchRunDir(runDir.path, () => this.wake(false, true), logger);
     const events = watchEngineEvents(engine, identity.instance, () => this.wake(), logger, this.#signals.stopSignal, this.#clock);
     const memoryWatch = new MemoryWatch(() => observer.memory(), MEMORY_WATCH_MS, (m) => this.#memoryShort(m), () => this.wake(true));
+    const io = this.#d.io;
+    io?.start(() => ioPolicy(this.config.settings, io.setup.mechanism), () => this.wake(true), () => this.#diskBusy);
     try {
       const primed = this.#d.primed ?? (await observer.prime(this.#clock.now()));
       // the first decision needs a CPU reading over a meaningful interval
@@ -145,6 +152,7 @@ export class Daemon {
     } finally {
       this.#schedule.close();
       memoryWatch.close();
+      io?.close();
       watcher?.close();
       this.#signals.stop();
       await events;
@@ -177,6 +185,7 @@ export class Daemon {
     const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(this.#clock.now()));
     const controls = { ...(await this.#d.runDir.readControls()), outsideSchedule, ...this.#forced };
     const record = await this.#pass.run(this.config, controls, this.#signals);
+    if (record.decision) this.#diskBusy = record.decision.io?.ownerBusy === true;
     await this.#recorder.record(record, { config: this.config, reloadError: this.#reloader.error, iterations: this.#iterations });
     return record;
   }
@@ -188,6 +197,8 @@ export class Daemon {
     for (const w of config.warnings) logger.warn(w);
     if (idle) logger.info(`pilots run at idle priority under ${idle.parent} (${idle.settings})`);
     else if (idleProblem) logger.warn(`pilots do NOT run at idle priority: ${idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`);
+    const io = this.#d.io;
+    if (io) logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
   }
 
   /** Drain-stop and force-stop end with the daemon drained, so that a restart starts nothing until `resume`. */

@@ -111,10 +111,11 @@ function pull(image: string, ctx: ExecContext): Promise<boolean> {
 
 async function pauseOrResume(action: Extract<Action, { kind: 'pause' | 'unpause' }>, ctx: ExecContext): Promise<void> {
   const { kind, id, name } = action;
+  const disk = action.for === 'io';
   await guard(ctx, { container: id, name }, async () => {
     await (kind === 'pause' ? ctx.engine.pause(id, { signal: ctx.signal }) : ctx.engine.unpause(id, { signal: ctx.signal }));
-    ctx.logger.info(kind === 'pause' ? 'pilot paused: the owner needs the CPU' : 'pilot resumed: the owner is idle again', {
-      event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? 'owner-cpu' : 'owner-idle',
+    ctx.logger.info(kind === 'pause' ? `pilot paused: the owner needs the ${disk ? 'disk' : 'CPU'}` : `pilot resumed: the owner ${disk ? 'is off the disk' : 'is idle'} again`, {
+      event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? (disk ? 'owner-io' : 'owner-cpu') : disk ? 'owner-io-quiet' : 'owner-idle',
     });
   });
 }

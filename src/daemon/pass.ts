@@ -17,7 +17,9 @@ import type { HostReading, PilotCpu } from '../host/observer.ts';
 import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
+import type { IoStatus } from '../report/status.ts';
 import type { Clock } from './clock.ts';
+import { ioPolicy, type IoWatch } from './io-watch.ts';
 import { execute } from './executor.ts';
 import type { LoopSignals } from './loop-signals.ts';
 
@@ -30,6 +32,8 @@ export interface Observer {
 export interface PassDeps {
   readonly engine: EnginePort;
   readonly observer: Observer;
+  /** The disk's watch: its reading goes to decide(), the decision's throttle back to it; undefined: not governed. */
+  readonly io?: IoWatch | undefined;
   readonly logger: Logger;
   readonly identity: Identity;
   readonly removals: RemovalLog;
@@ -56,6 +60,8 @@ export interface PassRecord {
   readonly maxDocks?: { readonly value: number; readonly error?: string | undefined } | undefined;
   readonly decision?: Decision | undefined;
   readonly outcome?: PassOutcome | undefined;
+  /** The disk after the pass: the mechanism, the owner's I/O, what is cut back (undefined: not governed, or no decision). */
+  readonly io?: IoStatus | undefined;
   readonly status: DaemonStatus;
   /** Set while the engine is unreachable. */
   readonly engineError?: string | undefined;
@@ -118,13 +124,16 @@ export class PassRunner {
     if (use?.priority) this.#priority = use.priority;
     // idle priority asked for, but not what the kernel gives the pilots (read back from their own cgroups): the kill-based rule
     const notIdle = this.#d.idleProblem !== undefined || (this.#d.cgroupParent !== undefined && this.#priority?.enabled === false);
-    const { policy, maxDocksError } = resolvePolicy(config, host, notIdle ? 'total' : undefined);
+    const resolved = resolvePolicy(config, host, notIdle ? 'total' : undefined);
+    const { maxDocksError } = resolved;
+    const io = this.#d.io;
+    const policy: Policy = io ? { ...resolved.policy, io: ioPolicy(config.settings, io.setup.mechanism) } : resolved.policy;
     this.#policy = policy;
     const view = imageView(this.#state, config.pilot.image, present, now);
     const decision = decide({
       now, policy, host, pilots, controls, image: view.image, state: view.state,
       pilotsBusyPct: use?.totalPct, pilotMemoryBytes: use?.memory, selfBusyPct: reading.selfBusyPct,
-      ownWorkShare: ownWorkShare(this.#ownWorkMs, host.cpu?.intervalSec), jitter: this.#d.random(),
+      ownWorkShare: ownWorkShare(this.#ownWorkMs, host.cpu?.intervalSec), jitter: this.#d.random(), io: io?.take(pilots),
     });
     this.#state = decision.state;
     return { pilots, use, maxDocks: { value: policy.maxDocks, error: maxDocksError }, decision };
@@ -140,6 +149,7 @@ export class PassRunner {
     const outcome = await execute(decision.actions, pilots, this.#execContext(config, signals));
     const doneAt = clock.now();
     if (decision.actions.some((a) => a.kind !== 'exit')) this.#ownWorkMs = clock.monotonic() - workStart;
+    for (const e of (await this.#d.io?.apply(decision.io, pilots)) ?? []) this.#d.logger.warn(`cannot limit the pilots' I/O: ${e}`);
     const after = outcome.started || outcome.removed ? await engine.listPilots(identity.instance, { signal }) : pilots;
     const mainMs = config.settings.main_sleep * 1000;
     const settled = settle(this.#state, decision, outcome, { image: config.pilot.image, at: doneAt, controls, pilotsLeft: after.length, mainMs });
@@ -148,7 +158,7 @@ export class PassRunner {
     this.#engineFailures = 0;
     this.#status = decision.status;
     return {
-      at: seen.at, controls, reading: seen.reading, pilots: after, use, maxDocks, decision, outcome,
+      at: seen.at, controls, reading: seen.reading, pilots: after, use, maxDocks, decision, outcome, io: this.#d.io?.status(decision.io, after),
       status: this.#status, engineChange, nextMs: settled.nextMs,
     };
   }

@@ -11,7 +11,7 @@ import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
-import { hostSummary, pilotRows, type StatusReport } from '../report/status.ts';
+import { hostSummary, pilotRows, type IoStatus, type StatusReport } from '../report/status.ts';
 import type { Clock } from './clock.ts';
 import type { PassRecord } from './pass.ts';
 import type { RunDir } from './run-dir.ts';
@@ -42,6 +42,8 @@ export class PassRecorder {
   #use: PilotCpu | undefined;
   #maxDocks: { value: number; error?: string | undefined } = { value: 0 };
   #engineError: string | undefined;
+  /** The disk as the last pass that got to a decision left it. */
+  #io: IoStatus | undefined;
   /** The pilots' priority as read back from their own cgroups (undefined before a pilot was found there). */
   #priority: PilotPriority | undefined;
 
@@ -67,7 +69,7 @@ export class PassRecorder {
 
   #remember(rec: PassRecord): void {
     if (rec.reading) this.#sample = rec.reading.host;
-    if (rec.decision) [this.#decision, this.#use] = [rec.decision, rec.use];
+    if (rec.decision) [this.#decision, this.#use, this.#io] = [rec.decision, rec.use, rec.io];
     if (rec.use?.priority) this.#notePriority(rec.use.priority);
     if (rec.maxDocks) {
       if (rec.maxDocks.error && rec.maxDocks.error !== this.#maxDocks.error) this.#d.logger.error(`${rec.maxDocks.error}; using 0`);
@@ -102,6 +104,7 @@ export class PassRecorder {
       },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
       idlePriority: this.#priority ?? d.idle,
+      io: this.#io,
       controls: rec.controls,
       host: hostSummary(this.#sample, pilots),
       fit: this.#decision?.fit,
@@ -116,7 +119,7 @@ export class PassRecorder {
     const f = d.fit;
     this.#d.logger.verbose('iteration', {
       status: d.status, pilots: count, cpuBusyPct: this.#sample?.cpu?.busyPct, ownerBusyPct: f.ownerBusyPct, ownerDisturbed: f.ownerDisturbed, toStart: f.toStart, started,
-      fitting: f.fitting, room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length,
+      fitting: f.fitting, room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length, diskBusy: d.io?.ownerBusy,
     });
   }
 }

@@ -1,5 +1,20 @@
 import type { Controls, DaemonStatus, Decision, HostSample, Pilot } from '../core/types.ts';
 import type { Removal } from './removals.ts';
+import type { IoMechanism } from '../core/rules/io.ts';
+
+/** What `status` shows of the disk. */
+export interface IoStatus {
+  readonly mechanism: IoMechanism;
+  readonly detail: string;
+  readonly ownerBusy: boolean;
+  readonly ownerIops?: number | undefined;
+  readonly ownerBps?: number | undefined;
+  /** Pilots paused for the owner's I/O (names). */
+  readonly paused: readonly string[];
+  /** Cgroups limited now (throttle): pilot ids, or `parent`. */
+  readonly limited: readonly string[];
+  readonly error?: string | undefined;
+}
 
 /** What the daemon writes to `status.json` each iteration, and `plancton status` shows. */
 export interface StatusReport {
@@ -23,6 +38,8 @@ export interface StatusReport {
   readonly engine: { readonly reachable: boolean; readonly error?: string | undefined };
   /** Whether the pilots run under the idle-priority parent cgroup, and what was set (or why not). */
   readonly idlePriority?: { readonly enabled: boolean; readonly detail: string } | undefined;
+  /** The disk: the mechanism detected at start (and why), whether the owner uses the disk now, what is cut back. */
+  readonly io?: IoStatus | undefined;
   readonly controls: Controls;
   readonly host?:
     | {
@@ -100,6 +117,12 @@ export function unhealthyReason(r: StatusReport | undefined, alive: boolean, now
   return undefined;
 }
 
+function ioLine(io: IoStatus): string {
+  const owner = io.ownerIops === undefined ? '' : `, owner ${io.ownerIops.toFixed(0)} req/s ${((io.ownerBps ?? 0) / 2 ** 20).toFixed(1)} MiB/s`;
+  const cut = io.paused.length ? `; paused for the owner's I/O: ${io.paused.join(', ')}` : io.limited.length ? `; limited: ${io.limited.length} cgroup(s)` : '';
+  return `${io.mechanism} (${io.detail})${owner}, owner ${io.ownerBusy ? 'BUSY' : 'quiet'}${cut}${io.error ? `; ${io.error}` : ''}`;
+}
+
 /** The human table of `plancton status`. */
 export function formatStatus(r: StatusReport, now: number, alive: boolean): string {
   const lines = [
@@ -108,6 +131,7 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
     `config:   ${r.config.source} (pilot hash ${r.config.hash})${r.config.reloadError ? `; last reload FAILED, kept previous: ${r.config.reloadError}` : ''}`,
     `engine:   ${r.engine.reachable ? 'reachable' : `UNREACHABLE: ${r.engine.error ?? ''}`}`,
     `priority: ${r.idlePriority ? `${r.idlePriority.enabled ? 'idle' : 'NOT idle'} (${r.idlePriority.detail})` : '-'}`,
+    `disk:     ${r.io ? ioLine(r.io) : 'not governed'}`,
     `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}${r.fit?.ownerDisturbed ? ', last clean reading: this one was mostly Plancton starting or stopping pilots' : ''}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
     `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
   ];

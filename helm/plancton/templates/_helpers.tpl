@@ -118,7 +118,7 @@ of any of them must restart the pods. (Plancton's other start-only keys, hostnam
 host_cgroup and docker_socket, are set by the chart itself.)
 */}}
 {{- define "plancton.startOnlyConfig" -}}
-{{- pick (include "plancton.config" . | fromYaml) "cgroup_parent" "instance_id" "metrics_listen" | toJson }}
+{{- pick (include "plancton.config" . | fromYaml) "cgroup_parent" "instance_id" "metrics_listen" "io_mechanism" "io_devices" | toJson }}
 {{- end }}
 
 {{/*

@@ -1,0 +1,92 @@
+/** IoWatch between passes: when it wakes the loop, what a pass takes, and what status shows. */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it, mock } from 'node:test';
+import type { IoPolicy, IoReading } from '../../src/core/rules/io.ts';
+import type { Pilot } from '../../src/core/types.ts';
+import { IO_WATCH_MS, IoWatch } from '../../src/daemon/io-watch.ts';
+import type { IoMeter } from '../../src/host/io-meter.ts';
+
+const policy: IoPolicy = { mechanism: 'pause', ownerIops: 100, psiPct: 0, quietMs: 3000, pilotWriteBps: 1e6 };
+const reading = (ownerIops: number): IoReading => ({ ownerIops, ownerBps: ownerIops * 4096, pilotWriteBps: new Map() });
+const pilot = (id: string, state: Pilot['state'] = 'running'): Pilot => ({ id, name: `n-${id}`, pilotId: id, state, image: 'busybox', configHash: 'h', createdAt: 0, startedAt: 0 });
+
+/** A meter that answers from a script; `writersAsked` records the pilots asked about. */
+function fakeMeter(readings: Array<IoReading | undefined>, writes: Record<string, number> = {}): IoMeter & { writersAsked: string[][] } {
+  const asked: string[][] = [];
+  return {
+    devices: new Map([['254:0', 'vda']]),
+    writersAsked: asked,
+    measure: () => Promise.resolve(readings.shift()),
+    writers: (ids: readonly string[]) => {
+      asked.push([...ids]);
+      return Promise.resolve(new Map(ids.filter((id) => id in writes).map((id) => [id, writes[id] ?? 0])));
+    },
+  } as unknown as IoMeter & { writersAsked: string[][] };
+}
+
+/** Lets the watch's reading (a chain of promises) finish after a timer tick. */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+};
+
+describe('IoWatch', () => {
+  afterEach(() => mock.timers.reset());
+
+  it('wakes the loop on the first reading over the line, asks who writes, and hands the pass the busiest reading', async () => {
+    mock.timers.enable({ apis: ['setInterval'] });
+    // the owner's rate is the median of the last three readings: 10; 10 (of 10, 500); 500 (of 10, 500, 600); 500 (of 500, 600, 50)
+    const meter = fakeMeter([reading(10), reading(500), reading(600), reading(50)], { a: 5e6 });
+    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
+    w.take([pilot('a'), pilot('b', 'paused')]);
+    let wakes = 0;
+    w.start(() => policy, () => wakes++, () => false);
+    for (let i = 0; i < 4; i++) {
+      mock.timers.tick(IO_WATCH_MS);
+      await settle();
+      if (i === 1) assert.equal(wakes, 0, 'one burst is not the owner on the disk');
+    }
+    assert.equal(wakes, 2, 'woken while the owner stays on the disk and a pilot writes');
+    assert.deepEqual(meter.writersAsked, [['a'], ['a']], 'only running pilots, only while the owner is on the disk');
+    const r = w.take([pilot('a', 'paused')]);
+    assert.equal(r?.ownerIops, 500, 'the busiest (median) reading since the last pass');
+    assert.equal(w.take([]), undefined, 'taken once');
+    w.close();
+  });
+
+  it('while the owner is already busy, wakes only for a writer still to pause', async () => {
+    mock.timers.enable({ apis: ['setInterval'] });
+    const w1 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 10 }));
+    w1.take([pilot('a')]);
+    let wakes = 0;
+    w1.start(() => policy, () => wakes++, () => true);
+    mock.timers.tick(IO_WATCH_MS);
+    await settle();
+    assert.equal(wakes, 0);
+    w1.close();
+    const w2 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 2e6 }));
+    w2.take([pilot('a')]);
+    w2.start(() => policy, () => wakes++, () => true);
+    mock.timers.tick(IO_WATCH_MS);
+    await settle();
+    assert.equal(wakes, 1);
+    w2.close();
+  });
+
+  it('a reading that fails shows in status, and the next good one clears it', async () => {
+    mock.timers.enable({ apis: ['setInterval'] });
+    const meter = fakeMeter([]);
+    let fail = true;
+    (meter as unknown as { measure: () => Promise<IoReading | undefined> }).measure = () => (fail ? Promise.reject(new Error('EACCES')) : Promise.resolve(reading(3)));
+    const w = new IoWatch({ mechanism: 'none', detail: 'off (io_mechanism off)' }, meter);
+    w.start(() => policy, () => undefined, () => false);
+    mock.timers.tick(IO_WATCH_MS);
+    await settle();
+    assert.equal(w.status(undefined, []).error, 'cannot read the disks: EACCES');
+    fail = false;
+    mock.timers.tick(IO_WATCH_MS);
+    await settle();
+    const s = w.status({ state: { paused: ['a'] }, ownerBusy: true, limit: false, pause: [], resume: [] }, [pilot('a', 'paused'), pilot('b')]);
+    assert.deepEqual(s, { mechanism: 'none', detail: 'off (io_mechanism off)', ownerBusy: true, ownerIops: 3, ownerBps: 12288, paused: ['n-a'], limited: [], error: undefined });
+    w.close();
+  });
+});
