@@ -52,7 +52,9 @@ export class BenchRun {
     const engine = await docker(['version', '--format', '{{.Server.Version}}']);
     console.log(`# ${this.title}`);
     console.log(`date: ${new Date().toISOString()}   run: ${this.id}`);
-    console.log(`machine: ${NCPUS} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / GiB).toFixed(1)} GiB, Docker ${engine}`);
+    console.log(
+      `machine: ${NCPUS} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / GiB).toFixed(1)} GiB, Docker ${engine}`,
+    );
     console.log(`loadavg at start: ${loadavg()}`);
     console.log(`settings: ${JSON.stringify(settings)}`);
   }
@@ -97,7 +99,10 @@ export class BenchRun {
   daemon(settings: Record<string, unknown>, opts: { logLevel?: string; instance?: string } = {}): BenchDaemon {
     const instance = opts.instance ?? `bench-${this.id}-${randomBytes(2).toString('hex')}`;
     const logLevel = opts.logLevel ?? 'info';
-    const yaml = Object.entries({ instance_id: instance, ...settings }).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n';
+    const yaml =
+      Object.entries({ instance_id: instance, ...settings })
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join('\n') + '\n';
     const d = new BenchDaemon(instance, new DaemonProcess(yaml));
     d.process.start({ PLANCTON_LOG_LEVEL: logLevel });
     this.defer(() => d.stop());
@@ -106,7 +111,11 @@ export class BenchRun {
 
   /** `docker run -d` of `n` raw containers (not Plancton's), labelled for this run's cleanup. */
   async rawContainers(n: number, args: readonly string[], cmd: readonly string[]): Promise<string[]> {
-    return Promise.all(Array.from({ length: n }, () => docker(['run', '-d', '--label', `${TEST_RUN_LABEL}=${this.id}`, ...args, 'busybox', ...cmd])));
+    return Promise.all(
+      Array.from({ length: n }, () =>
+        docker(['run', '-d', '--label', `${TEST_RUN_LABEL}=${this.id}`, ...args, 'busybox', ...cmd]),
+      ),
+    );
   }
 
   async removeRaw(): Promise<void> {
@@ -137,11 +146,15 @@ export class BenchDaemon {
 
   async waitRunning(n: number, timeoutMs: number): Promise<PilotRow[]> {
     try {
-      return await waitFor(`${n} running pilots of ${this.instance}`, async () => {
-        if (!this.process.running) throw new Error(`the daemon exited:\n${this.process.log.slice(-2000)}`);
-        const rows = await this.running();
-        return rows.length >= n ? rows : undefined;
-      }, timeoutMs);
+      return await waitFor(
+        `${n} running pilots of ${this.instance}`,
+        async () => {
+          if (!this.process.running) throw new Error(`the daemon exited:\n${this.process.log.slice(-2000)}`);
+          const rows = await this.running();
+          return rows.length >= n ? rows : undefined;
+        },
+        timeoutMs,
+      );
     } catch (err) {
       // say why Plancton did not start them (its own arithmetic), not only that it did not
       const fit = this.process.status()?.fit;
@@ -170,7 +183,8 @@ export async function removeAll(label: string): Promise<void> {
       return;
     } catch (err) {
       if (attempt >= 40) throw err;
-      if (attempt === 0) console.error(`cleanup: the engine does not answer, retrying for 2 minutes: ${(err as Error).message}`);
+      if (attempt === 0)
+        console.error(`cleanup: the engine does not answer, retrying for 2 minutes: ${(err as Error).message}`);
       await sleep(3000);
     }
   }
@@ -179,7 +193,9 @@ export async function removeAll(label: string): Promise<void> {
 /** Runs `n` copies of `cmd` at once on the host and returns the wall time until the last one ended, seconds. */
 export async function timeJob(n: number, cmd: readonly string[]): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const results = await Promise.all(Array.from({ length: n }, () => execa(cmd[0] ?? 'true', cmd.slice(1), { reject: false })));
+  const results = await Promise.all(
+    Array.from({ length: n }, () => execa(cmd[0] ?? 'true', cmd.slice(1), { reject: false })),
+  );
   const sec = Number(process.hrtime.bigint() - t0) / 1e9;
   const bad = results.find((r) => r.exitCode !== 0);
   if (bad) throw new Error(`owner job failed: ${bad.shortMessage ?? ''}`);

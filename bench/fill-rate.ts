@@ -44,18 +44,26 @@ const engine = new Docker();
 async function span(ids: readonly string[]): Promise<{ firstCreated: number; lastStarted: number }> {
   const out = await docker(['inspect', '-f', '{{.Created}} {{.State.StartedAt}}', ...ids]);
   const rows = out.split('\n').map((l) => l.split(' ').map((t) => Date.parse(t)));
-  return { firstCreated: Math.min(...rows.map((r) => r[0] ?? NaN)), lastStarted: Math.max(...rows.map((r) => r[1] ?? NaN)) };
+  return {
+    firstCreated: Math.min(...rows.map((r) => r[0] ?? NaN)),
+    lastStarted: Math.max(...rows.map((r) => r[1] ?? NaN)),
+  };
 }
 
 /**
  * Follows the engine's `start` events of containers with `label` from now on; `until(n)` resolves
  * with the ids once n have started, or undefined after the time-out.
  */
-async function startsOf(label: string): Promise<{ until(n: number, timeoutMs: number): Promise<string[] | undefined>; close(): void }> {
+async function startsOf(
+  label: string,
+): Promise<{ until(n: number, timeoutMs: number): Promise<string[] | undefined>; close(): void }> {
   const ids: string[] = [];
   const waiters: Array<() => void> = [];
   const ac = new AbortController();
-  const stream = await engine.getEvents({ filters: { type: ['container'], event: ['start'], label: [label] }, abortSignal: ac.signal } as Docker.GetEventsOptions);
+  const stream = await engine.getEvents({
+    filters: { type: ['container'], event: ['start'], label: [label] },
+    abortSignal: ac.signal,
+  } as Docker.GetEventsOptions);
   readJsonLines(stream as Readable, (event) => {
     ids.push((event as { id: string }).id);
     for (const w of waiters.splice(0)) w();
@@ -85,10 +93,33 @@ function body(i: number): Docker.ContainerCreateOptions {
     Cmd: CMD,
     Hostname: `plancton-bench-${id}`,
     User: '0:0',
-    Labels: { [TEST_RUN_LABEL]: run.id, 'org.plancton-bench.pilot-id': id, 'org.plancton-bench.config-hash': 'x'.repeat(16), 'org.plancton-bench.version': '1.0.0-dev', 'org.plancton-bench.managed-by': 'bench' },
-    Env: [`PLANCTON_PILOT_ID=${id}`, 'PLANCTON_HOST=bench', `PLANCTON_INSTANCE=bench-${run.id}`, `PLANCTON_CPUS=${CPUS}`, `PLANCTON_MEMORY_BYTES=${MEM}`, 'PLANCTON_DEADLINE=0', 'PLANCTON_STOP_TIMEOUT=10'],
+    Labels: {
+      [TEST_RUN_LABEL]: run.id,
+      'org.plancton-bench.pilot-id': id,
+      'org.plancton-bench.config-hash': 'x'.repeat(16),
+      'org.plancton-bench.version': '1.0.0-dev',
+      'org.plancton-bench.managed-by': 'bench',
+    },
+    Env: [
+      `PLANCTON_PILOT_ID=${id}`,
+      'PLANCTON_HOST=bench',
+      `PLANCTON_INSTANCE=bench-${run.id}`,
+      `PLANCTON_CPUS=${CPUS}`,
+      `PLANCTON_MEMORY_BYTES=${MEM}`,
+      'PLANCTON_DEADLINE=0',
+      'PLANCTON_STOP_TIMEOUT=10',
+    ],
     HostConfig: {
-      CpuPeriod: 100_000, CpuQuota: Math.round(CPUS * 100_000), Memory: MEM, MemorySwap: MEM, Binds: [], Devices: [], CapAdd: [], CapDrop: [], SecurityOpt: [], Privileged: false,
+      CpuPeriod: 100_000,
+      CpuQuota: Math.round(CPUS * 100_000),
+      Memory: MEM,
+      MemorySwap: MEM,
+      Binds: [],
+      Devices: [],
+      CapAdd: [],
+      CapDrop: [],
+      SecurityOpt: [],
+      Privileged: false,
       CgroupParent: `/${run.cgroup}`,
     },
   };
@@ -111,12 +142,18 @@ async function raw(mode: 'pool' | 'batches'): Promise<number> {
   const ids: string[] = [];
   if (mode === 'pool') {
     let next = 0;
-    await Promise.all(Array.from({ length: perLoop }, async () => {
-      while (next < maxDocks) ids.push(await createAndStart(next++));
-    }));
+    await Promise.all(
+      Array.from({ length: perLoop }, async () => {
+        while (next < maxDocks) ids.push(await createAndStart(next++));
+      }),
+    );
   } else {
     for (let i = 0; i < maxDocks; i += perLoop) {
-      ids.push(...(await Promise.all(Array.from({ length: Math.min(perLoop, maxDocks - i) }, (_, j) => createAndStart(i + j)))));
+      ids.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(perLoop, maxDocks - i) }, (_, j) => createAndStart(i + j)),
+        )),
+      );
     }
   }
   const c1 = readCpuTicks();
@@ -131,10 +168,14 @@ async function raw(mode: 'pool' | 'batches'): Promise<number> {
 
 /** The daemon's own account of each iteration during the fill: host busy, how many fit, how many it started. */
 function iterations(log: string): string {
-  return log.split('\n').filter((l) => l.includes('"message":"iteration"')).map((l) => {
-    const it = JSON.parse(l) as { cpuBusyPct?: number; fitting?: number; started?: number; pilots?: number };
-    return `${(it.cpuBusyPct ?? NaN).toFixed(0)}%->${it.fitting},+${it.started}`;
-  }).join(' ');
+  return log
+    .split('\n')
+    .filter((l) => l.includes('"message":"iteration"'))
+    .map((l) => {
+      const it = JSON.parse(l) as { cpuBusyPct?: number; fitting?: number; started?: number; pilots?: number };
+      return `${(it.cpuBusyPct ?? NaN).toFixed(0)}%->${it.fitting},+${it.started}`;
+    })
+    .join(' ');
 }
 
 /** The figures of the fills that finished. */
@@ -145,7 +186,15 @@ async function plancton(): Promise<{ total: number; startup: number; filling: nu
   const watch = await startsOf(`org.plancton.instance=${instanceId}`);
   const t0 = Date.now();
   const d = run.daemon(
-    { max_docks: maxDocks, docks_per_loop: perLoop, cpus_per_dock: CPUS, max_dock_mem: MEM, docker_image: 'busybox', docker_cmd: CMD, cgroup_parent: run.cgroup },
+    {
+      max_docks: maxDocks,
+      docks_per_loop: perLoop,
+      cpus_per_dock: CPUS,
+      max_dock_mem: MEM,
+      docker_image: 'busybox',
+      docker_cmd: CMD,
+      cgroup_parent: run.cgroup,
+    },
     { logLevel: 'verbose', instance: instanceId },
   );
   try {
@@ -153,22 +202,36 @@ async function plancton(): Promise<{ total: number; startup: number; filling: nu
     if (ids === undefined) {
       // not full within the time-out: counted as the time-out (so the ratio is an upper bound)
       const running = await d.running();
-      console.log(`  plancton: ${running.length} of ${maxDocks} running after ${opt.timeout} s; counted as ${opt.timeout} s`);
+      console.log(
+        `  plancton: ${running.length} of ${maxDocks} running after ${opt.timeout} s; counted as ${opt.timeout} s`,
+      );
       return { total: Number(opt.timeout), startup: NaN, filling: NaN };
     }
     const { firstCreated, lastStarted } = await span(ids);
-    return { total: (lastStarted - t0) / 1000, startup: (firstCreated - t0) / 1000, filling: (lastStarted - firstCreated) / 1000 };
+    return {
+      total: (lastStarted - t0) / 1000,
+      startup: (firstCreated - t0) / 1000,
+      filling: (lastStarted - firstCreated) / 1000,
+    };
   } finally {
     watch.close();
     const paused = d.process.log.split('"event":"pilot-paused"').length - 1;
-    console.log(`  plancton iterations (busy% -> fitting, started): ${iterations(d.process.log)}; pilots paused by Plancton: ${paused}`);
+    console.log(
+      `  plancton iterations (busy% -> fitting, started): ${iterations(d.process.log)}; pilots paused by Plancton: ${paused}`,
+    );
     await d.stop();
   }
 }
 
 await run.main(async () => {
   await run.header({ reps, maxDocks, docksPerLoop: perLoop, cmd: CMD, cpusPerDock: CPUS });
-  const r: { pool: number[]; batches: number[]; total: number[]; startup: number[]; filling: number[] } = { pool: [], batches: [], total: [], startup: [], filling: [] };
+  const r: { pool: number[]; batches: number[]; total: number[]; startup: number[]; filling: number[] } = {
+    pool: [],
+    batches: [],
+    total: [],
+    startup: [],
+    filling: [],
+  };
   for (let i = 0; i < reps; i++) {
     const steps: Array<() => Promise<void>> = [
       async () => void r.pool.push(await raw('pool')),
@@ -181,19 +244,43 @@ await run.main(async () => {
       async () => void r.batches.push(await raw('batches')),
     ];
     for (let j = 0; j < steps.length; j++) await steps[(i + j) % steps.length]?.();
-    console.log(`rep ${i + 1}: raw pool ${f3(r.pool.at(-1) ?? NaN)} s, raw batches ${f3(r.batches.at(-1) ?? NaN)} s, plancton ${f3(r.total.at(-1) ?? NaN)} s (start-up ${f3(r.startup.at(-1) ?? NaN)} + filling ${f3(r.filling.at(-1) ?? NaN)})`);
+    console.log(
+      `rep ${i + 1}: raw pool ${f3(r.pool.at(-1) ?? NaN)} s, raw batches ${f3(r.batches.at(-1) ?? NaN)} s, plancton ${f3(r.total.at(-1) ?? NaN)} s (start-up ${f3(r.startup.at(-1) ?? NaN)} + filling ${f3(r.filling.at(-1) ?? NaN)})`,
+    );
   }
   const pool = median(r.pool);
   console.log();
-  table(['case', 'times (s)', 'median (s)', 'raw pool / this'], [
-    [`raw engine, ${perLoop} in flight (baseline)`, r.pool.map(f2).join(' '), f3(pool), '1.000'],
-    [`raw engine, batches of ${perLoop}`, r.batches.map(f2).join(' '), f3(median(r.batches)), f3(pool / median(r.batches))],
-    ['plancton: start to last pilot running', r.total.map(f2).join(' '), f3(median(r.total)), f3(pool / median(r.total))],
-    ['  of which start-up (to first create)', r.startup.map(f2).join(' '), f3(median(done(r.startup))), ''],
-    ['  of which filling (first create to last start)', r.filling.map(f2).join(' '), f3(median(done(r.filling))), f3(pool / median(done(r.filling)))],
-  ]);
-  console.log(`\nhost CPU busy while the raw engine started its containers (%): ${busyDuringRaw.map((b) => b.toFixed(0)).join(' ')}`);
+  table(
+    ['case', 'times (s)', 'median (s)', 'raw pool / this'],
+    [
+      [`raw engine, ${perLoop} in flight (baseline)`, r.pool.map(f2).join(' '), f3(pool), '1.000'],
+      [
+        `raw engine, batches of ${perLoop}`,
+        r.batches.map(f2).join(' '),
+        f3(median(r.batches)),
+        f3(pool / median(r.batches)),
+      ],
+      [
+        'plancton: start to last pilot running',
+        r.total.map(f2).join(' '),
+        f3(median(r.total)),
+        f3(pool / median(r.total)),
+      ],
+      ['  of which start-up (to first create)', r.startup.map(f2).join(' '), f3(median(done(r.startup))), ''],
+      [
+        '  of which filling (first create to last start)',
+        r.filling.map(f2).join(' '),
+        f3(median(done(r.filling))),
+        f3(pool / median(done(r.filling))),
+      ],
+    ],
+  );
+  console.log(
+    `\nhost CPU busy while the raw engine started its containers (%): ${busyDuringRaw.map((b) => b.toFixed(0)).join(' ')}`,
+  );
   const ratio = pool / median(r.total);
   const timedOut = r.filling.filter((x) => Number.isNaN(x)).length;
-  console.log(`\nRATIO raw/plancton = ${timedOut ? '<= ' : ''}${f3(ratio)} (target >= 0.9: ${ratio >= 0.9 ? 'met' : 'MISSED'})${timedOut ? `; ${timedOut} of ${reps} Plancton fills did not finish within ${opt.timeout} s` : ''}; excluding start-up ${f3(pool / median(done(r.filling)))}`);
+  console.log(
+    `\nRATIO raw/plancton = ${timedOut ? '<= ' : ''}${f3(ratio)} (target >= 0.9: ${ratio >= 0.9 ? 'met' : 'MISSED'})${timedOut ? `; ${timedOut} of ${reps} Plancton fills did not finish within ${opt.timeout} s` : ''}; excluding start-up ${f3(pool / median(done(r.filling)))}`,
+  );
 });

@@ -71,7 +71,9 @@ async function raw(idle: boolean): Promise<Window> {
   const ids = await run.rawContainers(NCPUS, args, BUSY_LOOP);
   try {
     await sleep(settleMs);
-    const usage = idle ? () => cpuacctNs(group) ?? NaN : () => ids.reduce((a, id) => a + (cpuacctNs(`docker/${id}`) ?? NaN), 0);
+    const usage = idle
+      ? () => cpuacctNs(group) ?? NaN
+      : () => ids.reduce((a, id) => a + (cpuacctNs(`docker/${id}`) ?? NaN), 0);
     return await measure(usage, () => Promise.resolve(ids.length));
   } finally {
     await run.removeRaw();
@@ -79,11 +81,22 @@ async function raw(idle: boolean): Promise<Window> {
 }
 
 async function plancton(cpusPerDock: number, maxDocks: number): Promise<Window> {
-  const d = run.daemon({ max_docks: maxDocks, cpus_per_dock: cpusPerDock, docker_image: 'busybox', docker_cmd: BUSY_LOOP, max_dock_mem: 64 * MiB, cgroup_parent: run.cgroup, cpu_policy: 'owner' });
+  const d = run.daemon({
+    max_docks: maxDocks,
+    cpus_per_dock: cpusPerDock,
+    docker_image: 'busybox',
+    docker_cmd: BUSY_LOOP,
+    max_dock_mem: 64 * MiB,
+    cgroup_parent: run.cgroup,
+    cpu_policy: 'owner',
+  });
   try {
     await d.waitRunning(1, 30_000);
     await sleep(settleMs);
-    const w = await measure(() => cpuacctNs(run.cgroup) ?? NaN, async () => (await d.running()).length);
+    const w = await measure(
+      () => cpuacctNs(run.cgroup) ?? NaN,
+      async () => (await d.running()).length,
+    );
     console.log(`  plancton ${cpusPerDock} x ${maxDocks}: last decision ${JSON.stringify(d.process.status()?.fit)}`);
     return w;
   } finally {
@@ -110,9 +123,17 @@ await run.main(async () => {
   table(
     ['case', 'pilots', 'pilots CPU (cores)', 'idle left (cores)', 'others busy (cores)', 'harvest', 'vs raw'],
     rows.map(([name, w]) => [
-      name, w.pilots, f2(w.pilotSec / w.wallSec), f2(w.idleSec / w.wallSec), f2((w.busySec - w.pilotSec) / w.wallSec), f3(harvestOf(w)), f3(harvestOf(w) / base),
+      name,
+      w.pilots,
+      f2(w.pilotSec / w.wallSec),
+      f2(w.idleSec / w.wallSec),
+      f2((w.busySec - w.pilotSec) / w.wallSec),
+      f3(harvestOf(w)),
+      f3(harvestOf(w) / base),
     ]),
   );
   const p = harvestOf(rows[2]?.[1] as Window);
-  console.log(`\nRATIO plancton/raw = ${f3(p / base)}; plancton harvest ${f3(p)} (target >= 0.95: ${p >= 0.95 ? 'met' : 'MISSED'})`);
+  console.log(
+    `\nRATIO plancton/raw = ${f3(p / base)}; plancton harvest ${f3(p)} (target >= 0.95: ${p >= 0.95 ? 'met' : 'MISSED'})`,
+  );
 });

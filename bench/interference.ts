@@ -25,11 +25,25 @@ const opt = options({ reps: '5', work: '1000000000', 'cpus-per-dock': '0.8', v06
 const reps = Number(opt.reps);
 const cpusPerDock = Number(opt['cpus-per-dock']);
 const settleMs = Number(opt.settle) * 1000;
-const job = ['node', '-e', `let x = 0; for (let i = 0; i < ${Number(opt.work)}; i++) x = (x + i * 7) | 0; if (x === 1) console.log(x);`];
+const job = [
+  'node',
+  '-e',
+  `let x = 0; for (let i = 0; i < ${Number(opt.work)}; i++) x = (x + i * 7) | 0; if (x === 1) console.log(x);`,
+];
 
 /** 0.6's timing keys: its defaults, or scaled down so that it reacts within a job of a few seconds. */
-const V06_TIMING = opt.v06 === 'scaled' ? { main_sleep: 1, grace_kill: 2, grace_spawn: 2 } : { main_sleep: 30, grace_kill: 120, grace_spawn: 60 };
-const PILOT = { max_docks: NCPUS, cpus_per_dock: cpusPerDock, docker_image: 'busybox', docker_cmd: BUSY_LOOP, max_dock_mem: 64 * MiB, docks_per_loop: 4 };
+const V06_TIMING =
+  opt.v06 === 'scaled'
+    ? { main_sleep: 1, grace_kill: 2, grace_spawn: 2 }
+    : { main_sleep: 30, grace_kill: 120, grace_spawn: 60 };
+const PILOT = {
+  max_docks: NCPUS,
+  cpus_per_dock: cpusPerDock,
+  docker_image: 'busybox',
+  docker_cmd: BUSY_LOOP,
+  max_dock_mem: 64 * MiB,
+  docks_per_loop: 4,
+};
 
 type Condition = 'solo' | 'plancton' | 'unmanaged' | 'v06';
 const CONDITIONS: readonly Condition[] = ['solo', 'plancton', 'unmanaged', 'v06'];
@@ -44,9 +58,10 @@ async function pilotsFor(c: Condition): Promise<{ end: () => Promise<void>; note
     await sleep(settleMs);
     return { end: () => run.removeRaw(), note: () => Promise.resolve(`${NCPUS} pilots`) };
   }
-  const settings = c === 'plancton'
-    ? { ...PILOT, cpu_policy: 'owner', cgroup_parent: run.cgroup }
-    : { ...PILOT, ...V06_TIMING, cpu_policy: 'total', pause_max: 0, overload_hysteresis: 0, cgroup_parent: '' };
+  const settings =
+    c === 'plancton'
+      ? { ...PILOT, cpu_policy: 'owner', cgroup_parent: run.cgroup }
+      : { ...PILOT, ...V06_TIMING, cpu_policy: 'total', pause_max: 0, overload_hysteresis: 0, cgroup_parent: '' };
   let d = run.daemon(settings);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -64,14 +79,25 @@ async function pilotsFor(c: Condition): Promise<{ end: () => Promise<void>; note
   return {
     end: () => d.stop(),
     note: async () => {
-      const events = ['pilot-paused', 'pilot-removed'].map((e) => `${e} x${d.process.log.split(`"event":"${e}"`).length - 1}`);
+      const events = ['pilot-paused', 'pilot-removed'].map(
+        (e) => `${e} x${d.process.log.split(`"event":"${e}"`).length - 1}`,
+      );
       return `${(await d.running()).length} running at the end; ${events.join(', ')}`;
     },
   };
 }
 
 await run.main(async () => {
-  await run.header({ reps, work: Number(opt.work), ownerProcesses: NCPUS, cpusPerDock, maxDocks: NCPUS, v06: opt.v06, V06_TIMING, settleMs });
+  await run.header({
+    reps,
+    work: Number(opt.work),
+    ownerProcesses: NCPUS,
+    cpusPerDock,
+    maxDocks: NCPUS,
+    v06: opt.v06,
+    V06_TIMING,
+    settleMs,
+  });
   const times: Record<Condition, number[]> = { solo: [], plancton: [], unmanaged: [], v06: [] };
   const paired: Record<Condition, number[]> = { solo: [], plancton: [], unmanaged: [], v06: [] };
   for (let r = 0; r < reps; r++) {
@@ -94,8 +120,16 @@ await run.main(async () => {
   console.log();
   table(
     ['condition', 'times (s)', 'median (s)', 'median / solo median', 'median of per-rep ratios'],
-    CONDITIONS.map((c) => [c, times[c].map(f2).join(' '), f3(median(times[c])), f3(median(times[c]) / solo), f3(median(paired[c]))]),
+    CONDITIONS.map((c) => [
+      c,
+      times[c].map(f2).join(' '),
+      f3(median(times[c])),
+      f3(median(times[c]) / solo),
+      f3(median(paired[c])),
+    ]),
   );
   const ratio = median(paired.plancton);
-  console.log(`\nRATIO plancton/solo = ${f3(ratio)} (target <= 1.03: ${ratio <= 1.03 ? 'met' : 'MISSED'}); unmanaged/solo = ${f3(median(paired.unmanaged))}; v06/solo = ${f3(median(paired.v06))}`);
+  console.log(
+    `\nRATIO plancton/solo = ${f3(ratio)} (target <= 1.03: ${ratio <= 1.03 ? 'met' : 'MISSED'}); unmanaged/solo = ${f3(median(paired.unmanaged))}; v06/solo = ${f3(median(paired.v06))}`,
+  );
 });

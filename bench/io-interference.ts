@@ -29,7 +29,15 @@ import { median, MiB } from '../test/support/bench-host.ts';
 import { docker } from '../test/support/docker.ts';
 import { writerCmd } from '../test/support/io-host.ts';
 
-const opt = options({ reps: '5', pilots: '2', 'sync-writes': '1000', 'read-mib': '384', window: '8', 'cpus-per-dock': '0.2', gap: '5' });
+const opt = options({
+  reps: '5',
+  pilots: '2',
+  'sync-writes': '1000',
+  'read-mib': '384',
+  window: '8',
+  'cpus-per-dock': '0.2',
+  gap: '5',
+});
 const reps = Number(opt.reps);
 const npilots = Number(opt.pilots);
 const cpusPerDock = Number(opt['cpus-per-dock']);
@@ -42,7 +50,9 @@ type Condition = 'solo' | 'plancton' | 'unmanaged';
 const CONDITIONS: readonly Condition[] = ['solo', 'plancton', 'unmanaged'];
 type Workload = 'sync' | 'read';
 
-const run = new BenchRun('I/O interference: the owner\'s synced writes and a large read next to pilots that write heavily');
+const run = new BenchRun(
+  "I/O interference: the owner's synced writes and a large read next to pilots that write heavily",
+);
 const dir = join(tmpdir(), `plancton-bench-io-${run.id}`);
 const syncFile = join(dir, 'sync.dat');
 const bigFile = join(dir, 'big.dat');
@@ -56,7 +66,9 @@ async function timed(cmd: string): Promise<number> {
 
 const WORKLOADS: Record<Workload, () => Promise<number>> = {
   sync: async () => {
-    const t = await timed(`dd if=/dev/zero of=${syncFile} bs=4k count=${Number(opt['sync-writes'])} oflag=dsync 2>/dev/null`);
+    const t = await timed(
+      `dd if=/dev/zero of=${syncFile} bs=4k count=${Number(opt['sync-writes'])} oflag=dsync 2>/dev/null`,
+    );
     rmSync(syncFile, { force: true });
     return t;
   },
@@ -65,7 +77,11 @@ const WORKLOADS: Record<Workload, () => Promise<number>> = {
 
 /** Files the pilots completed so far (one line each in /w). */
 async function filesDone(ids: readonly string[]): Promise<number> {
-  const n = await Promise.all(ids.map(async (id) => Number(await docker(['exec', id, 'sh', '-c', 'wc -l < /w 2>/dev/null || echo 0']).catch(() => '0'))));
+  const n = await Promise.all(
+    ids.map(async (id) =>
+      Number(await docker(['exec', id, 'sh', '-c', 'wc -l < /w 2>/dev/null || echo 0']).catch(() => '0')),
+    ),
+  );
   return n.reduce((a, b) => a + b, 0);
 }
 
@@ -78,7 +94,15 @@ async function pilotsFor(c: Condition): Promise<{ ids: string[]; end: () => Prom
   }
   // pause_max 0: no pausing for the CPU (a loaded shared host would pause writers for the CPU
   // rule and blur what the disk rule does); the I/O keys are all at their defaults
-  const settings = { max_docks: npilots, cpus_per_dock: cpusPerDock, docker_image: 'busybox', docker_cmd: CMD, max_dock_mem: 256 * MiB, cgroup_parent: run.cgroup, pause_max: 0 };
+  const settings = {
+    max_docks: npilots,
+    cpus_per_dock: cpusPerDock,
+    docker_image: 'busybox',
+    docker_cmd: CMD,
+    max_dock_mem: 256 * MiB,
+    cgroup_parent: run.cgroup,
+    pause_max: 0,
+  };
   let d = run.daemon(settings);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -105,19 +129,39 @@ async function pilotsFor(c: Condition): Promise<{ ids: string[]; end: () => Prom
 /** Waits until no pilot of `ids` is paused (the owner's quiet time after a workload), at most 30 s. */
 async function unpaused(ids: readonly string[]): Promise<void> {
   for (let i = 0; i < 60; i++) {
-    const states = await Promise.all(ids.map((id) => docker(['inspect', '-f', '{{.State.Paused}}', id]).catch(() => 'false')));
+    const states = await Promise.all(
+      ids.map((id) => docker(['inspect', '-f', '{{.State.Paused}}', id]).catch(() => 'false')),
+    );
     if (states.every((s) => s !== 'true')) return;
     await sleep(500);
   }
 }
 
 await run.main(async () => {
-  await run.header({ reps, pilots: npilots, fileMiB: FILE_MIB, syncWrites: Number(opt['sync-writes']), readMiB: Number(opt['read-mib']), windowMs, gapMs, cpusPerDock });
+  await run.header({
+    reps,
+    pilots: npilots,
+    fileMiB: FILE_MIB,
+    syncWrites: Number(opt['sync-writes']),
+    readMiB: Number(opt['read-mib']),
+    windowMs,
+    gapMs,
+    cpusPerDock,
+  });
   await execa('mkdir', ['-p', dir]);
   run.defer(() => rmSync(dir, { recursive: true, force: true }));
-  await execa('sh', ['-c', `dd if=/dev/urandom of=${bigFile} bs=1M count=${Number(opt['read-mib'])} 2>/dev/null && sync`]);
-  const times: Record<Workload, Record<Condition, number[]>> = { sync: { solo: [], plancton: [], unmanaged: [] }, read: { solo: [], plancton: [], unmanaged: [] } };
-  const ratios: Record<Workload, Record<Condition, number[]>> = { sync: { solo: [], plancton: [], unmanaged: [] }, read: { solo: [], plancton: [], unmanaged: [] } };
+  await execa('sh', [
+    '-c',
+    `dd if=/dev/urandom of=${bigFile} bs=1M count=${Number(opt['read-mib'])} 2>/dev/null && sync`,
+  ]);
+  const times: Record<Workload, Record<Condition, number[]>> = {
+    sync: { solo: [], plancton: [], unmanaged: [] },
+    read: { solo: [], plancton: [], unmanaged: [] },
+  };
+  const ratios: Record<Workload, Record<Condition, number[]>> = {
+    sync: { solo: [], plancton: [], unmanaged: [] },
+    read: { solo: [], plancton: [], unmanaged: [] },
+  };
   const throughput: Record<'plancton' | 'unmanaged', number[]> = { plancton: [], unmanaged: [] };
   const pilotRatio: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -135,7 +179,7 @@ await run.main(async () => {
           const t0 = Date.now();
           await sleep(windowMs);
           await unpaused(pilots.ids);
-          const mibs = ((await filesDone(pilots.ids)) - before) * FILE_MIB / ((Date.now() - t0) / 1000);
+          const mibs = (((await filesDone(pilots.ids)) - before) * FILE_MIB) / ((Date.now() - t0) / 1000);
           repMiBs[c] = mibs;
           throughput[c].push(mibs);
         }
@@ -149,25 +193,36 @@ await run.main(async () => {
             await unpaused(pilots.ids);
           }
         }
-        console.log(`rep ${r + 1} ${c.padEnd(9)} sync ${f3(rep.sync?.[c] ?? NaN)} s  read ${f3(rep.read?.[c] ?? NaN)} s${repMiBs[c] === undefined ? '' : `  pilots (owner quiet) ${f2(repMiBs[c])} MiB/s`}  ${pilots.note()}`);
+        console.log(
+          `rep ${r + 1} ${c.padEnd(9)} sync ${f3(rep.sync?.[c] ?? NaN)} s  read ${f3(rep.read?.[c] ?? NaN)} s${repMiBs[c] === undefined ? '' : `  pilots (owner quiet) ${f2(repMiBs[c])} MiB/s`}  ${pilots.note()}`,
+        );
       } finally {
         await pilots.end();
       }
     }
-    for (const w of ['sync', 'read'] as const) for (const c of CONDITIONS) ratios[w][c].push((rep[w]?.[c] ?? NaN) / (rep[w]?.solo ?? NaN));
+    for (const w of ['sync', 'read'] as const)
+      for (const c of CONDITIONS) ratios[w][c].push((rep[w]?.[c] ?? NaN) / (rep[w]?.solo ?? NaN));
     pilotRatio.push((repMiBs.plancton ?? NaN) / (repMiBs.unmanaged ?? NaN));
   }
   console.log();
   const rows: Array<Array<string | number>> = [];
   for (const w of ['sync', 'read'] as const) {
-    for (const c of CONDITIONS) rows.push([w, c, times[w][c].map(f2).join(' '), f3(median(times[w][c])), f3(median(ratios[w][c]))]);
+    for (const c of CONDITIONS)
+      rows.push([w, c, times[w][c].map(f2).join(' '), f3(median(times[w][c])), f3(median(ratios[w][c]))]);
   }
   table(['workload', 'condition', 'times (s)', 'median (s)', 'median of per-rep ratios to solo'], rows);
   console.log();
-  table(['pilots', 'MiB/s while the owner is quiet (per rep)', 'median'], (['plancton', 'unmanaged'] as const).map((c) => [c, throughput[c].map(f2).join(' '), f2(median(throughput[c]))]));
+  table(
+    ['pilots', 'MiB/s while the owner is quiet (per rep)', 'median'],
+    (['plancton', 'unmanaged'] as const).map((c) => [c, throughput[c].map(f2).join(' '), f2(median(throughput[c]))]),
+  );
   const sync = median(ratios.sync.plancton);
   const read = median(ratios.read.plancton);
   const keep = median(pilotRatio);
-  console.log(`\nRATIO owner sync plancton/solo = ${f3(sync)}, read plancton/solo = ${f3(read)} (target <= 1.10: ${sync <= 1.1 && read <= 1.1 ? 'met' : 'MISSED'}); unmanaged: sync ${f3(median(ratios.sync.unmanaged))}, read ${f3(median(ratios.read.unmanaged))}`);
-  console.log(`RATIO pilots' throughput, managed / unmanaged, owner quiet = ${f3(keep)} (target >= 0.80: ${keep >= 0.8 ? 'met' : 'MISSED'})`);
+  console.log(
+    `\nRATIO owner sync plancton/solo = ${f3(sync)}, read plancton/solo = ${f3(read)} (target <= 1.10: ${sync <= 1.1 && read <= 1.1 ? 'met' : 'MISSED'}); unmanaged: sync ${f3(median(ratios.sync.unmanaged))}, read ${f3(median(ratios.read.unmanaged))}`,
+  );
+  console.log(
+    `RATIO pilots' throughput, managed / unmanaged, owner quiet = ${f3(keep)} (target >= 0.80: ${keep >= 0.8 ? 'met' : 'MISSED'})`,
+  );
 });

@@ -17,7 +17,18 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchRun, f2, f3, options, sleep, table, type BenchDaemon } from './common.ts';
-import { CGROUP_ROOT, GiB, MiB, median, memoryHog, onHogSteps, oomKills, processRunSec, readMemory, type HogStep } from '../test/support/bench-host.ts';
+import {
+  CGROUP_ROOT,
+  GiB,
+  MiB,
+  median,
+  memoryHog,
+  onHogSteps,
+  oomKills,
+  processRunSec,
+  readMemory,
+  type HogStep,
+} from '../test/support/bench-host.ts';
 
 const opt = options({ reps: '3', pilots: '4', 'margin-mib': '1024', 'over-mib': '384', timeout: '15' });
 const reps = Number(opt.reps);
@@ -27,7 +38,11 @@ const over = Number(opt['over-mib']) * MiB;
 const timeoutMs = Number(opt.timeout) * 1000;
 const PILOT_BYTES = 256 * MiB;
 /** 2^28 characters: the string doubles 28 times (peak about twice that while the last copy is made). */
-const HOLD_256_MIB = ['sh', '-c', 'a=x; i=0; while [ $i -lt 28 ]; do a=$a$a; i=$((i+1)); done; while :; do sleep 3600; done'];
+const HOLD_256_MIB = [
+  'sh',
+  '-c',
+  'a=x; i=0; while [ $i -lt 28 ]; do a=$a$a; i=$((i+1)); done; while :; do sleep 3600; done',
+];
 
 const run = new BenchRun('Memory reclaim: an owner crossing mem_floor, pilots holding memory');
 
@@ -65,8 +80,15 @@ interface Outcome {
 async function once(reclaim: boolean): Promise<Outcome> {
   const floorGuess = readMemory().availableBytes - nPilots * PILOT_BYTES - margin;
   const d: BenchDaemon = run.daemon({
-    max_docks: nPilots, docks_per_loop: nPilots, cpus_per_dock: 0.1, max_dock_mem: 768 * MiB, docker_image: 'busybox', docker_cmd: HOLD_256_MIB,
-    cgroup_parent: run.cgroup, mem_floor: reclaim ? floorGuess : 0, psi_memory: reclaim ? 20 : 0,
+    max_docks: nPilots,
+    docks_per_loop: nPilots,
+    cpus_per_dock: 0.1,
+    max_dock_mem: 768 * MiB,
+    docker_image: 'busybox',
+    docker_cmd: HOLD_256_MIB,
+    cgroup_parent: run.cgroup,
+    mem_floor: reclaim ? floorGuess : 0,
+    psi_memory: reclaim ? 20 : 0,
   });
   let hog: ReturnType<typeof memoryHog> | undefined;
   try {
@@ -80,8 +102,12 @@ async function once(reclaim: boolean): Promise<Outcome> {
     await sleep(1000);
     const floor = floorGuess;
     const start = readMemory().availableBytes;
-    if (start < floor + margin / 2) throw new Error(`MemAvailable ${f2(start / GiB)} GiB is already near the floor ${f2(floor / GiB)} GiB: the host is busy, re-run`);
-    if (d.process.status()?.removals.length) throw new Error('pilots were removed before the owner started: the host is busy, re-run');
+    if (start < floor + margin / 2)
+      throw new Error(
+        `MemAvailable ${f2(start / GiB)} GiB is already near the floor ${f2(floor / GiB)} GiB: the host is busy, re-run`,
+      );
+    if (d.process.status()?.removals.length)
+      throw new Error('pilots were removed before the owner started: the host is busy, re-run');
     const oom0 = oomKills();
     const toAllocate = start - floor + over;
     const steps: HogStep[] = [];
@@ -100,7 +126,8 @@ async function once(reclaim: boolean): Promise<Outcome> {
       const now = Date.now();
       const avail = readMemory().availableBytes;
       crossAt ??= steps.find((s) => s.available < floor)?.at ?? (avail < floor ? now : undefined);
-      if (crossAt !== undefined && recoveredAt === undefined && avail >= floor && steps.some((s) => s.done)) recoveredAt = now;
+      if (crossAt !== undefined && recoveredAt === undefined && avail >= floor && steps.some((s) => s.done))
+        recoveredAt = now;
       if (recoveredAt !== undefined || ended || now - t0 > timeoutMs) break;
       await sleep(20);
     }
@@ -123,7 +150,9 @@ async function once(reclaim: boolean): Promise<Outcome> {
       ownerDoneSec: crossAt !== undefined && done ? (done.at - crossAt) / 1000 : undefined,
       removed: removals.length,
       reasons: [...new Set(removals.map((x) => x.reason))].join(',') || '-',
-      ownerExit: ownerAlive ? `alive until asked, then ${r.exitCode ?? r.signal}` : `ended by itself: ${r.exitCode ?? r.signal}`,
+      ownerExit: ownerAlive
+        ? `alive until asked, then ${r.exitCode ?? r.signal}`
+        : `ended by itself: ${r.exitCode ?? r.signal}`,
       oom: `kernel oom_kill +${oom0 === undefined || oom1 === undefined ? '?' : oom1 - oom0}, pilots OOMKilled ${oomFlags}`,
       afterwards,
     };
@@ -135,28 +164,53 @@ async function once(reclaim: boolean): Promise<Outcome> {
 }
 
 await run.main(async () => {
-  await run.header({ reps, pilots: nPilots, pilotBytes: PILOT_BYTES, marginMiB: margin / MiB, overMiB: over / MiB, timeoutSec: timeoutMs / 1000, memAvailableGiB: f2(readMemory().availableBytes / GiB) });
+  await run.header({
+    reps,
+    pilots: nPilots,
+    pilotBytes: PILOT_BYTES,
+    marginMiB: margin / MiB,
+    overMiB: over / MiB,
+    timeoutSec: timeoutMs / 1000,
+    memAvailableGiB: f2(readMemory().availableBytes / GiB),
+  });
   const results: Record<'plancton' | 'baseline', Outcome[]> = { plancton: [], baseline: [] };
   for (let r = 0; r < reps; r++) {
     for (const c of r % 2 ? (['baseline', 'plancton'] as const) : (['plancton', 'baseline'] as const)) {
       const o = await once(c === 'plancton');
       results[c].push(o);
-      console.log(`rep ${r + 1} ${c.padEnd(8)} reclaim ${o.reclaimSec === undefined ? 'never' : `${f3(o.reclaimSec)} s`}; owner done ${o.ownerDoneSec === undefined ? '?' : `${f3(o.ownerDoneSec)} s`} after crossing; removed ${o.removed} (${o.reasons}); owner ${o.ownerExit}; ${o.oom}; then ${o.afterwards}`);
+      console.log(
+        `rep ${r + 1} ${c.padEnd(8)} reclaim ${o.reclaimSec === undefined ? 'never' : `${f3(o.reclaimSec)} s`}; owner done ${o.ownerDoneSec === undefined ? '?' : `${f3(o.ownerDoneSec)} s`} after crossing; removed ${o.removed} (${o.reasons}); owner ${o.ownerExit}; ${o.oom}; then ${o.afterwards}`,
+      );
     }
   }
   console.log();
   const med = (os: Outcome[]): string => {
     const xs = os.map((o) => o.reclaimSec).filter((x): x is number => x !== undefined);
-    return xs.length === os.length ? f3(median(xs)) : `${xs.length}/${os.length} recovered${xs.length ? `, median ${f3(median(xs))}` : ''}`;
+    return xs.length === os.length
+      ? f3(median(xs))
+      : `${xs.length}/${os.length} recovered${xs.length ? `, median ${f3(median(xs))}` : ''}`;
   };
   table(
-    ['case', 'crossing -> above floor and owner done (s), per rep', 'median (s)', 'pilots removed', 'owner (every rep)', 'OOM (every rep)'],
+    [
+      'case',
+      'crossing -> above floor and owner done (s), per rep',
+      'median (s)',
+      'pilots removed',
+      'owner (every rep)',
+      'OOM (every rep)',
+    ],
     (['plancton', 'baseline'] as const).map((c) => [
-      c, results[c].map((o) => (o.reclaimSec === undefined ? 'never' : f3(o.reclaimSec))).join(' '), med(results[c]),
-      results[c].map((o) => o.removed).join(' '), [...new Set(results[c].map((o) => o.ownerExit))].join('; '), [...new Set(results[c].map((o) => o.oom))].join('; '),
+      c,
+      results[c].map((o) => (o.reclaimSec === undefined ? 'never' : f3(o.reclaimSec))).join(' '),
+      med(results[c]),
+      results[c].map((o) => o.removed).join(' '),
+      [...new Set(results[c].map((o) => o.ownerExit))].join('; '),
+      [...new Set(results[c].map((o) => o.oom))].join('; '),
     ]),
   );
   const xs = results.plancton.map((o) => o.reclaimSec ?? Infinity);
   const m = median(xs);
-  console.log(`\nRESULT plancton reclaim median ${f3(m)} s (target <= 2 s: ${m <= 2 ? 'met' : 'MISSED'}); baseline: ${results.baseline.filter((o) => o.reclaimSec === undefined).length}/${reps} never back above the floor within ${timeoutMs / 1000} s`);
+  console.log(
+    `\nRESULT plancton reclaim median ${f3(m)} s (target <= 2 s: ${m <= 2 ? 'met' : 'MISSED'}); baseline: ${results.baseline.filter((o) => o.reclaimSec === undefined).length}/${reps} never back above the floor within ${timeoutMs / 1000} s`,
+  );
 });

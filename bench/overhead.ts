@@ -72,8 +72,14 @@ async function measure(d: BenchDaemon): Promise<Sample> {
 }
 
 const settings = (maxDocks: number, mainSleep: number): Record<string, unknown> => ({
-  max_docks: maxDocks, docks_per_loop: 10, cpus_per_dock: 0.01, max_dock_mem: 16 * MiB, docker_image: 'busybox', docker_cmd: ['sleep', '3600'],
-  cgroup_parent: run.cgroup, main_sleep: mainSleep,
+  max_docks: maxDocks,
+  docks_per_loop: 10,
+  cpus_per_dock: 0.01,
+  max_dock_mem: 16 * MiB,
+  docker_image: 'busybox',
+  docker_cmd: ['sleep', '3600'],
+  cgroup_parent: run.cgroup,
+  main_sleep: mainSleep,
 });
 
 await run.main(async () => {
@@ -98,7 +104,15 @@ await run.main(async () => {
   rows.push([`${nPilots} pilots, main_sleep 5 (information)`, await measure(b)]);
   await b.process.kill('SIGTERM');
   // and with both monitoring outputs on (prom-client and influx loaded): /metrics served, an InfluxDB URL that refuses (points queue)
-  const c = run.daemon({ ...settings(nPilots, 30), metrics_listen: '127.0.0.1:0', influxdb_url: 'http://127.0.0.1:9#plancton', influxdb_flush_interval: 5 }, { instance: a.instance });
+  const c = run.daemon(
+    {
+      ...settings(nPilots, 30),
+      metrics_listen: '127.0.0.1:0',
+      influxdb_url: 'http://127.0.0.1:9#plancton',
+      influxdb_flush_interval: 5,
+    },
+    { instance: a.instance },
+  );
   await sleep(5000);
   rows.push([`${nPilots} pilots, main_sleep 30, metrics_listen and influxdb_url set (information)`, await measure(c)]);
   await c.stop();
@@ -107,12 +121,32 @@ await run.main(async () => {
 
   console.log();
   table(
-    ['case', 'pilots', 'iterations', 'daemon CPU (% of a core, stat)', 'same, schedstat', 'RSS peak (MiB)', 'RSS last (MiB)', 'dockerd CPU (%)'],
-    rows.map(([name, s]) => [name, s.pilots, s.iterations, f2(s.cpuPct), f2(s.runPct), f2(s.rssPeakMiB), f2(s.rssLastMiB), f2(s.dockerdPct)]),
+    [
+      'case',
+      'pilots',
+      'iterations',
+      'daemon CPU (% of a core, stat)',
+      'same, schedstat',
+      'RSS peak (MiB)',
+      'RSS last (MiB)',
+      'dockerd CPU (%)',
+    ],
+    rows.map(([name, s]) => [
+      name,
+      s.pilots,
+      s.iterations,
+      f2(s.cpuPct),
+      f2(s.runPct),
+      f2(s.rssPeakMiB),
+      f2(s.rssLastMiB),
+      f2(s.dockerdPct),
+    ]),
   );
   const main = rows[1]?.[1];
   if (main) {
     const ok = main.runPct <= 1 && main.rssPeakMiB * MiB <= 100e6;
-    console.log(`\nRESULT ${nPilots} pilots at main_sleep 30: CPU ${f2(main.runPct)}% of a core (target <= 1%), RSS peak ${f2(main.rssPeakMiB)} MiB = ${f2((main.rssPeakMiB * MiB) / 1e6)} MB (target <= 100 MB): ${ok ? 'met' : 'MISSED'}`);
+    console.log(
+      `\nRESULT ${nPilots} pilots at main_sleep 30: CPU ${f2(main.runPct)}% of a core (target <= 1%), RSS peak ${f2(main.rssPeakMiB)} MiB = ${f2((main.rssPeakMiB * MiB) / 1e6)} MB (target <= 100 MB): ${ok ? 'met' : 'MISSED'}`,
+    );
   }
 });

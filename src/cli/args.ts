@@ -33,10 +33,14 @@ const CONFIG_KEYS = new Set<string>(KEYS);
 /** The command line's own options (configuration keys aside); 0.6's spellings too. */
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
-  'conf-dir': { type: 'string' }, confdir: { type: 'string' },
-  'run-dir': { type: 'string' }, rundir: { type: 'string' },
-  'pid-file': { type: 'string' }, pidfile: { type: 'string' },
-  'log-dir': { type: 'string' }, logdir: { type: 'string' },
+  'conf-dir': { type: 'string' },
+  confdir: { type: 'string' },
+  'run-dir': { type: 'string' },
+  rundir: { type: 'string' },
+  'pid-file': { type: 'string' },
+  pidfile: { type: 'string' },
+  'log-dir': { type: 'string' },
+  logdir: { type: 'string' },
   user: { type: 'boolean' },
   json: { type: 'boolean' },
   stop: { type: 'boolean' },
@@ -44,7 +48,8 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
   force: { type: 'boolean' },
-  dryrun: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
+  dryrun: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   'git-base': { type: 'string' },
 } as const;
 

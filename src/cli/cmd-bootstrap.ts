@@ -14,11 +14,16 @@ import { pathsOf } from './setup.ts';
  * is not Plancton's own clone (moving it aside). Exit 0 done, 1 refused or failed, 2 the
  * repository's configuration is invalid (nothing changed).
  */
-export async function bootstrapCommand(cli: Cli, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function bootstrapCommand(
+  cli: Cli,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   const [, repo, extra] = cli.words;
   if (extra !== undefined) throw new UsageError('bootstrap takes one repository, user/repo[:branch]');
   if (cli.opts.dryrun && repo !== undefined) throw new UsageError('bootstrap --dryrun takes no repository');
-  if (!cli.opts.dryrun && repo === undefined) throw new UsageError('bootstrap needs a configuration repository, user/repo[:branch] (or --dryrun)');
+  if (!cli.opts.dryrun && repo === undefined)
+    throw new UsageError('bootstrap needs a configuration repository, user/repo[:branch] (or --dryrun)');
   const paths = pathsOf(cli);
   const dir = dirname(paths.configFile);
   try {
@@ -29,14 +34,19 @@ export async function bootstrapCommand(cli: Cli, out: NodeJS.WritableStream, err
       gitBase: cli.opts.gitBase ?? (process.env.PLANCTON_CONF_GIT_BASE || DEFAULT_GIT_BASE),
       force: cli.opts.force,
       dryrun: cli.opts.dryrun,
-      validate: (text, origin) => void loadConfig({ text, file: origin, env: process.env, args: cli.configArgs, hostFacts: readHostFacts }),
+      validate: (text, origin) =>
+        void loadConfig({ text, file: origin, env: process.env, args: cli.configArgs, hostFacts: readHostFacts }),
     });
     const commit = r.commit.slice(0, 12);
     if (r.backup) out.write(`moved the previous ${dir} to ${r.backup}\n`);
     if (r.action === 'unchanged') out.write(`${dir} already holds ${r.source} at ${commit}\n`);
-    else if (r.source === '--dryrun') out.write(`wrote an empty configuration into ${dir}: Plancton runs on its defaults (busybox pilots that sleep)\n`);
+    else if (r.source === '--dryrun')
+      out.write(
+        `wrote an empty configuration into ${dir}: Plancton runs on its defaults (busybox pilots that sleep)\n`,
+      );
     else out.write(`${r.action} ${r.source} (${commit}) into ${dir}\n`);
-    if (r.action !== 'unchanged') out.write('a running Plancton takes it at its next re-read (updateconfig); else start it: plancton start\n');
+    if (r.action !== 'unchanged')
+      out.write('a running Plancton takes it at its next re-read (updateconfig); else start it: plancton start\n');
     return 0;
   } catch (e) {
     if (e instanceof BootstrapError) {
@@ -44,7 +54,9 @@ export async function bootstrapCommand(cli: Cli, out: NodeJS.WritableStream, err
       return 1;
     }
     if (e instanceof ConfigError) {
-      err.write(`plancton bootstrap: the configuration of ${repo ?? ''} is INVALID, ${dir} is unchanged:\n${e.problems.map((p) => `  ${p.key}: ${p.message}`).join('\n')}\n`);
+      err.write(
+        `plancton bootstrap: the configuration of ${repo ?? ''} is INVALID, ${dir} is unchanged:\n${e.problems.map((p) => `  ${p.key}: ${p.message}`).join('\n')}\n`,
+      );
       return 2;
     }
     throw e;

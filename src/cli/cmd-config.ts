@@ -23,7 +23,13 @@ export function masked(config: LoadedConfig): Record<string, unknown> {
  * stderr); with errors, names each bad key and exits 2. `config show` also prints where each
  * value came from.
  */
-export async function configCommand(cli: Cli, sub: string | undefined, file: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function configCommand(
+  cli: Cli,
+  sub: string | undefined,
+  file: string | undefined,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   const paths = pathsOf(cli);
   let config: LoadedConfig;
   try {
@@ -42,10 +48,13 @@ export async function configCommand(cli: Cli, sub: string | undefined, file: str
   for (const w of config.warnings) err.write(`warning: ${w}\n`);
   const values = masked(config);
   if (cli.opts.json) {
-    out.write(`${JSON.stringify(sub === 'show' ? { source: config.source, hash: config.hash, values, origins: config.origins } : values, null, 2)}\n`);
+    out.write(
+      `${JSON.stringify(sub === 'show' ? { source: config.source, hash: config.hash, values, origins: config.origins } : values, null, 2)}\n`,
+    );
   } else if (sub === 'show') {
     out.write(`# source: ${config.source}; pilot hash ${config.hash}\n`);
-    for (const k of KEYS) out.write(`${stringify({ [k]: values[k] }, { lineWidth: 0 }).trimEnd()}  # ${config.origins[k]}\n`);
+    for (const k of KEYS)
+      out.write(`${stringify({ [k]: values[k] }, { lineWidth: 0 }).trimEnd()}  # ${config.origins[k]}\n`);
   } else {
     out.write(stringify(values, { lineWidth: 0 }));
     err.write(`configuration is valid (${config.source})\n`);

@@ -12,7 +12,8 @@ import { HostObserver } from '../host/observer.ts';
 import type { Cli } from './args.ts';
 import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity } from './setup.ts';
 
-const notRunning = (pid: number | undefined): string => (pid === undefined ? ' (the daemon is not running: it applies at the next start)' : '');
+const notRunning = (pid: number | undefined): string =>
+  pid === undefined ? ' (the daemon is not running: it applies at the next start)' : '';
 
 /** `drain` (start nothing new) and `drain --stop` / `drain-stop` (then exit once no pilot is left). */
 export async function drain(cli: Cli, stop: boolean, out: NodeJS.WritableStream): Promise<number> {
@@ -35,7 +36,7 @@ export async function resume(cli: Cli, out: NodeJS.WritableStream): Promise<numb
 }
 
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; ) {
+  for (const end = Date.now() + timeoutMs; Date.now() < end;) {
     try {
       process.kill(pid, 0);
     } catch {
@@ -92,11 +93,26 @@ export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<n
   const { host } = await new HostObserver({ procRoot: config.settings.host_proc }).host(now);
   const { policy } = resolvePolicy(config, host);
   const controls = { drain: false, drainStop: false, forceStop: true };
-  const { actions } = decide({ now, policy, host, pilots, controls, image: { name: config.pilot.image, present: true }, state: {} });
+  const { actions } = decide({
+    now,
+    policy,
+    host,
+    pilots,
+    controls,
+    image: { name: config.pilot.image, present: true },
+    state: {},
+  });
   const result = await execute(actions, pilots, {
-    engine, logger, removals: new RemovalLog(), identity, pilot: { shape: config.pilot, configHash: config.hash }, apparmor: await apparmorEnabled(),
+    engine,
+    logger,
+    removals: new RemovalLog(),
+    identity,
+    pilot: { shape: config.pilot, configHash: config.hash },
+    apparmor: await apparmorEnabled(),
     pullSource: (image) => pullAuthFor(image, config.settings),
-    clock: systemClock, random: Math.random, stopping: () => false,
+    clock: systemClock,
+    random: Math.random,
+    stopping: () => false,
   });
   await runDir.set('drain', 'left by force-stop');
   await runDir.clear('forceStop');

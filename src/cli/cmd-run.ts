@@ -20,7 +20,6 @@ import { createReporters } from '../report/reporters.ts';
 import type { Cli } from './args.ts';
 import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity, sourceFor } from './setup.ts';
 
-
 /** `plancton run` / `planctonctl nodaemon`: the daemon in the foreground (what the container runs). */
 export async function runForeground(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
   const paths = pathsOf(cli);
@@ -71,7 +70,13 @@ interface StartUp {
 }
 
 /** Configuration, the observer's first reading, logger, run directory, pid file, engine and identity. */
-async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signal: AbortSignal, held: { logger?: Logger }): Promise<StartUp> {
+async function startUp(
+  cli: Cli,
+  paths: Paths,
+  out: NodeJS.WritableStream,
+  signal: AbortSignal,
+  held: { logger?: Logger },
+): Promise<StartUp> {
   const pending: string[] = [];
   let warn = (m: string): void => void pending.push(m);
   const source = sourceFor(cli, paths, (m) => warn(m));
@@ -84,7 +89,9 @@ async function startUp(cli: Cli, paths: Paths, out: NodeJS.WritableStream, signa
   // the first CPU interval runs while the rest starts up
   const { host_proc: procRoot, host_cgroup: cgroupRoot } = config.settings;
   const observer = new HostObserver({
-    procRoot, cgroupRoot, onPressureError: (e) => held.logger?.debug(`pressure: ${String(e)}`),
+    procRoot,
+    cgroupRoot,
+    onPressureError: (e) => held.logger?.debug(`pressure: ${String(e)}`),
     pilots: { parentName: config.settings.cgroup_parent || undefined, warn: (m) => held.logger?.warn(m) },
   });
   const primed = await observer.prime(Date.now());
@@ -146,7 +153,10 @@ async function runToEnd(daemon: Daemon, logger: Logger, pidFile: string): Promis
 }
 
 /** The idle-priority parent cgroup, unless `cgroup_parent` is empty (then: none, and no problem to report). */
-async function idleSetup(config: LoadedConfig, engine: DockerEngine): Promise<IdleSetup | { ok: false; reason: undefined }> {
+async function idleSetup(
+  config: LoadedConfig,
+  engine: DockerEngine,
+): Promise<IdleSetup | { ok: false; reason: undefined }> {
   const name = config.settings.cgroup_parent;
   if (!name) return { ok: false, reason: undefined };
   try {
@@ -157,7 +167,12 @@ async function idleSetup(config: LoadedConfig, engine: DockerEngine): Promise<Id
 }
 
 /** The disk's watch, unless the engine cannot say which cgroup version it uses (then: not governed, said in the log). */
-async function ioSetup(config: LoadedConfig, engine: DockerEngine, parent: string | undefined, log: (m: string) => void): Promise<IoWatch | undefined> {
+async function ioSetup(
+  config: LoadedConfig,
+  engine: DockerEngine,
+  parent: string | undefined,
+  log: (m: string) => void,
+): Promise<IoWatch | undefined> {
   try {
     return await createIoWatch(config.settings, (await engine.info()).cgroupVersion === '2' ? '2' : '1', parent);
   } catch (err) {
@@ -218,7 +233,14 @@ export async function startDetached(cli: Cli, argv: readonly string[], out: Node
   mkdirSync(logDir, { recursive: true });
   const console = openSync(join(logDir, 'plancton.out'), 'a');
   const script = process.argv[1] ?? '';
-  const args = [...process.execArgv, script, 'run', ...argv.filter((a) => a !== 'start' && a !== 'force-start'), '--log-dir', logDir];
+  const args = [
+    ...process.execArgv,
+    script,
+    'run',
+    ...argv.filter((a) => a !== 'start' && a !== 'force-start'),
+    '--log-dir',
+    logDir,
+  ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', console, console] });
   child.unref();
   for (let i = 0; i < 100; i++) {

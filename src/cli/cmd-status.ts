@@ -7,7 +7,9 @@ import { pathsOf } from './setup.ts';
 /** Exit code of `status` when the daemon does not run (as LSB init scripts use it). */
 export const NOT_RUNNING = 3;
 
-async function current(cli: Cli): Promise<{ pid: number | undefined; report: StatusReport | undefined; alive: boolean }> {
+async function current(
+  cli: Cli,
+): Promise<{ pid: number | undefined; report: StatusReport | undefined; alive: boolean }> {
   const paths = pathsOf(cli);
   const pid = await runningPid(paths.pidFile);
   const report = (await new RunDir(paths.runDir).readStatus()) as StatusReport | undefined;
@@ -18,7 +20,9 @@ async function current(cli: Cli): Promise<{ pid: number | undefined; report: Sta
 export async function health(cli: Cli, out: NodeJS.WritableStream): Promise<number> {
   const { report, alive } = await current(cli);
   const reason = unhealthyReason(report, alive, Date.now());
-  out.write(reason ? `unhealthy: ${reason}\n` : `healthy: ${report?.state ?? ''}, ${report?.pilots.length ?? 0} pilots\n`);
+  out.write(
+    reason ? `unhealthy: ${reason}\n` : `healthy: ${report?.state ?? ''}, ${report?.pilots.length ?? 0} pilots\n`,
+  );
   return reason ? 1 : 0;
 }
 

@@ -67,14 +67,18 @@ Options: --user --logdir DIR --rundir DIR --pidfile FILE --confdir DIR (as in 0.
 `;
 
 /** Runs one command line; returns the exit code (0 ok, 1 failure, 2 bad usage or configuration, 3 not running). */
-export async function main(argv: readonly string[], flavour: 'plancton' | 'planctonctl', io: Io = { out: process.stdout, err: process.stderr }): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  flavour: 'plancton' | 'planctonctl',
+  io: Io = { out: process.stdout, err: process.stderr },
+): Promise<number> {
   const help = flavour === 'plancton' ? PLANCTON_HELP : CTL_HELP;
   try {
     const cli = parseCli(argv);
     let word = cli.words[0];
-    if (cli.opts.version) return void io.out.write(`${VERSION}\n`), 0;
+    if (cli.opts.version) return (void io.out.write(`${VERSION}\n`), 0);
     if (flavour === 'planctonctl' && word === 'nodaemon') word = 'run';
-    if (!word || word === 'help' || cli.opts.help) return void io.out.write(help), word || cli.opts.help ? 0 : 2;
+    if (!word || word === 'help' || cli.opts.help) return (void io.out.write(help), word || cli.opts.help ? 0 : 2);
     const command = COMMANDS[word];
     if (!command) throw new UsageError(`unknown command '${word}'`);
     return await command(cli, io, argv);
@@ -84,7 +88,9 @@ export async function main(argv: readonly string[], flavour: 'plancton' | 'planc
       return 2;
     }
     if (e instanceof ConfigError) {
-      io.err.write(`${flavour}: invalid configuration:\n${e.problems.map((p) => `  ${p.key}: ${p.message}`).join('\n')}\n`);
+      io.err.write(
+        `${flavour}: invalid configuration:\n${e.problems.map((p) => `  ${p.key}: ${p.message}`).join('\n')}\n`,
+      );
       return 2;
     }
     io.err.write(`${flavour}: ${e instanceof EngineError ? 'engine: ' : ''}${(e as Error).message}\n`);

@@ -22,7 +22,15 @@ export function pathsOf(cli: Cli, daemonised = false): Paths {
 
 /** Where the configuration comes from for every command: URL or file (or the image default), environment, `--<key>` overrides. */
 export function sourceFor(cli: Cli, paths: Paths, onWarning?: (message: string) => void, strict = false): ConfigSource {
-  return new ConfigSource({ paths, env: process.env, args: cli.configArgs, cacheFile: join(paths.runDir, 'config-url.yaml'), onWarning, strict, hostFacts: readHostFacts });
+  return new ConfigSource({
+    paths,
+    env: process.env,
+    args: cli.configArgs,
+    cacheFile: join(paths.runDir, 'config-url.yaml'),
+    onWarning,
+    strict,
+    hostFacts: readHostFacts,
+  });
 }
 
 /**
@@ -30,7 +38,8 @@ export function sourceFor(cli: Cli, paths: Paths, onWarning?: (message: string) 
  * @param strict - a config URL that cannot be fetched is an error, not the cached last good text.
  */
 export async function loadFor(cli: Cli, paths: Paths, file?: string, strict = false): Promise<LoadedConfig> {
-  if (file) return loadConfig({ file, fileRequired: true, env: process.env, args: cli.configArgs, hostFacts: readHostFacts });
+  if (file)
+    return loadConfig({ file, fileRequired: true, env: process.env, args: cli.configArgs, hostFacts: readHostFacts });
   return sourceFor(cli, paths, undefined, strict).load();
 }
 
@@ -45,7 +54,11 @@ export function engineFor(config: LoadedConfig): DockerEngine {
  * host name). An unreachable engine is waited for, never guessed around: a guessed name would
  * change the instance id, and the pilots of the previous run would not be adopted.
  */
-export async function resolveIdentity(config: LoadedConfig, engine: EnginePort, opts: { signal?: AbortSignal; onWait?: (err: unknown) => void; retry?: boolean } = {}): Promise<Identity> {
+export async function resolveIdentity(
+  config: LoadedConfig,
+  engine: EnginePort,
+  opts: { signal?: AbortSignal; onWait?: (err: unknown) => void; retry?: boolean } = {},
+): Promise<Identity> {
   const hostname =
     config.settings.hostname ||
     (await withRetry(async () => (await engine.info()).hostName, {

@@ -5,7 +5,17 @@ import { memoryState, memoryVictims } from './rules/memory.ts';
 import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
 import { pullDue } from './rules/pull.ts';
 import { fittingPilots, startBlock } from './rules/starts.ts';
-import type { Action, DaemonStatus, DecideInput, Decision, Pilot, Policy, PolicyState, RemoveReason, Vacate } from './types.ts';
+import type {
+  Action,
+  DaemonStatus,
+  DecideInput,
+  Decision,
+  Pilot,
+  Policy,
+  PolicyState,
+  RemoveReason,
+  Vacate,
+} from './types.ts';
 
 export { pullDue } from './rules/pull.ts';
 
@@ -61,10 +71,14 @@ export function decide(input: DecideInput): Decision {
   const { policy, pilots, controls } = input;
   const plan = new Plan(input.state, policy);
   const ended = pilots.filter((p) => p.state === 'exited' || p.state === 'dead' || p.state === 'created');
-  for (const p of ended) plan.remove(p, p.state === 'created' ? 'never-started' : p.state === 'dead' ? 'dead' : 'exited', false);
+  for (const p of ended)
+    plan.remove(p, p.state === 'created' ? 'never-started' : p.state === 'dead' ? 'dead' : 'exited', false);
   const live = pilots.filter((p) => LIVE_STATES.has(p.state));
   removeExpired(plan, input, live);
-  plan.state = { ...plan.state, backoff: nextBackoff(input.state.backoff, ended, live, policy, input.now, input.jitter ?? 0.5) };
+  plan.state = {
+    ...plan.state,
+    backoff: nextBackoff(input.state.backoff, ended, live, policy, input.now, input.jitter ?? 0.5),
+  };
   const memory = freeMemory(plan, input, live);
   const cpu = relieveCpu(plan, input, live);
   // the disk: pause the writers while the owner uses it, resume them together when it is quiet
@@ -76,7 +90,8 @@ export function decide(input: DecideInput): Decision {
   // one that only computes is what the host is for (and on a shared host the disk is often busy)
   const fit = planStarts(plan, input, live, cpu);
   if (controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'force-stop' });
-  else if (controls.drainStop && !controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'drain-stop' });
+  else if (controls.drainStop && !controls.forceStop && pilots.length === 0)
+    plan.actions.push({ kind: 'exit', reason: 'drain-stop' });
   return {
     state: plan.state,
     io,
@@ -120,7 +135,8 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   plan.state = { ...plan.state, owner: owner.kept };
   const cpu = cpuView(host, policy, active.length, owner.pct);
   const overloaded = isOverloaded(cpu, plan.state.overSince !== undefined, policy);
-  const overSince = host.cpu === undefined ? plan.state.overSince : overloaded ? (plan.state.overSince ?? now) : undefined;
+  const overSince =
+    host.cpu === undefined ? plan.state.overSince : overloaded ? (plan.state.overSince ?? now) : undefined;
   plan.state = { ...plan.state, overSince };
   // without a reading there is no evidence either way: act on none
   if (!controls.forceStop && host.cpu !== undefined && overloaded) {
@@ -135,20 +151,33 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   }
   if (!controls.forceStop) {
     for (const p of plan.left(live)) {
-      if (p.state === 'paused' && policy.pauseMaxMs > 0 && now - (pausedAt[p.id] ?? now) >= policy.pauseMaxMs) plan.remove(p, 'pause-timeout', true);
+      if (p.state === 'paused' && policy.pauseMaxMs > 0 && now - (pausedAt[p.id] ?? now) >= policy.pauseMaxMs)
+        plan.remove(p, 'pause-timeout', true);
     }
   }
   return { cpu, overloaded, active, ownerPct: owner.pct, ownerDisturbed: owner.disturbed, pausedAt };
 }
 
 /** The I/O rule over the pilots left, its pauses and resumes added to the plan and to `pausedAt`. */
-function relieveDisk(plan: Plan, input: DecideInput, live: readonly Pilot[], pausedAt: Record<string, number>): IoOutcome | undefined {
+function relieveDisk(
+  plan: Plan,
+  input: DecideInput,
+  live: readonly Pilot[],
+  pausedAt: Record<string, number>,
+): IoOutcome | undefined {
   if (!input.policy.io) return undefined;
   const pilots = plan.left(live);
   const pausing = new Set(plan.actions.flatMap((a) => (a.kind === 'pause' ? [a.id] : [])));
   const running = pilots.filter((p) => p.state === 'running' && !pausing.has(p.id));
   const paused = pilots.filter((p) => p.state === 'paused' || pausing.has(p.id));
-  const io = ioDecision({ now: input.now, policy: input.policy.io, reading: input.io, state: plan.state.io ?? {}, running: running.map((p) => p.id), pausedNow: paused.map((p) => p.id) });
+  const io = ioDecision({
+    now: input.now,
+    policy: input.policy.io,
+    reading: input.io,
+    state: plan.state.io ?? {},
+    running: running.map((p) => p.id),
+    pausedNow: paused.map((p) => p.id),
+  });
   plan.state = { ...plan.state, io: io.state };
   const byId = new Map(pilots.map((p) => [p.id, p]));
   for (const id of io.pause) {
@@ -167,7 +196,14 @@ function relieveDisk(plan: Plan, input: DecideInput, live: readonly Pilot[], pau
 }
 
 /** Resume one paused pilot at a time (not one the I/O rule holds), and only if its share does not tip the host over again. */
-function resumeOne(plan: Plan, input: DecideInput, live: readonly Pilot[], step: CpuStep, memoryLow: boolean, ioHeld: ReadonlySet<string>): void {
+function resumeOne(
+  plan: Plan,
+  input: DecideInput,
+  live: readonly Pilot[],
+  step: CpuStep,
+  memoryLow: boolean,
+  ioHeld: ReadonlySet<string>,
+): void {
   const { host, policy } = input;
   const stillPaused = plan.left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id));
   if (step.overloaded || memoryLow || host.cpu === undefined || stillPaused.length === 0) return;
@@ -180,11 +216,22 @@ function resumeOne(plan: Plan, input: DecideInput, live: readonly Pilot[], step:
 }
 
 /** The image pull and the starts, with the arithmetic behind the count. */
-function planStarts(plan: Plan, input: DecideInput, live: readonly Pilot[], step: CpuStep): Omit<Decision['fit'], 'memoryLow' | 'backoffLevel'> {
+function planStarts(
+  plan: Plan,
+  input: DecideInput,
+  live: readonly Pilot[],
+  step: CpuStep,
+): Omit<Decision['fit'], 'memoryLow' | 'backoffLevel'> {
   const { controls, policy, now } = input;
   const remaining = plan.left(live).length;
   const paused = Object.keys(step.pausedAt).length;
-  if (!controls.forceStop && !controls.drainStop && !controls.drain && !controls.outsideSchedule && pullDue(input.image, policy, now)) {
+  if (
+    !controls.forceStop &&
+    !controls.drainStop &&
+    !controls.drain &&
+    !controls.outsideSchedule &&
+    pullDue(input.image, policy, now)
+  ) {
     plan.actions.push({ kind: 'pull', image: input.image.name });
   }
   const fitting = fittingPilots(input, step.cpu, remaining);
@@ -198,11 +245,24 @@ function planStarts(plan: Plan, input: DecideInput, live: readonly Pilot[], step
   const toStart = blocked ? 0 : Math.min(fitting, room, perPass);
   if (toStart > 0) {
     const concurrency = Math.max(1, Math.min(toStart, policy.docksPerLoop));
-    plan.actions.push({ kind: 'start', count: toStart, concurrency, ttlMs: policy.maxTtlMs, stopTimeoutSec: policy.stopTimeoutSec });
+    plan.actions.push({
+      kind: 'start',
+      count: toStart,
+      concurrency,
+      ttlMs: policy.maxTtlMs,
+      stopTimeoutSec: policy.stopTimeoutSec,
+    });
   }
   return {
-    running: remaining, fitting, room, toStart, blocked, pilotSharePct: step.cpu.pilotSharePct, overloaded: step.overloaded,
-    ownerBusyPct: step.cpu.ownerBusyPct, ownerDisturbed: step.ownerDisturbed,
+    running: remaining,
+    fitting,
+    room,
+    toStart,
+    blocked,
+    pilotSharePct: step.cpu.pilotSharePct,
+    overloaded: step.overloaded,
+    ownerBusyPct: step.cpu.ownerBusyPct,
+    ownerDisturbed: step.ownerDisturbed,
   };
 }
 

@@ -24,8 +24,16 @@ export const IO_RECHECK_MS = 1000;
  * The image as decide() sees it: what the engine says now and the bookkeeping in `state`. An image
  * found present before any pull counts as pulled now: its expiry runs from here, no pull yet.
  */
-export function imageView(state: PolicyState, name: string, present: boolean, now: number): { image: ImageStatus; state: PolicyState } {
-  const book = present && state.image?.lastPulledName === undefined ? { lastPulledName: name, lastPullOkAt: now } : (state.image ?? {});
+export function imageView(
+  state: PolicyState,
+  name: string,
+  present: boolean,
+  now: number,
+): { image: ImageStatus; state: PolicyState } {
+  const book =
+    present && state.image?.lastPulledName === undefined
+      ? { lastPulledName: name, lastPullOkAt: now }
+      : (state.image ?? {});
   return { image: { name, present, ...book }, state: { ...state, image: book } };
 }
 
@@ -36,13 +44,21 @@ export function imageView(state: PolicyState, name: string, present: boolean, no
  * figure; within a second while the owner uses the disk; else after `main_sleep`.
  */
 export function settle(
-  state: PolicyState, decision: Decision, outcome: PassOutcome, ctx: { image: string; at: number; controls: Controls; pilotsLeft: number; mainMs: number },
+  state: PolicyState,
+  decision: Decision,
+  outcome: PassOutcome,
+  ctx: { image: string; at: number; controls: Controls; pilotsLeft: number; mainMs: number },
 ): { state: PolicyState; nextMs: number } {
   const { at, controls, mainMs } = ctx;
   let next = state;
   if (decision.actions.some((a) => a.kind === 'pull')) {
     const book = state.image ?? {};
-    next = { ...state, image: outcome.pulled ? { lastPulledName: ctx.image, lastPullOkAt: at, lastPullAttemptAt: at } : { ...book, lastPullAttemptAt: at } };
+    next = {
+      ...state,
+      image: outcome.pulled
+        ? { lastPulledName: ctx.image, lastPullOkAt: at, lastPullAttemptAt: at }
+        : { ...book, lastPullAttemptAt: at },
+    };
   }
   if (outcome.exit) return { state: next, nextMs: 0 };
   // a pass that started pilots with room left (a fill cut short, or fewer fitted) comes back at once;
@@ -55,7 +71,11 @@ export function settle(
   const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
   // the owner on the disk: look again within a second, to give it back once it is quiet
   const disk = decision.io?.ownerBusy === true || (decision.io?.state.paused?.length ?? 0) > 0;
-  return { state: next, nextMs: busy || filling ? 0 : disk ? Math.min(mainMs, IO_RECHECK_MS) : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs };
+  return {
+    state: next,
+    nextMs:
+      busy || filling ? 0 : disk ? Math.min(mainMs, IO_RECHECK_MS) : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs,
+  };
 }
 
 /** The share (0-1) of the CPU reading's interval that the last pass's engine work took; 0 without a reading. */

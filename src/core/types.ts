@@ -65,11 +65,13 @@ export interface HostSample {
   /** Undefined on the first reading: a busy share needs two. */
   readonly cpu?: CpuUsage | undefined;
   readonly memory: MemorySample;
-  readonly pressure?: {
-    readonly cpu?: Pressure | undefined;
-    readonly memory?: Pressure | undefined;
-    readonly io?: Pressure | undefined;
-  } | undefined;
+  readonly pressure?:
+    | {
+        readonly cpu?: Pressure | undefined;
+        readonly memory?: Pressure | undefined;
+        readonly io?: Pressure | undefined;
+      }
+    | undefined;
 }
 
 /** Operator controls, read from the run directory each iteration. */
@@ -179,7 +181,8 @@ export interface Vacate {
 }
 
 /** Why a pilot is removed. */
-export type RemoveReason = 'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop' | 'memory' | 'pause-timeout' | 'schedule';
+export type RemoveReason =
+  'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop' | 'memory' | 'pause-timeout' | 'schedule';
 
 export type Action =
   | { readonly kind: 'pull'; readonly image: string }

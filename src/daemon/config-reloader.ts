@@ -39,8 +39,12 @@ export class ConfigReloader {
     try {
       next = await this.#load();
     } catch (err) {
-      const message = err instanceof ConfigError ? err.problems.map((p) => `${p.key}: ${p.message}`).join('; ') : (err as Error).message;
-      if (message !== this.#error) this.#logger.error(`configuration reload failed, keeping the last good one: ${message}`);
+      const message =
+        err instanceof ConfigError
+          ? err.problems.map((p) => `${p.key}: ${p.message}`).join('; ')
+          : (err as Error).message;
+      if (message !== this.#error)
+        this.#logger.error(`configuration reload failed, keeping the last good one: ${message}`);
       this.#error = message;
       return undefined;
     }

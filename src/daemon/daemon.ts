@@ -90,9 +90,18 @@ export class Daemon {
     const { engine, logger, identity, apparmor, idleProblem } = deps;
     const common = { logger, identity, removals: this.removals, clock: this.#clock };
     this.#pass = new PassRunner({
-      ...common, engine, observer: deps.observer, io: deps.io, apparmor, cgroupParent: deps.idle?.parent, idleProblem, random: deps.random ?? Math.random,
+      ...common,
+      engine,
+      observer: deps.observer,
+      io: deps.io,
+      apparmor,
+      cgroupParent: deps.idle?.parent,
+      idleProblem,
+      random: deps.random ?? Math.random,
     });
-    const idle = deps.idle ? { enabled: true, detail: deps.idle.settings } : { enabled: false, detail: idleProblem ?? 'off (cgroup_parent empty)' };
+    const idle = deps.idle
+      ? { enabled: true, detail: deps.idle.settings }
+      : { enabled: false, detail: idleProblem ?? 'off (cgroup_parent empty)' };
     this.#recorder = new PassRecorder({ ...common, runDir: deps.runDir, reporters, startedAt, idle });
   }
 
@@ -111,7 +120,9 @@ export class Daemon {
     const mode = this.config.settings.on_stop;
     if (mode !== 'keep' && this.#forced === undefined) {
       this.#forced = mode === 'remove' ? { forceStop: true } : { drain: true, drainStop: true };
-      logger.info(`stop requested: ${mode === 'remove' ? 'removing every pilot' : 'draining'} before exit (on_stop: ${mode}); a second signal exits at once`);
+      logger.info(
+        `stop requested: ${mode === 'remove' ? 'removing every pilot' : 'draining'} before exit (on_stop: ${mode}); a second signal exits at once`,
+      );
       this.wake(false, true);
       return;
     }
@@ -139,10 +150,26 @@ export class Daemon {
     await runDir.ensure();
     this.#announce();
     const watcher = watchRunDir(runDir.path, () => this.wake(false, true), logger);
-    const events = watchEngineEvents(engine, identity.instance, () => this.wake(), logger, this.#signals.stopSignal, this.#clock);
-    const memoryWatch = new MemoryWatch(() => observer.memory(), MEMORY_WATCH_MS, (m) => this.#memoryShort(m), () => this.wake(true));
+    const events = watchEngineEvents(
+      engine,
+      identity.instance,
+      () => this.wake(),
+      logger,
+      this.#signals.stopSignal,
+      this.#clock,
+    );
+    const memoryWatch = new MemoryWatch(
+      () => observer.memory(),
+      MEMORY_WATCH_MS,
+      (m) => this.#memoryShort(m),
+      () => this.wake(true),
+    );
     const io = this.#d.io;
-    io?.start(() => ioPolicy(this.config.settings, io.setup.mechanism), () => this.wake(true), () => this.#diskBusy);
+    io?.start(
+      () => ioPolicy(this.config.settings, io.setup.mechanism),
+      () => this.wake(true),
+      () => this.#diskBusy,
+    );
     try {
       const primed = this.#d.primed ?? (await observer.prime(this.#clock.now()));
       // the first decision needs a CPU reading over a meaningful interval
@@ -186,7 +213,11 @@ export class Daemon {
     const controls = { ...(await this.#d.runDir.readControls()), outsideSchedule, ...this.#forced };
     const record = await this.#pass.run(this.config, controls, this.#signals);
     if (record.decision) this.#diskBusy = record.decision.io?.ownerBusy === true;
-    await this.#recorder.record(record, { config: this.config, reloadError: this.#reloader.error, iterations: this.#iterations });
+    await this.#recorder.record(record, {
+      config: this.config,
+      reloadError: this.#reloader.error,
+      iterations: this.#iterations,
+    });
     return record;
   }
 
@@ -196,7 +227,10 @@ export class Daemon {
     logger.info('plancton started', { ...identity, config: config.source, hash: config.hash, pid: process.pid });
     for (const w of config.warnings) logger.warn(w);
     if (idle) logger.info(`pilots run at idle priority under ${idle.parent} (${idle.settings})`);
-    else if (idleProblem) logger.warn(`pilots do NOT run at idle priority: ${idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`);
+    else if (idleProblem)
+      logger.warn(
+        `pilots do NOT run at idle priority: ${idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`,
+      );
     const io = this.#d.io;
     if (io) logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
   }

@@ -47,7 +47,11 @@ type RemoveAction = Extract<Action, { kind: 'remove' }>;
  * (rethrown, so the loop reports `waiting`), and so does the abort signal; other failures are
  * logged with the container and the loop goes on, as the next pass sees the engine's real state.
  */
-export async function execute(actions: readonly Action[], pilots: readonly Pilot[], ctx: ExecContext): Promise<PassOutcome> {
+export async function execute(
+  actions: readonly Action[],
+  pilots: readonly Pilot[],
+  ctx: ExecContext,
+): Promise<PassOutcome> {
   const byId = new Map(pilots.map((p) => [p.id, p]));
   let started = 0;
   let removed = 0;
@@ -59,7 +63,8 @@ export async function execute(actions: readonly Action[], pilots: readonly Pilot
       case 'remove': {
         // consecutive removals run together: each may wait its grace for its pilot
         const batch: RemoveAction[] = [action];
-        while (batch.length < REMOVE_CONCURRENCY && actions[i + 1]?.kind === 'remove') batch.push(actions[++i] as RemoveAction);
+        while (batch.length < REMOVE_CONCURRENCY && actions[i + 1]?.kind === 'remove')
+          batch.push(actions[++i] as RemoveAction);
         removed += await removeBatch(batch, byId, ctx);
         break;
       }
@@ -88,13 +93,22 @@ async function guard(ctx: ExecContext, context: Record<string, string>, fn: () =
   } catch (err) {
     if (ctx.signal?.aborted) throw err;
     if (err instanceof EngineError && err.unreachable) throw err;
-    ctx.logger.error((err as Error).message, { ...context, statusCode: err instanceof EngineError ? err.statusCode : undefined });
+    ctx.logger.error((err as Error).message, {
+      ...context,
+      statusCode: err instanceof EngineError ? err.statusCode : undefined,
+    });
     return false;
   }
 }
 
-async function removeBatch(batch: readonly RemoveAction[], byId: ReadonlyMap<string, Pilot>, ctx: ExecContext): Promise<number> {
-  const results = await Promise.allSettled(batch.map((a) => guard(ctx, { container: a.id, name: a.name }, () => removePilot(a, byId.get(a.id), ctx))));
+async function removeBatch(
+  batch: readonly RemoveAction[],
+  byId: ReadonlyMap<string, Pilot>,
+  ctx: ExecContext,
+): Promise<number> {
+  const results = await Promise.allSettled(
+    batch.map((a) => guard(ctx, { container: a.id, name: a.name }, () => removePilot(a, byId.get(a.id), ctx))),
+  );
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   return results.filter((r) => r.status === 'fulfilled' && r.value).length;
@@ -113,10 +127,20 @@ async function pauseOrResume(action: Extract<Action, { kind: 'pause' | 'unpause'
   const { kind, id, name } = action;
   const disk = action.for === 'io';
   await guard(ctx, { container: id, name }, async () => {
-    await (kind === 'pause' ? ctx.engine.pause(id, { signal: ctx.signal }) : ctx.engine.unpause(id, { signal: ctx.signal }));
-    ctx.logger.info(kind === 'pause' ? `pilot paused: the owner needs the ${disk ? 'disk' : 'CPU'}` : `pilot resumed: the owner ${disk ? 'is off the disk' : 'is idle'} again`, {
-      event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed', id, name, reason: kind === 'pause' ? (disk ? 'owner-io' : 'owner-cpu') : disk ? 'owner-io-quiet' : 'owner-idle',
-    });
+    await (kind === 'pause'
+      ? ctx.engine.pause(id, { signal: ctx.signal })
+      : ctx.engine.unpause(id, { signal: ctx.signal }));
+    ctx.logger.info(
+      kind === 'pause'
+        ? `pilot paused: the owner needs the ${disk ? 'disk' : 'CPU'}`
+        : `pilot resumed: the owner ${disk ? 'is off the disk' : 'is idle'} again`,
+      {
+        event: kind === 'pause' ? 'pilot-paused' : 'pilot-resumed',
+        id,
+        name,
+        reason: kind === 'pause' ? (disk ? 'owner-io' : 'owner-cpu') : disk ? 'owner-io-quiet' : 'owner-idle',
+      },
+    );
   });
 }
 

@@ -34,7 +34,13 @@ function median(xs: readonly number[]): number {
 
 /** The I/O rule's numbers from the settings and the mechanism detected at start. */
 export function ioPolicy(s: Settings, mechanism: IoMechanism): IoPolicy {
-  return { mechanism, ownerIops: s.io_owner_iops, psiPct: s.io_psi, quietMs: s.io_quiet * 1000, pilotWriteBps: s.io_pilot_writes };
+  return {
+    mechanism,
+    ownerIops: s.io_owner_iops,
+    psiPct: s.io_psi,
+    quietMs: s.io_quiet * 1000,
+    pilotWriteBps: s.io_pilot_writes,
+  };
 }
 
 export class IoWatch {
@@ -73,7 +79,11 @@ export class IoWatch {
           if (!reading) return;
           const p = policy();
           this.#recent = [...this.#recent, reading].slice(-IO_MEDIAN_OF);
-          let r: IoReading = { ...reading, ownerIops: median(this.#recent.map((x) => x.ownerIops)), ownerBps: median(this.#recent.map((x) => x.ownerBps)) };
+          let r: IoReading = {
+            ...reading,
+            ownerIops: median(this.#recent.map((x) => x.ownerIops)),
+            ownerBps: median(this.#recent.map((x) => x.ownerBps)),
+          };
           // which pilot writes how much is read only when it matters: the owner is on the disk
           if (p.mechanism === 'pause' && this.#running.length > 0 && (ownerUsesDisk(r, p) || ownerBusy())) {
             r = { ...r, pilotWriteBps: await this.#meter.writers(this.#running, WRITERS_WINDOW_MS) };
@@ -81,7 +91,8 @@ export class IoWatch {
           this.#last = r;
           if (!this.#peak || r.ownerIops > this.#peak.ownerIops) this.#peak = { ...r, pilotWriteBps: r.pilotWriteBps };
           else this.#peak = { ...this.#peak, pilotWriteBps: r.pilotWriteBps };
-          const writers = p.mechanism === 'pause' && [...r.pilotWriteBps.values()].some((bps) => bps >= p.pilotWriteBps);
+          const writers =
+            p.mechanism === 'pause' && [...r.pilotWriteBps.values()].some((bps) => bps >= p.pilotWriteBps);
           if (ownerUsesDisk(r, p) && (!ownerBusy() || writers)) wake();
         })
         .catch((err: unknown) => {
@@ -134,13 +145,35 @@ export class IoWatch {
  * sets up the meter and, for `throttle`, the limits. `parent` is the pilots' parent cgroup, one
  * directory name (undefined: none).
  */
-export async function createIoWatch(s: Settings, cgroupVersion: '1' | '2', parent: string | undefined): Promise<IoWatch> {
-  const meter = new IoMeter({ procRoot: s.host_proc, cgroupRoot: s.host_cgroup, cgroupVersion, parent, devices: s.io_devices });
+export async function createIoWatch(
+  s: Settings,
+  cgroupVersion: '1' | '2',
+  parent: string | undefined,
+): Promise<IoWatch> {
+  const meter = new IoMeter({
+    procRoot: s.host_proc,
+    cgroupRoot: s.host_cgroup,
+    cgroupVersion,
+    parent,
+    devices: s.io_devices,
+  });
   // the first reading names the owner's disks (and is the baseline of the next)
   await meter.measure([], Date.now()).catch(() => undefined);
   // sysfs is where the cgroup filesystem is mounted under (/sys/fs/cgroup), else /sys
-  const sysRoot = /\/fs\/cgroup\/?$/.test(s.host_cgroup) ? s.host_cgroup.replace(/\/fs\/cgroup\/?$/, '') || '/' : '/sys';
-  const setup = await detectIoMechanism({ cgroupRoot: s.host_cgroup, sysRoot, cgroupVersion, parent, wanted: s.io_mechanism as IoMechanismWanted, disks: [...meter.devices.values()] });
-  const throttle = setup.mechanism === 'throttle' ? new IoThrottle({ cgroupRoot: s.host_cgroup, cgroupVersion, parent, bps: s.io_throttle_bps }) : undefined;
+  const sysRoot = /\/fs\/cgroup\/?$/.test(s.host_cgroup)
+    ? s.host_cgroup.replace(/\/fs\/cgroup\/?$/, '') || '/'
+    : '/sys';
+  const setup = await detectIoMechanism({
+    cgroupRoot: s.host_cgroup,
+    sysRoot,
+    cgroupVersion,
+    parent,
+    wanted: s.io_mechanism as IoMechanismWanted,
+    disks: [...meter.devices.values()],
+  });
+  const throttle =
+    setup.mechanism === 'throttle'
+      ? new IoThrottle({ cgroupRoot: s.host_cgroup, cgroupVersion, parent, bps: s.io_throttle_bps })
+      : undefined;
   return new IoWatch(setup, meter, throttle);
 }

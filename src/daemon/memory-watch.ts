@@ -9,7 +9,12 @@ export class MemoryWatch {
   readonly #timer: NodeJS.Timeout;
   #busy = false;
 
-  constructor(read: () => Promise<MemoryReading>, intervalMs: number, isShort: (m: MemoryReading) => boolean, onShort: () => void) {
+  constructor(
+    read: () => Promise<MemoryReading>,
+    intervalMs: number,
+    isShort: (m: MemoryReading) => boolean,
+    onShort: () => void,
+  ) {
     this.#timer = setInterval(() => {
       if (this.#busy) return;
       this.#busy = true;

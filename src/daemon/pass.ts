@@ -66,7 +66,10 @@ export interface PassRecord {
   /** Set while the engine is unreachable. */
   readonly engineError?: string | undefined;
   /** The engine went away in this pass, or came back after `failures` failed ones: logged once the status is written. */
-  readonly engineChange?: { readonly to: 'down'; readonly statusCode?: number | undefined } | { readonly to: 'up'; readonly failures: number } | undefined;
+  readonly engineChange?:
+    | { readonly to: 'down'; readonly statusCode?: number | undefined }
+    | { readonly to: 'up'; readonly failures: number }
+    | undefined;
   /** When the next pass should run (ms from now). */
   readonly nextMs: number;
 }
@@ -114,33 +117,60 @@ export class PassRunner {
   }
 
   /** Observes the engine and the pilots' cgroups, and decides. */
-  async #decide(config: LoadedConfig, controls: Controls, signal: AbortSignal, seen: { at: number; reading: HostReading }) {
+  async #decide(
+    config: LoadedConfig,
+    controls: Controls,
+    signal: AbortSignal,
+    seen: { at: number; reading: HostReading },
+  ) {
     const { engine, identity } = this.#d;
     const { at: now, reading } = seen;
     const { host } = reading;
     const pilots = await engine.listPilots(identity.instance, { signal });
     const present = await engine.imagePresent(config.pilot.image, { signal });
-    const use = await this.#d.observer.pilots(pilots.map((p) => p.id), now, host.ncpus);
+    const use = await this.#d.observer.pilots(
+      pilots.map((p) => p.id),
+      now,
+      host.ncpus,
+    );
     if (use?.priority) this.#priority = use.priority;
     // idle priority asked for, but not what the kernel gives the pilots (read back from their own cgroups): the kill-based rule
-    const notIdle = this.#d.idleProblem !== undefined || (this.#d.cgroupParent !== undefined && this.#priority?.enabled === false);
+    const notIdle =
+      this.#d.idleProblem !== undefined || (this.#d.cgroupParent !== undefined && this.#priority?.enabled === false);
     const resolved = resolvePolicy(config, host, notIdle ? 'total' : undefined);
     const { maxDocksError } = resolved;
     const io = this.#d.io;
-    const policy: Policy = io ? { ...resolved.policy, io: ioPolicy(config.settings, io.setup.mechanism) } : resolved.policy;
+    const policy: Policy = io
+      ? { ...resolved.policy, io: ioPolicy(config.settings, io.setup.mechanism) }
+      : resolved.policy;
     this.#policy = policy;
     const view = imageView(this.#state, config.pilot.image, present, now);
     const decision = decide({
-      now, policy, host, pilots, controls, image: view.image, state: view.state,
-      pilotsBusyPct: use?.totalPct, pilotMemoryBytes: use?.memory, selfBusyPct: reading.selfBusyPct,
-      ownWorkShare: ownWorkShare(this.#ownWorkMs, host.cpu?.intervalSec), jitter: this.#d.random(), io: io?.take(pilots),
+      now,
+      policy,
+      host,
+      pilots,
+      controls,
+      image: view.image,
+      state: view.state,
+      pilotsBusyPct: use?.totalPct,
+      pilotMemoryBytes: use?.memory,
+      selfBusyPct: reading.selfBusyPct,
+      ownWorkShare: ownWorkShare(this.#ownWorkMs, host.cpu?.intervalSec),
+      jitter: this.#d.random(),
+      io: io?.take(pilots),
     });
     this.#state = decision.state;
     return { pilots, use, maxDocks: { value: policy.maxDocks, error: maxDocksError }, decision };
   }
 
   /** Decides, carries the decision out, and settles. */
-  async #decideAndAct(config: LoadedConfig, controls: Controls, signals: LoopSignals, seen: { at: number; reading: HostReading }): Promise<PassRecord> {
+  async #decideAndAct(
+    config: LoadedConfig,
+    controls: Controls,
+    signals: LoopSignals,
+    seen: { at: number; reading: HostReading },
+  ): Promise<PassRecord> {
     const { engine, identity, clock } = this.#d;
     const signal = signals.abortSignal;
     const { pilots, use, maxDocks, decision } = await this.#decide(config, controls, signal, seen);
@@ -149,35 +179,75 @@ export class PassRunner {
     const outcome = await execute(decision.actions, pilots, this.#execContext(config, signals));
     const doneAt = clock.now();
     if (decision.actions.some((a) => a.kind !== 'exit')) this.#ownWorkMs = clock.monotonic() - workStart;
-    for (const e of (await this.#d.io?.apply(decision.io, pilots)) ?? []) this.#d.logger.warn(`cannot limit the pilots' I/O: ${e}`);
+    for (const e of (await this.#d.io?.apply(decision.io, pilots)) ?? [])
+      this.#d.logger.warn(`cannot limit the pilots' I/O: ${e}`);
     const after = outcome.started || outcome.removed ? await engine.listPilots(identity.instance, { signal }) : pilots;
     const mainMs = config.settings.main_sleep * 1000;
-    const settled = settle(this.#state, decision, outcome, { image: config.pilot.image, at: doneAt, controls, pilotsLeft: after.length, mainMs });
+    const settled = settle(this.#state, decision, outcome, {
+      image: config.pilot.image,
+      at: doneAt,
+      controls,
+      pilotsLeft: after.length,
+      mainMs,
+    });
     this.#state = settled.state;
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
     this.#engineFailures = 0;
     this.#status = decision.status;
     return {
-      at: seen.at, controls, reading: seen.reading, pilots: after, use, maxDocks, decision, outcome, io: this.#d.io?.status(decision.io, after),
-      status: this.#status, engineChange, nextMs: settled.nextMs,
+      at: seen.at,
+      controls,
+      reading: seen.reading,
+      pilots: after,
+      use,
+      maxDocks,
+      decision,
+      outcome,
+      io: this.#d.io?.status(decision.io, after),
+      status: this.#status,
+      engineChange,
+      nextMs: settled.nextMs,
     };
   }
 
   #execContext(config: LoadedConfig, signals: LoopSignals): Parameters<typeof execute>[2] {
     const d = this.#d;
     return {
-      engine: d.engine, logger: d.logger, removals: d.removals, identity: d.identity, pilot: { shape: config.pilot, configHash: config.hash },
-      apparmor: d.apparmor, pullSource: (image) => pullAuthFor(image, config.settings), cgroupParent: d.cgroupParent, clock: d.clock, random: d.random, signal: signals.abortSignal,
-      stopping: () => signals.stopped, interrupted: () => signals.replan,
+      engine: d.engine,
+      logger: d.logger,
+      removals: d.removals,
+      identity: d.identity,
+      pilot: { shape: config.pilot, configHash: config.hash },
+      apparmor: d.apparmor,
+      pullSource: (image) => pullAuthFor(image, config.settings),
+      cgroupParent: d.cgroupParent,
+      clock: d.clock,
+      random: d.random,
+      signal: signals.abortSignal,
+      stopping: () => signals.stopped,
+      interrupted: () => signals.replan,
     };
   }
 
-  #engineDown(err: EngineError, seen: { at: number; controls: Controls; reading: HostReading; mainMs: number }): PassRecord {
-    const delay = retryDelay({ delaysMs: ENGINE_RETRY_DELAYS_MS, forever: true }, this.#engineFailures + 1) ?? seen.mainMs;
+  #engineDown(
+    err: EngineError,
+    seen: { at: number; controls: Controls; reading: HostReading; mainMs: number },
+  ): PassRecord {
+    const delay =
+      retryDelay({ delaysMs: ENGINE_RETRY_DELAYS_MS, forever: true }, this.#engineFailures + 1) ?? seen.mainMs;
     this.#engineFailures++;
     const engineChange = this.#status === 'waiting' ? undefined : { to: 'down' as const, statusCode: err.statusCode };
     this.#status = 'waiting';
     const { at, controls, reading } = seen;
-    return { at, controls, reading, pilots: [], status: 'waiting', engineError: err.message, engineChange, nextMs: Math.max(1000, Math.min(delay, seen.mainMs)) };
+    return {
+      at,
+      controls,
+      reading,
+      pilots: [],
+      status: 'waiting',
+      engineError: err.message,
+      engineChange,
+      nextMs: Math.max(1000, Math.min(delay, seen.mainMs)),
+    };
   }
 }

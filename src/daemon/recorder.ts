@@ -62,7 +62,8 @@ export class PassRecorder {
     }
     for (const r of this.#d.reporters) r.iteration(report, this.#sample);
     const change = rec.engineChange;
-    if (change?.to === 'down') this.#d.logger.error(`engine unreachable, waiting: ${rec.engineError ?? ''}`, { statusCode: change.statusCode });
+    if (change?.to === 'down')
+      this.#d.logger.error(`engine unreachable, waiting: ${rec.engineError ?? ''}`, { statusCode: change.statusCode });
     if (change?.to === 'up') this.#d.logger.info('engine reachable again, carrying on', { after: change.failures });
     if (rec.decision && rec.outcome) this.#log(rec.decision, rec.pilots.length, rec.outcome.started);
   }
@@ -72,7 +73,8 @@ export class PassRecorder {
     if (rec.decision) [this.#decision, this.#use, this.#io] = [rec.decision, rec.use, rec.io];
     if (rec.use?.priority) this.#notePriority(rec.use.priority);
     if (rec.maxDocks) {
-      if (rec.maxDocks.error && rec.maxDocks.error !== this.#maxDocks.error) this.#d.logger.error(`${rec.maxDocks.error}; using 0`);
+      if (rec.maxDocks.error && rec.maxDocks.error !== this.#maxDocks.error)
+        this.#d.logger.error(`${rec.maxDocks.error}; using 0`);
       this.#maxDocks = rec.maxDocks;
     }
     if (rec.reading && (rec.decision || rec.engineError)) this.#engineError = rec.engineError;
@@ -82,7 +84,10 @@ export class PassRecorder {
   #notePriority(next: PilotPriority): void {
     if (next.enabled !== this.#priority?.enabled) {
       if (next.enabled) this.#d.logger.info(`pilots run at idle priority (${next.detail})`);
-      else this.#d.logger.warn(`pilots do NOT run at idle priority (${next.detail})${this.#d.idle.enabled ? '; falling back to the kill-based CPU rule (cpu_policy total)' : ''}`);
+      else
+        this.#d.logger.warn(
+          `pilots do NOT run at idle priority (${next.detail})${this.#d.idle.enabled ? '; falling back to the kill-based CPU rule (cpu_policy total)' : ''}`,
+        );
     }
     this.#priority = next;
   }
@@ -99,7 +104,11 @@ export class PassRecorder {
       updatedAt: d.clock.now(),
       iterations: facts.iterations,
       config: {
-        source: config.source, hash: config.hash, mainSleep: config.settings.main_sleep, maxDocks: this.#maxDocks.value, maxDocksError: this.#maxDocks.error,
+        source: config.source,
+        hash: config.hash,
+        mainSleep: config.settings.main_sleep,
+        maxDocks: this.#maxDocks.value,
+        maxDocksError: this.#maxDocks.error,
         reloadError: facts.reloadError,
       },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
@@ -118,8 +127,19 @@ export class PassRecorder {
   #log(d: Decision, count: number, started: number): void {
     const f = d.fit;
     this.#d.logger.verbose('iteration', {
-      status: d.status, pilots: count, cpuBusyPct: this.#sample?.cpu?.busyPct, ownerBusyPct: f.ownerBusyPct, ownerDisturbed: f.ownerDisturbed, toStart: f.toStart, started,
-      fitting: f.fitting, room: f.room, blocked: f.blocked, overloaded: f.overloaded, actions: d.actions.length, diskBusy: d.io?.ownerBusy,
+      status: d.status,
+      pilots: count,
+      cpuBusyPct: this.#sample?.cpu?.busyPct,
+      ownerBusyPct: f.ownerBusyPct,
+      ownerDisturbed: f.ownerDisturbed,
+      toStart: f.toStart,
+      started,
+      fitting: f.fitting,
+      room: f.room,
+      blocked: f.blocked,
+      overloaded: f.overloaded,
+      actions: d.actions.length,
+      diskBusy: d.io?.ownerBusy,
     });
   }
 }

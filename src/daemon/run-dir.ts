@@ -21,7 +21,10 @@ const uid = (): number => (typeof process.getuid === 'function' ? process.getuid
  */
 export async function checkDirSafe(dir: string, tighten = false): Promise<void> {
   let st = await lstat(dir);
-  if (st.isSymbolicLink()) throw new RunDirError(`${dir} is a symlink: refusing it (a planted link would redirect Plancton's files); use the real directory`);
+  if (st.isSymbolicLink())
+    throw new RunDirError(
+      `${dir} is a symlink: refusing it (a planted link would redirect Plancton's files); use the real directory`,
+    );
   if (!st.isDirectory()) throw new RunDirError(`${dir} is not a directory`);
   const me = uid();
   if (tighten && st.uid === me && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
@@ -29,9 +32,12 @@ export async function checkDirSafe(dir: string, tighten = false): Promise<void> 
     st = await lstat(dir);
   }
   const check = (path: string, s: { uid: number; mode: number }): void => {
-    if (s.uid !== 0 && s.uid !== me) throw new RunDirError(`${path} belongs to uid ${s.uid}, neither root nor this user (${me}): refusing ${dir}`);
+    if (s.uid !== 0 && s.uid !== me)
+      throw new RunDirError(`${path} belongs to uid ${s.uid}, neither root nor this user (${me}): refusing ${dir}`);
     if ((s.mode & 0o022) !== 0 && (s.mode & 0o1000) === 0) {
-      throw new RunDirError(`${path} is writable by ${s.mode & 0o002 ? 'everyone' : 'its group'} and not sticky (mode ${(s.mode & 0o7777).toString(8)}): refusing ${dir}`);
+      throw new RunDirError(
+        `${path} is writable by ${s.mode & 0o002 ? 'everyone' : 'its group'} and not sticky (mode ${(s.mode & 0o7777).toString(8)}): refusing ${dir}`,
+      );
     }
   };
   check(dir, st);
@@ -64,7 +70,11 @@ export class RunDir {
   }
 
   async readControls(): Promise<Controls> {
-    const [drain, drainStop, forceStop] = await Promise.all([this.has('drain'), this.has('drainStop'), this.has('forceStop')]);
+    const [drain, drainStop, forceStop] = await Promise.all([
+      this.has('drain'),
+      this.has('drainStop'),
+      this.has('forceStop'),
+    ]);
     return { drain, drainStop, forceStop };
   }
 

@@ -24,15 +24,24 @@ export function watchRunDir(path: string, wake: () => void, logger: Logger): FSW
  * while the stream was down is reconciled by the next iteration.
  */
 export async function watchEngineEvents(
-  engine: EnginePort, instance: string, wake: () => void, logger: Logger, signal: AbortSignal, clock: Clock = systemClock,
+  engine: EnginePort,
+  instance: string,
+  wake: () => void,
+  logger: Logger,
+  signal: AbortSignal,
+  clock: Clock = systemClock,
 ): Promise<void> {
   let failures = 0;
   while (!signal.aborted) {
     try {
-      await engine.watch(instance, (ev) => {
-        failures = 0;
-        if (ev.action === 'die' || ev.action === 'oom' || ev.action === 'destroy') wake();
-      }, signal);
+      await engine.watch(
+        instance,
+        (ev) => {
+          failures = 0;
+          if (ev.action === 'die' || ev.action === 'oom' || ev.action === 'destroy') wake();
+        },
+        signal,
+      );
     } catch (err) {
       failures++;
       if (failures === 1) logger.debug(`engine event stream lost: ${(err as Error).message}`);

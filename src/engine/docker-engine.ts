@@ -38,7 +38,15 @@ interface Abortable {
 /** Options docker-modem understands but @types/dockerode does not declare. */
 type ModemOptions = Dockerode.DockerOptions & { connectionTimeout?: number };
 
-const STATES: ReadonlySet<string> = new Set<PilotState>(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']);
+const STATES: ReadonlySet<string> = new Set<PilotState>([
+  'created',
+  'running',
+  'paused',
+  'restarting',
+  'removing',
+  'exited',
+  'dead',
+]);
 
 /**
  * The only implementation of {@link EnginePort} that talks to Docker, and the only module that
@@ -60,12 +68,15 @@ export class DockerEngine implements EnginePort {
   }
 
   async info(opts: CallOptions = {}): Promise<EngineInfo> {
-    const info = (await this.#call('read engine info', opts, () => (this.#client() as Abortable).info({ abortSignal: opts.signal }))) as {
+    const info = (await this.#call('read engine info', opts, () =>
+      (this.#client() as Abortable).info({ abortSignal: opts.signal }),
+    )) as {
       Name?: unknown;
       CgroupDriver?: unknown;
       CgroupVersion?: unknown;
     };
-    if (typeof info.Name !== 'string' || info.Name === '') throw new EngineError('the engine did not say its host name');
+    if (typeof info.Name !== 'string' || info.Name === '')
+      throw new EngineError('the engine did not say its host name');
     return {
       hostName: info.Name,
       cgroupDriver: typeof info.CgroupDriver === 'string' ? info.CgroupDriver : 'cgroupfs',
@@ -75,11 +86,21 @@ export class DockerEngine implements EnginePort {
 
   async pause(id: string, opts: CallOptions = {}): Promise<void> {
     // 409 "is already paused" is success
-    await this.#call(`pause container ${short(id)}`, opts, () => this.#client().getContainer(id).pause({ abortSignal: opts.signal }), [404, 409]);
+    await this.#call(
+      `pause container ${short(id)}`,
+      opts,
+      () => this.#client().getContainer(id).pause({ abortSignal: opts.signal }),
+      [404, 409],
+    );
   }
 
   async unpause(id: string, opts: CallOptions = {}): Promise<void> {
-    await this.#call(`unpause container ${short(id)}`, opts, () => this.#client().getContainer(id).unpause({ abortSignal: opts.signal }), [404, 409]);
+    await this.#call(
+      `unpause container ${short(id)}`,
+      opts,
+      () => this.#client().getContainer(id).unpause({ abortSignal: opts.signal }),
+      [404, 409],
+    );
   }
 
   async listPilots(instance: string, opts: CallOptions = {}): Promise<Pilot[]> {
@@ -113,7 +134,12 @@ export class DockerEngine implements EnginePort {
   }
 
   async runState(id: string, opts: CallOptions = {}): Promise<RunState | undefined> {
-    const info = await this.#call(`inspect container ${short(id)}`, opts, () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }), [404]);
+    const info = await this.#call(
+      `inspect container ${short(id)}`,
+      opts,
+      () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }),
+      [404],
+    );
     if (info === undefined) return undefined;
     return info.State.Paused ? 'paused' : info.State.Running ? 'running' : 'stopped';
   }
@@ -121,34 +147,58 @@ export class DockerEngine implements EnginePort {
   async stop(id: string, timeoutSec: number, opts: CallOptions = {}): Promise<void> {
     // The engine answers only once the grace time is over, so the request may stay idle that long.
     const patient = this.#client(this.#timeoutMs + Math.max(0, timeoutSec) * 1000);
-    await this.#call(`stop container ${short(id)}`, opts, () => patient.getContainer(id).stop({ t: timeoutSec, abortSignal: opts.signal }), [304, 404]);
+    await this.#call(
+      `stop container ${short(id)}`,
+      opts,
+      () => patient.getContainer(id).stop({ t: timeoutSec, abortSignal: opts.signal }),
+      [304, 404],
+    );
   }
 
   async exec(id: string, cmd: readonly string[], opts: CallOptions = {}): Promise<string> {
     const container = this.#client().getContainer(id);
     const op = `exec in container ${short(id)}`;
-    const exec = await this.#call(op, opts, () => container.exec({ Cmd: [...cmd], AttachStdout: false, AttachStderr: false, abortSignal: opts.signal }));
+    const exec = await this.#call(op, opts, () =>
+      container.exec({ Cmd: [...cmd], AttachStdout: false, AttachStderr: false, abortSignal: opts.signal }),
+    );
     await this.#call(op, opts, () => exec.start({ Detach: true, abortSignal: opts.signal }));
     return exec.id;
   }
 
   async execRunning(execId: string, opts: CallOptions = {}): Promise<boolean> {
-    const info = await this.#call(`inspect exec ${short(execId)}`, opts, () => this.#client().getExec(execId).inspect({ abortSignal: opts.signal }));
+    const info = await this.#call(`inspect exec ${short(execId)}`, opts, () =>
+      this.#client().getExec(execId).inspect({ abortSignal: opts.signal }),
+    );
     return info.Running;
   }
 
   async kill(id: string, signal: string, opts: CallOptions = {}): Promise<void> {
     const container = this.#client().getContainer(id);
-    await this.#call(`signal ${signal} to container ${short(id)}`, opts, () => container.kill({ signal, abortSignal: opts.signal }), [404, 409]);
+    await this.#call(
+      `signal ${signal} to container ${short(id)}`,
+      opts,
+      () => container.kill({ signal, abortSignal: opts.signal }),
+      [404, 409],
+    );
   }
 
   async wait(id: string, opts: CallOptions & { readonly withinMs?: number } = {}): Promise<void> {
     const patient = this.#client(this.#timeoutMs + Math.max(0, opts.withinMs ?? 0));
-    await this.#call(`wait for container ${short(id)}`, opts, () => patient.getContainer(id).wait({ abortSignal: opts.signal }), [404]);
+    await this.#call(
+      `wait for container ${short(id)}`,
+      opts,
+      () => patient.getContainer(id).wait({ abortSignal: opts.signal }),
+      [404],
+    );
   }
 
   async inspectExit(id: string, opts: CallOptions = {}): Promise<PilotExit | undefined> {
-    const info = await this.#call(`inspect container ${short(id)}`, opts, () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }), [404]);
+    const info = await this.#call(
+      `inspect container ${short(id)}`,
+      opts,
+      () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }),
+      [404],
+    );
     if (info === undefined) return undefined;
     const startedAt = parseEngineTime(info.State.StartedAt);
     const ended = startedAt !== undefined && !info.State.Running && !info.State.Restarting;
@@ -175,13 +225,20 @@ export class DockerEngine implements EnginePort {
   }
 
   async imagePresent(image: string, opts: CallOptions = {}): Promise<boolean> {
-    const found = await this.#call(`inspect image ${image}`, opts, () => this.#client().getImage(image).inspect(), [404]);
+    const found = await this.#call(
+      `inspect image ${image}`,
+      opts,
+      () => this.#client().getImage(image).inspect(),
+      [404],
+    );
     return found !== undefined;
   }
 
   async pull(image: string, opts: CallOptions & { readonly source?: PullSource | undefined } = {}): Promise<void> {
     const { source } = opts;
-    const from = source ? ` from registry ${source.registry} ${source.auth ? `with the credentials of ${source.from ?? 'the configuration'}` : 'without credentials'}` : '';
+    const from = source
+      ? ` from registry ${source.registry} ${source.auth ? `with the credentials of ${source.from ?? 'the configuration'}` : 'without credentials'}`
+      : '';
     const op = `pull image ${image}${from}`;
     const options = { abortSignal: opts.signal, ...(source?.auth ? { authconfig: { ...source.auth } } : {}) };
     const stream = (await this.#call(op, opts, () => this.#client().pull(image, options))) as Readable;
@@ -193,7 +250,10 @@ export class DockerEngine implements EnginePort {
     const op = `watch events of instance ${instance}`;
     // No idle time-out once open: a quiet host sends no events for hours. Opening is still bounded.
     const docker = this.#client(0, this.#timeoutMs);
-    const options = { filters: { type: ['container'], label: ownedFilter(instance) }, abortSignal: signal } as Dockerode.GetEventsOptions;
+    const options = {
+      filters: { type: ['container'], label: ownedFilter(instance) },
+      abortSignal: signal,
+    } as Dockerode.GetEventsOptions;
     let stream: Readable;
     try {
       stream = (await docker.getEvents(options)) as Readable;
@@ -229,7 +289,13 @@ export class DockerEngine implements EnginePort {
       stream.once('error', (err) => finish(engineError(op, err)));
       stream.once('end', () => finish());
       // A dropped connection may close the stream without an error.
-      stream.once('close', () => finish(stream.readableEnded ? undefined : new EngineError(`${op} failed: event stream closed before its end`, { unreachable: true })));
+      stream.once('close', () =>
+        finish(
+          stream.readableEnded
+            ? undefined
+            : new EngineError(`${op} failed: event stream closed before its end`, { unreachable: true }),
+        ),
+      );
       if (signal.aborted) onAbort();
     });
   }
@@ -240,7 +306,12 @@ export class DockerEngine implements EnginePort {
     let finishedAt: number | undefined;
     let exitCode: number | undefined;
     if (state !== 'created' && state !== 'removing') {
-      const full = await this.#call(`inspect container ${short(info.Id)}`, opts, () => docker.getContainer(info.Id).inspect({ abortSignal: opts.signal }), [404]);
+      const full = await this.#call(
+        `inspect container ${short(info.Id)}`,
+        opts,
+        () => docker.getContainer(info.Id).inspect({ abortSignal: opts.signal }),
+        [404],
+      );
       // Gone between list and inspect: it is no longer a pilot.
       if (full === undefined) return undefined;
       startedAt = parseEngineTime(full.State.StartedAt);
@@ -268,8 +339,18 @@ export class DockerEngine implements EnginePort {
    * A call given up because its signal aborted rejects with the signal's reason, not an EngineError.
    */
   async #call<T>(op: string, opts: CallOptions, fn: () => Promise<T>): Promise<T>;
-  async #call<T>(op: string, opts: CallOptions, fn: () => Promise<T>, okStatuses: readonly number[]): Promise<T | undefined>;
-  async #call<T>(op: string, opts: CallOptions, fn: () => Promise<T>, okStatuses: readonly number[] = []): Promise<T | undefined> {
+  async #call<T>(
+    op: string,
+    opts: CallOptions,
+    fn: () => Promise<T>,
+    okStatuses: readonly number[],
+  ): Promise<T | undefined>;
+  async #call<T>(
+    op: string,
+    opts: CallOptions,
+    fn: () => Promise<T>,
+    okStatuses: readonly number[] = [],
+  ): Promise<T | undefined> {
     opts.signal?.throwIfAborted();
     try {
       return await fn();
@@ -311,7 +392,11 @@ function createBody(spec: PilotSpec): Dockerode.ContainerCreateOptions {
     Memory: spec.memoryBytes,
     MemorySwap: spec.memorySwapBytes,
     Binds: [...spec.binds],
-    Devices: spec.devices.map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: d.cgroupPermissions })),
+    Devices: spec.devices.map((d) => ({
+      PathOnHost: d.pathOnHost,
+      PathInContainer: d.pathInContainer,
+      CgroupPermissions: d.cgroupPermissions,
+    })),
     CapAdd: [...spec.capAdd],
     CapDrop: [...spec.capDrop],
     SecurityOpt: [...spec.securityOpt],
@@ -345,7 +430,6 @@ export function parseEngineTime(value: string | undefined): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-
 /**
  * Follows a pull's progress stream to its end. Registry failures after the 200 arrive as `{error}`
  * lines in the stream; an abort destroys the stream and rejects with the signal's reason at once.
@@ -375,7 +459,8 @@ function followPull(stream: Readable, op: string, signal: AbortSignal | undefine
     stream.once('end', () => finish());
     // A time-out destroys the response without always emitting an error.
     stream.once('close', () => {
-      if (!stream.readableEnded) finish(new EngineError(`${op} failed: progress stream closed before the end`, { unreachable: true }));
+      if (!stream.readableEnded)
+        finish(new EngineError(`${op} failed: progress stream closed before the end`, { unreachable: true }));
     });
     if (signal?.aborted) onAbort();
   });

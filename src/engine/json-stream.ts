@@ -7,11 +7,22 @@ import type { PilotEvent } from './port.ts';
 /** A container event of one of `instance`'s pilots, or undefined for anything else. */
 export function toPilotEvent(line: unknown, instance: string): PilotEvent | undefined {
   if (typeof line !== 'object' || line === null) return undefined;
-  const e = line as { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, string> }; time?: unknown; timeNano?: unknown };
+  const e = line as {
+    Type?: unknown;
+    Action?: unknown;
+    Actor?: { ID?: unknown; Attributes?: Record<string, string> };
+    time?: unknown;
+    timeNano?: unknown;
+  };
   if (e.Type !== 'container' || typeof e.Action !== 'string' || typeof e.Actor?.ID !== 'string') return undefined;
   // The server filtered already; container events carry the labels among their attributes, so check again.
   if (!isOwned(e.Actor.Attributes, instance)) return undefined;
-  const at = typeof e.timeNano === 'number' ? Math.floor(e.timeNano / 1e6) : typeof e.time === 'number' ? e.time * 1000 : Date.now();
+  const at =
+    typeof e.timeNano === 'number'
+      ? Math.floor(e.timeNano / 1e6)
+      : typeof e.time === 'number'
+        ? e.time * 1000
+        : Date.now();
   return { action: e.Action, id: e.Actor.ID, at };
 }
 

@@ -21,7 +21,12 @@ export const MANAGED_BY = 'plancton';
 export const ROLE_PILOT = 'pilot';
 
 /** Labels for a new pilot of `instance`. */
-export function pilotLabels(instance: string, pilotId: string, configHash: string, version: string): Record<string, string> {
+export function pilotLabels(
+  instance: string,
+  pilotId: string,
+  configHash: string,
+  version: string,
+): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,
     [LABELS.instance]: instance,

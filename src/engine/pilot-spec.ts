@@ -16,7 +16,11 @@ export function newPilotId(random: () => number): string {
 
 /** `plancton-<host>-<id>`, kept a valid DNS label: short host name, lower case, at most 63 characters. */
 export function pilotHostname(host: string, pilotId: string): string {
-  const short = (host.split('.')[0] ?? '').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'host';
+  const short =
+    (host.split('.')[0] ?? '')
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'host';
   const room = 63 - 'plancton--'.length - pilotId.length;
   return `plancton-${short.slice(0, room).replace(/-+$/, '')}-${pilotId}`;
 }

@@ -7,7 +7,10 @@ export type { DeviceMapping, EngineInfo } from '../core/shapes.ts';
  * Everything needed to create one pilot container; built by `pilot-spec.ts` from the config.
  * The fields the engine takes as they are come from PilotShape, so the two cannot drift apart.
  */
-export interface PilotSpec extends Pick<PilotShape, 'image' | 'cmd' | 'user' | 'binds' | 'devices' | 'capAdd' | 'capDrop' | 'securityOpt' | 'privileged'> {
+export interface PilotSpec extends Pick<
+  PilotShape,
+  'image' | 'cmd' | 'user' | 'binds' | 'devices' | 'capAdd' | 'capDrop' | 'securityOpt' | 'privileged'
+> {
   readonly name: string;
   readonly hostname: string;
   readonly labels: Readonly<Record<string, string>>;

@@ -27,7 +27,8 @@ export function parseBlkioStat(text: string, file = 'blkio.throttle.io_service_b
       continue;
     }
     const [dev = '', op = '', value = ''] = f;
-    if (f.length !== 3 || !/^\d+:\d+$/.test(dev) || !OPS.has(op) || !/^\d+$/.test(value)) throw new ProcParseError(file, `unexpected line "${line.trim()}"`);
+    if (f.length !== 3 || !/^\d+:\d+$/.test(dev) || !OPS.has(op) || !/^\d+$/.test(value))
+      throw new ProcParseError(file, `unexpected line "${line.trim()}"`);
     const c = out.get(dev) ?? { read: 0, write: 0, discard: 0 };
     if (op === 'Read') c.read = Number(value);
     else if (op === 'Write') c.write = Number(value);

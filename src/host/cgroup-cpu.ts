@@ -36,7 +36,11 @@ export function containerCpuPaths(cgroupRoot: string, containerId: string, paren
  * `docker` or the `--cgroup-parent`), `scope` (`<slice>/docker-<id>.scope`) under systemd.
  * @throws RangeError when `containerId` is not a full 64-hex id.
  */
-export function cgroupPlaces(cgroupRoot: string, containerId: string, parent?: string): { root: string; group: string; scope: string } {
+export function cgroupPlaces(
+  cgroupRoot: string,
+  containerId: string,
+  parent?: string,
+): { root: string; group: string; scope: string } {
   if (!FULL_ID.test(containerId)) throw new RangeError(`not a full container id: "${containerId}"`);
   const trimmed = parent?.replace(/^\/+|\/+$/g, '');
   const group = trimmed === undefined || trimmed === '' ? 'docker' : trimmed;
@@ -70,7 +74,11 @@ export function parseCpuStat(text: string, file = 'cpu.stat'): number {
  * read; undefined when none can (container gone, or a layout we do not know).
  * @throws ProcParseError when the file found has unexpected content.
  */
-export async function readContainerCpuNs(cgroupRoot: string, containerId: string, parent?: string): Promise<number | undefined> {
+export async function readContainerCpuNs(
+  cgroupRoot: string,
+  containerId: string,
+  parent?: string,
+): Promise<number | undefined> {
   for (const file of containerCpuPaths(cgroupRoot, containerId, parent)) {
     let text: string;
     try {

@@ -18,7 +18,11 @@ export function containerMemoryPaths(cgroupRoot: string, containerId: string, pa
 }
 
 /** The first readable candidate's value; undefined when none is there (or it holds no number). */
-export async function readContainerMemoryBytes(cgroupRoot: string, containerId: string, parent?: string): Promise<number | undefined> {
+export async function readContainerMemoryBytes(
+  cgroupRoot: string,
+  containerId: string,
+  parent?: string,
+): Promise<number | undefined> {
   for (const file of containerMemoryPaths(cgroupRoot, containerId, parent)) {
     const text = await readFile(file, 'utf8').catch(() => undefined);
     if (text === undefined) continue;

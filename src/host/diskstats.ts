@@ -31,7 +31,8 @@ export function parseDiskstats(text: string, file = '/proc/diskstats'): DiskStat
     if (f.length === 1 && f[0] === '') continue;
     if (f.length < 14) throw new ProcParseError(file, `expected at least 14 fields in "${line.trim()}"`);
     const n = f.map((v, i) => (i === 2 ? 0 : Number(v)));
-    if (n.some((v, i) => i !== 2 && !(Number.isInteger(v) && v >= 0))) throw new ProcParseError(file, `malformed counter in "${line.trim()}"`);
+    if (n.some((v, i) => i !== 2 && !(Number.isInteger(v) && v >= 0)))
+      throw new ProcParseError(file, `malformed counter in "${line.trim()}"`);
     out.push({
       dev: `${f[0]}:${f[1]}`,
       name: f[2] ?? '',

@@ -12,13 +12,18 @@ export interface IdleCgroup {
   readonly settings: string;
 }
 
-export type IdleSetup = { readonly ok: true; readonly cgroup: IdleCgroup } | { readonly ok: false; readonly reason: string };
+export type IdleSetup =
+  { readonly ok: true; readonly cgroup: IdleCgroup } | { readonly ok: false; readonly reason: string };
 
 /** cgroup v1's lowest `cpu.shares`, v2's lowest `cpu.weight`. */
 export const V1_SHARES = 2;
 export const V2_WEIGHT = 1;
 
-const exists = (f: string): Promise<boolean> => access(f).then(() => true, () => false);
+const exists = (f: string): Promise<boolean> =>
+  access(f).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Creates the parent cgroup `name` with the lowest CPU weight and, where the kernel has it,
@@ -27,9 +32,13 @@ const exists = (f: string): Promise<boolean> => access(f).then(() => true, () =>
  * cgroupfs driver on cgroup v1 and v2; anything else is reported, never guessed at.
  */
 export async function setupIdleCgroup(root: string, name: string, engine: EngineInfo): Promise<IdleSetup> {
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) return { ok: false, reason: `cgroup_parent "${name}" must be one plain directory name` };
+  if (!/^[A-Za-z0-9_.-]+$/.test(name))
+    return { ok: false, reason: `cgroup_parent "${name}" must be one plain directory name` };
   if (engine.cgroupDriver !== 'cgroupfs') {
-    return { ok: false, reason: `the engine uses the ${engine.cgroupDriver} cgroup driver; idle-priority pilots need the cgroupfs driver for now` };
+    return {
+      ok: false,
+      reason: `the engine uses the ${engine.cgroupDriver} cgroup driver; idle-priority pilots need the cgroupfs driver for now`,
+    };
   }
   try {
     return engine.cgroupVersion === '2' ? await setupV2(root, name) : await setupV1(root, name);
@@ -40,13 +49,21 @@ export async function setupIdleCgroup(root: string, name: string, engine: Engine
 
 async function setupV1(root: string, name: string): Promise<IdleSetup> {
   const cpuDir = (await exists(join(root, 'cpu', 'cpu.shares'))) ? join(root, 'cpu') : join(root, 'cpu,cpuacct');
-  if (!(await exists(join(cpuDir, 'cpu.shares')))) return { ok: false, reason: `no cgroup v1 cpu controller under ${root}` };
+  if (!(await exists(join(cpuDir, 'cpu.shares'))))
+    return { ok: false, reason: `no cgroup v1 cpu controller under ${root}` };
   const dir = join(cpuDir, name);
   await mkdir(dir, { recursive: true });
   const settings = await lowestWeight(dir, 'cpu.shares', V1_SHARES);
   const acct = (await exists(join(root, 'cpuacct'))) ? join(root, 'cpuacct') : cpuDir;
   await mkdir(join(acct, name), { recursive: true });
-  return { ok: true, cgroup: { parent: `/${name}`, usageFile: join(acct, name, 'cpuacct.usage'), settings: `${dir}: ${settings.join(', ')}` } };
+  return {
+    ok: true,
+    cgroup: {
+      parent: `/${name}`,
+      usageFile: join(acct, name, 'cpuacct.usage'),
+      settings: `${dir}: ${settings.join(', ')}`,
+    },
+  };
 }
 
 async function setupV2(root: string, name: string): Promise<IdleSetup> {
@@ -58,7 +75,10 @@ async function setupV2(root: string, name: string): Promise<IdleSetup> {
   const wanted = ['cpu', 'memory', 'pids', 'io', 'cpuset'].filter((c) => controllers.split(/\s+/).includes(c));
   await writeFile(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' ')).catch(() => undefined);
   const settings = await lowestWeight(dir, 'cpu.weight', V2_WEIGHT);
-  return { ok: true, cgroup: { parent: `/${name}`, usageFile: join(dir, 'cpu.stat'), settings: `${dir}: ${settings.join(', ')}` } };
+  return {
+    ok: true,
+    cgroup: { parent: `/${name}`, usageFile: join(dir, 'cpu.stat'), settings: `${dir}: ${settings.join(', ')}` },
+  };
 }
 
 /**

@@ -23,10 +23,23 @@ export interface IoMeterOptions {
 }
 
 /** Requests and bytes, reads and writes together, discards left out. */
-interface Counts { ios: number; bytes: number; writes: number }
-interface Snapshot { readonly at: number; readonly total: Counts; readonly pilots: Counts; readonly children: string }
+interface Counts {
+  ios: number;
+  bytes: number;
+  writes: number;
+}
+interface Snapshot {
+  readonly at: number;
+  readonly total: Counts;
+  readonly pilots: Counts;
+  readonly children: string;
+}
 /** One pilot's write figures: charged to its cgroup, dirtied by its processes, dirty page cache now. */
-interface Writes { readonly charged: number; readonly dirtied: number | undefined; readonly dirty: number }
+interface Writes {
+  readonly charged: number;
+  readonly dirtied: number | undefined;
+  readonly dirty: number;
+}
 
 const zero = (): Counts => ({ ios: 0, bytes: 0, writes: 0 });
 const text = (file: string): Promise<string | undefined> => readFile(file, 'utf8').catch(() => undefined);
@@ -63,7 +76,9 @@ export class IoMeter {
   async measure(pilotIds: readonly string[], now: number): Promise<IoReading | undefined> {
     let disks: DiskStat[] | undefined;
     if (this.#o.cgroupVersion === '2' || now - this.#devicesAt > DEVICES_REFRESH_MS) {
-      disks = physicalDisks(parseDiskstats(await readFile(`${this.#o.procRoot}/diskstats`, 'utf8'), `${this.#o.procRoot}/diskstats`));
+      disks = physicalDisks(
+        parseDiskstats(await readFile(`${this.#o.procRoot}/diskstats`, 'utf8'), `${this.#o.procRoot}/diskstats`),
+      );
       const wanted = this.#o.devices?.length ? disks.filter((d) => this.#o.devices?.includes(d.name)) : disks;
       this.devices = new Map(wanted.map((d) => [d.dev, d.name]));
       this.#devicesAt = now;
@@ -74,13 +89,36 @@ export class IoMeter {
     const [ios, bytes, pilots, children, psiText] = await Promise.all([
       v1 ? text(`${this.#o.cgroupRoot}/blkio/blkio.throttle.io_serviced_recursive`) : undefined,
       v1 ? text(`${this.#o.cgroupRoot}/blkio/blkio.throttle.io_service_bytes_recursive`) : undefined,
-      parent ? this.#counts(parent, true) : Promise.all(pilotIds.map((id) => this.#pilotCounts(id).catch(() => undefined))).then((cs) => cs.reduce<Counts>((a, c) => (c ? { ios: a.ios + c.ios, bytes: a.bytes + c.bytes, writes: a.writes + c.writes } : a), zero())),
-      parent ? readdir(parent).then((names) => names.filter((n) => /^[0-9a-f]{64}$/.test(n)).sort().join(','), () => '') : Promise.resolve([...pilotIds].sort().join(',')),
+      parent
+        ? this.#counts(parent, true)
+        : Promise.all(pilotIds.map((id) => this.#pilotCounts(id).catch(() => undefined))).then((cs) =>
+            cs.reduce<Counts>(
+              (a, c) => (c ? { ios: a.ios + c.ios, bytes: a.bytes + c.bytes, writes: a.writes + c.writes } : a),
+              zero(),
+            ),
+          ),
+      parent
+        ? readdir(parent).then(
+            (names) =>
+              names
+                .filter((n) => /^[0-9a-f]{64}$/.test(n))
+                .sort()
+                .join(','),
+            () => '',
+          )
+        : Promise.resolve([...pilotIds].sort().join(',')),
       text(`${this.#o.procRoot}/pressure/io`),
     ]);
     let total = zero();
     if (v1) total = sum(parseBlkioStat(ios ?? ''), parseBlkioStat(bytes ?? ''), this.devices);
-    else for (const d of disks ?? []) if (this.devices.has(d.dev)) total = { ios: total.ios + d.readsCompleted + d.writesCompleted, bytes: total.bytes + (d.sectorsRead + d.sectorsWritten) * SECTOR_BYTES, writes: total.writes + d.sectorsWritten * SECTOR_BYTES };
+    else
+      for (const d of disks ?? [])
+        if (this.devices.has(d.dev))
+          total = {
+            ios: total.ios + d.readsCompleted + d.writesCompleted,
+            bytes: total.bytes + (d.sectorsRead + d.sectorsWritten) * SECTOR_BYTES,
+            writes: total.writes + d.sectorsWritten * SECTOR_BYTES,
+          };
     const prev = this.#prev;
     this.#prev = { at: now, total, pilots: pilots ?? zero(), children };
     if (!prev || now <= prev.at || prev.children !== children) return undefined;
@@ -101,7 +139,11 @@ export class IoMeter {
    * within the window leaves no /proc figure), or its dirty and writeback page cache now, as
    * written within a second. A pilot without any figure is left out.
    */
-  async writers(pilotIds: readonly string[], windowMs: number, wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<Map<string, number>> {
+  async writers(
+    pilotIds: readonly string[],
+    windowMs: number,
+    wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ): Promise<Map<string, number>> {
     const before = await Promise.all(pilotIds.map((id) => this.#writes(id)));
     const t0 = performance.now();
     await wait(windowMs);
@@ -115,13 +157,25 @@ export class IoMeter {
       const dirtied = a.dirtied !== undefined && b.dirtied !== undefined ? Math.max(0, b.dirtied - a.dirtied) : 0;
       // dirty and writeback pages are writes on their way to the disk: a writer in its fsync, or
       // between two bursts, shows there when its counters stand still over a short window
-      out.set(id, Math.max(Math.max(0, b.charged - a.charged) / sec, dirtied / sec, Math.max(0, b.dirty - a.dirty) / sec, b.dirty / PENDING_SEC));
+      out.set(
+        id,
+        Math.max(
+          Math.max(0, b.charged - a.charged) / sec,
+          dirtied / sec,
+          Math.max(0, b.dirty - a.dirty) / sec,
+          b.dirty / PENDING_SEC,
+        ),
+      );
     });
     return out;
   }
 
   async #writes(id: string): Promise<Writes | undefined> {
-    const [c, dirtied, dirty] = await Promise.all([this.#pilotCounts(id).catch(() => undefined), this.#procWrites(id).catch(() => undefined), this.#dirty(id).catch(() => undefined)]);
+    const [c, dirtied, dirty] = await Promise.all([
+      this.#pilotCounts(id).catch(() => undefined),
+      this.#procWrites(id).catch(() => undefined),
+      this.#dirty(id).catch(() => undefined),
+    ]);
     if (!c && dirty === undefined) return undefined;
     return { charged: c?.writes ?? 0, dirtied, dirty: dirty ?? 0 };
   }
@@ -139,7 +193,11 @@ export class IoMeter {
       const suffix = recursive ? '_recursive' : '';
       const ios = await text(`${dir}/blkio.throttle.io_serviced${suffix}`);
       if (ios === undefined) return undefined;
-      return sum(parseBlkioStat(ios), parseBlkioStat((await text(`${dir}/blkio.throttle.io_service_bytes${suffix}`)) ?? ''), this.devices);
+      return sum(
+        parseBlkioStat(ios),
+        parseBlkioStat((await text(`${dir}/blkio.throttle.io_service_bytes${suffix}`)) ?? ''),
+        this.devices,
+      );
     }
     const t = await text(`${dir}/io.stat`);
     if (t === undefined) return undefined;
@@ -155,7 +213,10 @@ export class IoMeter {
 
   async #pilotCounts(id: string): Promise<Counts | undefined> {
     const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-    const dirs = this.#o.cgroupVersion === '1' ? [`${root}/blkio/${group}/${id}`, `${root}/blkio/${scope}`] : [`${root}/${group}/${id}`, `${root}/${scope}`];
+    const dirs =
+      this.#o.cgroupVersion === '1'
+        ? [`${root}/blkio/${group}/${id}`, `${root}/blkio/${scope}`]
+        : [`${root}/${group}/${id}`, `${root}/${scope}`];
     for (const dir of dirs) {
       const c = await this.#counts(dir, false);
       if (c) return c;
@@ -166,7 +227,10 @@ export class IoMeter {
   /** The pilot's dirty and writeback page cache, bytes (memory cgroup); undefined where it cannot be read. */
   async #dirty(id: string): Promise<number | undefined> {
     const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-    const files = this.#o.cgroupVersion === '1' ? [`${root}/memory/${group}/${id}/memory.stat`, `${root}/memory/${scope}/memory.stat`] : [`${root}/${group}/${id}/memory.stat`, `${root}/${scope}/memory.stat`];
+    const files =
+      this.#o.cgroupVersion === '1'
+        ? [`${root}/memory/${group}/${id}/memory.stat`, `${root}/memory/${scope}/memory.stat`]
+        : [`${root}/${group}/${id}/memory.stat`, `${root}/${scope}/memory.stat`];
     for (const file of files) {
       const t = await text(file);
       if (t !== undefined) return parseDirtyBytes(t, file);
@@ -177,7 +241,10 @@ export class IoMeter {
   /** All the pilot's processes' dirtied bytes (`/proc/<pid>/io`); undefined where they cannot be read (no CAP_SYS_PTRACE for another user's processes). */
   async #procWrites(id: string): Promise<number | undefined> {
     const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-    const dirs = this.#o.cgroupVersion === '1' ? [`${root}/blkio/${group}/${id}`, `${root}/blkio/${scope}`] : [`${root}/${group}/${id}`, `${root}/${scope}`];
+    const dirs =
+      this.#o.cgroupVersion === '1'
+        ? [`${root}/blkio/${group}/${id}`, `${root}/blkio/${scope}`]
+        : [`${root}/${group}/${id}`, `${root}/${scope}`];
     for (const dir of dirs) {
       const procs = await text(`${dir}/cgroup.procs`);
       if (procs === undefined) continue;
@@ -209,7 +276,11 @@ function parsePressureSafe(t: string): number | undefined {
 }
 
 /** v1: requests from one file and bytes from the other, over the owner's devices. */
-function sum(ios: ReadonlyMap<string, { read: number; write: number }>, bytes: ReadonlyMap<string, { read: number; write: number }>, devices: ReadonlyMap<string, string>): Counts {
+function sum(
+  ios: ReadonlyMap<string, { read: number; write: number }>,
+  bytes: ReadonlyMap<string, { read: number; write: number }>,
+  devices: ReadonlyMap<string, string>,
+): Counts {
   const c = zero();
   for (const [dev, s] of ios) if (devices.has(dev)) c.ios += s.read + s.write;
   for (const [dev, s] of bytes) {

@@ -38,11 +38,13 @@ export class IoThrottle {
    */
   async apply(limit: boolean, pilotIds: readonly string[], devices: readonly string[]): Promise<string[]> {
     const errors: string[] = [];
-    const write = (file: string, body: string): Promise<void> => writeFile(file, body).catch((err: Error) => void errors.push(`${file}: ${err.message}`));
+    const write = (file: string, body: string): Promise<void> =>
+      writeFile(file, body).catch((err: Error) => void errors.push(`${file}: ${err.message}`));
     if (this.#o.cgroupVersion === '2') {
       const file = join(this.#o.cgroupRoot, this.#o.parent ?? 'docker', 'io.max');
       if (limit !== this.#limited.has('parent')) {
-        for (const dev of devices) await write(file, limit ? `${dev} rbps=${this.#o.bps} wbps=${this.#o.bps}\n` : `${dev} rbps=max wbps=max\n`);
+        for (const dev of devices)
+          await write(file, limit ? `${dev} rbps=${this.#o.bps} wbps=${this.#o.bps}\n` : `${dev} rbps=max wbps=max\n`);
         if (limit) this.#limited.add('parent');
         else this.#limited.delete('parent');
       }

@@ -53,10 +53,13 @@ export class HostObserver {
   constructor(options: HostObserverOptions = {}) {
     this.#procRoot = options.procRoot ?? '/proc';
     this.#cgroupRoot = options.cgroupRoot;
-    this.#sampler = options.sampler ?? new HostSampler({ procRoot: this.#procRoot, onPressureError: options.onPressureError ?? (() => undefined) });
+    this.#sampler =
+      options.sampler ??
+      new HostSampler({ procRoot: this.#procRoot, onPressureError: options.onPressureError ?? (() => undefined) });
     this.#selfCpu = options.selfCpu ?? (() => process.cpuUsage());
     this.#pilotOptions = { ...options.pilots, procRoot: this.#procRoot };
-    if (this.#cgroupRoot !== undefined) this.#pilots = new PilotCpuMeter(this.#cgroupRoot, undefined, this.#pilotOptions);
+    if (this.#cgroupRoot !== undefined)
+      this.#pilots = new PilotCpuMeter(this.#cgroupRoot, undefined, this.#pilotOptions);
   }
 
   /**

@@ -48,7 +48,11 @@ export class PilotCpuMeter {
   #prev = new Map<string, Reading>();
   #prevGroup: Reading | undefined;
 
-  constructor(cgroupRoot: string, idle?: { readonly parent: string; readonly usageFile: string }, opts: PilotCpuOptions = {}) {
+  constructor(
+    cgroupRoot: string,
+    idle?: { readonly parent: string; readonly usageFile: string },
+    opts: PilotCpuOptions = {},
+  ) {
     this.#cgroupRoot = cgroupRoot;
     this.#parent = idle?.parent;
     this.#groupFile = idle?.usageFile;
@@ -66,9 +70,15 @@ export class PilotCpuMeter {
     await Promise.all(
       ids.map(async (id) => {
         const at = located.get(id);
-        const bytes = at ? (at.memoryFile ? await readNumber(at.memoryFile) : undefined) : await readContainerMemoryBytes(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
+        const bytes = at
+          ? at.memoryFile
+            ? await readNumber(at.memoryFile)
+            : undefined
+          : await readContainerMemoryBytes(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
         if (bytes !== undefined) memory.set(id, bytes);
-        const ns = at ? await readGroupUsageNs(at.cpuUsageFile) : await readContainerCpuNs(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
+        const ns = at
+          ? await readGroupUsageNs(at.cpuUsageFile)
+          : await readContainerCpuNs(this.#cgroupRoot, id, this.#parent).catch(() => undefined);
         if (ns === undefined) {
           unlocated++;
           return;
@@ -111,7 +121,9 @@ export class PilotCpuMeter {
       this.#madeIdle.add(parent);
       try {
         const set = await makeGroupIdle(parent);
-        this.#opts.warn?.(`the engine put the pilots' parent at ${parent}, inside its own cgroup; set it to idle priority there too (${set})`);
+        this.#opts.warn?.(
+          `the engine put the pilots' parent at ${parent}, inside its own cgroup; set it to idle priority there too (${set})`,
+        );
       } catch (err) {
         this.#opts.warn?.(`cannot set ${parent} to idle priority: ${(err as Error).message}`);
       }

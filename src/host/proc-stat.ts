@@ -61,7 +61,16 @@ function parseTimes(values: readonly string[], file: string, line: string): CpuT
   if (values.length < MIN_FIELDS) {
     throw new ProcParseError(file, `expected at least ${MIN_FIELDS} counters in "${line}"`);
   }
-  const times: Record<Field, number> = { user: 0, nice: 0, system: 0, idle: 0, iowait: 0, irq: 0, softirq: 0, steal: 0 };
+  const times: Record<Field, number> = {
+    user: 0,
+    nice: 0,
+    system: 0,
+    idle: 0,
+    iowait: 0,
+    irq: 0,
+    softirq: 0,
+    steal: 0,
+  };
   FIELDS.forEach((field, i) => {
     const value = values[i];
     if (value === undefined) return;

@@ -42,7 +42,12 @@ export class MetricsServer implements Reporter {
     // a scraper or probe that stalls must not hold sockets for long: node checks the header and
     // request time-outs only every connectionsCheckingInterval (30 s by default), so 64 clients
     // sending nothing held every slot for that long; idle keep-alive sockets go too
-    const server = createServer({ connectionsCheckingInterval: 1_000, headersTimeout: 5_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 });
+    const server = createServer({
+      connectionsCheckingInterval: 1_000,
+      headersTimeout: 5_000,
+      requestTimeout: 10_000,
+      keepAliveTimeout: 5_000,
+    });
     const self = new MetricsServer(server, o);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void self.#handle(req, res));
     server.timeout = 10_000;
@@ -51,9 +56,14 @@ export class MetricsServer implements Reporter {
     const shown = `${address.host === undefined ? '' : address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        const why = err.code === 'EADDRINUSE' ? 'the port is already in use'
-          : err.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s'
-            : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : err.message;
+        const why =
+          err.code === 'EADDRINUSE'
+            ? 'the port is already in use'
+            : err.code === 'EADDRNOTAVAIL'
+              ? "the address is not one of this host's"
+              : err.code === 'EACCES'
+                ? 'permission denied (ports below 1024 need privileges)'
+                : err.message;
         reject(new Error(`metrics_listen ${shown}: cannot listen: ${why}`, { cause: err }));
       };
       server.once('error', onError);
@@ -103,7 +113,9 @@ export class MetricsServer implements Reporter {
       if (token && path !== '/healthz') {
         const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
         if (!m || !sameToken(m[1] ?? '', token)) {
-          return send(req, res, 401, 'text/plain; charset=utf-8', 'a bearer token is required (metrics_token)\n', { 'WWW-Authenticate': 'Bearer realm="plancton"' });
+          return send(req, res, 401, 'text/plain; charset=utf-8', 'a bearer token is required (metrics_token)\n', {
+            'WWW-Authenticate': 'Bearer realm="plancton"',
+          });
         }
       }
       if (path === '/metrics') {
@@ -111,12 +123,27 @@ export class MetricsServer implements Reporter {
       }
       if (path === '/healthz') {
         const reason = this.health();
-        const body = reason ? { status: 'unhealthy', reason } : { status: 'healthy', state: this.#report?.state, pilots: this.#report?.pilots.length };
+        const body = reason
+          ? { status: 'unhealthy', reason }
+          : { status: 'healthy', state: this.#report?.state, pilots: this.#report?.pilots.length };
         return send(req, res, reason ? 503 : 200, 'application/json', `${JSON.stringify(body)}\n`);
       }
       if (path === '/status') {
-        if (!this.#report) return send(req, res, 503, 'application/json', `${JSON.stringify({ running: true, pid: process.pid, error: 'no iteration yet' })}\n`);
-        return send(req, res, 200, 'application/json', `${JSON.stringify({ running: true, ...this.#report }, null, 2)}\n`);
+        if (!this.#report)
+          return send(
+            req,
+            res,
+            503,
+            'application/json',
+            `${JSON.stringify({ running: true, pid: process.pid, error: 'no iteration yet' })}\n`,
+          );
+        return send(
+          req,
+          res,
+          200,
+          'application/json',
+          `${JSON.stringify({ running: true, ...this.#report }, null, 2)}\n`,
+        );
       }
       return send(req, res, 404, 'text/plain; charset=utf-8', 'not found: try /metrics, /healthz or /status\n');
     } catch (err) {
@@ -127,7 +154,19 @@ export class MetricsServer implements Reporter {
   }
 }
 
-function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

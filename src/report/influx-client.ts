@@ -41,9 +41,10 @@ export function influxClient(target: InfluxTarget, timeoutMs: number): InfluxCli
   // loaded on the first target: a daemon that writes to no InfluxDB never holds the package (about 12 MiB)
   const { InfluxDB } = createRequire(import.meta.url)('influx') as typeof Influx;
   const agentOptions = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: timeoutMs };
-  const agent = target.protocol === 'https'
-    ? new https.Agent({ ...agentOptions, ...(target.insecure ? { rejectUnauthorized: false } : {}) })
-    : new http.Agent(agentOptions);
+  const agent =
+    target.protocol === 'https'
+      ? new https.Agent({ ...agentOptions, ...(target.insecure ? { rejectUnauthorized: false } : {}) })
+      : new http.Agent(agentOptions);
   const db = new InfluxDB({
     host: target.host,
     port: target.port,
@@ -59,7 +60,10 @@ export function influxClient(target: InfluxTarget, timeoutMs: number): InfluxCli
       // the request timeout is an idle timeout: a server that trickles bytes is cut off here
       const deadline = setTimeout(() => agent.destroy(), 2 * timeoutMs).unref();
       try {
-        await db.writePoints(points.map((p) => ({ ...p, tags: { ...p.tags }, fields: { ...p.fields } })), { precision: 'n' });
+        await db.writePoints(
+          points.map((p) => ({ ...p, tags: { ...p.tags }, fields: { ...p.fields } })),
+          { precision: 'n' },
+        );
       } finally {
         clearTimeout(deadline);
       }

@@ -21,15 +21,43 @@ export const SERIES = {
   measurement: { tags: ['hostname'], fields: ['cpu_eff'] },
   container: { tags: ['hostname', 'started', 'killed'], fields: ['uptime'] },
   host_cpu: { tags: ['hostname'], fields: ['busy', 'owner', 'pilots', 'idle', 'ncpus'] },
-  host_memory: { tags: ['hostname'], fields: ['available_bytes', 'total_bytes', 'swap_total_bytes', 'swap_free_bytes'] },
+  host_memory: {
+    tags: ['hostname'],
+    fields: ['available_bytes', 'total_bytes', 'swap_total_bytes', 'swap_free_bytes'],
+  },
   host_pressure: { tags: ['hostname', 'resource', 'kind'], fields: ['avg10', 'avg60', 'avg300', 'total_us'] },
   pilot_cpu: { tags: ['hostname', 'pilot'], fields: ['cpu_pct', 'state'] },
   pilot_memory: { tags: ['hostname', 'pilot'], fields: ['bytes'] },
-  removal: { tags: ['hostname', 'reason'], fields: ['pilot', 'id', 'exit_code', 'oom_killed', 'uptime', 'started', 'killed'] },
-  decision: { tags: ['hostname'], fields: ['running', 'fitting', 'room', 'to_start', 'blocked', 'pilot_share_pct', 'overloaded', 'max_docks', 'owner_busy_pct', 'owner_disturbed'] },
+  removal: {
+    tags: ['hostname', 'reason'],
+    fields: ['pilot', 'id', 'exit_code', 'oom_killed', 'uptime', 'started', 'killed'],
+  },
+  decision: {
+    tags: ['hostname'],
+    fields: [
+      'running',
+      'fitting',
+      'room',
+      'to_start',
+      'blocked',
+      'pilot_share_pct',
+      'overloaded',
+      'max_docks',
+      'owner_busy_pct',
+      'owner_disturbed',
+    ],
+  },
   daemon_stats: {
     tags: ['hostname'],
-    fields: ['iterations', 'removals_total', 'engine_reachable', 'reload_ok', 'drain', 'influx_queued_points', 'influx_dropped_points'],
+    fields: [
+      'iterations',
+      'removals_total',
+      'engine_reachable',
+      'reload_ok',
+      'drain',
+      'influx_queued_points',
+      'influx_dropped_points',
+    ],
   },
 } as const satisfies Record<string, { tags: readonly string[]; fields: readonly string[] }>;
 
@@ -41,7 +69,9 @@ export function nanoTimestamp(ms: number, seq = 0): string {
 }
 
 /** Numbers InfluxDB can store: a NaN or an infinity would make the whole batch fail. */
-function finite(fields: Record<string, number | string | boolean | undefined>): Record<string, number | string | boolean> {
+function finite(
+  fields: Record<string, number | string | boolean | undefined>,
+): Record<string, number | string | boolean> {
   const out: Record<string, number | string | boolean> = {};
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined || (typeof v === 'number' && !Number.isFinite(v))) continue;
@@ -50,7 +80,12 @@ function finite(fields: Record<string, number | string | boolean | undefined>): 
   return out;
 }
 
-function point(measurement: SeriesName, tags: Record<string, string>, fields: Record<string, number | string | boolean | undefined>, timestamp: string): Point | undefined {
+function point(
+  measurement: SeriesName,
+  tags: Record<string, string>,
+  fields: Record<string, number | string | boolean | undefined>,
+  timestamp: string,
+): Point | undefined {
   const f = finite(fields);
   // InfluxDB stores tags sorted by key and parses sorted ones fastest
   const sorted = Object.fromEntries(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -68,7 +103,12 @@ function pressurePoints(hostname: string, pressure: HostSample['pressure'], ts: 
     for (const kind of ['some', 'full'] as const) {
       const line = p[kind];
       if (!line) continue;
-      const pt = point('host_pressure', { hostname, resource, kind }, { avg10: line.avg10, avg60: line.avg60, avg300: line.avg300, total_us: line.total }, ts);
+      const pt = point(
+        'host_pressure',
+        { hostname, resource, kind },
+        { avg10: line.avg10, avg60: line.avg60, avg300: line.avg300, total_us: line.total },
+        ts,
+      );
       if (pt) out.push(pt);
     }
   }
@@ -89,23 +129,57 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
   // made once with the record, as every figure reporters write
   const split = r.host?.cpu;
   const points: Array<Point | undefined> = [
-    point('daemon', tags, { uptime: (r.updatedAt - r.startedAt) / 1000, containers: r.engine.reachable ? runningPilots(r) : undefined, status: r.state }, ts),
+    point(
+      'daemon',
+      tags,
+      {
+        uptime: (r.updatedAt - r.startedAt) / 1000,
+        containers: r.engine.reachable ? runningPilots(r) : undefined,
+        status: r.state,
+      },
+      ts,
+    ),
     point('measurement', tags, { cpu_eff: r.host?.cpuBusyPct }, ts),
     split ? point('host_cpu', tags, { ...split, ncpus: r.host?.ncpus }, ts) : undefined,
     r.host
-      ? point('host_memory', tags, {
-        available_bytes: r.host.memAvailableBytes, total_bytes: r.host.memTotalBytes,
-        swap_total_bytes: sample?.memory.swapTotalBytes, swap_free_bytes: sample?.memory.swapFreeBytes,
-      }, ts)
+      ? point(
+          'host_memory',
+          tags,
+          {
+            available_bytes: r.host.memAvailableBytes,
+            total_bytes: r.host.memTotalBytes,
+            swap_total_bytes: sample?.memory.swapTotalBytes,
+            swap_free_bytes: sample?.memory.swapFreeBytes,
+          },
+          ts,
+        )
       : undefined,
     ...pressurePoints(hostname, sample?.pressure, ts),
-    ...r.pilots.map((p) => (p.cpuPct === undefined ? undefined : point('pilot_cpu', { hostname, pilot: p.name }, { cpu_pct: p.cpuPct, state: p.state }, ts))),
-    ...r.pilots.map((p) => (p.memBytes === undefined ? undefined : point('pilot_memory', { hostname, pilot: p.name }, { bytes: p.memBytes }, ts))),
+    ...r.pilots.map((p) =>
+      p.cpuPct === undefined
+        ? undefined
+        : point('pilot_cpu', { hostname, pilot: p.name }, { cpu_pct: p.cpuPct, state: p.state }, ts),
+    ),
+    ...r.pilots.map((p) =>
+      p.memBytes === undefined
+        ? undefined
+        : point('pilot_memory', { hostname, pilot: p.name }, { bytes: p.memBytes }, ts),
+    ),
     decisionPoint(r, ts),
-    point('daemon_stats', tags, {
-      iterations: r.iterations, removals_total: r.removalsTotal, engine_reachable: r.engine.reachable, reload_ok: r.config.reloadError === undefined,
-      drain: r.controls.drain || r.controls.drainStop, influx_queued_points: writer?.queued, influx_dropped_points: writer?.dropped,
-    }, ts),
+    point(
+      'daemon_stats',
+      tags,
+      {
+        iterations: r.iterations,
+        removals_total: r.removalsTotal,
+        engine_reachable: r.engine.reachable,
+        reload_ok: r.config.reloadError === undefined,
+        drain: r.controls.drain || r.controls.drainStop,
+        influx_queued_points: writer?.queued,
+        influx_dropped_points: writer?.dropped,
+      },
+      ts,
+    ),
   ];
   return points.filter((p): p is Point => p !== undefined);
 }
@@ -114,11 +188,23 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
 function decisionPoint(r: StatusReport, ts: string): Point | undefined {
   const fit = r.fit;
   if (!fit) return undefined;
-  return point('decision', { hostname: r.hostname }, {
-    running: fit.running, fitting: fit.fitting, room: fit.room, to_start: fit.toStart, blocked: fit.blocked ?? 'none',
-    pilot_share_pct: fit.pilotSharePct, overloaded: fit.overloaded, max_docks: r.config.maxDocks,
-    owner_busy_pct: fit.ownerBusyPct, owner_disturbed: fit.ownerDisturbed ?? false,
-  }, ts);
+  return point(
+    'decision',
+    { hostname: r.hostname },
+    {
+      running: fit.running,
+      fitting: fit.fitting,
+      room: fit.room,
+      to_start: fit.toStart,
+      blocked: fit.blocked ?? 'none',
+      pilot_share_pct: fit.pilotSharePct,
+      overloaded: fit.overloaded,
+      max_docks: r.config.maxDocks,
+      owner_busy_pct: fit.ownerBusyPct,
+      owner_disturbed: fit.ownerDisturbed ?? false,
+    },
+    ts,
+  );
 }
 
 const pyBool = (b: boolean): string => (b ? 'True' : 'False');
@@ -128,10 +214,26 @@ export function removalPoints(r: Removal, hostname: string, seq = 0): Point[] {
   const ts = nanoTimestamp(r.removedAt, seq);
   const points: Array<Point | undefined> = [
     // 0.6 wrote uptime 0 for a pilot that never started
-    point('container', { hostname, started: pyBool(r.started), killed: pyBool(r.killed) }, { uptime: r.uptimeSec ?? 0 }, ts),
-    point('removal', { hostname, reason: r.reason }, {
-      pilot: r.name, id: r.id, exit_code: r.exitCode, oom_killed: r.oomKilled, uptime: r.uptimeSec, started: r.started, killed: r.killed,
-    }, ts),
+    point(
+      'container',
+      { hostname, started: pyBool(r.started), killed: pyBool(r.killed) },
+      { uptime: r.uptimeSec ?? 0 },
+      ts,
+    ),
+    point(
+      'removal',
+      { hostname, reason: r.reason },
+      {
+        pilot: r.name,
+        id: r.id,
+        exit_code: r.exitCode,
+        oom_killed: r.oomKilled,
+        uptime: r.uptimeSec,
+        started: r.started,
+        killed: r.killed,
+      },
+      ts,
+    ),
   ];
   return points.filter((p): p is Point => p !== undefined);
 }

@@ -107,7 +107,9 @@ export class InfluxSink {
       this.#logger.info(`InfluxDB ${this.resolved.label}: created database ${db}`);
       return true;
     } catch (err) {
-      this.#logger.warn(`InfluxDB ${this.resolved.label}: database ${db} is missing and cannot be created: ${this.#message(err)}`);
+      this.#logger.warn(
+        `InfluxDB ${this.resolved.label}: database ${db} is missing and cannot be created: ${this.#message(err)}`,
+      );
       return false;
     }
   }
@@ -118,16 +120,23 @@ export class InfluxSink {
     const message = this.#message(err);
     if (this.#failingSince === undefined) {
       this.#failingSince = Date.now();
-      this.#logger.warn(`InfluxDB ${this.resolved.label}: write failed, keeping up to ${this.#queue.capacity} points until it answers: ${message}`);
+      this.#logger.warn(
+        `InfluxDB ${this.resolved.label}: write failed, keeping up to ${this.#queue.capacity} points until it answers: ${message}`,
+      );
     } else {
-      this.#logger.debug(`InfluxDB ${this.resolved.label}: write failed again: ${message}`, { queued: this.#queue.size, dropped: this.#queue.dropped });
+      this.#logger.debug(`InfluxDB ${this.resolved.label}: write failed again: ${message}`, {
+        queued: this.#queue.size,
+        dropped: this.#queue.dropped,
+      });
     }
   }
 
   #recovered(): void {
     if (this.#failingSince === undefined) return;
     this.#logger.info(`InfluxDB ${this.resolved.label}: writing again`, {
-      failedWrites: this.#failures, downSec: Math.round((Date.now() - this.#failingSince) / 1000), dropped: this.#queue.dropped,
+      failedWrites: this.#failures,
+      downSec: Math.round((Date.now() - this.#failingSince) / 1000),
+      dropped: this.#queue.dropped,
     });
     this.#failingSince = undefined;
     this.#failures = 0;

@@ -26,7 +26,9 @@ export function targetLabel(t: InfluxTarget): string {
  * `influxdb_password`. A URL that does not parse throws an Error naming its position only (the
  * configuration loader has already refused such URLs; this is for direct callers).
  */
-export function resolveTargets(settings: Pick<Settings, 'influxdb_url' | 'influxdb_username' | 'influxdb_password'>): ResolvedTarget[] {
+export function resolveTargets(
+  settings: Pick<Settings, 'influxdb_url' | 'influxdb_username' | 'influxdb_password'>,
+): ResolvedTarget[] {
   return influxUrls(settings.influxdb_url).map((raw, i) => {
     let parsed: InfluxTarget;
     try {
@@ -42,8 +44,14 @@ export function resolveTargets(settings: Pick<Settings, 'influxdb_url' | 'influx
     };
     const secrets = [target.username, target.password].filter((s): s is string => s !== undefined && s !== '');
     // the form they travel in, in the Authorization header
-    if (secrets.length) secrets.push(Buffer.from(`${target.username ?? ''}:${target.password ?? ''}`).toString('base64'));
-    return { target, label: targetLabel(target), secrets, key: JSON.stringify([targetLabel(target), target.username ?? '', target.password ?? '']) };
+    if (secrets.length)
+      secrets.push(Buffer.from(`${target.username ?? ''}:${target.password ?? ''}`).toString('base64'));
+    return {
+      target,
+      label: targetLabel(target),
+      secrets,
+      key: JSON.stringify([targetLabel(target), target.username ?? '', target.password ?? '']),
+    };
   });
 }
 

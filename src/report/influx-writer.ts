@@ -10,7 +10,10 @@ import type { Removal } from './removals.ts';
 import type { Reporter } from './reporter.ts';
 import type { StatusReport } from './status.ts';
 
-type WriterSettings = Pick<Settings, 'influxdb_url' | 'influxdb_username' | 'influxdb_password' | 'influxdb_queue_size' | 'influxdb_flush_interval'>;
+type WriterSettings = Pick<
+  Settings,
+  'influxdb_url' | 'influxdb_username' | 'influxdb_password' | 'influxdb_queue_size' | 'influxdb_flush_interval'
+>;
 
 export interface InfluxWriterOptions {
   readonly hostname: string;
@@ -87,8 +90,15 @@ export class InfluxWriter implements Reporter {
 
   stats(): InfluxWriterStats {
     const targets = this.#sinks.map((s) => s.stats());
-    const sum = (k: 'queued' | 'dropped' | 'written' | 'writeErrors'): number => targets.reduce((n, t) => n + t[k], k === 'queued' ? 0 : this.#retired[k]);
-    return { queued: sum('queued'), dropped: sum('dropped'), written: sum('written'), writeErrors: sum('writeErrors'), targets };
+    const sum = (k: 'queued' | 'dropped' | 'written' | 'writeErrors'): number =>
+      targets.reduce((n, t) => n + t[k], k === 'queued' ? 0 : this.#retired[k]);
+    return {
+      queued: sum('queued'),
+      dropped: sum('dropped'),
+      written: sum('written'),
+      writeErrors: sum('writeErrors'),
+      targets,
+    };
   }
 
   /** Writes what is queued now, to every target; resolves when each has written or failed. */
@@ -109,7 +119,11 @@ export class InfluxWriter implements Reporter {
     for (const s of this.#sinks) {
       // the final account of this run: what was written, dropped on the bound, and lost now
       const st = s.stats();
-      this.#o.logger.info(`InfluxDB ${st.target}: writer closed`, { written: st.written, dropped: st.dropped, unwritten: st.queued });
+      this.#o.logger.info(`InfluxDB ${st.target}: writer closed`, {
+        written: st.written,
+        dropped: st.dropped,
+        unwritten: st.queued,
+      });
       s.close();
     }
   }
@@ -119,7 +133,8 @@ export class InfluxWriter implements Reporter {
     const previous = this.#settings;
     this.#settings = settings;
     const old = new Map(this.#sinks.map((s) => [s.resolved.key, s]));
-    const timeoutMs = this.#o.writeTimeoutMs ?? Math.min(10_000, Math.max(1000, settings.influxdb_flush_interval * 1000));
+    const timeoutMs =
+      this.#o.writeTimeoutMs ?? Math.min(10_000, Math.max(1000, settings.influxdb_flush_interval * 1000));
     this.#sinks = resolved.map((r) => {
       const kept = old.get(r.key);
       old.delete(r.key);
@@ -127,13 +142,20 @@ export class InfluxWriter implements Reporter {
         kept.resize(settings.influxdb_queue_size);
         return kept;
       }
-      this.#o.logger.info(`writing monitoring to InfluxDB ${r.label}`, { flushIntervalSec: settings.influxdb_flush_interval, queueSize: settings.influxdb_queue_size });
+      this.#o.logger.info(`writing monitoring to InfluxDB ${r.label}`, {
+        flushIntervalSec: settings.influxdb_flush_interval,
+        queueSize: settings.influxdb_queue_size,
+      });
       return new InfluxSink(r, this.#factory(r.target, timeoutMs), settings.influxdb_queue_size, this.#o.logger);
     });
     for (const gone of old.values()) {
       const st = gone.stats();
       this.#o.logger.info(`no longer writing to InfluxDB ${gone.resolved.label}`, { discarded: st.queued });
-      this.#retired = { dropped: this.#retired.dropped + st.dropped + st.queued, written: this.#retired.written + st.written, writeErrors: this.#retired.writeErrors + st.writeErrors };
+      this.#retired = {
+        dropped: this.#retired.dropped + st.dropped + st.queued,
+        written: this.#retired.written + st.written,
+        writeErrors: this.#retired.writeErrors + st.writeErrors,
+      };
       gone.close();
     }
     if (this.#timer === undefined || previous.influxdb_flush_interval !== settings.influxdb_flush_interval) {

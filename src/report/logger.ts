@@ -22,15 +22,31 @@ const readable = winston.format.printf(({ level, message, timestamp, ...meta }) 
 /** The daemon's logger: one line per event, structured fields beside the message. */
 export function createLogger(o: LoggerOptions): Logger {
   const json = o.json ?? !process.stdout.isTTY;
-  const jsonFormat = winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json());
+  const jsonFormat = winston.format.combine(
+    winston.format.timestamp(),
+    winston.format.errors({ stack: false }),
+    winston.format.json(),
+  );
   const transports: winston.transport[] = [
     o.stream
-      ? new winston.transports.Stream({ stream: o.stream, format: json ? jsonFormat : winston.format.combine(winston.format.timestamp(), readable) })
-      : new winston.transports.Console({ format: json ? jsonFormat : winston.format.combine(winston.format.timestamp(), readable) }),
+      ? new winston.transports.Stream({
+          stream: o.stream,
+          format: json ? jsonFormat : winston.format.combine(winston.format.timestamp(), readable),
+        })
+      : new winston.transports.Console({
+          format: json ? jsonFormat : winston.format.combine(winston.format.timestamp(), readable),
+        }),
   ];
   if (o.logDir) {
     transports.push(
-      new winston.transports.File({ dirname: o.logDir, filename: 'plancton.log', maxsize: 10 * 1024 * 1024, maxFiles: 50, tailable: true, format: jsonFormat }),
+      new winston.transports.File({
+        dirname: o.logDir,
+        filename: 'plancton.log',
+        maxsize: 10 * 1024 * 1024,
+        maxFiles: 50,
+        tailable: true,
+        format: jsonFormat,
+      }),
     );
   }
   return winston.createLogger({ level: o.level, transports });

@@ -7,7 +7,15 @@ import type { Reporter } from './reporter.ts';
 import type { StatusReport } from './status.ts';
 
 const DAEMON_STATES: readonly DaemonStatus[] = ['active', 'draining', 'stopping', 'waiting'];
-const PILOT_STATES: readonly PilotState[] = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'];
+const PILOT_STATES: readonly PilotState[] = [
+  'created',
+  'running',
+  'paused',
+  'restarting',
+  'removing',
+  'exited',
+  'dead',
+];
 /** Pilot lifetimes are minutes to max_ttl (12 h by default) and beyond. */
 export const UPTIME_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800];
 
@@ -29,43 +37,125 @@ export class PlanctonMetrics implements Reporter {
   readonly #g = {
     info: this.#gauge('plancton_info', 'Plancton version and instance id (always 1).', ['version', 'instance_id']),
     start: this.#gauge('plancton_start_time_seconds', 'When the daemon started, in seconds since the epoch.'),
-    last: this.#gauge('plancton_last_iteration_timestamp_seconds', 'When the last iteration reported, in seconds since the epoch.'),
-    state: this.#gauge('plancton_daemon_state', 'Daemon state: 1 for the current one of active, draining, stopping, waiting.', ['state']),
+    last: this.#gauge(
+      'plancton_last_iteration_timestamp_seconds',
+      'When the last iteration reported, in seconds since the epoch.',
+    ),
+    state: this.#gauge(
+      'plancton_daemon_state',
+      'Daemon state: 1 for the current one of active, draining, stopping, waiting.',
+      ['state'],
+    ),
     engine: this.#gauge('plancton_engine_reachable', '1 when the container engine answered in the last iteration.'),
-    reload: this.#gauge('plancton_config_last_reload_successful', '0 when the last configuration reload failed (the previous configuration is kept).'),
+    reload: this.#gauge(
+      'plancton_config_last_reload_successful',
+      '0 when the last configuration reload failed (the previous configuration is kept).',
+    ),
     configHash: this.#gauge('plancton_config_info', 'Hash of the pilot-shaping configuration (always 1).', ['hash']),
     maxDocks: this.#gauge('plancton_max_docks', 'Maximum number of pilots (max_docks evaluated on this host).'),
-    maxDocksError: this.#gauge('plancton_max_docks_error', '1 when the max_docks expression cannot be evaluated (then 0 pilots).'),
-    controls: this.#gauge('plancton_controls', 'Operator controls in force: drain, drain_stop, force_stop (1 when set).', ['control']),
-    pilots: this.#gauge('plancton_pilots', 'Pilots of this instance by engine state (absent while the engine is unreachable).', ['state']),
-    pilotCpu: this.#gauge('plancton_pilot_cpu_percent', 'CPU used by one pilot since the previous iteration, in percent of one CPU (from its cgroup).', ['pilot']),
-    pilotMem: this.#gauge('plancton_pilot_memory_bytes', 'Memory one pilot uses now, in bytes, page cache included (from its cgroup).', ['pilot']),
+    maxDocksError: this.#gauge(
+      'plancton_max_docks_error',
+      '1 when the max_docks expression cannot be evaluated (then 0 pilots).',
+    ),
+    controls: this.#gauge(
+      'plancton_controls',
+      'Operator controls in force: drain, drain_stop, force_stop (1 when set).',
+      ['control'],
+    ),
+    pilots: this.#gauge(
+      'plancton_pilots',
+      'Pilots of this instance by engine state (absent while the engine is unreachable).',
+      ['state'],
+    ),
+    pilotCpu: this.#gauge(
+      'plancton_pilot_cpu_percent',
+      'CPU used by one pilot since the previous iteration, in percent of one CPU (from its cgroup).',
+      ['pilot'],
+    ),
+    pilotMem: this.#gauge(
+      'plancton_pilot_memory_bytes',
+      'Memory one pilot uses now, in bytes, page cache included (from its cgroup).',
+      ['pilot'],
+    ),
     ncpus: this.#gauge('plancton_host_cpus', 'CPUs of the host.'),
-    busy: this.#gauge('plancton_host_cpu_busy_percent', 'Share of all host CPUs busy since the previous iteration (0.6 cpu_eff).'),
-    share: this.#gauge('plancton_host_cpu_share_percent', 'Host CPU split in percent of all CPUs: owner (busy minus pilots), pilots, idle.', ['part']),
+    busy: this.#gauge(
+      'plancton_host_cpu_busy_percent',
+      'Share of all host CPUs busy since the previous iteration (0.6 cpu_eff).',
+    ),
+    share: this.#gauge(
+      'plancton_host_cpu_share_percent',
+      'Host CPU split in percent of all CPUs: owner (busy minus pilots), pilots, idle.',
+      ['part'],
+    ),
     memAvail: this.#gauge('plancton_host_memory_available_bytes', 'MemAvailable of the host.'),
     memTotal: this.#gauge('plancton_host_memory_total_bytes', 'MemTotal of the host.'),
     swapTotal: this.#gauge('plancton_host_swap_total_bytes', 'SwapTotal of the host.'),
     swapFree: this.#gauge('plancton_host_swap_free_bytes', 'SwapFree of the host.'),
-    psi: this.#gauge('plancton_host_pressure_percent', 'Pressure stall information: share of time stalled over the window (10, 60, 300 s).', ['resource', 'kind', 'window']),
-    fit: this.#gauge('plancton_decision_pilots', 'The last decision in pilots: running, fitting (idle CPU allows), room (max_docks allows), to_start.', ['kind']),
-    blocked: this.#gauge('plancton_decision_blocked', '1 for the reason no pilot was started in the last iteration, when none was.', ['reason']),
-    pilotShare: this.#gauge('plancton_decision_pilot_share_percent', 'Host CPU share the running pilots may use, in percent of all CPUs.'),
-    overloaded: this.#gauge('plancton_decision_overloaded', '1 while the host is busier than the pilots\' share plus overload_margin.'),
-    influxQueued: this.#gauge('plancton_influxdb_queued_points', 'Points waiting to be written to InfluxDB.', ['target'], () => this.#refreshInflux()),
+    psi: this.#gauge(
+      'plancton_host_pressure_percent',
+      'Pressure stall information: share of time stalled over the window (10, 60, 300 s).',
+      ['resource', 'kind', 'window'],
+    ),
+    fit: this.#gauge(
+      'plancton_decision_pilots',
+      'The last decision in pilots: running, fitting (idle CPU allows), room (max_docks allows), to_start.',
+      ['kind'],
+    ),
+    blocked: this.#gauge(
+      'plancton_decision_blocked',
+      '1 for the reason no pilot was started in the last iteration, when none was.',
+      ['reason'],
+    ),
+    pilotShare: this.#gauge(
+      'plancton_decision_pilot_share_percent',
+      'Host CPU share the running pilots may use, in percent of all CPUs.',
+    ),
+    overloaded: this.#gauge(
+      'plancton_decision_overloaded',
+      "1 while the host is busier than the pilots' share plus overload_margin.",
+    ),
+    influxQueued: this.#gauge(
+      'plancton_influxdb_queued_points',
+      'Points waiting to be written to InfluxDB.',
+      ['target'],
+      () => this.#refreshInflux(),
+    ),
   };
   readonly #c = {
     iterations: this.#counter('plancton_iterations_total', 'Iterations of the control loop.'),
     removals: this.#counter('plancton_removals_total', 'Pilots removed, by reason.', ['reason']),
-    exitCodes: this.#counter('plancton_pilot_exit_codes_total', 'Removed pilots by exit code (none: never finished on its own).', ['code']),
+    exitCodes: this.#counter(
+      'plancton_pilot_exit_codes_total',
+      'Removed pilots by exit code (none: never finished on its own).',
+      ['code'],
+    ),
     oom: this.#counter('plancton_pilot_oom_kills_total', 'Removed pilots that the kernel had killed for memory.'),
-    psiTotal: this.#counter('plancton_host_pressure_stall_seconds_total', 'Pressure stall time of the host since boot, seen since the daemon started.', ['resource', 'kind']),
-    influxDropped: this.#counter('plancton_influxdb_dropped_points_total', 'Points dropped, oldest first, because the InfluxDB queue was full.', ['target'], () => this.#refreshInflux()),
-    influxWritten: this.#counter('plancton_influxdb_written_points_total', 'Points written to InfluxDB.', ['target'], () => this.#refreshInflux()),
-    influxErrors: this.#counter('plancton_influxdb_write_errors_total', 'Failed InfluxDB writes.', ['target'], () => this.#refreshInflux()),
+    psiTotal: this.#counter(
+      'plancton_host_pressure_stall_seconds_total',
+      'Pressure stall time of the host since boot, seen since the daemon started.',
+      ['resource', 'kind'],
+    ),
+    influxDropped: this.#counter(
+      'plancton_influxdb_dropped_points_total',
+      'Points dropped, oldest first, because the InfluxDB queue was full.',
+      ['target'],
+      () => this.#refreshInflux(),
+    ),
+    influxWritten: this.#counter(
+      'plancton_influxdb_written_points_total',
+      'Points written to InfluxDB.',
+      ['target'],
+      () => this.#refreshInflux(),
+    ),
+    influxErrors: this.#counter('plancton_influxdb_write_errors_total', 'Failed InfluxDB writes.', ['target'], () =>
+      this.#refreshInflux(),
+    ),
   };
   readonly #uptime = new Histogram({
-    name: 'plancton_pilot_uptime_seconds', help: 'Lifetime of removed pilots, from start to finish (or removal).', buckets: UPTIME_BUCKETS, registers: [this.registry],
+    name: 'plancton_pilot_uptime_seconds',
+    help: 'Lifetime of removed pilots, from start to finish (or removal).',
+    buckets: UPTIME_BUCKETS,
+    registers: [this.registry],
   });
   #iterations = 0;
   readonly #states = new Set<string>(DAEMON_STATES);
@@ -77,7 +167,8 @@ export class PlanctonMetrics implements Reporter {
   constructor(o: MetricsOptions) {
     this.registry.setDefaultLabels({ hostname: o.identity.hostname });
     // the event-loop delay sampled every 100 ms, not prom-client's 10 ms (measured: 0.76% of a core at 10 ms, 0.49% at 100 ms, for an idle process)
-    if (o.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'plancton_', eventLoopMonitoringPrecision: 100 });
+    if (o.processMetrics !== false)
+      collectDefaultMetrics({ register: this.registry, prefix: 'plancton_', eventLoopMonitoringPrecision: 100 });
     this.#g.info.set({ version: o.identity.version, instance_id: o.identity.instance }, 1);
     for (const s of DAEMON_STATES) this.#g.state.set({ state: s }, 0);
     this.#influx = o.influx;
@@ -172,7 +263,8 @@ export class PlanctonMetrics implements Reporter {
         // the kernel's counter (microseconds since boot) becomes a counter of what was seen since start
         const key = `${resource}/${kind}`;
         const prev = this.#psiTotals.get(key);
-        if (prev !== undefined && line.total >= prev) this.#c.psiTotal.inc({ resource, kind }, (line.total - prev) / 1e6);
+        if (prev !== undefined && line.total >= prev)
+          this.#c.psiTotal.inc({ resource, kind }, (line.total - prev) / 1e6);
         else this.#c.psiTotal.inc({ resource, kind }, 0);
         this.#psiTotals.set(key, line.total);
       }
@@ -201,7 +293,9 @@ export class PlanctonMetrics implements Reporter {
     for (const t of s.targets) {
       this.#g.influxQueued.set({ target: t.target }, t.queued);
       for (const [counter, value, key] of [
-        [this.#c.influxDropped, t.dropped, 'dropped'], [this.#c.influxWritten, t.written, 'written'], [this.#c.influxErrors, t.writeErrors, 'errors'],
+        [this.#c.influxDropped, t.dropped, 'dropped'],
+        [this.#c.influxWritten, t.written, 'written'],
+        [this.#c.influxErrors, t.writeErrors, 'errors'],
       ] as const) {
         const id = `${key} ${t.target}`;
         const delta = value - (this.#influxSeen.get(id) ?? 0);

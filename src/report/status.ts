@@ -88,12 +88,29 @@ export function cpuSplit(r: Pick<StatusReport, 'host' | 'pilots'>): CpuSplit | u
 /** The host part of the status, with its CPU split over `pilots` (their rows). */
 export function hostSummary(h: HostSample | undefined, pilots: StatusReport['pilots'] = []): StatusReport['host'] {
   if (!h) return undefined;
-  const host = { ncpus: h.ncpus, cpuBusyPct: h.cpu?.busyPct, memAvailableBytes: h.memory.availableBytes, memTotalBytes: h.memory.totalBytes };
+  const host = {
+    ncpus: h.ncpus,
+    cpuBusyPct: h.cpu?.busyPct,
+    memAvailableBytes: h.memory.availableBytes,
+    memTotalBytes: h.memory.totalBytes,
+  };
   return { ...host, cpu: cpuSplit({ host, pilots }) };
 }
 
-export function pilotRows(pilots: readonly Pilot[], cpu: ReadonlyMap<string, number>, mem: ReadonlyMap<string, number> = new Map()): StatusReport['pilots'] {
-  return pilots.map((p) => ({ id: p.id, name: p.name, state: p.state, startedAt: p.startedAt, cpuPct: cpu.get(p.id), memBytes: mem.get(p.id), configHash: p.configHash }));
+export function pilotRows(
+  pilots: readonly Pilot[],
+  cpu: ReadonlyMap<string, number>,
+  mem: ReadonlyMap<string, number> = new Map(),
+): StatusReport['pilots'] {
+  return pilots.map((p) => ({
+    id: p.id,
+    name: p.name,
+    state: p.state,
+    startedAt: p.startedAt,
+    cpuPct: cpu.get(p.id),
+    memBytes: mem.get(p.id),
+    configHash: p.configHash,
+  }));
 }
 
 function age(sec: number): string {
@@ -118,8 +135,15 @@ export function unhealthyReason(r: StatusReport | undefined, alive: boolean, now
 }
 
 function ioLine(io: IoStatus): string {
-  const owner = io.ownerIops === undefined ? '' : `, owner ${io.ownerIops.toFixed(0)} req/s ${((io.ownerBps ?? 0) / 2 ** 20).toFixed(1)} MiB/s`;
-  const cut = io.paused.length ? `; paused for the owner's I/O: ${io.paused.join(', ')}` : io.limited.length ? `; limited: ${io.limited.length} cgroup(s)` : '';
+  const owner =
+    io.ownerIops === undefined
+      ? ''
+      : `, owner ${io.ownerIops.toFixed(0)} req/s ${((io.ownerBps ?? 0) / 2 ** 20).toFixed(1)} MiB/s`;
+  const cut = io.paused.length
+    ? `; paused for the owner's I/O: ${io.paused.join(', ')}`
+    : io.limited.length
+      ? `; limited: ${io.limited.length} cgroup(s)`
+      : '';
   return `${io.mechanism} (${io.detail})${owner}, owner ${io.ownerBusy ? 'BUSY' : 'quiet'}${cut}${io.error ? `; ${io.error}` : ''}`;
 }
 
@@ -135,14 +159,32 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
     `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}${r.fit?.ownerDisturbed ? ', last clean reading: this one was mostly Plancton starting or stopping pilots' : ''}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
     `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
   ];
-  const flags = Object.entries(r.controls).filter(([, v]) => v).map(([k]) => k);
+  const flags = Object.entries(r.controls)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
   if (flags.length) lines.push(`controls: ${flags.join(', ')}`);
   if (r.pilots.length) {
     const rows = [['ID', 'NAME', 'STATE', 'AGE', 'CPU', 'MEM']];
     const mib = (b: number | undefined): string => (b === undefined ? '-' : `${(b / 2 ** 20).toFixed(1)}MiB`);
-    for (const p of r.pilots) rows.push([p.id.slice(0, 12), p.name, p.state, p.startedAt ? age((now - p.startedAt) / 1000) : '-', pct(p.cpuPct), mib(p.memBytes)]);
+    for (const p of r.pilots)
+      rows.push([
+        p.id.slice(0, 12),
+        p.name,
+        p.state,
+        p.startedAt ? age((now - p.startedAt) / 1000) : '-',
+        pct(p.cpuPct),
+        mib(p.memBytes),
+      ]);
     const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-    lines.push('', ...rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()));
+    lines.push(
+      '',
+      ...rows.map((row) =>
+        row
+          .map((c, i) => c.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd(),
+      ),
+    );
   }
   return lines.join('\n');
 }

@@ -17,28 +17,49 @@ import { removeByLabel, waitFor } from '../support/docker.ts';
 import { ROOT, readmeBlock, requireHTCondor } from '../support/htcondor.ts';
 import { NODE_IMAGE, randomSuffix, requireCompose, requireImages, shell } from '../support/image.ts';
 
-const skip = (await requireHTCondor()) || (await requireImages(NODE_IMAGE)) || (await requireCompose(['docker', 'compose'])) || (await requireCompose(['docker-compose']));
+const skip =
+  (await requireHTCondor()) ||
+  (await requireImages(NODE_IMAGE)) ||
+  (await requireCompose(['docker', 'compose'])) ||
+  (await requireCompose(['docker-compose']));
 
-describe('the README\'s HTCondor demo, verbatim', { skip, timeout: 30 * 60_000 }, () => {
+describe("the README's HTCondor demo, verbatim", { skip, timeout: 30 * 60_000 }, () => {
   const suffix = randomSuffix();
   const instance = `htcondor-demo-${suffix}`;
   // The environment of the shell the lines run in, not the lines: a project and an instance of
   // the test's own (so that cleaning up touches nothing else), and, since this machine may run
   // other work, an overload margin that keeps Plancton from holding its pilot back for it.
-  const env = { COMPOSE_PROJECT_NAME: `plancton-demo-${suffix}`, PLANCTON_INSTANCE_ID: instance, PLANCTON_OVERLOAD_MARGIN: '400' };
+  const env = {
+    COMPOSE_PROJECT_NAME: `plancton-demo-${suffix}`,
+    PLANCTON_INSTANCE_ID: instance,
+    PLANCTON_OVERLOAD_MARGIN: '400',
+  };
   const compose = ['docker', 'compose'];
 
   after(async () => {
     const [cmd = '', ...pre] = compose;
-    await execa(cmd, [...pre, '-f', 'compose/htcondor-demo.yml', 'down', '-v', '--remove-orphans'], { cwd: ROOT, env, reject: false, timeout: 15 * 60_000 });
+    await execa(cmd, [...pre, '-f', 'compose/htcondor-demo.yml', 'down', '-v', '--remove-orphans'], {
+      cwd: ROOT,
+      env,
+      reject: false,
+      timeout: 15 * 60_000,
+    });
     await removeByLabel(`org.plancton.instance=${instance}`);
   });
 
-  it('the demo file reads the same with Compose v1 and v2, and gives config/htcondor.yaml the pool\'s network, token and central manager', async (t) => {
+  it("the demo file reads the same with Compose v1 and v2, and gives config/htcondor.yaml the pool's network, token and central manager", async (t) => {
     const rendered: string[] = [];
     for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
-      const r = await execa(cmd[0]!, [...cmd.slice(1), '-f', 'compose/htcondor-demo.yml', 'config'], { cwd: ROOT, env, reject: false, timeout: 60_000 });
-      if (r.exitCode !== 0 && /not a docker command|unknown command|ENOENT/i.test(`${String(r.stderr)} ${r.shortMessage ?? ''}`)) {
+      const r = await execa(cmd[0]!, [...cmd.slice(1), '-f', 'compose/htcondor-demo.yml', 'config'], {
+        cwd: ROOT,
+        env,
+        reject: false,
+        timeout: 60_000,
+      });
+      if (
+        r.exitCode !== 0 &&
+        /not a docker command|unknown command|ENOENT/i.test(`${String(r.stderr)} ${r.shortMessage ?? ''}`)
+      ) {
         t.diagnostic(`${cmd.join(' ')} is not installed here: not checked with it`);
         continue;
       }
@@ -47,42 +68,93 @@ describe('the README\'s HTCondor demo, verbatim', { skip, timeout: 30 * 60_000 }
     }
     assert.ok(rendered.length > 0, 'at least one Compose read the file');
     const file = parseYaml(readFileSync(join(ROOT, 'compose/htcondor-demo.yml'), 'utf8')) as {
-      services: { plancton: { environment: Record<string, string | null>; volumes: string[] }; cm: { hostname: string; volumes: string[] } };
-      networks: { default: { name: string } }; volumes: { tokens: { name: string } };
+      services: {
+        plancton: { environment: Record<string, string | null>; volumes: string[] };
+        cm: { hostname: string; volumes: string[] };
+      };
+      networks: { default: { name: string } };
+      volumes: { tokens: { name: string } };
     };
     const penv = file.services.plancton.environment;
-    assert.ok(file.services.plancton.volumes.includes('../config/htcondor.yaml:/etc/plancton/config.yaml:ro'), 'Plancton runs config/htcondor.yaml itself');
-    const demoEnv = Object.fromEntries(Object.entries(penv).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    assert.ok(
+      file.services.plancton.volumes.includes('../config/htcondor.yaml:/etc/plancton/config.yaml:ro'),
+      'Plancton runs config/htcondor.yaml itself',
+    );
+    const demoEnv = Object.fromEntries(Object.entries(penv).filter(([, v]) => typeof v === 'string')) as Record<
+      string,
+      string
+    >;
     const loaded = loadConfig({ file: join(ROOT, 'config/htcondor.yaml'), fileRequired: true, env: demoEnv, args: [] });
     assert.deepEqual(loaded.warnings, []);
-    assert.equal(loaded.pilot.network, file.networks.default.name, 'the pilots join the demo\'s network');
-    assert.ok(loaded.pilot.env.includes(`CONDOR_HOST=${file.services.cm.hostname}`), 'the pilots are pointed at the central manager');
-    assert.deepEqual(loaded.pilot.binds, [`${file.volumes.tokens.name}:/etc/condor/tokens-orig.d:ro`], 'the pilots mount the token volume, read-only');
-    assert.ok(file.services.cm.volumes.includes('tokens:/etc/condor/pilot-tokens'), 'where the central manager writes the token');
+    assert.equal(loaded.pilot.network, file.networks.default.name, "the pilots join the demo's network");
+    assert.ok(
+      loaded.pilot.env.includes(`CONDOR_HOST=${file.services.cm.hostname}`),
+      'the pilots are pointed at the central manager',
+    );
+    assert.deepEqual(
+      loaded.pilot.binds,
+      [`${file.volumes.tokens.name}:/etc/condor/tokens-orig.d:ro`],
+      'the pilots mount the token volume, read-only',
+    );
+    assert.ok(
+      file.services.cm.volumes.includes('tokens:/etc/condor/pilot-tokens'),
+      'where the central manager writes the token',
+    );
     assert.ok(!loaded.pilot.env.some((e) => /token/i.test(e)), 'no token in the environment');
   });
 
   it('brings the pool up, runs the job on a Plancton pilot and shows its output; `down` removes the pilots', async (t) => {
     const lines = readmeBlock('htcondor-demo');
-    assert.ok(lines.length >= 3 && lines.every((l) => l.startsWith('docker compose ')), `the block is Compose v2 lines: ${JSON.stringify(lines)}`);
+    assert.ok(
+      lines.length >= 3 && lines.every((l) => l.startsWith('docker compose ')),
+      `the block is Compose v2 lines: ${JSON.stringify(lines)}`,
+    );
     let last = '';
     for (const line of lines) {
       const r = await shell(line, env, 25 * 60_000);
-      assert.equal(r.exitCode, 0, `'${line}' failed (${r.exitCode}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
+      assert.equal(
+        r.exitCode,
+        0,
+        `'${line}' failed (${r.exitCode}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`,
+      );
       last = r.stdout;
     }
-    assert.match(last, /^hello from\n/, 'the job\'s output');
+    assert.match(last, /^hello from\n/, "the job's output");
     const host = last.split('\n')[1] ?? '';
     assert.match(host, /^plancton-[a-z0-9-]+-[a-z0-9]{6}$/, `it ran in a Plancton pilot (host name ${host})`);
-    const pilot = await execa('docker', ['ps', '-a', '--filter', `label=org.plancton.pilot-id=${host.split('-').at(-1)}`, '--filter', `label=org.plancton.instance=${instance}`, '-q'], { reject: false });
+    const pilot = await execa(
+      'docker',
+      [
+        'ps',
+        '-a',
+        '--filter',
+        `label=org.plancton.pilot-id=${host.split('-').at(-1)}`,
+        '--filter',
+        `label=org.plancton.instance=${instance}`,
+        '-q',
+      ],
+      { reject: false },
+    );
     t.diagnostic(`the job ran in pilot ${host} (${pilot.stdout.trim() ? 'still present' : 'already ended'})`);
 
     const [cmd = '', ...pre] = compose;
-    const down = await execa(cmd, [...pre, '-f', 'compose/htcondor-demo.yml', 'down'], { cwd: ROOT, env, reject: false, timeout: 15 * 60_000 });
+    const down = await execa(cmd, [...pre, '-f', 'compose/htcondor-demo.yml', 'down'], {
+      cwd: ROOT,
+      env,
+      reject: false,
+      timeout: 15 * 60_000,
+    });
     assert.equal(down.exitCode, 0, `down: ${String(down.stderr).slice(-2000)}`);
-    await waitFor('no pilot of the demo left', async () => {
-      const left = await execa('docker', ['ps', '-a', '-q', '--filter', `label=org.plancton.instance=${instance}`], { reject: false });
-      return String(left.stdout).trim() === '' ? true : undefined;
-    }, 60_000, 1000);
+    await waitFor(
+      'no pilot of the demo left',
+      async () => {
+        const left = await execa('docker', ['ps', '-a', '-q', '--filter', `label=org.plancton.instance=${instance}`], {
+          reject: false,
+        });
+        return String(left.stdout).trim() === '' ? true : undefined;
+      },
+      60_000,
+      1000,
+    );
   });
 });

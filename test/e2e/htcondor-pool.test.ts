@@ -27,7 +27,15 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DaemonProcess, logRecords } from '../support/daemon.ts';
 import { docker, randomInstance, removeByLabel, waitFor } from '../support/docker.ts';
-import { HTCONDOR_IMAGE, Pool, ROOT, buildHTCondorImage, pilotOfSlot, requireHTCondor, type JobAd } from '../support/htcondor.ts';
+import {
+  HTCONDOR_IMAGE,
+  Pool,
+  ROOT,
+  buildHTCondorImage,
+  pilotOfSlot,
+  requireHTCondor,
+  type JobAd,
+} from '../support/htcondor.ts';
 import { PilotEvents } from '../support/pilot-images.ts';
 
 const skip = await requireHTCondor();
@@ -49,26 +57,31 @@ const expected = (n: number): string => createHash('sha256').update(`plancton-${
 
 /** A cluster of `n` jobs, each writing result.txt (its digest and its pilot's host name), sent back as result.<cluster tag>.<proc>.txt. */
 function batch(tag: string, n: number, seconds: number, extra: readonly string[] = []): string {
-  return [
-    'executable = /bin/sh',
-    `arguments = "-c 'printf plancton-%s $(Process) | sha256sum > result.txt; cat /proc/sys/kernel/hostname >> result.txt; sleep ${seconds}'"`,
-    'transfer_output_files = result.txt',
-    `transfer_output_remaps = "result.txt = result.${tag}.$(Process).txt"`,
-    `output = ${tag}.$(Process).out`,
-    `error = ${tag}.$(Process).err`,
-    `log = ${tag}.log`,
-    'should_transfer_files = YES',
-    'when_to_transfer_output = ON_EXIT',
-    'request_cpus = 1',
-    'request_memory = 64M',
-    ...extra,
-    `queue ${n}`,
-  ].join('\n') + '\n';
+  return (
+    [
+      'executable = /bin/sh',
+      `arguments = "-c 'printf plancton-%s $(Process) | sha256sum > result.txt; cat /proc/sys/kernel/hostname >> result.txt; sleep ${seconds}'"`,
+      'transfer_output_files = result.txt',
+      `transfer_output_remaps = "result.txt = result.${tag}.$(Process).txt"`,
+      `output = ${tag}.$(Process).out`,
+      `error = ${tag}.$(Process).err`,
+      `log = ${tag}.log`,
+      'should_transfer_files = YES',
+      'when_to_transfer_output = ON_EXIT',
+      'request_cpus = 1',
+      'request_memory = 64M',
+      ...extra,
+      `queue ${n}`,
+    ].join('\n') + '\n'
+  );
 }
 
 /** A job pinned to the pilots of one Plancton host, through the slot ad's PLANCTON_HOST (editable later). */
 function pinned(tag: string, host: string, seconds: number): string {
-  return batch(tag, 1, seconds, [`+PlanctonTarget = "${host}"`, 'requirements = TARGET.PLANCTON_HOST =?= MY.PlanctonTarget']);
+  return batch(tag, 1, seconds, [
+    `+PlanctonTarget = "${host}"`,
+    'requirements = TARGET.PLANCTON_HOST =?= MY.PlanctonTarget',
+  ]);
 }
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -89,7 +102,12 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
       PLANCTON_HOSTNAME: hosts[key],
       PLANCTON_DOCKER_IMAGE: HTCONDOR_IMAGE,
       PLANCTON_DOCKER_NETWORK: pool.network,
-      PLANCTON_DOCKER_ENV: JSON.stringify([`CONDOR_HOST=${pool.host}`, `HTCONDOR_IDLE_TIMEOUT=${IDLE}`, `HTCONDOR_VACATE_TIME=${VACATE}`, 'HTCONDOR_DEADLINE_MARGIN=60']),
+      PLANCTON_DOCKER_ENV: JSON.stringify([
+        `CONDOR_HOST=${pool.host}`,
+        `HTCONDOR_IDLE_TIMEOUT=${IDLE}`,
+        `HTCONDOR_VACATE_TIME=${VACATE}`,
+        'HTCONDOR_DEADLINE_MARGIN=60',
+      ]),
       PLANCTON_BINDS: JSON.stringify([`${pool.tokenDir}:/etc/condor/tokens-orig.d:ro`]),
       PLANCTON_MAX_DOCKS: String(MAX_DOCKS),
       PLANCTON_CPUS_PER_DOCK: '1',
@@ -116,11 +134,27 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
   }
 
   const running = async (key: 'a' | 'b'): Promise<string[]> => {
-    const out = await docker(['ps', '-q', '--no-trunc', '--filter', `label=org.plancton.instance=${instances[key]}`, '--filter', 'status=running']);
+    const out = await docker([
+      'ps',
+      '-q',
+      '--no-trunc',
+      '--filter',
+      `label=org.plancton.instance=${instances[key]}`,
+      '--filter',
+      'status=running',
+    ]);
     return out === '' ? [] : out.split('\n').sort();
   };
   const pilotIdsOf = async (key: 'a' | 'b'): Promise<Map<string, string>> => {
-    const out = await docker(['ps', '-a', '--no-trunc', '--filter', `label=org.plancton.instance=${instances[key]}`, '--format', '{{.ID}} {{.Label "org.plancton.pilot-id"}}']);
+    const out = await docker([
+      'ps',
+      '-a',
+      '--no-trunc',
+      '--filter',
+      `label=org.plancton.instance=${instances[key]}`,
+      '--format',
+      '{{.ID}} {{.Label "org.plancton.pilot-id"}}',
+    ]);
     return new Map(out === '' ? [] : out.split('\n').map((l) => l.split(' ') as [string, string]));
   };
   const ownerOf = (pilotId: string): 'a' | 'b' | undefined =>
@@ -153,28 +187,58 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     // One partitionable slot per running pilot, sized by the contract: 1 CPU, 512 MB. Looked
     // at once every running pilot has advertised its slot and both hosts have one (how many run
     // at that moment depends on how busy this machine is: not asserted).
-    const slots = await waitFor('a partitionable slot for every running pilot, of both hosts', async () => {
-      const ids = new Map([...(await pilotIdsOf('a')), ...(await pilotIdsOf('b'))]);
-      const live = { a: (await running('a')).map((id) => ids.get(id) ?? ''), b: (await running('b')).map((id) => ids.get(id) ?? '') };
-      const ads = (await pool.slots()).filter((s) => s['SlotType'] === 'Partitionable');
-      const seen = ads.map((s) => String(s['PLANCTON_PILOT_ID']));
-      const all = [...live.a, ...live.b];
-      return live.a.length > 0 && live.b.length > 0 && all.every((p) => seen.includes(p)) ? ads.filter((s) => all.includes(String(s['PLANCTON_PILOT_ID']))) : undefined;
-    }, 240_000, 1000).catch(async (err: unknown) => {
+    const slots = await waitFor(
+      'a partitionable slot for every running pilot, of both hosts',
+      async () => {
+        const ids = new Map([...(await pilotIdsOf('a')), ...(await pilotIdsOf('b'))]);
+        const live = {
+          a: (await running('a')).map((id) => ids.get(id) ?? ''),
+          b: (await running('b')).map((id) => ids.get(id) ?? ''),
+        };
+        const ads = (await pool.slots()).filter((s) => s['SlotType'] === 'Partitionable');
+        const seen = ads.map((s) => String(s['PLANCTON_PILOT_ID']));
+        const all = [...live.a, ...live.b];
+        return live.a.length > 0 && live.b.length > 0 && all.every((p) => seen.includes(p))
+          ? ads.filter((s) => all.includes(String(s['PLANCTON_PILOT_ID'])))
+          : undefined;
+      },
+      240_000,
+      1000,
+    ).catch(async (err: unknown) => {
       const ends = [...events.a!.dies(), ...events.b!.dies()].map((e) => `${e.pilotId}:${e.exitCode}`).join(' ');
-      throw new Error(`${(err as Error).message}\nslots: ${JSON.stringify(await pool.slots())}\npilot ends: ${ends}\ndaemon A log tail:\n${daemons.a?.log.slice(-3000)}`);
+      throw new Error(
+        `${(err as Error).message}\nslots: ${JSON.stringify(await pool.slots())}\npilot ends: ${ends}\ndaemon A log tail:\n${daemons.a?.log.slice(-3000)}`,
+      );
     });
-    const full = await pool.exec(['condor_status', '-json', '-attributes', 'Name,TotalSlotCpus,TotalSlotMemory,PLANCTON_PILOT_ID,PLANCTON_HOST,SlotType', '-constraint', 'SlotType == "Partitionable"'], 'root');
-    const totals = (JSON.parse(full.stdout || '[]') as JobAd[]);
+    const full = await pool.exec(
+      [
+        'condor_status',
+        '-json',
+        '-attributes',
+        'Name,TotalSlotCpus,TotalSlotMemory,PLANCTON_PILOT_ID,PLANCTON_HOST,SlotType',
+        '-constraint',
+        'SlotType == "Partitionable"',
+      ],
+      'root',
+    );
+    const totals = JSON.parse(full.stdout || '[]') as JobAd[];
     for (const s of slots) {
       const pilot = String(s['PLANCTON_PILOT_ID']);
       const total = totals.find((x) => x['PLANCTON_PILOT_ID'] === pilot);
       assert.ok(total, `slot of pilot ${pilot} has its totals`);
       assert.equal(total['TotalSlotCpus'], 1, `pilot ${pilot}: the CPUs Plancton granted (cpus_per_dock 1)`);
-      assert.equal(total['TotalSlotMemory'], MEMORY_BYTES / 1048576, `pilot ${pilot}: the memory Plancton granted, in MB`);
+      assert.equal(
+        total['TotalSlotMemory'],
+        MEMORY_BYTES / 1048576,
+        `pilot ${pilot}: the memory Plancton granted, in MB`,
+      );
       assert.equal(s['PLANCTON_HOST'], hosts[ownerOf(pilot) ?? 'a'], `pilot ${pilot} advertises its Plancton host`);
     }
-    assert.equal(new Set(totals.map((x) => x['PLANCTON_PILOT_ID'])).size, totals.length, 'one partitionable slot per pilot');
+    assert.equal(
+      new Set(totals.map((x) => x['PLANCTON_PILOT_ID'])).size,
+      totals.length,
+      'one partitionable slot per pilot',
+    );
 
     const done = await pool.completed(cluster, 20, 600_000);
     const tLast = Math.max(...done.map((j) => Number(j['CompletionDate']) * 1000));
@@ -204,9 +268,11 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
       return start ? [(at - start.at) / 1000] : [];
     });
     const seconds = (tLast - t0) / 1000;
-    t.diagnostic(`20 jobs of 3 s on ${ranOn.size} pilots: ${seconds.toFixed(1)} s from Plancton's start to the last completion, ` +
-      `${(20 / seconds).toFixed(2)} jobs/s, ${starts.length} pilot starts (${(starts.length / 20).toFixed(2)} per job), ` +
-      `pilot start to its first job: median ${median(toFirst).toFixed(1)} s (${toFirst.map((s) => s.toFixed(1)).join(' ')})`);
+    t.diagnostic(
+      `20 jobs of 3 s on ${ranOn.size} pilots: ${seconds.toFixed(1)} s from Plancton's start to the last completion, ` +
+        `${(20 / seconds).toFixed(2)} jobs/s, ${starts.length} pilot starts (${(starts.length / 20).toFixed(2)} per job), ` +
+        `pilot start to its first job: median ${median(toFirst).toFixed(1)} s (${toFirst.map((s) => s.toFixed(1)).join(' ')})`,
+    );
 
     // The queue is empty: every pilot leaves after IDLE s unclaimed, and Plancton backs off.
     const WINDOW = 90_000;
@@ -217,7 +283,10 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
       const end = ended.get(p.id);
       assert.ok(end, `pilot ${p.pilotId} left once the queue was empty`);
       const idleSince = Math.max(p.at, tLast);
-      assert.ok(end.at - idleSince < (IDLE + IDLE_CHECK + 15) * 1000, `pilot ${p.pilotId} left within STARTD_NOCLAIM_SHUTDOWN (${IDLE} s) and its check (after ${end.at - idleSince} ms idle)`);
+      assert.ok(
+        end.at - idleSince < (IDLE + IDLE_CHECK + 15) * 1000,
+        `pilot ${p.pilotId} left within STARTD_NOCLAIM_SHUTDOWN (${IDLE} s) and its check (after ${end.at - idleSince} ms idle)`,
+      );
       assert.ok(end.exitCode === 0 || end.exitCode === 75, `pilot ${p.pilotId} exited 0 or 75, not ${end.exitCode}`);
     }
     const idleStarts = all.filter((e) => e.at > tLast);
@@ -227,9 +296,14 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     }
     // Churning would restart all 2 x MAX_DOCKS slots whenever a pilot idles out.
     const churn = Math.floor((2 * MAX_DOCKS * WINDOW) / ((IDLE + 2) * 1000));
-    t.diagnostic(`queue empty for ${WINDOW / 1000} s: ${idleStarts.length} pilot starts (${(idleStarts.length * 60_000 / WINDOW).toFixed(1)} per minute; ` +
-      `churning would be about ${churn}); start times (s after the last job): ${idleStarts.map((e) => ((e.at - tLast) / 1000).toFixed(0)).join(' ')}`);
-    assert.ok(idleStarts.length < (churn * 2) / 3, `starts stay bounded on an empty queue: ${idleStarts.length}, churning ${churn}`);
+    t.diagnostic(
+      `queue empty for ${WINDOW / 1000} s: ${idleStarts.length} pilot starts (${((idleStarts.length * 60_000) / WINDOW).toFixed(1)} per minute; ` +
+        `churning would be about ${churn}); start times (s after the last job): ${idleStarts.map((e) => ((e.at - tLast) / 1000).toFixed(0)).join(' ')}`,
+    );
+    assert.ok(
+      idleStarts.length < (churn * 2) / 3,
+      `starts stay bounded on an empty queue: ${idleStarts.length}, churning ${churn}`,
+    );
 
     // Jobs submitted later are picked up by the next probe, within the backoff cap.
     const tLater = Date.now();
@@ -241,46 +315,73 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
       assert.equal(digestLine.split(/\s+/)[0], expected(Number(j['ProcId'])), 'a later job wrote the right digest');
     }
     jobsRun += doneLater.length;
-    t.diagnostic(`3 jobs submitted after ${((tLater - tLast) / 1000).toFixed(0)} s idle: all done after ` +
-      `${((Math.max(...doneLater.map((j) => Number(j['CompletionDate']) * 1000)) - tLater) / 1000).toFixed(1)} s`);
+    t.diagnostic(
+      `3 jobs submitted after ${((tLater - tLast) / 1000).toFixed(0)} s idle: all done after ` +
+        `${((Math.max(...doneLater.map((j) => Number(j['CompletionDate']) * 1000)) - tLater) / 1000).toFixed(1)} s`,
+    );
   });
 
-  it('restarted, each Plancton adopts its own running pilots and none of the other host\'s', async () => {
+  it("restarted, each Plancton adopts its own running pilots and none of the other host's", async () => {
     // jobs long enough that their pilots run through the restart
     const cluster = await pool.submit('adopt.sub', batch('adopt', 2, 40));
-    await waitFor('both jobs running', async () => ((await pool.jobs(cluster)).filter((j) => j['JobStatus'] === 2).length === 2 ? true : undefined), 240_000, 2000);
+    await waitFor(
+      'both jobs running',
+      async () => ((await pool.jobs(cluster)).filter((j) => j['JobStatus'] === 2).length === 2 ? true : undefined),
+      240_000,
+      2000,
+    );
     const before = { a: await running('a'), b: await running('b') };
     assert.ok(before.a.length + before.b.length >= 2, 'pilots run the jobs');
     const dirs = { a: daemons.a!.dir, b: daemons.b!.dir };
     await Promise.all([daemons.a!.kill('SIGTERM'), daemons.b!.kill('SIGTERM')]);
     const kept = { a: await running('a'), b: await running('b') };
     for (const k of ['a', 'b'] as const) {
-      assert.ok(before[k].filter((id) => kept[k].includes(id)).length >= before[k].length - 1, `host ${k}'s pilots kept running (on_stop keep)`);
+      assert.ok(
+        before[k].filter((id) => kept[k].includes(id)).length >= before[k].length - 1,
+        `host ${k}'s pilots kept running (on_stop keep)`,
+      );
     }
     startDaemon('a', dirs.a);
     startDaemon('b', dirs.b);
     for (const k of ['a', 'b'] as const) {
       const other = k === 'a' ? 'b' : 'a';
       const d = daemons[k]!;
-      const adopted = await waitFor(`host ${k}'s daemon to report its pilots`, async () => {
-        const s = d.status();
-        if (s === undefined || s.pid !== d.proc?.pid) return undefined;
-        const ids = s.pilots.map((p) => p.id).sort();
-        const live = await running(k);
-        return live.every((id) => ids.includes(id)) ? ids : undefined;
-      }, 60_000, 500);
+      const adopted = await waitFor(
+        `host ${k}'s daemon to report its pilots`,
+        async () => {
+          const s = d.status();
+          if (s === undefined || s.pid !== d.proc?.pid) return undefined;
+          const ids = s.pilots.map((p) => p.id).sort();
+          const live = await running(k);
+          return live.every((id) => ids.includes(id)) ? ids : undefined;
+        },
+        60_000,
+        500,
+      );
       const mine = await pilotIdsOf(k);
       const theirs = await pilotIdsOf(other);
-      assert.ok(adopted.every((id) => mine.has(id)), `host ${k} reports only its own pilots`);
-      assert.ok(adopted.every((id) => !theirs.has(id)), `host ${k} adopted none of host ${other}'s pilots`);
+      assert.ok(
+        adopted.every((id) => mine.has(id)),
+        `host ${k} reports only its own pilots`,
+      );
+      assert.ok(
+        adopted.every((id) => !theirs.has(id)),
+        `host ${k} adopted none of host ${other}'s pilots`,
+      );
       for (const id of kept[k]) {
-        if ((await running(k)).includes(id)) assert.ok(adopted.includes(id), `host ${k} adopted its running pilot ${id.slice(0, 12)}`);
+        if ((await running(k)).includes(id))
+          assert.ok(adopted.includes(id), `host ${k} adopted its running pilot ${id.slice(0, 12)}`);
       }
     }
-    const starts = [...events.a!.starts(), ...events.b!.starts()].filter((e) => kept.a.includes(e.id) || kept.b.includes(e.id));
+    const starts = [...events.a!.starts(), ...events.b!.starts()].filter(
+      (e) => kept.a.includes(e.id) || kept.b.includes(e.id),
+    );
     assert.equal(starts.length, kept.a.length + kept.b.length, 'no kept pilot was restarted');
     const done = await pool.completed(cluster, 2, 300_000);
-    assert.ok(done.every((j) => j['ExitCode'] === 0 && j['NumJobStarts'] === 1), 'the jobs ran through the restart, once each');
+    assert.ok(
+      done.every((j) => j['ExitCode'] === 0 && j['NumJobStarts'] === 1),
+      'the jobs ran through the restart, once each',
+    );
     jobsRun += done.length;
   });
 
@@ -288,20 +389,41 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     // Two idle slots of host A first, then both jobs at once: the negotiator matches them to
     // the two slots in one cycle (submitted one after the other, a schedd reuses one claim
     // for both, and they run in turn on one pilot: seen).
-    await waitFor('two unclaimed slots of host A', async () => {
-      const free = (await pool.slots()).filter((s) => s['PLANCTON_HOST'] === hosts.a && s['SlotType'] === 'Partitionable' && s['State'] === 'Unclaimed' && s['Cpus'] === 1);
-      return free.length >= 2 ? true : undefined;
-    }, 300_000, 1000);
+    await waitFor(
+      'two unclaimed slots of host A',
+      async () => {
+        const free = (await pool.slots()).filter(
+          (s) =>
+            s['PLANCTON_HOST'] === hosts.a &&
+            s['SlotType'] === 'Partitionable' &&
+            s['State'] === 'Unclaimed' &&
+            s['Cpus'] === 1,
+        );
+        return free.length >= 2 ? true : undefined;
+      },
+      300_000,
+      1000,
+    );
     await pool.write('short.sub', pinned('short', hosts.a, RETIRE - 8));
     await pool.write('long.sub', pinned('long', hosts.a, 45));
-    const [short = NaN, long = NaN] = (await pool.run(['sh', '-c', 'condor_submit -terse short.sub && condor_submit -terse long.sub']))
-      .split('\n').map((l) => Number(/^(\d+)\./.exec(l)?.[1]));
+    const [short = NaN, long = NaN] = (
+      await pool.run(['sh', '-c', 'condor_submit -terse short.sub && condor_submit -terse long.sub'])
+    )
+      .split('\n')
+      .map((l) => Number(/^(\d+)\./.exec(l)?.[1]));
     assert.ok(Number.isInteger(short) && Number.isInteger(long), 'both jobs submitted');
-    await waitFor('both jobs running on host A', async () => {
-      const ads = [...(await pool.jobs(short)), ...(await pool.jobs(long))];
-      return ads.length === 2 && ads.every((j) => j['JobStatus'] === 2) ? true : undefined;
-    }, 300_000, 2000).catch(async (err: unknown) => {
-      throw new Error(`${(err as Error).message}: ${JSON.stringify([...(await pool.jobs(short)), ...(await pool.jobs(long))])}`);
+    await waitFor(
+      'both jobs running on host A',
+      async () => {
+        const ads = [...(await pool.jobs(short)), ...(await pool.jobs(long))];
+        return ads.length === 2 && ads.every((j) => j['JobStatus'] === 2) ? true : undefined;
+      },
+      300_000,
+      2000,
+    ).catch(async (err: unknown) => {
+      throw new Error(
+        `${(err as Error).message}: ${JSON.stringify([...(await pool.jobs(short)), ...(await pool.jobs(long))])}`,
+      );
     });
     const longPilot = pilotOfSlot((await pool.jobs(long))[0]?.['RemoteHost']);
     const tStop = Date.now();
@@ -310,17 +432,27 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     await daemons.a!.exited();
     assert.deepEqual(await running('a'), [], 'host A is given back: none of its pilots runs');
     const aEnds = events.a!.dies(tStop);
-    t.diagnostic(`force-stop of host A: its ${aEnds.length} pilot(s) ended after ${aEnds.map((e) => ((e.at - tStop) / 1000).toFixed(1)).join(' ')} s, exit codes ${aEnds.map((e) => e.exitCode).join(' ')}`);
-    assert.ok(aEnds.every((e) => e.exitCode === 0), 'the pilots that ran jobs exited 0, before the SIGKILL');
+    t.diagnostic(
+      `force-stop of host A: its ${aEnds.length} pilot(s) ended after ${aEnds.map((e) => ((e.at - tStop) / 1000).toFixed(1)).join(' ')} s, exit codes ${aEnds.map((e) => e.exitCode).join(' ')}`,
+    );
+    assert.ok(
+      aEnds.every((e) => e.exitCode === 0),
+      'the pilots that ran jobs exited 0, before the SIGKILL',
+    );
 
     const [shortAd] = await pool.completed(short, 1, 60_000);
     assert.equal(shortAd!['ExitCode'], 0, 'the job that fits in stop_timeout finished');
     assert.equal(shortAd!['NumJobStarts'], 1, '... in its first run (peaceful shutdown)');
 
-    const requeued = await waitFor('the long job back in the queue', async () => {
-      const [j] = await pool.jobs(long);
-      return j && j['JobStatus'] === 1 && Number(j['NumJobStarts']) >= 1 ? j : undefined;
-    }, 60_000, 1000);
+    const requeued = await waitFor(
+      'the long job back in the queue',
+      async () => {
+        const [j] = await pool.jobs(long);
+        return j && j['JobStatus'] === 1 && Number(j['NumJobStarts']) >= 1 ? j : undefined;
+      },
+      60_000,
+      1000,
+    );
     assert.equal(requeued['NumJobStarts'], 1, 'vacated once');
     await pool.run(['condor_qedit', String(long), 'PlanctonTarget', `"${hosts.b}"`]);
     const [longAd] = await pool.completed(long, 1, 300_000);
@@ -333,8 +465,10 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     const lost = Number(longAd!['RemoteWallClockTime']) - lastRun;
     jobsRun += 2;
     const allStarts = events.a!.starts().length + events.b!.starts().length;
-    t.diagnostic(`vacate: ${lost.toFixed(0)} CPU-seconds of job work lost (1 CPU, RemoteWallClockTime ${Number(longAd!['RemoteWallClockTime']).toFixed(0)} s, ` +
-      `last run ${lastRun} s); over the whole run ${allStarts} pilot starts for ${jobsRun} jobs (${(allStarts / jobsRun).toFixed(2)} per job)`);
+    t.diagnostic(
+      `vacate: ${lost.toFixed(0)} CPU-seconds of job work lost (1 CPU, RemoteWallClockTime ${Number(longAd!['RemoteWallClockTime']).toFixed(0)} s, ` +
+        `last run ${lastRun} s); over the whole run ${allStarts} pilot starts for ${jobsRun} jobs (${(allStarts / jobsRun).toFixed(2)} per job)`,
+    );
 
     const errors = [daemons.a!, daemons.b!].flatMap((d) => logRecords(d.log).filter((l) => l['level'] === 'error'));
     assert.deepEqual(errors, [], 'the daemons logged no error');

@@ -12,8 +12,18 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { docker, dockerInspect, removeByLabel, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
 import {
-  NODE_IMAGE, PILOT_IMAGE, allPilots, dockerExec, ensureImage, forceRemove, quickStart, randomSuffix, requireImages, runningPilots,
-  statusIn, variantArgs,
+  NODE_IMAGE,
+  PILOT_IMAGE,
+  allPilots,
+  dockerExec,
+  ensureImage,
+  forceRemove,
+  quickStart,
+  randomSuffix,
+  requireImages,
+  runningPilots,
+  statusIn,
+  variantArgs,
 } from '../support/image.ts';
 
 const skip = await requireImages(NODE_IMAGE, PILOT_IMAGE);
@@ -31,7 +41,9 @@ const FAST: Record<string, string | number> = {
 const envArgs = (vars: Record<string, string | number>): string[] =>
   Object.entries(vars).flatMap(([k, v]) => ['-e', `PLANCTON_${k.toUpperCase()}=${v}`]);
 const yaml = (vars: Record<string, string | number>): string =>
-  Object.entries(vars).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n';
+  Object.entries(vars)
+    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+    .join('\n') + '\n';
 
 describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_000 }, () => {
   const { run } = quickStart();
@@ -44,20 +56,36 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
     const name = `plancton-${run_}-${tag}`;
     const instance = `${run_}-${tag}`;
     instances.push(instance);
-    await docker(variantArgs(run, name, ['--label', `${TEST_RUN_LABEL}=${run_}`, '-e', `PLANCTON_INSTANCE_ID=${instance}`, ...extra]));
+    await docker(
+      variantArgs(run, name, [
+        '--label',
+        `${TEST_RUN_LABEL}=${run_}`,
+        '-e',
+        `PLANCTON_INSTANCE_ID=${instance}`,
+        ...extra,
+      ]),
+    );
     return { name, instance };
   }
 
   const pilotsUp = (instance: string, n: number, timeoutMs = 60_000): Promise<string[]> =>
-    waitFor(`${n} running pilots of ${instance}`, async () => {
-      const ids = await runningPilots(instance);
-      return ids.length === n ? ids : undefined;
-    }, timeoutMs);
+    waitFor(
+      `${n} running pilots of ${instance}`,
+      async () => {
+        const ids = await runningPilots(instance);
+        return ids.length === n ? ids : undefined;
+      },
+      timeoutMs,
+    );
 
   /** Waits until the daemon in `name` has taken `passes` more passes. */
   async function passes(name: string, n: number): Promise<void> {
     const seen = (await waitFor('a status report', () => statusIn(name), 60_000)).iterations;
-    await waitFor(`${n} passes of ${name}`, async () => ((await statusIn(name))?.iterations ?? 0) >= seen + n || undefined, 60_000);
+    await waitFor(
+      `${n} passes of ${name}`,
+      async () => ((await statusIn(name))?.iterations ?? 0) >= seen + n || undefined,
+      60_000,
+    );
   }
 
   before(async () => {
@@ -78,7 +106,8 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
   it('reads PLANCTON_* variables; PLANCTON_START_DRAIN starts drained; plancton config check works', async () => {
     const { name, instance } = await start('env', [
       ...envArgs({ ...FAST, max_docks: 2, docker_cmd: 'sleep 601' }),
-      '-e', 'PLANCTON_START_DRAIN=1',
+      '-e',
+      'PLANCTON_START_DRAIN=1',
     ]);
     await passes(name, 3);
     const drained = await statusIn(name);
@@ -103,7 +132,12 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
   it('reads a mounted /etc/plancton/config.yaml (variables on top), and follows edits to it', async () => {
     const file = join(dir, 'config.yaml');
     writeFileSync(file, yaml({ ...FAST, max_docks: 1, docker_cmd: 'sleep 602', log_level: 'info' }));
-    const { name, instance } = await start('file', ['-v', `${file}:/etc/plancton/config.yaml:ro`, '-e', 'PLANCTON_LOG_LEVEL=debug']);
+    const { name, instance } = await start('file', [
+      '-v',
+      `${file}:/etc/plancton/config.yaml:ro`,
+      '-e',
+      'PLANCTON_LOG_LEVEL=debug',
+    ]);
     const [id] = await pilotsUp(instance, 1);
     assert.deepEqual((await dockerInspect(id ?? ''))?.Config.Cmd, ['sleep', '602']);
     const status = await waitFor('a status report', () => statusIn(name), 30_000);
@@ -130,17 +164,28 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/plancton.yaml`;
     try {
       // the server listens on the host's loopback only: the container shares the host's network
-      const { name, instance } = await start('url', ['--network', 'host', '-e', `PLANCTON_CONF_URL=${url}`, '-e', 'PLANCTON_CONF_UPDATE=1']);
+      const { name, instance } = await start('url', [
+        '--network',
+        'host',
+        '-e',
+        `PLANCTON_CONF_URL=${url}`,
+        '-e',
+        'PLANCTON_CONF_UPDATE=1',
+      ]);
       const [id] = await pilotsUp(instance, 1);
       assert.deepEqual((await dockerInspect(id ?? ''))?.Config.Cmd, ['sleep', '603']);
       assert.equal((await waitFor('a status report', () => statusIn(name), 30_000)).config.source, url);
 
       body = yaml({ ...FAST, max_docks: 2, docker_cmd: 'sleep 603' });
       await pilotsUp(instance, 2);
-      const good = await waitFor('the status of max_docks 2', async () => {
-        const s = await statusIn(name);
-        return s?.config.maxDocks === 2 ? s : undefined;
-      }, 30_000);
+      const good = await waitFor(
+        'the status of max_docks 2',
+        async () => {
+          const s = await statusIn(name);
+          return s?.config.maxDocks === 2 ? s : undefined;
+        },
+        30_000,
+      );
 
       failing = true;
       const before500 = requests;
@@ -160,10 +205,14 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
       assert.equal(beforeRestart?.config.maxDocks, 2);
       await docker(['restart', name]);
       // the status file outlives the restart: wait for the new daemon's own second pass
-      const restarted = await waitFor('2 passes of the restarted daemon', async () => {
-        const s = await statusIn(name);
-        return s && s.startedAt > beforeRestart.startedAt && s.iterations >= 2 ? s : undefined;
-      }, 60_000);
+      const restarted = await waitFor(
+        '2 passes of the restarted daemon',
+        async () => {
+          const s = await statusIn(name);
+          return s && s.startedAt > beforeRestart.startedAt && s.iterations >= 2 ? s : undefined;
+        },
+        60_000,
+      );
       assert.equal(restarted?.running, true);
       assert.equal(restarted.config.maxDocks, 2, 'the last good configuration survives a restart with the server down');
       assert.equal((await runningPilots(instance)).length, 2, 'pilots adopted, none added');
@@ -174,19 +223,45 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
   });
 
   it('HEALTHCHECK turns healthy, and unhealthy when the engine cannot be reached', async () => {
-    const health = ['--health-interval', '1s', '--health-timeout', '10s', '--health-retries', '2', '--health-start-period', '1s'];
+    const health = [
+      '--health-interval',
+      '1s',
+      '--health-timeout',
+      '10s',
+      '--health-retries',
+      '2',
+      '--health-start-period',
+      '1s',
+    ];
     const { name } = await start('healthy', [...health, ...envArgs(FAST)]);
-    await waitFor('healthy', async () => ((await docker(['inspect', '-f', '{{.State.Health.Status}}', name])) === 'healthy' ? true : undefined), 60_000);
+    await waitFor(
+      'healthy',
+      async () =>
+        (await docker(['inspect', '-f', '{{.State.Health.Status}}', name])) === 'healthy' ? true : undefined,
+      60_000,
+    );
 
     // an engine socket that does not exist: the loop runs (the host name is given) but reaches no engine
-    const bad = await start('unhealthy', [...health, ...envArgs({ ...FAST, docker_socket: '/var/run/no-such-docker.sock', hostname: 'e2e' })]);
-    await waitFor('unhealthy', async () => ((await docker(['inspect', '-f', '{{.State.Health.Status}}', bad.name])) === 'unhealthy' ? true : undefined), 60_000);
+    const bad = await start('unhealthy', [
+      ...health,
+      ...envArgs({ ...FAST, docker_socket: '/var/run/no-such-docker.sock', hostname: 'e2e' }),
+    ]);
+    await waitFor(
+      'unhealthy',
+      async () =>
+        (await docker(['inspect', '-f', '{{.State.Health.Status}}', bad.name])) === 'unhealthy' ? true : undefined,
+      60_000,
+    );
     const log = await docker(['inspect', '-f', '{{range .State.Health.Log}}{{.Output}}{{end}}', bad.name]);
     assert.match(log, /unhealthy: .*engine/);
   });
 
   it('docker stop with PLANCTON_ON_STOP=remove removes every pilot, then exits 0', async () => {
-    const { name, instance } = await start('remove', [...envArgs({ ...FAST, max_docks: 2, docker_cmd: 'sleep 604' }), '-e', 'PLANCTON_ON_STOP=remove']);
+    const { name, instance } = await start('remove', [
+      ...envArgs({ ...FAST, max_docks: 2, docker_cmd: 'sleep 604' }),
+      '-e',
+      'PLANCTON_ON_STOP=remove',
+    ]);
     await pilotsUp(instance, 2);
     const t0 = Date.now();
     await docker(['stop', '-t', '60', name]);
@@ -197,14 +272,21 @@ describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_0
   });
 
   it('docker stop with PLANCTON_ON_STOP=drain waits for the pilots to end, then exits 0', async () => {
-    const { name, instance } = await start('drain', [...envArgs({ ...FAST, max_docks: 2, docker_cmd: 'sleep 8' }), '-e', 'PLANCTON_ON_STOP=drain']);
+    const { name, instance } = await start('drain', [
+      ...envArgs({ ...FAST, max_docks: 2, docker_cmd: 'sleep 8' }),
+      '-e',
+      'PLANCTON_ON_STOP=drain',
+    ]);
     await pilotsUp(instance, 2);
     const t0 = Date.now();
     await docker(['stop', '-t', '60', name]);
     const elapsed = Date.now() - t0;
     const self = await dockerInspect(name);
     assert.equal(self?.State.ExitCode, 0);
-    assert.ok(elapsed > 1_000 && elapsed < 55_000, `stopped in ${elapsed} ms, after the pilots ended and before docker's SIGKILL`);
+    assert.ok(
+      elapsed > 1_000 && elapsed < 55_000,
+      `stopped in ${elapsed} ms, after the pilots ended and before docker's SIGKILL`,
+    );
     assert.deepEqual(await runningPilots(instance), [], 'no pilot left running');
   });
 });

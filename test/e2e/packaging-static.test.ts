@@ -16,9 +16,22 @@ const read = (path: string): string => readFileSync(resolve(ROOT, path), 'utf8')
 describe('README quick-start blocks', () => {
   it('parses indented, fenced and prompted blocks with continuations', () => {
     const readme = [
-      'text', '<!-- docker-run:start -->', '```sh', '$ docker build -t plancton .', '# a comment',
-      'docker run -d --name plancton \\', '    -v /a:/b:ro \\', '    plancton', '```', '<!-- docker-run:end -->', '',
-      '<!-- compose-up:start -->', '', '    cd compose && docker compose up -d', '', '<!-- compose-up:end -->',
+      'text',
+      '<!-- docker-run:start -->',
+      '```sh',
+      '$ docker build -t plancton .',
+      '# a comment',
+      'docker run -d --name plancton \\',
+      '    -v /a:/b:ro \\',
+      '    plancton',
+      '```',
+      '<!-- docker-run:end -->',
+      '',
+      '<!-- compose-up:start -->',
+      '',
+      '    cd compose && docker compose up -d',
+      '',
+      '<!-- compose-up:end -->',
     ].join('\n');
     assert.deepEqual(quickStart(readme), {
       build: 'docker build -t plancton .',
@@ -29,16 +42,36 @@ describe('README quick-start blocks', () => {
 
   it('a README without the markers, or with an empty block, fails the verbatim tests instead of falling back', () => {
     assert.throws(() => readmeCommands('compose-up', 'no markers'), /no <!-- compose-up:start -->/);
-    assert.throws(() => quickStart('<!-- compose-up:start -->\ncd compose && docker compose up -d\n<!-- compose-up:end -->'), /no <!-- docker-run:start -->/);
-    assert.throws(() => readmeCommands('compose-up', '<!-- compose-up:start -->\n```sh\n```\n<!-- compose-up:end -->'), /holds no command/);
-    assert.throws(() => readmeCommands('docker-run', '<!-- docker-run:end --> <!-- docker-run:start -->'), /no <!-- docker-run:start -->/);
+    assert.throws(
+      () => quickStart('<!-- compose-up:start -->\ncd compose && docker compose up -d\n<!-- compose-up:end -->'),
+      /no <!-- docker-run:start -->/,
+    );
+    assert.throws(
+      () => readmeCommands('compose-up', '<!-- compose-up:start -->\n```sh\n```\n<!-- compose-up:end -->'),
+      /holds no command/,
+    );
+    assert.throws(
+      () => readmeCommands('docker-run', '<!-- docker-run:end --> <!-- docker-run:start -->'),
+      /no <!-- docker-run:start -->/,
+    );
   });
 
   it('varies a run line: another name, options before the image', () => {
     const line = 'docker run -d --name plancton --privileged -v /x:/y plancton';
     assert.equal(nameOf(line), 'plancton');
     assert.equal(imageOf(line), 'plancton');
-    assert.deepEqual(variantArgs(line, 'other', ['-e', 'A=1']), ['run', '-d', '--name', 'other', '--privileged', '-v', '/x:/y', '-e', 'A=1', 'plancton']);
+    assert.deepEqual(variantArgs(line, 'other', ['-e', 'A=1']), [
+      'run',
+      '-d',
+      '--name',
+      'other',
+      '--privileged',
+      '-v',
+      '/x:/y',
+      '-e',
+      'A=1',
+      'plancton',
+    ]);
     assert.throws(() => runWords('docker run -e "A=b c" plancton'), /shell parsing/);
   });
 
@@ -46,7 +79,11 @@ describe('README quick-start blocks', () => {
     const { run } = quickStart();
     const words = runWords(run);
     for (const flag of ['-d', '--privileged', '--restart']) assert.ok(words.includes(flag), `${flag} in ${run}`);
-    for (const volume of ['/var/run/docker.sock:/var/run/docker.sock', '/proc:/host/proc:ro', '/sys/fs/cgroup:/sys/fs/cgroup']) {
+    for (const volume of [
+      '/var/run/docker.sock:/var/run/docker.sock',
+      '/proc:/host/proc:ro',
+      '/sys/fs/cgroup:/sys/fs/cgroup',
+    ]) {
       assert.ok(words.includes(volume), `-v ${volume} in ${run}`);
     }
     assert.equal(nameOf(run), 'plancton', 'the name the README and the tests `docker exec` into');
@@ -56,7 +93,10 @@ describe('README quick-start blocks', () => {
 
   it('the compose block brings the Compose project up', () => {
     const { commands } = readmeCommands('compose-up');
-    assert.ok(commands.some((c) => /docker compose up -d/.test(c)), commands.join('; '));
+    assert.ok(
+      commands.some((c) => /docker compose up -d/.test(c)),
+      commands.join('; '),
+    );
   });
 });
 
@@ -90,29 +130,56 @@ describe('Dockerfile', () => {
   });
 
   it('.dockerignore lets in only what the build reads', () => {
-    const entries = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
+    const entries = read('.dockerignore')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
     assert.equal(entries[0], '*', 'an allow list');
-    for (const e of ['!package.json', '!package-lock.json', '!tsconfig.json', '!tsconfig.build.json', '!src', '!config']) assert.ok(entries.includes(e), e);
+    for (const e of [
+      '!package.json',
+      '!package-lock.json',
+      '!tsconfig.json',
+      '!tsconfig.build.json',
+      '!src',
+      '!config',
+    ])
+      assert.ok(entries.includes(e), e);
     for (const e of entries) assert.doesNotMatch(e, /node_modules|dist|\.git|test/, e);
   });
 
   it('the embedded default configuration is valid and starts pilots on a 2-CPU machine', () => {
-    const loaded = loadConfig({ file: resolve(ROOT, 'config/container-default.yaml'), fileRequired: true, env: {}, args: [] });
+    const loaded = loadConfig({
+      file: resolve(ROOT, 'config/container-default.yaml'),
+      fileRequired: true,
+      env: {},
+      args: [],
+    });
     assert.deepEqual(loaded.warnings, []);
     assert.equal(loaded.settings.docker_image, 'busybox');
-    assert.equal(loaded.maxDocks.evaluate({ ncpus: 2, ram_bytes: 2 ** 33, swap_bytes: 0, max_dock_mem: 1, max_dock_swap: 0 }), 1);
+    assert.equal(
+      loaded.maxDocks.evaluate({ ncpus: 2, ram_bytes: 2 ** 33, swap_bytes: 0, max_dock_mem: 1, max_dock_swap: 0 }),
+      1,
+    );
   });
 });
 
 describe('compose/docker-compose.yml', () => {
-  type Service = Record<string, unknown> & { environment?: Record<string, string | null>; volumes?: string[]; profiles?: string[] };
-  const file = parseYaml(read('compose/docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; name?: unknown; version?: unknown };
+  type Service = Record<string, unknown> & {
+    environment?: Record<string, string | null>;
+    volumes?: string[];
+    profiles?: string[];
+  };
+  const file = parseYaml(read('compose/docker-compose.yml'), { merge: true }) as {
+    services: Record<string, Service>;
+    name?: unknown;
+    version?: unknown;
+  };
   const plancton = file.services.plancton ?? {};
 
   it('uses nothing Compose v1.29 lacks', () => {
     assert.equal(file.name, undefined, 'top-level name: is v2 only');
     for (const s of Object.values(file.services)) {
-      for (const key of ['develop', 'include', 'pull_policy', 'post_start', 'pre_stop']) assert.equal(s[key], undefined, key);
+      for (const key of ['develop', 'include', 'pull_policy', 'post_start', 'pre_stop'])
+        assert.equal(s[key], undefined, key);
     }
   });
 
@@ -120,7 +187,10 @@ describe('compose/docker-compose.yml', () => {
     assert.equal(plancton.privileged, true);
     assert.equal(plancton.restart, 'unless-stopped');
     assert.deepEqual(plancton.volumes, [
-      '/var/run/docker.sock:/var/run/docker.sock', '/proc:/host/proc:ro', '/sys/fs/cgroup:/sys/fs/cgroup', './config.yaml:/etc/plancton/config.yaml:ro',
+      '/var/run/docker.sock:/var/run/docker.sock',
+      '/proc:/host/proc:ro',
+      '/sys/fs/cgroup:/sys/fs/cgroup',
+      './config.yaml:/etc/plancton/config.yaml:ro',
     ]);
     assert.deepEqual((plancton.logging as { driver: string }).driver, 'json-file');
     assert.equal(plancton.environment?.PLANCTON_ON_STOP, '${PLANCTON_ON_STOP:-keep}');
@@ -129,7 +199,8 @@ describe('compose/docker-compose.yml', () => {
   });
 
   it('puts InfluxDB, Prometheus and Grafana in the monitoring profile only', () => {
-    for (const name of ['influxdb', 'prometheus', 'grafana']) assert.deepEqual(file.services[name]?.profiles, ['monitoring'], name);
+    for (const name of ['influxdb', 'prometheus', 'grafana'])
+      assert.deepEqual(file.services[name]?.profiles, ['monitoring'], name);
     assert.equal(file.services.influxdb?.image, 'influxdb:1.8');
   });
 

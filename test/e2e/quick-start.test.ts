@@ -7,8 +7,20 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { dockerInspect, docker, waitFor } from '../support/docker.ts';
 import {
-  NODE_IMAGE, PILOT_IMAGE, allPilots, dockerExec, engineHostName, ensureImage, forceRemove, imageOf, nameOf, quickStart,
-  requireImages, runningPilots, shell, statusIn,
+  NODE_IMAGE,
+  PILOT_IMAGE,
+  allPilots,
+  dockerExec,
+  engineHostName,
+  ensureImage,
+  forceRemove,
+  imageOf,
+  nameOf,
+  quickStart,
+  requireImages,
+  runningPilots,
+  shell,
+  statusIn,
 } from '../support/image.ts';
 
 const skip = await requireImages(NODE_IMAGE, PILOT_IMAGE);
@@ -52,10 +64,14 @@ describe('README quick start (docker build + docker run, verbatim)', { skip, tim
     assert.equal(self.Config.Labels?.['org.plancton.self'], 'true', 'its own container carries the self label');
     assert.equal(self.Config.Labels?.['org.plancton.managed-by'], undefined);
 
-    const pilots = await waitFor('a running pilot', async () => {
-      const ids = (await runningPilots(host)).filter((id) => !before_.has(id));
-      return ids.length > 0 ? ids : undefined;
-    }, 90_000);
+    const pilots = await waitFor(
+      'a running pilot',
+      async () => {
+        const ids = (await runningPilots(host)).filter((id) => !before_.has(id));
+        return ids.length > 0 ? ids : undefined;
+      },
+      90_000,
+    );
     for (const id of pilots) {
       const p = await dockerInspect(id);
       assert.ok(p);
@@ -75,13 +91,22 @@ describe('README quick start (docker build + docker run, verbatim)', { skip, tim
 
   it('never counts its own container as a pilot', async () => {
     // the status and the engine agree on the running pilots (read together until a pass has caught up)
-    const { status, running } = await waitFor('a status that agrees with the engine', async () => {
-      const s = await statusIn(name);
-      const r = (await runningPilots(host)).filter((id) => !before_.has(id));
-      return s && s.pilots.filter((p) => p.state === 'running').length === r.length ? { status: s, running: r } : undefined;
-    }, 30_000);
+    const { status, running } = await waitFor(
+      'a status that agrees with the engine',
+      async () => {
+        const s = await statusIn(name);
+        const r = (await runningPilots(host)).filter((id) => !before_.has(id));
+        return s && s.pilots.filter((p) => p.state === 'running').length === r.length
+          ? { status: s, running: r }
+          : undefined;
+      },
+      30_000,
+    );
     const ids = status.pilots.map((p) => p.id);
-    assert.ok(!ids.some((id) => containerId.startsWith(id) || id.startsWith(containerId.slice(0, 12))), 'its own container is not in the pilots');
+    assert.ok(
+      !ids.some((id) => containerId.startsWith(id) || id.startsWith(containerId.slice(0, 12))),
+      'its own container is not in the pilots',
+    );
     assert.ok(running.length > 0, 'pilots run');
     assert.equal(status.hostname, host);
     assert.equal(status.config.source, '/opt/plancton/config/container-default.yaml');
@@ -97,26 +122,42 @@ describe('README quick start (docker build + docker run, verbatim)', { skip, tim
 
     const drain = await dockerExec(name, ['plancton', 'drain']);
     assert.equal(drain.exitCode, 0, drain.stderr);
-    await waitFor('the drain in the status', async () => ((await statusIn(name))?.controls.drain ? true : undefined), 30_000);
+    await waitFor(
+      'the drain in the status',
+      async () => ((await statusIn(name))?.controls.drain ? true : undefined),
+      30_000,
+    );
     // A pilot that ends is not replaced while draining: the daemon takes a pass at once when
     // the engine reports it gone, and starts nothing.
     const gone = (await runningPilots(host)).filter((id) => !before_.has(id));
     await forceRemove(...gone);
     const seen = (await statusIn(name))?.iterations ?? 0;
-    const settled = await waitFor('two passes after the removal', async () => {
-      const s = await statusIn(name);
-      return s && s.iterations >= seen + 2 ? s : undefined;
-    }, 60_000);
+    const settled = await waitFor(
+      'two passes after the removal',
+      async () => {
+        const s = await statusIn(name);
+        return s && s.iterations >= seen + 2 ? s : undefined;
+      },
+      60_000,
+    );
     assert.equal(settled.pilots.filter((p) => p.state === 'running').length, 0);
     assert.match(String(settled.fit?.blocked), /drain/);
-    assert.deepEqual((await runningPilots(host)).filter((id) => !before_.has(id)), [], 'no pilot starts while draining');
+    assert.deepEqual(
+      (await runningPilots(host)).filter((id) => !before_.has(id)),
+      [],
+      'no pilot starts while draining',
+    );
 
     const resume = await dockerExec(name, ['plancton', 'resume']);
     assert.equal(resume.exitCode, 0, resume.stderr);
-    await waitFor('a pilot after resume', async () => {
-      const ids = (await runningPilots(host)).filter((id) => !before_.has(id));
-      return ids.length > 0 ? ids : undefined;
-    }, 90_000);
+    await waitFor(
+      'a pilot after resume',
+      async () => {
+        const ids = (await runningPilots(host)).filter((id) => !before_.has(id));
+        return ids.length > 0 ? ids : undefined;
+      },
+      90_000,
+    );
   });
 
   it('docker stop ends it gracefully within the timeout; the pilots keep running', async () => {
@@ -130,6 +171,10 @@ describe('README quick start (docker build + docker run, verbatim)', { skip, tim
     assert.equal(self.State.ExitCode, 0, 'exit 0: SIGTERM handled, not SIGKILLed');
     assert.ok(elapsed < 9_000, `stopped in ${elapsed} ms, before docker's SIGKILL`);
     await delay(500);
-    assert.deepEqual((await runningPilots(host)).filter((id) => pilots.includes(id)).sort(), [...pilots].sort(), 'on_stop keep: pilots run on');
+    assert.deepEqual(
+      (await runningPilots(host)).filter((id) => pilots.includes(id)).sort(),
+      [...pilots].sort(),
+      'on_stop keep: pilots run on',
+    );
   });
 });

@@ -18,7 +18,8 @@ import { randomInstance, removeByLabel, requireEngine, waitFor } from '../suppor
 import { GitServer } from '../support/git-server.ts';
 
 const gitMissing = (await execa('git', ['--version'], { reject: false })).failed;
-if (gitMissing && process.env.PLANCTON_REQUIRE_ENGINE === '1') throw new Error('PLANCTON_REQUIRE_ENGINE=1 but git is not installed (run test/support/registry-setup.sh)');
+if (gitMissing && process.env.PLANCTON_REQUIRE_ENGINE === '1')
+  throw new Error('PLANCTON_REQUIRE_ENGINE=1 but git is not installed (run test/support/registry-setup.sh)');
 const skip = gitMissing ? 'skipped: git is not installed' : false;
 
 const tmp = mkdtempSync(join(tmpdir(), 'plancton-bootstrap-'));
@@ -28,11 +29,15 @@ let n = 0;
 const newDir = (): string => join(tmp, `etc-${++n}`, 'plancton');
 
 async function bootstrap(dir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await execa('node', [BIN, 'bootstrap', ...args, '--config', join(dir, 'config.yaml')], { reject: false, timeout: 120_000 });
+  const r = await execa('node', [BIN, 'bootstrap', ...args, '--config', join(dir, 'config.yaml')], {
+    reject: false,
+    timeout: 120_000,
+  });
   return { code: r.exitCode ?? -1, out: String(r.stdout), err: String(r.stderr) };
 }
 const config = (dir: string): string => readFileSync(join(dir, 'config.yaml'), 'utf8');
-const head = async (dir: string): Promise<string> => (await execa('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
+const head = async (dir: string): Promise<string> =>
+  (await execa('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
 
 describe('plancton bootstrap against a git daemon on loopback', { skip, timeout: 300_000 }, () => {
   const server = new GitServer();
@@ -42,7 +47,12 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
     await server.start();
     base = server.base;
     await server.create('alice/conf', { 'config.yaml': 'max_ttl: 1000\n', 'README.md': 'site configuration\n' });
-    await server.commit('alice/conf', { 'config.yaml': 'max_ttl: 2000\ndocker_cmd: /bin/sleep 5\n' }, 'dev configuration', 'dev');
+    await server.commit(
+      'alice/conf',
+      { 'config.yaml': 'max_ttl: 2000\ndocker_cmd: /bin/sleep 5\n' },
+      'dev configuration',
+      'dev',
+    );
   });
   after(() => server.cleanup());
 
@@ -59,10 +69,15 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
 
   it('clones a branch (user/repo:branch, the base from PLANCTON_CONF_GIT_BASE) and validates it with config check', async () => {
     const dir = newDir();
-    const r = await execa('node', [BIN, 'bootstrap', 'alice/conf:dev', '--config', join(dir, 'config.yaml')], { reject: false, env: { PLANCTON_CONF_GIT_BASE: base } });
+    const r = await execa('node', [BIN, 'bootstrap', 'alice/conf:dev', '--config', join(dir, 'config.yaml')], {
+      reject: false,
+      env: { PLANCTON_CONF_GIT_BASE: base },
+    });
     assert.equal(r.exitCode, 0, String(r.stderr));
     assert.match(config(dir), /max_ttl: 2000/);
-    const check = await execa('node', [BIN, 'config', 'check', '--config', join(dir, 'config.yaml')], { reject: false });
+    const check = await execa('node', [BIN, 'config', 'check', '--config', join(dir, 'config.yaml')], {
+      reject: false,
+    });
     assert.equal(check.exitCode, 0, String(check.stderr));
   });
 
@@ -93,7 +108,10 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
     writeFileSync(join(dir, 'config.yaml'), 'max_ttl: 42\n');
     const r = await bootstrap(dir, 'alice/conf', '--git-base', base);
     assert.equal(r.code, 1);
-    assert.match(r.err, new RegExp(`${dir} holds a configuration plancton bootstrap did not make \\(it is not a git clone\\).*--force`));
+    assert.match(
+      r.err,
+      new RegExp(`${dir} holds a configuration plancton bootstrap did not make \\(it is not a git clone\\).*--force`),
+    );
     assert.equal(config(dir), 'max_ttl: 42\n');
 
     const forced = await bootstrap(dir, 'alice/conf', '--git-base', base, '--force');
@@ -124,7 +142,7 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
     assert.match(forced.out, /moved the previous/);
   });
 
-  it('--dryrun writes 0.6\'s empty configuration, which a later bootstrap replaces; a failing clone changes nothing', async () => {
+  it("--dryrun writes 0.6's empty configuration, which a later bootstrap replaces; a failing clone changes nothing", async () => {
     const dir = newDir();
     const r = await bootstrap(dir, '--dryrun');
     assert.equal(r.code, 0, r.err);
@@ -144,7 +162,11 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
     assert.equal(real.code, 0, real.err);
     assert.doesNotMatch(real.out, /moved the previous/, 'its own clean dry-run tree needs no backup');
     assert.equal(config(dir), 'max_ttl: 1000\n');
-    assert.deepEqual(readdirSync(join(dir, '..')).filter((f) => f !== 'plancton'), [], 'no temporary or backup directory is left');
+    assert.deepEqual(
+      readdirSync(join(dir, '..')).filter((f) => f !== 'plancton'),
+      [],
+      'no temporary or backup directory is left',
+    );
 
     const usage = await bootstrap(newDir(), '--dryrun', 'alice/conf');
     assert.equal(usage.code, 2);
@@ -161,8 +183,16 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
     const warnings: string[] = [];
     const env = { PLANCTON_CONF_GIT: 'alice/fleet', PLANCTON_CONF_GIT_BASE: base };
     const src = new ConfigSource({
-      paths: { runDir: join(tmp, 'run'), pidFile: join(tmp, 'pid'), logDir: undefined, configFile: join(dir, 'config.yaml'), configRequired: false },
-      env, args: [], onWarning: (m) => warnings.push(m),
+      paths: {
+        runDir: join(tmp, 'run'),
+        pidFile: join(tmp, 'pid'),
+        logDir: undefined,
+        configFile: join(dir, 'config.yaml'),
+        configRequired: false,
+      },
+      env,
+      args: [],
+      onWarning: (m) => warnings.push(m),
     });
     assert.equal(src.remote, true);
     assert.match(src.description, /config\.yaml \(git alice\/fleet from git:\/\/127\.0\.0\.1:\d+\)/);
@@ -172,7 +202,10 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
     assert.equal((await src.load()).settings.max_docks, 5);
 
     await server.commit('alice/fleet', { 'config.yaml': 'max_docks: "ncpus +"\n' });
-    await assert.rejects(src.load(), (err: ConfigError) => err instanceof ConfigError && err.problems.some((p) => p.key === 'max_docks'));
+    await assert.rejects(
+      src.load(),
+      (err: ConfigError) => err instanceof ConfigError && err.problems.some((p) => p.key === 'max_docks'),
+    );
     assert.equal(config(dir), 'max_docks: 5\n', 'the invalid commit is not checked out');
 
     await server.stop();
@@ -186,7 +219,17 @@ describe('plancton bootstrap against a git daemon on loopback', { skip, timeout:
     await server.commit('alice/fleet', { 'config.yaml': 'max_docks: 6\n' });
     assert.equal((await src.load()).settings.max_docks, 6, 'back in step once the server answers');
 
-    const both = new ConfigSource({ paths: { runDir: tmp, pidFile: join(tmp, 'p'), logDir: undefined, configFile: join(newDir(), 'config.yaml'), configRequired: false }, env: { ...env, PLANCTON_CONF_URL: 'http://127.0.0.1:1/x' }, args: [] });
+    const both = new ConfigSource({
+      paths: {
+        runDir: tmp,
+        pidFile: join(tmp, 'p'),
+        logDir: undefined,
+        configFile: join(newDir(), 'config.yaml'),
+        configRequired: false,
+      },
+      env: { ...env, PLANCTON_CONF_URL: 'http://127.0.0.1:1/x' },
+      args: [],
+    });
     await assert.rejects(both.load(), /either PLANCTON_CONF_URL or PLANCTON_CONF_GIT/);
   });
 });
@@ -207,7 +250,8 @@ describe('plancton run with PLANCTON_CONF_GIT on the real engine', { skip: engin
       return undefined;
     }
   };
-  const running = async (count: number): Promise<true | undefined> => ((await pilotsOf(instance, 'running')).length === count ? true : undefined);
+  const running = async (count: number): Promise<true | undefined> =>
+    (await pilotsOf(instance, 'running')).length === count ? true : undefined;
 
   before(async () => {
     await server.start();
@@ -222,7 +266,9 @@ describe('plancton run with PLANCTON_CONF_GIT on the real engine', { skip: engin
 
   it('runs on the cloned configuration, follows new commits, keeps the last good one on an invalid commit or a server that is down', async () => {
     daemon = execa('node', [BIN, 'run', '--config', join(dir, 'config.yaml'), '--run-dir', runDir], {
-      reject: false, all: true, env: { PLANCTON_CONF_GIT: 'site/pilots', PLANCTON_CONF_GIT_BASE: server.base },
+      reject: false,
+      all: true,
+      env: { PLANCTON_CONF_GIT: 'site/pilots', PLANCTON_CONF_GIT_BASE: server.base },
     });
     daemon.all?.on('data', (c: Buffer) => void (log += c.toString()));
     let exited = false;
@@ -240,8 +286,15 @@ describe('plancton run with PLANCTON_CONF_GIT on the real engine', { skip: engin
     assert.equal((await pilotsOf(instance, 'running')).length, 2);
 
     await server.stop();
-    await waitFor('a failed fetch logged, the last good configuration kept', () =>
-      logRecords(log).find((r) => r.level === 'warn' && /git fetch failed: .*keeping the last good configuration/.test(String(r.message))), 60_000);
+    await waitFor(
+      'a failed fetch logged, the last good configuration kept',
+      () =>
+        logRecords(log).find(
+          (r) =>
+            r.level === 'warn' && /git fetch failed: .*keeping the last good configuration/.test(String(r.message)),
+        ),
+      60_000,
+    );
     assert.equal((await pilotsOf(instance, 'running')).length, 2);
     assert.equal(exited, false, 'the daemon keeps running');
     await server.start();

@@ -34,7 +34,11 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
   });
 
   it('fills the host to max_docks and no further', async () => {
-    await waitFor('3 running pilots', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 30_000);
+    await waitFor(
+      '3 running pilots',
+      async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined),
+      30_000,
+    );
     const iterations = d.status()?.iterations ?? 0;
     await waitFor('3 more iterations', () => ((d.status()?.iterations ?? 0) >= iterations + 3 ? true : undefined));
     assert.equal((await pilotsOf(instance)).length, 3);
@@ -47,8 +51,16 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
   it('creates pilots exactly as configured, with ownership labels and the host name', async () => {
     const [p] = await pilotsOf(instance);
     const info = JSON.parse(await docker(['inspect', p?.id ?? ''])) as Array<{
-      Name: string; Config: { Hostname: string; Labels: Record<string, string>; Cmd: string[]; User: string; Env: string[] };
-      HostConfig: { CpuQuota: number; CpuPeriod: number; Memory: number; SecurityOpt: string[] | null; CapDrop: string[] | null; PidsLimit: number | null };
+      Name: string;
+      Config: { Hostname: string; Labels: Record<string, string>; Cmd: string[]; User: string; Env: string[] };
+      HostConfig: {
+        CpuQuota: number;
+        CpuPeriod: number;
+        Memory: number;
+        SecurityOpt: string[] | null;
+        CapDrop: string[] | null;
+        PidsLimit: number | null;
+      };
     }>;
     const c = info[0];
     assert.ok(c);
@@ -75,10 +87,14 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     const [victim] = await pilotsOf(instance, 'running');
     assert.ok(victim);
     await docker(['kill', victim.id]);
-    await waitFor('the exited pilot removed and replaced', async () => {
-      const rows = await pilotsOf(instance, 'running');
-      return rows.length === 3 && !rows.some((r) => r.id === victim.id) ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'the exited pilot removed and replaced',
+      async () => {
+        const rows = await pilotsOf(instance, 'running');
+        return rows.length === 3 && !rows.some((r) => r.id === victim.id) ? true : undefined;
+      },
+      30_000,
+    );
     // the engine shows the replacement a moment before the daemon writes its status
     const removal = await waitFor('the removal recorded', () => d.status()?.removals.find((r) => r.id === victim.id));
     assert.equal(removal?.reason, 'exited');
@@ -112,7 +128,9 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     assert.equal(d.status()?.state, 'active');
     assert.equal((await pilotsOf(instance, 'running')).length, 3);
     d.writeConfig(testConfig(instance, { max_docks: 2 }));
-    await waitFor('reload applied', () => (d.status()?.config.maxDocks === 2 && !d.status()?.config.reloadError ? true : undefined));
+    await waitFor('reload applied', () =>
+      d.status()?.config.maxDocks === 2 && !d.status()?.config.reloadError ? true : undefined,
+    );
     assert.equal((await pilotsOf(instance, 'running')).length, 3, 'lowering max_docks removes nothing');
     d.writeConfig(testConfig(instance));
     await waitFor('max_docks 3 again', () => (d.status()?.config.maxDocks === 3 ? true : undefined));
@@ -123,7 +141,11 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     assert.equal(before.length, 3);
     await d.kill('SIGKILL');
     d.start();
-    await waitFor('the new daemon iterating', () => (d.status()?.pid === d.proc?.pid && (d.status()?.iterations ?? 0) >= 3 ? true : undefined), 30_000);
+    await waitFor(
+      'the new daemon iterating',
+      () => (d.status()?.pid === d.proc?.pid && (d.status()?.iterations ?? 0) >= 3 ? true : undefined),
+      30_000,
+    );
     assert.deepEqual(ids(await pilotsOf(instance)), before);
     assert.equal(d.status()?.pilots.length, 3);
   });
@@ -157,10 +179,16 @@ describe('daemon lifecycle on the real engine', { skip, timeout: 300_000 }, () =
     assert.equal(await d.exited(), 0);
     assert.equal((await pilotsOf(instance)).length, 0);
     d.start();
-    await waitFor('iterating', () => (d.status()?.pid === d.proc?.pid && (d.status()?.iterations ?? 0) >= 2 ? true : undefined));
+    await waitFor('iterating', () =>
+      d.status()?.pid === d.proc?.pid && (d.status()?.iterations ?? 0) >= 2 ? true : undefined,
+    );
     assert.equal((await pilotsOf(instance)).length, 0, 'a restart after drain-stop stays drained');
     assert.equal((await d.cli('resume')).exitCode, 0);
-    await waitFor('filled after resume', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 30_000);
+    await waitFor(
+      'filled after resume',
+      async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined),
+      30_000,
+    );
   });
 
   it('force-stop removes every pilot it owns, then the daemon exits', async () => {

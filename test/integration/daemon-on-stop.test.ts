@@ -19,7 +19,11 @@ describe('on_stop, health and PLANCTON_START_DRAIN', { skip, timeout: 180_000 },
 
   it('health is 0 while the loop runs and 1 once it is gone', async () => {
     d = new DaemonProcess(testConfig(instance)).start();
-    await waitFor('3 running pilots', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 30_000);
+    await waitFor(
+      '3 running pilots',
+      async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined),
+      30_000,
+    );
     // the pass that started them writes its status a moment after the engine shows them
     await waitFor('a status with 3 pilots', () => (d?.status()?.pilots.length === 3 ? true : undefined), 10_000);
     const ok = await d.cli('health');
@@ -36,7 +40,11 @@ describe('on_stop, health and PLANCTON_START_DRAIN', { skip, timeout: 180_000 },
     assert.ok(d);
     d.writeConfig(testConfig(instance, { on_stop: 'remove' }));
     d.start();
-    await waitFor('adopted 3 pilots', () => (d?.status()?.pid === d?.proc?.pid && d?.status()?.pilots.length === 3 ? true : undefined), 30_000);
+    await waitFor(
+      'adopted 3 pilots',
+      () => (d?.status()?.pid === d?.proc?.pid && d?.status()?.pilots.length === 3 ? true : undefined),
+      30_000,
+    );
     assert.equal(await d.kill('SIGTERM'), 0);
     assert.deepEqual(await pilotsOf(instance), []);
     assert.ok(d.status()?.removals.filter((r) => r.reason === 'force-stop').length === 3);
@@ -47,10 +55,14 @@ describe('on_stop, health and PLANCTON_START_DRAIN', { skip, timeout: 180_000 },
     assert.ok(d);
     d.writeConfig(testConfig(instance, { on_stop: 'drain' }));
     d.start();
-    const rows = await waitFor('3 running pilots', async () => {
-      const r = await pilotsOf(instance, 'running');
-      return r.length === 3 ? r : undefined;
-    }, 30_000);
+    const rows = await waitFor(
+      '3 running pilots',
+      async () => {
+        const r = await pilotsOf(instance, 'running');
+        return r.length === 3 ? r : undefined;
+      },
+      30_000,
+    );
     d.proc?.kill('SIGTERM');
     await waitFor('draining', () => (d?.status()?.state === 'draining' ? true : undefined));
     assert.equal(d.running, true, 'still running while pilots run');
@@ -63,14 +75,24 @@ describe('on_stop, health and PLANCTON_START_DRAIN', { skip, timeout: 180_000 },
     d ??= new DaemonProcess(testConfig(instance));
     d.writeConfig(testConfig(instance));
     d.start();
-    await waitFor('3 running pilots', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 30_000);
+    await waitFor(
+      '3 running pilots',
+      async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined),
+      30_000,
+    );
     assert.equal(await d.kill('SIGTERM'), 0);
     d.writeConfig(testConfig(instance, { on_stop: 'remove' }));
     d.start();
     // the pid file is claimed before the engine is asked for its host name, the cgroup set up and
     // the reporters made: a signal now lands while the daemon is being set up
     const pidFile = join(d.runDir, 'plancton.pid');
-    await waitFor('the pid file of the new daemon', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').split('\n')[0] === String(d?.proc?.pid) ? true : undefined), 10_000, 5);
+    await waitFor(
+      'the pid file of the new daemon',
+      () =>
+        existsSync(pidFile) && readFileSync(pidFile, 'utf8').split('\n')[0] === String(d?.proc?.pid) ? true : undefined,
+      10_000,
+      5,
+    );
     d.proc?.kill('SIGTERM');
     const code = await Promise.race([d.exited(), delay(30_000).then(() => 'still running after 30 s')]);
     assert.equal(code, 0, d.log);
@@ -81,10 +103,18 @@ describe('on_stop, health and PLANCTON_START_DRAIN', { skip, timeout: 180_000 },
     assert.ok(d);
     d.writeConfig(testConfig(instance));
     d.start({ PLANCTON_START_DRAIN: '1' });
-    await waitFor('iterating drained', () => (d?.status()?.pid === d?.proc?.pid && (d?.status()?.iterations ?? 0) >= 3 ? true : undefined), 30_000);
+    await waitFor(
+      'iterating drained',
+      () => (d?.status()?.pid === d?.proc?.pid && (d?.status()?.iterations ?? 0) >= 3 ? true : undefined),
+      30_000,
+    );
     assert.equal(d.status()?.state, 'draining');
     assert.deepEqual(await pilotsOf(instance), []);
     assert.equal((await d.cli('resume')).exitCode, 0);
-    await waitFor('filled after resume', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 30_000);
+    await waitFor(
+      'filled after resume',
+      async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined),
+      30_000,
+    );
   });
 });

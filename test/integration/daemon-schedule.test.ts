@@ -24,7 +24,11 @@ describe('schedule window', { skip, timeout: 120_000 }, () => {
     assert.deepEqual(await pilotsOf(instance), []);
 
     d.writeConfig(testConfig(instance, { schedule: '* * * * *' }));
-    await waitFor('filled when the window opens', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 30_000);
+    await waitFor(
+      'filled when the window opens',
+      async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined),
+      30_000,
+    );
 
     d.writeConfig(testConfig(instance, { schedule: closedNow(), schedule_timezone: 'UTC', schedule_vacate: true }));
     await waitFor('vacated', async () => ((await pilotsOf(instance)).length === 0 ? true : undefined), 30_000);

@@ -60,7 +60,10 @@ function pilotSpec(overrides: Partial<PilotSpec> = {}): PilotSpec {
 
 /** Starts a container behind Plancton's back (`docker run`), always with the run label for clean-up. */
 async function runForeign(name: string, labels: Record<string, string>): Promise<string> {
-  const labelArgs = Object.entries({ ...labels, [TEST_RUN_LABEL]: instance }).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+  const labelArgs = Object.entries({ ...labels, [TEST_RUN_LABEL]: instance }).flatMap(([k, v]) => [
+    '--label',
+    `${k}=${v}`,
+  ]);
   return docker(['run', '-d', '--name', name, ...labelArgs, IMAGE, 'sleep', '300']);
 }
 
@@ -103,7 +106,9 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
     assert.equal(a.HostConfig.Memory, 64 * MiB);
     assert.equal(a.HostConfig.MemorySwap, 128 * MiB);
     assert.deepEqual(a.HostConfig.Binds, ['/tmp:/plancton-tmp:ro']);
-    assert.deepEqual(a.HostConfig.Devices, [{ PathOnHost: '/dev/null', PathInContainer: '/dev/plancton-null', CgroupPermissions: 'rwm' }]);
+    assert.deepEqual(a.HostConfig.Devices, [
+      { PathOnHost: '/dev/null', PathInContainer: '/dev/plancton-null', CgroupPermissions: 'rwm' },
+    ]);
     assert.deepEqual(a.HostConfig.CapAdd, ['SYS_PTRACE']);
     assert.deepEqual(a.HostConfig.CapDrop, ['NET_RAW']);
     assert.deepEqual(a.HostConfig.SecurityOpt, ['no-new-privileges']);
@@ -123,15 +128,25 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
   it('lists exactly its own pilots, never a look-alike, another instance or itself', async () => {
     const lookAlike = await runForeign(`plancton-worker-xyz-${instance}`, {});
     const otherInstance = `${instance}-other`;
-    const other = await runForeign(`${otherInstance}-pilot`, { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: otherInstance });
-    const self = await runForeign(`${instance}-self`, { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: instance, [LABELS.self]: 'true' });
+    const other = await runForeign(`${otherInstance}-pilot`, {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.instance]: otherInstance,
+    });
+    const self = await runForeign(`${instance}-self`, {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.instance]: instance,
+      [LABELS.self]: 'true',
+    });
 
     const pilots = await engine.listPilots(instance);
     assert.deepEqual(pilots.map((p) => p.id).sort(), [firstId, secondId].sort());
     for (const id of [lookAlike, other, self]) assert.ok(!pilots.some((p) => p.id === id));
 
     const byId = new Map(pilots.map((p) => [p.id, p]));
-    for (const [spec, id] of [[first, firstId], [second, secondId]] as const) {
+    for (const [spec, id] of [
+      [first, firstId],
+      [second, secondId],
+    ] as const) {
       const pilot = byId.get(id);
       assert.ok(pilot);
       assert.equal(pilot.name, spec.name);
@@ -140,26 +155,42 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
       assert.equal(pilot.image, IMAGE);
       assert.equal(pilot.state, 'running');
       // Created is whole seconds.
-      assert.ok(pilot.createdAt >= Math.floor(testStart / 1000) * 1000 && pilot.createdAt <= Date.now(), `createdAt ${pilot.createdAt}`);
+      assert.ok(
+        pilot.createdAt >= Math.floor(testStart / 1000) * 1000 && pilot.createdAt <= Date.now(),
+        `createdAt ${pilot.createdAt}`,
+      );
       const inspected = await dockerInspect(id);
       assert.equal(pilot.startedAt, Date.parse(inspected?.State.StartedAt ?? ''));
       assert.ok(pilot.startedAt !== undefined && pilot.startedAt >= pilot.createdAt);
     }
 
-    assert.deepEqual((await engine.listPilots(otherInstance)).map((p) => p.id), [other]);
+    assert.deepEqual(
+      (await engine.listPilots(otherInstance)).map((p) => p.id),
+      [other],
+    );
     assert.deepEqual(await engine.listPilots(randomInstance()), []);
   });
 
   it('sees a pilot whose image carries the self label (the role label set at creation wins), and adopts a pilot of an older Plancton', async () => {
     const image = `plancton-test-self-label:${instance}`;
-    await execa('docker', ['build', '-q', '-t', image, '--label', `${TEST_RUN_LABEL}=${instance}`, '-'], { input: `FROM ${IMAGE}\nLABEL ${LABELS.self}="true"\n` });
+    await execa('docker', ['build', '-q', '-t', image, '--label', `${TEST_RUN_LABEL}=${instance}`, '-'], {
+      input: `FROM ${IMAGE}\nLABEL ${LABELS.self}="true"\n`,
+    });
     const spec = pilotSpec({ image });
     const id = await engine.createAndStart(spec);
-    const legacy = await runForeign(`${instance}-legacy`, { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: instance, [LABELS.pilotId]: 'legacy' });
+    const legacy = await runForeign(`${instance}-legacy`, {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.instance]: instance,
+      [LABELS.pilotId]: 'legacy',
+    });
     try {
-      assert.equal((await dockerInspect(id))?.Config.Labels?.[LABELS.self], 'true', 'the container inherited the image\'s label');
+      assert.equal(
+        (await dockerInspect(id))?.Config.Labels?.[LABELS.self],
+        'true',
+        "the container inherited the image's label",
+      );
       const seen = (await engine.listPilots(instance)).map((p) => p.id);
-      assert.ok(seen.includes(id), 'a pilot is never invisible because of its image\'s labels');
+      assert.ok(seen.includes(id), "a pilot is never invisible because of its image's labels");
       assert.ok(seen.includes(legacy), 'a pilot without the role label (created before it existed) is still adopted');
     } finally {
       await execa('docker', ['rm', '-f', id, legacy], { reject: false });
@@ -168,7 +199,10 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
   });
 
   it('refuses to remove a running pilot: the caller stops first', async () => {
-    await assert.rejects(engine.remove(secondId), (err: unknown) => err instanceof EngineError && err.statusCode === 409);
+    await assert.rejects(
+      engine.remove(secondId),
+      (err: unknown) => err instanceof EngineError && err.statusCode === 409,
+    );
     assert.equal((await dockerInspect(secondId))?.State.Status, 'running');
   });
 
@@ -203,7 +237,12 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
 
   it('reports a never-started container with no exit code and no times', async () => {
     const id = await docker(['create', '--label', runLabel, IMAGE, 'sleep', '300']);
-    assert.deepEqual(await engine.inspectExit(id), { exitCode: undefined, oomKilled: false, startedAt: undefined, finishedAt: undefined });
+    assert.deepEqual(await engine.inspectExit(id), {
+      exitCode: undefined,
+      oomKilled: false,
+      startedAt: undefined,
+      finishedAt: undefined,
+    });
   });
 
   it('leaves no container behind when the start fails', async () => {
@@ -221,7 +260,10 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
 
   it('fails to create a pilot of a missing image with a 404', async () => {
     const spec = pilotSpec({ image: MISSING_IMAGE });
-    await assert.rejects(engine.createAndStart(spec), (err: unknown) => err instanceof EngineError && err.statusCode === 404);
+    await assert.rejects(
+      engine.createAndStart(spec),
+      (err: unknown) => err instanceof EngineError && err.statusCode === 404,
+    );
     assert.deepEqual(await containersByLabel(`${LABELS.pilotId}=${spec.labels[LABELS.pilotId]}`), []);
   });
 
@@ -245,7 +287,10 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
     const events: PilotEvent[] = [];
     const controller = new AbortController();
     // A pilot of ours to poke until the stream is live: watch() gives no "opened" signal.
-    const probe = await runForeign(`${instance}-probe`, { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: instance });
+    const probe = await runForeign(`${instance}-probe`, {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.instance]: instance,
+    });
     const watching = engine.watch(instance, (e) => events.push(e), controller.signal);
     await waitFor('the event stream to deliver a probe event', async () => {
       await docker(['exec', probe, 'true']);
@@ -254,7 +299,10 @@ describe('DockerEngine against the real engine', { skip, timeout: 120_000 }, () 
     const probeEvent = events.find((e) => e.id === probe);
     assert.match(probeEvent?.action ?? '', /^exec_/);
 
-    const foreign = await runForeign(`${instance}-foreign-watch`, { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: `${instance}-other` });
+    const foreign = await runForeign(`${instance}-foreign-watch`, {
+      [LABELS.managedBy]: MANAGED_BY,
+      [LABELS.instance]: `${instance}-other`,
+    });
     const before = Date.now();
     const id = await engine.createAndStart(pilotSpec());
     await waitFor('a start event', () => events.find((e) => e.id === id && e.action === 'start'));
@@ -279,10 +327,14 @@ async function fakeEngine(
   const dir = mkdtempSync(join(tmpdir(), 'plancton-fake-engine-'));
   const socketPath = join(dir, 'docker.sock');
   const server: Server = createServer(handler);
-  await new Promise<void>((resolve) => (tcp ? server.listen(0, '127.0.0.1', resolve) : server.listen(socketPath, resolve)));
+  await new Promise<void>((resolve) =>
+    tcp ? server.listen(0, '127.0.0.1', resolve) : server.listen(socketPath, resolve),
+  );
   const address = server.address();
   const options: DockerEngineOptions =
-    tcp && typeof address === 'object' && address !== null ? { host: `tcp://127.0.0.1:${address.port}` } : { socketPath };
+    tcp && typeof address === 'object' && address !== null
+      ? { host: `tcp://127.0.0.1:${address.port}` }
+      : { socketPath };
   return {
     options,
     close: async () => {
@@ -293,14 +345,18 @@ async function fakeEngine(
   };
 }
 
-const isUnreachable = (err: unknown): boolean => err instanceof EngineError && err.unreachable && err.statusCode === undefined;
+const isUnreachable = (err: unknown): boolean =>
+  err instanceof EngineError && err.unreachable && err.statusCode === undefined;
 
 describe('DockerEngine against a missing, hung or fake engine', { timeout: 30_000 }, () => {
   it('is unreachable when the socket does not exist', async () => {
     const engine = new DockerEngine({ socketPath: '/nonexistent/docker.sock' });
     await assert.rejects(engine.ping(), isUnreachable);
     await assert.rejects(engine.listPilots('x'), isUnreachable);
-    await assert.rejects(engine.watch('x', () => {}, new AbortController().signal), isUnreachable);
+    await assert.rejects(
+      engine.watch('x', () => {}, new AbortController().signal),
+      isUnreachable,
+    );
   });
 
   it('gives up on an engine that never answers, after the time-out', async () => {
@@ -308,7 +364,10 @@ describe('DockerEngine against a missing, hung or fake engine', { timeout: 30_00
     try {
       const engine = new DockerEngine({ ...fake.options, timeoutMs: 200 });
       await assert.rejects(engine.ping(), isUnreachable);
-      await assert.rejects(engine.watch('x', () => {}, new AbortController().signal), isUnreachable);
+      await assert.rejects(
+        engine.watch('x', () => {}, new AbortController().signal),
+        isUnreachable,
+      );
     } finally {
       await fake.close();
     }
@@ -323,8 +382,18 @@ describe('DockerEngine against a missing, hung or fake engine', { timeout: 30_00
     const owned = { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: 'i1', name: 'p1' };
     const lines = [
       { Type: 'container', Action: 'start', Actor: { ID: 'c1', Attributes: owned }, time: 1_700_000_000, timeNano: 0 },
-      { Type: 'container', Action: 'start', Actor: { ID: 'c2', Attributes: { ...owned, [LABELS.instance]: 'i2' } }, time: 1_700_000_001 },
-      { Type: 'container', Action: 'exec_start: sh -c true', Actor: { ID: 'c1', Attributes: owned }, time: 1_700_000_002 },
+      {
+        Type: 'container',
+        Action: 'start',
+        Actor: { ID: 'c2', Attributes: { ...owned, [LABELS.instance]: 'i2' } },
+        time: 1_700_000_001,
+      },
+      {
+        Type: 'container',
+        Action: 'exec_start: sh -c true',
+        Actor: { ID: 'c1', Attributes: owned },
+        time: 1_700_000_002,
+      },
     ].map((l) => JSON.stringify(l));
     // Nanoseconds since the epoch exceed a double's exact range, as in the engine's real output.
     lines[0] = (lines[0] ?? '').replace('"timeNano":0', '"timeNano":1700000000123456789');
@@ -359,7 +428,9 @@ describe('DockerEngine against a missing, hung or fake engine', { timeout: 30_00
     const fake = await fakeEngine((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.write('{"status":"Pulling from pilots/htcondor","id":"1.0"}\n{"status":"Downloa');
-      setImmediate(() => res.end('ding"}\n{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}\n'));
+      setImmediate(() =>
+        res.end('ding"}\n{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}\n'),
+      );
     });
     try {
       const engine = new DockerEngine(fake.options);
@@ -385,7 +456,12 @@ describe('DockerEngine against a missing, hung or fake engine', { timeout: 30_00
   });
 
   it('rejects a watch whose stream breaks, and hands back an error thrown by onEvent', async () => {
-    const event = JSON.stringify({ Type: 'container', Action: 'die', Actor: { ID: 'c1', Attributes: { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: 'i1' } }, time: 1 });
+    const event = JSON.stringify({
+      Type: 'container',
+      Action: 'die',
+      Actor: { ID: 'c1', Attributes: { [LABELS.managedBy]: MANAGED_BY, [LABELS.instance]: 'i1' } },
+      time: 1,
+    });
     const fake = await fakeEngine((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.write(`${event}\n`);
@@ -394,11 +470,20 @@ describe('DockerEngine against a missing, hung or fake engine', { timeout: 30_00
     try {
       const engine = new DockerEngine(fake.options);
       const seen: PilotEvent[] = [];
-      await assert.rejects(engine.watch('i1', (e) => seen.push(e), new AbortController().signal), isUnreachable);
+      await assert.rejects(
+        engine.watch('i1', (e) => seen.push(e), new AbortController().signal),
+        isUnreachable,
+      );
       assert.equal(seen.length, 1);
       const bug = new Error('bug in the caller');
       await assert.rejects(
-        engine.watch('i1', () => { throw bug; }, new AbortController().signal),
+        engine.watch(
+          'i1',
+          () => {
+            throw bug;
+          },
+          new AbortController().signal,
+        ),
         bug,
       );
     } finally {

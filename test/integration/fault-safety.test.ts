@@ -45,13 +45,19 @@ describe('fault cases on the real engine', { skip, timeout: 600_000 }, () => {
     daemons.push(a, b);
     a.start();
     b.start();
-    const loser = await waitFor('one of the two to give up', () => (!a.running ? a : !b.running ? b : undefined), 60_000);
+    const loser = await waitFor(
+      'one of the two to give up',
+      () => (!a.running ? a : !b.running ? b : undefined),
+      60_000,
+    );
     const winner = loser === a ? b : a;
     assert.equal(await loser.exited(), 1);
     assert.match(loser.log, /another Plancton is running/);
     await waitFor('2 pilots', async () => ((await running(instance)) === 2 ? true : undefined), 120_000);
     // a few more passes of the winner: still exactly max_docks
-    await waitFor('a later status', () => ((winner.status()?.iterations ?? 0) > 3 ? true : undefined), 60_000).catch(() => undefined);
+    await waitFor('a later status', () => ((winner.status()?.iterations ?? 0) > 3 ? true : undefined), 60_000).catch(
+      () => undefined,
+    );
     assert.equal((await pilotsOf(instance)).length, 2);
     assert.equal(winner.running, true);
     assert.equal(await winner.kill('SIGTERM'), 0);
@@ -80,7 +86,11 @@ describe('fault cases on the real engine', { skip, timeout: 600_000 }, () => {
     symlinkSync(victim, join(d.runDir, 'status.json'));
     symlinkSync(victim, join(d.runDir, 'plancton.pid'));
     d.start();
-    await waitFor('a status file', () => (lstatSync(join(d.runDir, 'status.json')).isFile() ? true : undefined), 60_000);
+    await waitFor(
+      'a status file',
+      () => (lstatSync(join(d.runDir, 'status.json')).isFile() ? true : undefined),
+      60_000,
+    );
     await waitFor('1 pilot', async () => ((await running(instance)) === 1 ? true : undefined), 120_000);
     symlinkSync(victim, join(d.runDir, 'drain'));
     // the planted flag counts as set (it is there), and `plancton drain` replaces it rather than writing the victim
@@ -99,7 +109,8 @@ describe('fault cases on the real engine', { skip, timeout: 600_000 }, () => {
     let url = '';
     before(async () => {
       server = createServer((_req, res) => {
-        if (mode === 'redirect-http') res.writeHead(302, { location: 'http://config.example.invalid/plancton.yaml' }).end();
+        if (mode === 'redirect-http')
+          res.writeHead(302, { location: 'http://config.example.invalid/plancton.yaml' }).end();
         else res.writeHead(200, { 'content-type': 'text/yaml' }).end(body);
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -119,7 +130,11 @@ describe('fault cases on the real engine', { skip, timeout: 600_000 }, () => {
       await waitFor('2 pilots from the URL', async () => ((await running(instance)) === 2 ? true : undefined), 120_000);
       const ids = (await pilotsOf(instance)).map((p) => p.id).sort();
       const reloadError = async (what: RegExp): Promise<void> => {
-        await waitFor(`status naming ${what}`, () => (what.test(JSON.stringify(d.status()?.config ?? {})) ? true : undefined), 60_000);
+        await waitFor(
+          `status naming ${what}`,
+          () => (what.test(JSON.stringify(d.status()?.config ?? {})) ? true : undefined),
+          60_000,
+        );
       };
 
       body = '\u0000: [[[ {{{\n: : -';
@@ -128,7 +143,11 @@ describe('fault cases on the real engine', { skip, timeout: 600_000 }, () => {
       await reloadError(/docker_privileged.*power over the host/);
       mode = 'redirect-http';
       body = testConfig(instance, { max_docks: 2 });
-      await waitFor('the refused redirect in the log', () => (/use https|plain http/.test(d.log) ? true : undefined), 60_000);
+      await waitFor(
+        'the refused redirect in the log',
+        () => (/use https|plain http/.test(d.log) ? true : undefined),
+        60_000,
+      );
 
       assert.deepEqual((await pilotsOf(instance)).map((p) => p.id).sort(), ids, 'the same pilots, none added or lost');
       assert.equal(d.running, true);

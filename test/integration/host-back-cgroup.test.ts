@@ -21,25 +21,41 @@ describe('idle-priority parent cgroup', { skip, timeout: 60_000 }, () => {
 
   it('creates /plancton at the lowest CPU weight, starts every pilot in it, and reports idle priority', async () => {
     d = new DaemonProcess(testConfig(instance, { max_docks: 2 })).start();
-    const pilots = await waitFor('2 running pilots', async () => {
-      const rows = await pilotsOf(instance, 'running');
-      return rows.length === 2 ? rows : undefined;
-    }, 30_000);
+    const pilots = await waitFor(
+      '2 running pilots',
+      async () => {
+        const rows = await pilotsOf(instance, 'running');
+        return rows.length === 2 ? rows : undefined;
+      },
+      30_000,
+    );
 
-    const cpuDir = V2 ? join(CGROUP_ROOT, 'plancton') : join(CGROUP_ROOT, existsSync(join(CGROUP_ROOT, 'cpu', 'cpu.shares')) ? 'cpu' : 'cpu,cpuacct', 'plancton');
+    const cpuDir = V2
+      ? join(CGROUP_ROOT, 'plancton')
+      : join(CGROUP_ROOT, existsSync(join(CGROUP_ROOT, 'cpu', 'cpu.shares')) ? 'cpu' : 'cpu,cpuacct', 'plancton');
     const read = (f: string): string => readFileSync(join(cpuDir, f), 'utf8').trim();
     if (existsSync(join(cpuDir, 'cpu.idle'))) assert.equal(read('cpu.idle'), '1', 'cpu.idle');
     else if (V2) assert.equal(read('cpu.weight'), '1', 'cpu.weight');
     else assert.equal(read('cpu.shares'), '2', 'cpu.shares');
 
     for (const p of pilots) {
-      const [parent = '', pid = ''] = (await docker(['inspect', '-f', '{{.HostConfig.CgroupParent}} {{.State.Pid}}', p.id])).split(' ');
+      const [parent = '', pid = ''] = (
+        await docker(['inspect', '-f', '{{.HostConfig.CgroupParent}} {{.State.Pid}}', p.id])
+      ).split(' ');
       assert.equal(parent, '/plancton', `${p.name}: --cgroup-parent`);
       // what the kernel says, not what the engine was asked for
-      assert.equal(cgroupOf(Number(pid), V2 ? '' : 'cpu'), `/plancton/${p.id}`, `${p.name}: the cgroup of its process ${pid}`);
+      assert.equal(
+        cgroupOf(Number(pid), V2 ? '' : 'cpu'),
+        `/plancton/${p.id}`,
+        `${p.name}: the cgroup of its process ${pid}`,
+      );
     }
 
-    const status = await waitFor('idle priority in status', () => (d?.status()?.idlePriority?.enabled ? d.status() : undefined), 10_000);
+    const status = await waitFor(
+      'idle priority in status',
+      () => (d?.status()?.idlePriority?.enabled ? d.status() : undefined),
+      10_000,
+    );
     assert.match(status?.idlePriority?.detail ?? '', /cpu\.idle=1|cpu\.shares=2|cpu\.weight=1/);
     assert.match(d.log, /pilots run at idle priority under \/plancton/);
     assert.doesNotMatch(d.log, /pilots do NOT run at idle priority/);

@@ -30,9 +30,24 @@ interface Case {
 }
 
 const CASES: readonly Case[] = [
-  { name: 'SIGTERM, and stop_timeout longer than the cleanup: the pilot exits 0 by itself', settings: { stop_timeout: 8 }, exitCode: 0, recorded: 'got-term' },
-  { name: 'stop_timeout shorter than the cleanup: SIGKILL after it (137)', settings: { stop_timeout: 1 }, exitCode: 137, recorded: 'got-term' },
-  { name: 'stop_signal SIGINT is delivered instead of SIGTERM', settings: { stop_timeout: 8, stop_signal: 'SIGINT' }, exitCode: 0, recorded: 'got-int' },
+  {
+    name: 'SIGTERM, and stop_timeout longer than the cleanup: the pilot exits 0 by itself',
+    settings: { stop_timeout: 8 },
+    exitCode: 0,
+    recorded: 'got-term',
+  },
+  {
+    name: 'stop_timeout shorter than the cleanup: SIGKILL after it (137)',
+    settings: { stop_timeout: 1 },
+    exitCode: 137,
+    recorded: 'got-term',
+  },
+  {
+    name: 'stop_signal SIGINT is delivered instead of SIGTERM',
+    settings: { stop_timeout: 8, stop_signal: 'SIGINT' },
+    exitCode: 0,
+    recorded: 'got-int',
+  },
   {
     name: 'stop_command runs in the pilot before the signal',
     settings: { stop_timeout: 8, stop_command: ['sh', '-c', 'echo got-command >> /out/$PLANCTON_PILOT_ID'] },
@@ -72,8 +87,20 @@ for (const c of CASES) {
     });
 
     it(c.name, async () => {
-      d = new DaemonProcess(testConfig(instance, { max_docks: 1, max_ttl: 3, docker_cmd: ['sh', '-c', PILOT_SCRIPT], binds: [`${out}:/out`], ...c.settings })).start();
-      const removal: Removal = await waitFor('a ttl removal', () => d?.status()?.removals.find((r) => r.reason === 'ttl'), 40_000);
+      d = new DaemonProcess(
+        testConfig(instance, {
+          max_docks: 1,
+          max_ttl: 3,
+          docker_cmd: ['sh', '-c', PILOT_SCRIPT],
+          binds: [`${out}:/out`],
+          ...c.settings,
+        }),
+      ).start();
+      const removal: Removal = await waitFor(
+        'a ttl removal',
+        () => d?.status()?.removals.find((r) => r.reason === 'ttl'),
+        40_000,
+      );
       assert.equal(removal.killed, true);
       assert.equal(removal.exitCode, c.exitCode, `exit code of ${removal.name}`);
       const pilotId = removal.name.replace(/^plancton-worker-/, '');

@@ -23,15 +23,23 @@ describe('Prometheus scraping a running daemon', { skip, timeout: 300_000 }, () 
 
   /** The value Prometheus holds for `promql` once it equals `want` (scrapes are 1 s apart). */
   const promValue = (promql: string, want: (v: number) => boolean, what: string): Promise<number> =>
-    waitFor(what, async () => {
-      const [s] = await prom.query(promql);
-      return s && want(s.value) ? s.value : undefined;
-    }, 30_000);
+    waitFor(
+      what,
+      async () => {
+        const [s] = await prom.query(promql);
+        return s && want(s.value) ? s.value : undefined;
+      },
+      30_000,
+    );
 
   before(async () => {
     port = await freePort();
     d = new DaemonProcess(testConfig(instance, { metrics_listen: `127.0.0.1:${port}` })).start();
-    await waitFor('3 running pilots', async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined), 60_000);
+    await waitFor(
+      '3 running pilots',
+      async () => ((await pilotsOf(instance, 'running')).length === 3 ? true : undefined),
+      60_000,
+    );
     hostname = (await waitFor('a status', () => d.status())).hostname;
     await prom.start([`127.0.0.1:${port}`]);
   });
@@ -50,7 +58,11 @@ describe('Prometheus scraping a running daemon', { skip, timeout: 300_000 }, () 
   it('plancton_pilots{state="running"} equals the running pilots the engine shows', async (t) => {
     const engineCount = (await pilotsOf(instance, 'running')).length;
     assert.equal(engineCount, 3);
-    const v = await promValue(`plancton_pilots{state="running", hostname="${hostname}"}`, (x) => x === engineCount, 'the running count in Prometheus');
+    const v = await promValue(
+      `plancton_pilots{state="running", hostname="${hostname}"}`,
+      (x) => x === engineCount,
+      'the running count in Prometheus',
+    );
     assert.equal(v, engineCount);
     t.diagnostic(`engine: ${engineCount} running pilots; Prometheus: plancton_pilots{state="running"} = ${v}`);
   });
@@ -69,14 +81,18 @@ describe('Prometheus scraping a running daemon', { skip, timeout: 300_000 }, () 
 
   it('per-pilot CPU series name the running pilots', async () => {
     const running = new Set((await pilotsOf(instance, 'running')).map((p) => p.name));
-    const series = await waitFor('3 pilot CPU series', async () => {
-      const s = await prom.query('plancton_pilot_cpu_percent');
-      return s.length === 3 ? s : undefined;
-    }, 30_000);
+    const series = await waitFor(
+      '3 pilot CPU series',
+      async () => {
+        const s = await prom.query('plancton_pilot_cpu_percent');
+        return s.length === 3 ? s : undefined;
+      },
+      30_000,
+    );
     for (const s of series) assert.ok(running.has(s.metric.pilot ?? ''), `${s.metric.pilot} runs`);
   });
 
-  it('a removal shows in plancton_removals_total and the uptime histogram; the pilot\'s CPU series goes', async () => {
+  it("a removal shows in plancton_removals_total and the uptime histogram; the pilot's CPU series goes", async () => {
     // relative to what Prometheus holds now, in case a pilot ended on its own before
     const now = async (q: string): Promise<number> => (await prom.query(`${q} or vector(0)`))[0]?.value ?? 0;
     const exited = await now('sum(plancton_removals_total{reason="exited"})');
@@ -85,17 +101,37 @@ describe('Prometheus scraping a running daemon', { skip, timeout: 300_000 }, () 
     const [victim] = await pilotsOf(instance, 'running');
     assert.ok(victim);
     await docker(['kill', victim.id]);
-    await promValue('sum(plancton_removals_total{reason="exited"})', (v) => v === exited + 1, 'one more exited removal in Prometheus');
-    await promValue('sum(plancton_pilot_uptime_seconds_count)', (v) => v === observed + 1, 'one more uptime observation');
-    await promValue('sum(plancton_pilot_exit_codes_total{code="137"})', (v) => v === code137 + 1, 'one more exit code 137');
-    await waitFor('the removed pilot\'s CPU series gone from /metrics', async () =>
-      ((await httpGet(port, '/metrics')).body.includes(`pilot="${victim.name}"`) ? undefined : true), 30_000);
+    await promValue(
+      'sum(plancton_removals_total{reason="exited"})',
+      (v) => v === exited + 1,
+      'one more exited removal in Prometheus',
+    );
+    await promValue(
+      'sum(plancton_pilot_uptime_seconds_count)',
+      (v) => v === observed + 1,
+      'one more uptime observation',
+    );
+    await promValue(
+      'sum(plancton_pilot_exit_codes_total{code="137"})',
+      (v) => v === code137 + 1,
+      'one more exit code 137',
+    );
+    await waitFor(
+      "the removed pilot's CPU series gone from /metrics",
+      async () => ((await httpGet(port, '/metrics')).body.includes(`pilot="${victim.name}"`) ? undefined : true),
+      30_000,
+    );
   });
 
-  it('/healthz is 200 and /status is the daemon\'s report', async () => {
+  it("/healthz is 200 and /status is the daemon's report", async () => {
     const h = await httpGet(port, '/healthz');
     assert.equal(h.status, 200);
-    const st = JSON.parse((await httpGet(port, '/status')).body) as { running: boolean; instance: string; state: string; pilots: unknown[] };
+    const st = JSON.parse((await httpGet(port, '/status')).body) as {
+      running: boolean;
+      instance: string;
+      state: string;
+      pilots: unknown[];
+    };
     assert.equal(st.running, true);
     assert.equal(st.instance, instance);
     assert.equal(st.state, 'active');
@@ -108,12 +144,14 @@ describe('/healthz with the engine unreachable', { skip, timeout: 120_000 }, () 
 
   before(async () => {
     port = await freePort();
-    d = new DaemonProcess(testConfig(`${instance}-noengine`, {
-      docker_socket: '/nonexistent/plancton-test/docker.sock',
-      // known in advance, so the daemon does not wait for the engine to learn them
-      hostname: 'it-noengine-host',
-      metrics_listen: `127.0.0.1:${port}`,
-    })).start();
+    d = new DaemonProcess(
+      testConfig(`${instance}-noengine`, {
+        docker_socket: '/nonexistent/plancton-test/docker.sock',
+        // known in advance, so the daemon does not wait for the engine to learn them
+        hostname: 'it-noengine-host',
+        metrics_listen: `127.0.0.1:${port}`,
+      }),
+    ).start();
   });
 
   after(async () => {
@@ -128,7 +166,11 @@ describe('/healthz with the engine unreachable', { skip, timeout: 120_000 }, () 
     const body = JSON.parse(h.body) as { status: string; reason: string };
     assert.equal(body.status, 'unhealthy');
     assert.match(body.reason, /^engine unreachable: .*nonexistent/);
-    const st = JSON.parse((await httpGet(port, '/status')).body) as { state: string; engine: { reachable: boolean }; hostname: string };
+    const st = JSON.parse((await httpGet(port, '/status')).body) as {
+      state: string;
+      engine: { reachable: boolean };
+      hostname: string;
+    };
     assert.equal(st.state, 'waiting');
     assert.equal(st.engine.reachable, false);
     assert.equal(st.hostname, 'it-noengine-host');

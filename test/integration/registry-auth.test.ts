@@ -41,7 +41,9 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
   const rmi = (): Promise<unknown> => execa('docker', ['rmi', image], { reject: false });
   const writeAuth = (password: string): void => {
     const next = `${authFile}.next`;
-    writeFileSync(next, JSON.stringify({ auths: { [registry.host]: { auth: b64(`${USER}:${password}`) } } }), { mode: 0o600 });
+    writeFileSync(next, JSON.stringify({ auths: { [registry.host]: { auth: b64(`${USER}:${password}`) } } }), {
+      mode: 0o600,
+    });
     renameSync(next, authFile);
   };
 
@@ -72,7 +74,12 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
   it('reports a wrong password by registry and user, and never shows it', async () => {
     const source = await pullAuthFor(image, { ...none, registry_username: USER, registry_password: WRONG });
     await assert.rejects(engine.pull(image, { source }), (err: EngineError) => {
-      assert.ok(err.message.includes(`from registry ${registry.host} with the credentials of user ${USER} from registry_username/registry_password failed`), err.message);
+      assert.ok(
+        err.message.includes(
+          `from registry ${registry.host} with the credentials of user ${USER} from registry_username/registry_password failed`,
+        ),
+        err.message,
+      );
       assert.match(err.message, /unauthorized/);
       assertNoSecret('the error', `${err.message} ${String(err.stack)} ${JSON.stringify(err.cause ?? null)}`);
       return true;
@@ -83,28 +90,45 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
   it('reports an unreachable registry by name', async () => {
     const gone = `127.0.0.1:${await freePort()}`;
     const other = `${gone}/plancton-test/none:1`;
-    await assert.rejects(engine.pull(other, { source: await pullAuthFor(other, { ...none, registry_username: USER, registry_password: PASSWORD }) }), (err: EngineError) => {
-      assert.ok(err.message.includes(`from registry ${gone} with the credentials of user ${USER}`), err.message);
-      assert.match(err.message, /connection refused/);
-      return true;
-    });
+    await assert.rejects(
+      engine.pull(other, {
+        source: await pullAuthFor(other, { ...none, registry_username: USER, registry_password: PASSWORD }),
+      }),
+      (err: EngineError) => {
+        assert.ok(err.message.includes(`from registry ${gone} with the credentials of user ${USER}`), err.message);
+        assert.match(err.message, /connection refused/);
+        return true;
+      },
+    );
   });
 
   it('pulls with the username and password of the configuration keys', async () => {
-    await engine.pull(image, { source: await pullAuthFor(image, { ...none, registry_username: USER, registry_password: PASSWORD }) });
+    await engine.pull(image, {
+      source: await pullAuthFor(image, { ...none, registry_username: USER, registry_password: PASSWORD }),
+    });
     assert.equal(await engine.imagePresent(image), true);
     await rmi();
   });
 
   it('the daemon pulls with registry_auth_file, keeps starting pilots from the present image when the password goes wrong, and shows no password anywhere', async () => {
     const port = await freePort();
-    const config = (maxDocks: number): string => testConfig(instance, {
-      docker_image: image, registry_auth_file: authFile, max_docks: maxDocks, image_expiration: 2, pull_retry: 1, metrics_listen: `127.0.0.1:${port}`,
-    });
+    const config = (maxDocks: number): string =>
+      testConfig(instance, {
+        docker_image: image,
+        registry_auth_file: authFile,
+        max_docks: maxDocks,
+        image_expiration: 2,
+        pull_retry: 1,
+        metrics_listen: `127.0.0.1:${port}`,
+      });
     assert.equal(await engine.imagePresent(image), false, 'the image must come from the registry');
     const d = new DaemonProcess(config(1)).start();
     try {
-      await waitFor('a pilot of the private image', async () => ((await pilotsOf(instance, 'running')).length === 1 ? true : undefined), 60_000);
+      await waitFor(
+        'a pilot of the private image',
+        async () => ((await pilotsOf(instance, 'running')).length === 1 ? true : undefined),
+        60_000,
+      );
       const pulled = logRecords(d.log).find((r) => r.message === 'pulled pilot image');
       assert.equal(pulled?.image, image);
       const pulling = logRecords(d.log).find((r) => r.message === 'pulling pilot image');
@@ -112,27 +136,51 @@ describe('private pilot images from a registry with htpasswd auth', { skip, time
 
       // the password is changed on the registry side (here: the file now holds a wrong one); the image expires
       writeAuth(WRONG);
-      const failure = await waitFor('a failed pull naming the registry', () =>
-        logRecords(d.log).find((r) => r.level === 'error' && String(r.message).includes(`pull image ${image} from registry ${registry.host}`)), 60_000);
-      assert.match(String(failure.message), new RegExp(`with the credentials of user ${USER} from ${authFile} failed: .*unauthorized`));
+      const failure = await waitFor(
+        'a failed pull naming the registry',
+        () =>
+          logRecords(d.log).find(
+            (r) =>
+              r.level === 'error' && String(r.message).includes(`pull image ${image} from registry ${registry.host}`),
+          ),
+        60_000,
+      );
+      assert.match(
+        String(failure.message),
+        new RegExp(`with the credentials of user ${USER} from ${authFile} failed: .*unauthorized`),
+      );
       // pilots keep starting from the image already present
       d.writeConfig(config(2));
-      await waitFor('a second pilot from the present image', async () => ((await pilotsOf(instance, 'running')).length === 2 ? true : undefined), 60_000);
-      const failuresBefore = logRecords(d.log).filter((r) => r.level === 'error' && String(r.message).includes(registry.host)).length;
+      await waitFor(
+        'a second pilot from the present image',
+        async () => ((await pilotsOf(instance, 'running')).length === 2 ? true : undefined),
+        60_000,
+      );
+      const failuresBefore = logRecords(d.log).filter(
+        (r) => r.level === 'error' && String(r.message).includes(registry.host),
+      ).length;
       assert.ok(failuresBefore >= 1);
 
       const env = { PLANCTON_REGISTRY_USERNAME: USER, PLANCTON_REGISTRY_PASSWORD: PASSWORD };
       const show = await execa('node', [BIN, 'config', 'show', '--config', d.configFile], { env, reject: false });
       assert.equal(show.exitCode, 0, show.stderr);
       assert.match(show.stdout, /registry_password: "\*\*\*"/);
-      const showJson = await execa('node', [BIN, 'config', 'show', '--json', '--config', d.configFile], { env, reject: false });
+      const showJson = await execa('node', [BIN, 'config', 'show', '--json', '--config', d.configFile], {
+        env,
+        reject: false,
+      });
       const status = await d.cli('status', '--json');
       const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
       const statusHttp = await fetch(`http://127.0.0.1:${port}/status`).then((r) => r.text());
       for (const [where, text] of [
-        ['the daemon log', d.log], ['config show', show.stdout + show.stderr], ['config show --json', showJson.stdout + showJson.stderr],
-        ['status --json', status.stdout + status.stderr], ['/metrics', metrics], ['/status', statusHttp],
-      ] as const) assertNoSecret(where, text);
+        ['the daemon log', d.log],
+        ['config show', show.stdout + show.stderr],
+        ['config show --json', showJson.stdout + showJson.stderr],
+        ['status --json', status.stdout + status.stderr],
+        ['/metrics', metrics],
+        ['/status', statusHttp],
+      ] as const)
+        assertNoSecret(where, text);
     } finally {
       await d.kill();
     }

@@ -21,7 +21,9 @@ export interface CpuTicks {
 }
 
 export function readCpuTicks(procRoot = '/proc'): CpuTicks {
-  const line = readFileSync(`${procRoot}/stat`, 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  const line = readFileSync(`${procRoot}/stat`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('cpu '));
   if (line === undefined) throw new Error('no aggregate cpu line in /proc/stat');
   // user nice system idle iowait irq softirq steal (guest is already counted in user)
   const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
@@ -196,4 +198,3 @@ export function median(xs: readonly number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
-

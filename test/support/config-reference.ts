@@ -1,7 +1,8 @@
 /** The README's configuration table, generated from the schema (`node test/support/config-reference.ts`). */
 import { describeKey, KEYS } from '../../src/config/schema.ts';
 
-const cell = (v: unknown): string => (v === null ? '(none)' : `\`${typeof v === 'string' ? v || '""' : JSON.stringify(v)}\``);
+const cell = (v: unknown): string =>
+  v === null ? '(none)' : `\`${typeof v === 'string' ? v || '""' : JSON.stringify(v)}\``;
 
 export function configReference(): string {
   const rows = KEYS.map((k) => {

@@ -47,7 +47,11 @@ export function testConfig(instance: string, extra: Record<string, unknown> = {}
     log_level: 'debug',
     ...extra,
   };
-  return Object.entries(base).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n';
+  return (
+    Object.entries(base)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n') + '\n'
+  );
 }
 
 export class DaemonProcess {
@@ -72,7 +76,11 @@ export class DaemonProcess {
   /** Starts `plancton run` in the background, with `env` on top of the test's environment. */
   start(env: Record<string, string> = {}): this {
     this.#log = '';
-    this.proc = execa('node', [BIN, 'run', '--config', this.configFile, '--run-dir', this.runDir], { reject: false, all: true, env: { PLANCTON_LOG_LEVEL: 'debug', ...env } });
+    this.proc = execa('node', [BIN, 'run', '--config', this.configFile, '--run-dir', this.runDir], {
+      reject: false,
+      all: true,
+      env: { PLANCTON_LOG_LEVEL: 'debug', ...env },
+    });
     this.running = true;
     const proc = this.proc;
     void proc.finally(() => {
@@ -90,7 +98,10 @@ export class DaemonProcess {
 
   /** Runs a `plancton` command against this daemon's run directory. */
   async cli(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const r = await execa('node', [BIN, ...args, '--config', this.configFile, '--run-dir', this.runDir], { reject: false, timeout: 120_000 });
+    const r = await execa('node', [BIN, ...args, '--config', this.configFile, '--run-dir', this.runDir], {
+      reject: false,
+      timeout: 120_000,
+    });
     return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   }
 
@@ -134,16 +145,30 @@ export interface PilotRow {
 
 /** The containers labelled for `instance`, as the engine sees them (not as the daemon reports them). */
 export async function pilotsOf(instance: string, state?: string): Promise<PilotRow[]> {
-  const out = await docker(['ps', '-a', '--no-trunc', '--filter', `label=org.plancton.instance=${instance}`, '--format', '{{.ID}} {{.Names}} {{.State}}']);
-  const rows = out === '' ? [] : out.split('\n').map((l) => {
-    const [id = '', name = '', st = ''] = l.split(' ');
-    return { id, name, state: st };
-  });
+  const out = await docker([
+    'ps',
+    '-a',
+    '--no-trunc',
+    '--filter',
+    `label=org.plancton.instance=${instance}`,
+    '--format',
+    '{{.ID}} {{.Names}} {{.State}}',
+  ]);
+  const rows =
+    out === ''
+      ? []
+      : out.split('\n').map((l) => {
+          const [id = '', name = '', st = ''] = l.split(' ');
+          return { id, name, state: st };
+        });
   return state ? rows.filter((r) => r.state === state) : rows;
 }
 
 /** A container that looks like a pilot by name but carries none of our labels (or another instance's). */
-export async function foreignContainer(name: string, labels: Record<string, string> = {}): Promise<{ id: string; startedAt: string }> {
+export async function foreignContainer(
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<{ id: string; startedAt: string }> {
   await execa('docker', ['rm', '-f', name], { reject: false });
   const labelArgs = Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
   const id = await docker(['run', '-d', '--name', name, ...labelArgs, 'busybox', 'sleep', '3600']);

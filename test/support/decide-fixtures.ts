@@ -64,5 +64,6 @@ export function input(over: Partial<DecideInput> & { busy?: number | undefined; 
 }
 
 export const kinds = (actions: readonly Action[]): string[] =>
-  actions.map((a) => (a.kind === 'remove' ? `remove:${a.id}:${a.reason}` : a.kind === 'start' ? `start:${a.count}` : a.kind));
-
+  actions.map((a) =>
+    a.kind === 'remove' ? `remove:${a.id}:${a.reason}` : a.kind === 'start' ? `start:${a.count}` : a.kind,
+  );

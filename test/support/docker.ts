@@ -50,7 +50,12 @@ export async function requireEngine(image?: string): Promise<false | string> {
 export interface InspectedContainer {
   readonly Id: string;
   readonly Name: string;
-  readonly State: { readonly Status: string; readonly ExitCode: number; readonly StartedAt: string; readonly FinishedAt: string };
+  readonly State: {
+    readonly Status: string;
+    readonly ExitCode: number;
+    readonly StartedAt: string;
+    readonly FinishedAt: string;
+  };
   readonly Config: {
     readonly Hostname: string;
     readonly User: string;
@@ -99,7 +104,12 @@ export async function removeByLabel(label: string): Promise<void> {
 }
 
 /** Polls `check` every `intervalMs` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

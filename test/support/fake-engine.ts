@@ -1,7 +1,15 @@
 /** An in-memory EnginePort for fast tests of the daemon shell (the real engine is tested in test/integration). */
 import { EngineError } from '../../src/core/errors.ts';
 import type { Pilot } from '../../src/core/types.ts';
-import type { CallOptions, EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec, RunState } from '../../src/engine/port.ts';
+import type {
+  CallOptions,
+  EngineInfo,
+  EnginePort,
+  PilotEvent,
+  PilotExit,
+  PilotSpec,
+  RunState,
+} from '../../src/engine/port.ts';
 
 type FakePilot = Pilot & { spec: PilotSpec };
 
@@ -77,7 +85,17 @@ export class FakeEngine implements EnginePort {
     if (this.startDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.startDelayMs));
     const id = `c${String(++this.#n).padStart(63, '0')}`;
     const now = Date.now();
-    this.pilots.set(id, { id, name: spec.name, pilotId: spec.labels['org.plancton.pilot-id'] ?? '', state: 'running', image: spec.image, configHash: '', createdAt: now, startedAt: now, spec });
+    this.pilots.set(id, {
+      id,
+      name: spec.name,
+      pilotId: spec.labels['org.plancton.pilot-id'] ?? '',
+      state: 'running',
+      image: spec.image,
+      configHash: '',
+      createdAt: now,
+      startedAt: now,
+      spec,
+    });
     return id;
   }
 
@@ -125,7 +143,9 @@ export class FakeEngine implements EnginePort {
   async inspectExit(id: string, opts?: CallOptions): Promise<PilotExit | undefined> {
     await this.#check('inspect', opts);
     const p = this.pilots.get(id);
-    return p ? { exitCode: p.exitCode ?? 0, oomKilled: false, startedAt: p.startedAt, finishedAt: p.finishedAt ?? Date.now() } : undefined;
+    return p
+      ? { exitCode: p.exitCode ?? 0, oomKilled: false, startedAt: p.startedAt, finishedAt: p.finishedAt ?? Date.now() }
+      : undefined;
   }
 
   async remove(id: string, opts?: CallOptions): Promise<void> {

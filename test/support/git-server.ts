@@ -32,16 +32,33 @@ export class GitServer {
   async start(): Promise<this> {
     mkdirSync(join(this.root, 'srv'), { recursive: true });
     if (this.port === 0) this.port = await freePort();
-    const proc = execa('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${join(this.root, 'srv')}`, '--listen=127.0.0.1', `--port=${this.port}`, join(this.root, 'srv')], { reject: false });
+    const proc = execa(
+      'git',
+      [
+        'daemon',
+        '--reuseaddr',
+        '--export-all',
+        `--base-path=${join(this.root, 'srv')}`,
+        '--listen=127.0.0.1',
+        `--port=${this.port}`,
+        join(this.root, 'srv'),
+      ],
+      { reject: false },
+    );
     this.#proc = proc;
     let exited = false;
     void proc.finally(() => void (exited = true));
-    await waitFor(`git daemon on ${this.base}`, async () => {
-      if (exited) throw new Error(`git daemon exited: ${String((await proc).stderr)}`);
-      const probe = await execa('git', ['ls-remote', `${this.base}/nothing/here`], { reject: false });
-      // a served daemon answers even for a missing repository ("not exported" / "no such")
-      return /not exported|No such|does not appear|access denied/i.test(probe.stderr) ? true : undefined;
-    }, 30_000, 200);
+    await waitFor(
+      `git daemon on ${this.base}`,
+      async () => {
+        if (exited) throw new Error(`git daemon exited: ${String((await proc).stderr)}`);
+        const probe = await execa('git', ['ls-remote', `${this.base}/nothing/here`], { reject: false });
+        // a served daemon answers even for a missing repository ("not exported" / "no such")
+        return /not exported|No such|does not appear|access denied/i.test(probe.stderr) ? true : undefined;
+      },
+      30_000,
+      200,
+    );
     return this;
   }
 
@@ -63,7 +80,12 @@ export class GitServer {
   }
 
   /** Commits `files` (content; null removes) on `branch` (created from main when new) and pushes it. */
-  async commit(name: string, files: Record<string, string | null>, message = 'change', branch = 'main'): Promise<string> {
+  async commit(
+    name: string,
+    files: Record<string, string | null>,
+    message = 'change',
+    branch = 'main',
+  ): Promise<string> {
     const work = this.#work(name);
     const exists = await execa('git', ['rev-parse', '--verify', '--quiet', branch], { cwd: work, reject: false });
     await git(['checkout', '--quiet', ...(exists.failed ? ['-b', branch] : [branch])], work);

@@ -21,14 +21,20 @@ export type JsonSchema = Record<string, unknown>;
  * win over the file, so a value here would be silently overridden), or they are credentials.
  */
 export const NOT_IN_CONFIG: Readonly<Partial<Record<keyof Settings, string>>> = {
-  hostname: 'Set by the chart to the node name (downward API spec.nodeName), so pilots and the instance id follow the node.',
-  host_proc: 'Set by the chart: the node\'s /proc is mounted at /host/proc.',
+  hostname:
+    'Set by the chart to the node name (downward API spec.nodeName), so pilots and the instance id follow the node.',
+  host_proc: "Set by the chart: the node's /proc is mounted at /host/proc.",
   docker_socket: 'Set by the chart from engine.mode.',
-  host_cgroup: 'The chart mounts the node\'s cgroup filesystem at /sys/fs/cgroup (hostCgroup.enabled), where Plancton looks by default.',
-  influxdb_password: 'A credential: set credentials.influxdbPassword or credentials.existingSecret, so it lands in a Secret, not in the ConfigMap.',
-  registry_auth_file: 'Set by the chart when registryAuth.existingSecret is given: that Secret is mounted at /etc/plancton-registry/config.json.',
-  registry_username: 'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
-  registry_password: 'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
+  host_cgroup:
+    "The chart mounts the node's cgroup filesystem at /sys/fs/cgroup (hostCgroup.enabled), where Plancton looks by default.",
+  influxdb_password:
+    'A credential: set credentials.influxdbPassword or credentials.existingSecret, so it lands in a Secret, not in the ConfigMap.',
+  registry_auth_file:
+    'Set by the chart when registryAuth.existingSecret is given: that Secret is mounted at /etc/plancton-registry/config.json.',
+  registry_username:
+    'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
+  registry_password:
+    'A credential: put the registry login in a Secret (kubectl create secret docker-registry) and name it in registryAuth.existingSecret.',
 };
 
 /** Chart rules added to a key's type; the description says why. */
@@ -60,7 +66,11 @@ const FORMATS: Readonly<Record<string, JsonSchema>> = {
       type: ['string', 'object'],
       required: ['PathOnHost'],
       additionalProperties: false,
-      properties: { PathOnHost: { type: 'string' }, PathInContainer: { type: 'string' }, CgroupPermissions: { type: 'string' } },
+      properties: {
+        PathOnHost: { type: 'string' },
+        PathInContainer: { type: 'string' },
+        CgroupPermissions: { type: 'string' },
+      },
     },
   },
   'url-list': { type: ['null', 'string', 'array'], items: { type: 'string' } },
@@ -73,14 +83,18 @@ const FORMATS: Readonly<Record<string, JsonSchema>> = {
   // Plancton's loader checks the pattern and the zone itself (node-cron, Intl); the chart checks the type
   cron: { type: 'string' },
   timezone: { type: 'string' },
-  'bytes-or-percent': { type: ['number', 'string'], minimum: 0, pattern: '^\\s*0*(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)\\s*%\\s*$' },
+  'bytes-or-percent': {
+    type: ['number', 'string'],
+    minimum: 0,
+    pattern: '^\\s*0*(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)\\s*%\\s*$',
+  },
 };
 
 /** Each key's convict format: a format name, or the list of allowed values. */
 export function formatsOf(): Record<keyof Settings, string | readonly string[]> {
   const schema = newConfig({}, []).getSchema() as unknown as { _cvtProperties?: Record<string, { format?: unknown }> };
   const props = schema._cvtProperties;
-  if (!props) throw new Error('convict\'s getSchema() no longer has _cvtProperties: adapt formatsOf()');
+  if (!props) throw new Error("convict's getSchema() no longer has _cvtProperties: adapt formatsOf()");
   const out = {} as Record<keyof Settings, string | readonly string[]>;
   for (const key of KEYS) {
     const format = props[key]?.format;
@@ -95,7 +109,10 @@ export function formatsOf(): Record<keyof Settings, string | readonly string[]> 
 function typeOf(key: keyof Settings, format: string | readonly string[]): JsonSchema {
   if (Array.isArray(format)) return { type: 'string', enum: [...(format as readonly string[])] };
   const known = FORMATS[format as string];
-  if (!known) throw new Error(`no JSON Schema for format "${String(format)}" of ${key}: add it to FORMATS in test/support/helm-schema.ts`);
+  if (!known)
+    throw new Error(
+      `no JSON Schema for format "${String(format)}" of ${key}: add it to FORMATS in test/support/helm-schema.ts`,
+    );
   return withBounds(key, structuredClone(known));
 }
 
@@ -131,7 +148,8 @@ export function configSchema(): JsonSchema {
     };
   }
   return {
-    description: 'Plancton\'s configuration, rendered as /etc/plancton/config.yaml. Generated from src/config/schema.ts by test/support/helm-schema.ts.',
+    description:
+      "Plancton's configuration, rendered as /etc/plancton/config.yaml. Generated from src/config/schema.ts by test/support/helm-schema.ts.",
     type: 'object',
     additionalProperties: false,
     properties,

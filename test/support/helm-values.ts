@@ -69,7 +69,10 @@ export function valueKeys(text: string): ValueKey[] {
     out.push({
       path: stack.map((s) => s.key).join('.'),
       line: i + 1,
-      doc: comment.map((c) => c.replace(/^-- /, '')).join(' ').trim(),
+      doc: comment
+        .map((c) => c.replace(/^-- /, ''))
+        .join(' ')
+        .trim(),
       marked,
     });
   });
@@ -105,7 +108,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const start = readme.indexOf(TABLE_START);
     const end = readme.indexOf(TABLE_END);
     if (start < 0 || end < start) throw new Error(`markers ${TABLE_START} / ${TABLE_END} missing in ${README_FILE}`);
-    writeFileSync(README_FILE, `${readme.slice(0, start + TABLE_START.length)}\n${valuesTable()}\n${readme.slice(end)}`);
+    writeFileSync(
+      README_FILE,
+      `${readme.slice(0, start + TABLE_START.length)}\n${valuesTable()}\n${readme.slice(end)}`,
+    );
   } else {
     console.log(valuesTable());
   }

@@ -15,7 +15,12 @@ export interface HostileInput {
 
 export type HostileOutcome =
   | { readonly id: number; readonly kind: 'accepted'; readonly warnings: readonly string[] }
-  | { readonly id: number; readonly kind: 'refused'; readonly keys: readonly string[]; readonly messages: readonly string[] }
+  | {
+      readonly id: number;
+      readonly kind: 'refused';
+      readonly keys: readonly string[];
+      readonly messages: readonly string[];
+    }
   | { readonly id: number; readonly kind: 'crash'; readonly error: string };
 
 const HOST = { ncpus: 8, ramBytes: 16e9, swapBytes: 0 };
@@ -26,9 +31,15 @@ parentPort?.on('message', (input: HostileInput) => {
     const c = loadConfig({ file: input.file, fileRequired: true, env: input.env, args: [], host: HOST });
     outcome = { id: input.id, kind: 'accepted', warnings: c.warnings };
   } catch (err) {
-    outcome = err instanceof ConfigError
-      ? { id: input.id, kind: 'refused', keys: err.problems.map((p) => p.key), messages: err.problems.map((p) => p.message) }
-      : { id: input.id, kind: 'crash', error: String((err as Error)?.stack ?? err) };
+    outcome =
+      err instanceof ConfigError
+        ? {
+            id: input.id,
+            kind: 'refused',
+            keys: err.problems.map((p) => p.key),
+            messages: err.problems.map((p) => p.message),
+          }
+        : { id: input.id, kind: 'crash', error: String((err as Error)?.stack ?? err) };
   }
   parentPort?.postMessage(outcome);
 });

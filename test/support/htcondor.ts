@@ -30,9 +30,13 @@ let built: Promise<void> | undefined;
 /** Builds the Debian flavour as HTCONDOR_IMAGE from the work tree, once per process (cached layers: seconds). */
 export function buildHTCondorImage(): Promise<void> {
   built ??= (async () => {
-    const r = await execa('docker', ['build', '-q', '-f', 'pilots/htcondor/Dockerfile.debian', '-t', HTCONDOR_IMAGE, 'pilots/htcondor'],
-      { cwd: ROOT, reject: false, timeout: 20 * 60_000 });
-    if (r.failed) throw new Error(`docker build of pilots/htcondor/Dockerfile.debian failed: ${r.stderr || r.shortMessage}`);
+    const r = await execa(
+      'docker',
+      ['build', '-q', '-f', 'pilots/htcondor/Dockerfile.debian', '-t', HTCONDOR_IMAGE, 'pilots/htcondor'],
+      { cwd: ROOT, reject: false, timeout: 20 * 60_000 },
+    );
+    if (r.failed)
+      throw new Error(`docker build of pilots/htcondor/Dockerfile.debian failed: ${r.stderr || r.shortMessage}`);
   })();
   return built;
 }
@@ -63,34 +67,65 @@ export class Pool {
 
   async start(): Promise<this> {
     await docker(['network', 'create', '--label', `${TEST_RUN_LABEL}=${this.runLabel}`, this.network]);
-    await docker(['run', '-d', '--name', this.cm, '--hostname', this.host, '--network', this.network, '--network-alias', this.host,
-      '--label', `${TEST_RUN_LABEL}=${this.runLabel}`, '-v', `${this.tokenDir}:/etc/condor/pilot-tokens`,
-      HTCONDOR_IMAGE, '/usr/local/bin/htcondor-central-manager']);
-    await waitFor('the central manager\'s daemons and the pilots\' token', async () => {
-      const ready = await this.exec(['condor_who', '-wait:5', 'IsReady'], 'root', 30_000);
-      const token = await execa('test', ['-s', join(this.tokenDir, 'pilot')], { reject: false });
-      return ready.exitCode === 0 && token.exitCode === 0 ? true : undefined;
-    }, 180_000, 1000);
+    await docker([
+      'run',
+      '-d',
+      '--name',
+      this.cm,
+      '--hostname',
+      this.host,
+      '--network',
+      this.network,
+      '--network-alias',
+      this.host,
+      '--label',
+      `${TEST_RUN_LABEL}=${this.runLabel}`,
+      '-v',
+      `${this.tokenDir}:/etc/condor/pilot-tokens`,
+      HTCONDOR_IMAGE,
+      '/usr/local/bin/htcondor-central-manager',
+    ]);
+    await waitFor(
+      "the central manager's daemons and the pilots' token",
+      async () => {
+        const ready = await this.exec(['condor_who', '-wait:5', 'IsReady'], 'root', 30_000);
+        const token = await execa('test', ['-s', join(this.tokenDir, 'pilot')], { reject: false });
+        return ready.exitCode === 0 && token.exitCode === 0 ? true : undefined;
+      },
+      180_000,
+      1000,
+    );
     return this;
   }
 
   /** `docker exec` in the central manager, as `user`, in the submitter's home; never rejects. */
-  async exec(args: readonly string[], user = SUBMITTER, timeoutMs = 120_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const r = await execa('docker', ['exec', '-u', user, '-w', '/home/submitter', this.cm, ...args], { reject: false, timeout: timeoutMs });
+  async exec(
+    args: readonly string[],
+    user = SUBMITTER,
+    timeoutMs = 120_000,
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const r = await execa('docker', ['exec', '-u', user, '-w', '/home/submitter', this.cm, ...args], {
+      reject: false,
+      timeout: timeoutMs,
+    });
     return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
   }
 
   /** Like exec, but rejects on a non-zero exit. */
   async run(args: readonly string[], user = SUBMITTER): Promise<string> {
     const r = await this.exec(args, user);
-    if (r.exitCode !== 0) throw new Error(`${args.join(' ')} in the central manager failed (${r.exitCode}): ${r.stderr || r.stdout}`);
+    if (r.exitCode !== 0)
+      throw new Error(`${args.join(' ')} in the central manager failed (${r.exitCode}): ${r.stderr || r.stdout}`);
     return r.stdout;
   }
 
   /** Writes `text` to `file` in the submitter's home. */
   async write(file: string, text: string): Promise<void> {
-    const r = await execa('docker', ['exec', '-i', '-u', SUBMITTER, '-w', '/home/submitter', this.cm, 'sh', '-c', `cat > '${file}'`],
-      { input: text, reject: false, timeout: 60_000 });
+    const r = await execa(
+      'docker',
+      ['exec', '-i', '-u', SUBMITTER, '-w', '/home/submitter', this.cm, 'sh', '-c', `cat > '${file}'`],
+      { input: text, reject: false, timeout: 60_000 },
+    );
     if (r.exitCode !== 0) throw new Error(`writing ${file} in the central manager failed: ${r.stderr}`);
   }
 
@@ -105,28 +140,43 @@ export class Pool {
 
   /** The startd slots the collector knows, as JSON ads. */
   async slots(): Promise<JobAd[]> {
-    const r = await this.exec(['condor_status', '-json', '-attributes', 'Name,Machine,Cpus,Memory,SlotType,State,Activity,PLANCTON_PILOT_ID,PLANCTON_HOST'], 'root');
+    const r = await this.exec(
+      [
+        'condor_status',
+        '-json',
+        '-attributes',
+        'Name,Machine,Cpus,Memory,SlotType,State,Activity,PLANCTON_PILOT_ID,PLANCTON_HOST',
+      ],
+      'root',
+    );
     if (r.exitCode !== 0) return [];
     return r.stdout === '' ? [] : (JSON.parse(r.stdout) as JobAd[]);
   }
 
   /** The jobs of `cluster` in the queue and in the history (the queue's version wins). */
   async jobs(cluster: number): Promise<JobAd[]> {
-    const attrs = 'ClusterId,ProcId,JobStatus,ExitCode,NumJobStarts,RemoteHost,LastRemoteHost,JobCurrentStartDate,JobStartDate,CompletionDate,RemoteWallClockTime,CumulativeSlotTime,PLANCTON_TARGET';
+    const attrs =
+      'ClusterId,ProcId,JobStatus,ExitCode,NumJobStarts,RemoteHost,LastRemoteHost,JobCurrentStartDate,JobStartDate,CompletionDate,RemoteWallClockTime,CumulativeSlotTime,PLANCTON_TARGET';
     const q = await this.exec(['condor_q', String(cluster), '-json', '-attributes', attrs], 'root');
     const h = await this.exec(['condor_history', String(cluster), '-json', '-attributes', attrs], 'root');
     const parse = (s: string): JobAd[] => (s === '' ? [] : (JSON.parse(s) as JobAd[]));
     const byProc = new Map<number, JobAd>();
-    for (const ad of [...parse(h.exitCode === 0 ? h.stdout : ''), ...parse(q.exitCode === 0 ? q.stdout : '')]) byProc.set(Number(ad['ProcId']), ad);
+    for (const ad of [...parse(h.exitCode === 0 ? h.stdout : ''), ...parse(q.exitCode === 0 ? q.stdout : '')])
+      byProc.set(Number(ad['ProcId']), ad);
     return [...byProc.values()].sort((a, b) => Number(a['ProcId']) - Number(b['ProcId']));
   }
 
   /** Waits until every job of `cluster` has completed (JobStatus 4), `count` of them; their ads. */
   async completed(cluster: number, count: number, timeoutMs: number): Promise<JobAd[]> {
-    return waitFor(`${count} completed jobs of cluster ${cluster}`, async () => {
-      const ads = await this.jobs(cluster);
-      return ads.length === count && ads.every((a) => a['JobStatus'] === 4) ? ads : undefined;
-    }, timeoutMs, 2000);
+    return waitFor(
+      `${count} completed jobs of cluster ${cluster}`,
+      async () => {
+        const ads = await this.jobs(cluster);
+        return ads.length === count && ads.every((a) => a['JobStatus'] === 4) ? ads : undefined;
+      },
+      timeoutMs,
+      2000,
+    );
   }
 
   async stop(): Promise<void> {
@@ -141,7 +191,6 @@ export function pilotOfSlot(name: unknown): string {
   return (typeof name === 'string' ? name : '').split('@').at(-1)?.split('-').at(-1) ?? '';
 }
 
-
 /**
  * The commands of the README block between `<!-- NAME:start -->` and `<!-- NAME:end -->`
  * (fences, comments and blank lines dropped, `\` continuations joined); throws when the markers
@@ -150,7 +199,8 @@ export function pilotOfSlot(name: unknown): string {
 export function readmeBlock(name: string, readme = readFileSync(join(ROOT, 'README.md'), 'utf8')): string[] {
   const start = readme.indexOf(`<!-- ${name}:start -->`);
   const end = readme.indexOf(`<!-- ${name}:end -->`);
-  if (start < 0 || end < start) throw new Error(`README.md has no <!-- ${name}:start --> ... <!-- ${name}:end --> block`);
+  if (start < 0 || end < start)
+    throw new Error(`README.md has no <!-- ${name}:start --> ... <!-- ${name}:end --> block`);
   const commands: string[] = [];
   let current = '';
   for (const raw of readme.slice(start, end).split('\n').slice(1)) {

@@ -25,10 +25,16 @@ export type BlockName = 'docker-run' | 'compose-up';
  * Throws when README.md lacks the block's markers or the block is empty: the tests run what
  * the README says, never a copy of their own.
  */
-export function readmeCommands(name: BlockName, readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8')): { commands: string[] } {
+export function readmeCommands(
+  name: BlockName,
+  readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8'),
+): { commands: string[] } {
   const start = readme.indexOf(`<!-- ${name}:start -->`);
   const end = readme.indexOf(`<!-- ${name}:end -->`);
-  if (start < 0 || end < start) throw new Error(`README.md has no <!-- ${name}:start --> ... <!-- ${name}:end --> block: the test runs the README's lines verbatim and has no copy of its own`);
+  if (start < 0 || end < start)
+    throw new Error(
+      `README.md has no <!-- ${name}:start --> ... <!-- ${name}:end --> block: the test runs the README's lines verbatim and has no copy of its own`,
+    );
   const text = readme.slice(start, end).split('\n').slice(1).join('\n');
   const commands: string[] = [];
   let current = '';
@@ -51,12 +57,17 @@ export function quickStart(readme?: string): { build: string; run: string } {
   const { commands } = readmeCommands('docker-run', readme);
   const build = commands.find((c) => c.startsWith('docker build '));
   const run = commands.find((c) => c.startsWith('docker run '));
-  if (!build || !run) throw new Error(`the docker-run block has no 'docker build' or 'docker run' line: ${JSON.stringify(commands)}`);
+  if (!build || !run)
+    throw new Error(`the docker-run block has no 'docker build' or 'docker run' line: ${JSON.stringify(commands)}`);
   return { build, run };
 }
 
 /** Runs one README line as a user would: `bash -c LINE` in the repository root. */
-export async function shell(line: string, env: Record<string, string> = {}, timeoutMs = 120_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function shell(
+  line: string,
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await execa('bash', ['-c', line], { cwd: ROOT, env, reject: false, timeout: timeoutMs });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
 }
@@ -71,12 +82,17 @@ export function ensureImage(): Promise<string> {
   built ??= (async () => {
     const { build, run } = quickStart();
     const tag = imageOf(run);
-    const previous = await execa('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], { reject: false, timeout: 30_000 });
+    const previous = await execa('docker', ['image', 'inspect', '-f', '{{.Id}}', tag], {
+      reject: false,
+      timeout: 30_000,
+    });
     const r = await shell(build, {}, 20 * 60_000);
-    if (r.exitCode !== 0) throw new Error(`'${build}' failed (${r.exitCode}):\n${r.stderr.split('\n').slice(-30).join('\n')}`);
+    if (r.exitCode !== 0)
+      throw new Error(`'${build}' failed (${r.exitCode}):\n${r.stderr.split('\n').slice(-30).join('\n')}`);
     const id = await docker(['image', 'inspect', '-f', '{{.Id}}', tag]);
     // the image this build replaced under the tag, unless a container still uses it (no -f)
-    if (previous.exitCode === 0 && previous.stdout.trim() !== id) await execa('docker', ['rmi', previous.stdout.trim()], { reject: false, timeout: 60_000 });
+    if (previous.exitCode === 0 && previous.stdout.trim() !== id)
+      await execa('docker', ['rmi', previous.stdout.trim()], { reject: false, timeout: 60_000 });
     return id;
   })();
   return built;
@@ -87,7 +103,8 @@ export function ensureImage(): Promise<string> {
  * through bash elsewhere; here it is only varied), so that splitting on blanks is exact.
  */
 export function runWords(line: string): string[] {
-  if (!/^[\w\s./:=,@-]+$/.test(line)) throw new Error(`the docker run line needs shell parsing, which runWords does not do: ${line}`);
+  if (!/^[\w\s./:=,@-]+$/.test(line))
+    throw new Error(`the docker run line needs shell parsing, which runWords does not do: ${line}`);
   const words = line.split(/\s+/).filter(Boolean);
   if (words[0] !== 'docker' || words[1] !== 'run') throw new Error(`not a docker run line: ${line}`);
   return words;
@@ -136,7 +153,10 @@ export function engineHostName(): Promise<string> {
 }
 
 /** `docker exec CONTAINER args…`, never rejecting. */
-export async function dockerExec(container: string, args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function dockerExec(
+  container: string,
+  args: readonly string[],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await execa('docker', ['exec', container, ...args], { reject: false, timeout: 60_000 });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
 }
@@ -151,7 +171,15 @@ export async function statusIn(container: string): Promise<(StatusReport & { run
 
 /** Ids of the running containers labelled `org.plancton.instance=<instance>`. */
 export async function runningPilots(instance: string): Promise<string[]> {
-  const out = await docker(['ps', '-q', '--no-trunc', '--filter', `label=org.plancton.instance=${instance}`, '--filter', 'status=running']);
+  const out = await docker([
+    'ps',
+    '-q',
+    '--no-trunc',
+    '--filter',
+    `label=org.plancton.instance=${instance}`,
+    '--filter',
+    'status=running',
+  ]);
   return out === '' ? [] : out.split('\n');
 }
 
@@ -170,7 +198,8 @@ export async function forceRemove(...ids: string[]): Promise<void> {
 export async function requireImages(...images: string[]): Promise<false | string> {
   for (const image of images) {
     const skip = await requireEngine(image);
-    if (skip !== false) return skip.replace('run test/support/images.sh', `run test/support/images.sh and test/support/node-image.sh`);
+    if (skip !== false)
+      return skip.replace('run test/support/images.sh', `run test/support/images.sh and test/support/node-image.sh`);
   }
   return false;
 }
@@ -206,4 +235,3 @@ export async function requireCompose(command: readonly string[]): Promise<false 
 export function withCompose(line: string, compose: readonly string[]): string {
   return line.replaceAll('docker compose', compose.join(' '));
 }
-

@@ -8,12 +8,18 @@ import { CGROUP_ROOT } from './bench-host.ts';
  * to /w (so its throughput can be read back with `wc -l /w`), like job output or a cache fill.
  */
 export function writerCmd(mib: number): string[] {
-  return ['sh', '-c', `while true; do dd if=/dev/zero of=/f bs=1M count=${mib} conv=fsync 2>/dev/null; rm -f /f; echo x >> /w; done`];
+  return [
+    'sh',
+    '-c',
+    `while true; do dd if=/dev/zero of=/f bs=1M count=${mib} conv=fsync 2>/dev/null; rm -f /f; echo x >> /w; done`,
+  ];
 }
 
 /** An owner process on the host: 4 KiB writes, each synced (like a database commit), in a loop until ended. */
 export function ownerSyncWriter(file: string): ResultPromise {
-  return execa('sh', ['-c', `while :; do dd if=/dev/zero of=${file} bs=4k count=200 oflag=dsync 2>/dev/null; done`], { reject: false });
+  return execa('sh', ['-c', `while :; do dd if=/dev/zero of=${file} bs=4k count=200 oflag=dsync 2>/dev/null; done`], {
+    reject: false,
+  });
 }
 
 /** cgroup v1 freezer state of a container under `parent` (FROZEN, THAWED); undefined when there is no such file. */
@@ -28,7 +34,9 @@ export function freezerState(id: string, parent: string): string | undefined {
 /** cgroup v1 write limits of a container under `parent`: its `blkio.throttle.write_bps_device` lines. */
 export function writeLimits(id: string, parent: string): string[] {
   try {
-    return readFileSync(`${CGROUP_ROOT}/blkio/${parent}/${id}/blkio.throttle.write_bps_device`, 'utf8').split('\n').filter(Boolean);
+    return readFileSync(`${CGROUP_ROOT}/blkio/${parent}/${id}/blkio.throttle.write_bps_device`, 'utf8')
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -43,7 +51,10 @@ export function hostIoFacts(): { v1: boolean; schedulers: string[] } {
   } catch {
     v1 = false;
   }
-  const disks = readFileSync('/proc/diskstats', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)[2] ?? '').filter((n) => /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|nvme\d+n\d+)$/.test(n));
+  const disks = readFileSync('/proc/diskstats', 'utf8')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[2] ?? '')
+    .filter((n) => /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|nvme\d+n\d+)$/.test(n));
   const schedulers = disks.map((d) => {
     try {
       return /\[([^\]]+)\]/.exec(readFileSync(`/sys/block/${d}/queue/scheduler`, 'utf8'))?.[1] ?? 'none';

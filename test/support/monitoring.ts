@@ -37,7 +37,11 @@ export async function requireBinaries(names: readonly string[]): Promise<false |
 }
 
 /** Starts `cmd`; `exited()` tells whether it has ended (execa's subprocess has no usable exitCode). */
-function spawnServer(cmd: string, args: string[], onOutput: (text: string) => void): { proc: ResultPromise; exited: () => boolean } {
+function spawnServer(
+  cmd: string,
+  args: string[],
+  onOutput: (text: string) => void,
+): { proc: ResultPromise; exited: () => boolean } {
   const proc = execa(cmd, args, { reject: false, all: true, cleanup: true });
   let ended = false;
   void proc.finally(() => (ended = true));
@@ -75,25 +79,45 @@ export class Influxd {
     if (this.port === 0) this.port = await freePort();
     const rpc = await freePort();
     const d = this.dir;
-    writeFileSync(join(d, 'influxdb.conf'), [
-      'reporting-disabled = true',
-      `bind-address = "127.0.0.1:${rpc}"`,
-      '[meta]', `  dir = "${d}/meta"`,
-      '[data]', `  dir = "${d}/data"`, `  wal-dir = "${d}/wal"`, '  query-log-enabled = false',
-      '[monitor]', '  store-enabled = false',
-      '[subscriber]', '  enabled = false',
-      '[continuous_queries]', '  enabled = false',
-      '[http]', '  enabled = true', `  bind-address = "127.0.0.1:${this.port}"`, '  log-enabled = false', '  pprof-enabled = false',
-      '[logging]', '  level = "warn"', '  suppress-logo = true',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(d, 'influxdb.conf'),
+      [
+        'reporting-disabled = true',
+        `bind-address = "127.0.0.1:${rpc}"`,
+        '[meta]',
+        `  dir = "${d}/meta"`,
+        '[data]',
+        `  dir = "${d}/data"`,
+        `  wal-dir = "${d}/wal"`,
+        '  query-log-enabled = false',
+        '[monitor]',
+        '  store-enabled = false',
+        '[subscriber]',
+        '  enabled = false',
+        '[continuous_queries]',
+        '  enabled = false',
+        '[http]',
+        '  enabled = true',
+        `  bind-address = "127.0.0.1:${this.port}"`,
+        '  log-enabled = false',
+        '  pprof-enabled = false',
+        '[logging]',
+        '  level = "warn"',
+        '  suppress-logo = true',
+        '',
+      ].join('\n'),
+    );
     const { proc, exited } = spawnServer('influxd', ['-config', join(d, 'influxdb.conf')], (t) => (this.#log += t));
     this.#proc = proc;
-    await waitFor('influxd to answer /ping', async () => {
-      if (exited()) throw new Error(`influxd exited: ${this.#log}`);
-      const r = await fetch(`${this.url}/ping`).catch(() => undefined);
-      return r?.status === 204 ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'influxd to answer /ping',
+      async () => {
+        if (exited()) throw new Error(`influxd exited: ${this.#log}`);
+        const r = await fetch(`${this.url}/ping`).catch(() => undefined);
+        return r?.status === 204 ? true : undefined;
+      },
+      30_000,
+    );
   }
 
   async stop(): Promise<void> {
@@ -113,9 +137,10 @@ export class Influxd {
    */
   async query(db: string, q: string): Promise<InfluxSeries[]> {
     const r = await fetch(`${this.url}/query?${new URLSearchParams({ db, q }).toString()}`);
-    const body = await r.json() as { results?: Array<{ series?: InfluxSeries[]; error?: string }>; error?: string };
+    const body = (await r.json()) as { results?: Array<{ series?: InfluxSeries[]; error?: string }>; error?: string };
     const first = body.results?.[0];
-    if (body.error || (first?.error && !/database not found/.test(first.error))) throw new Error(`InfluxQL ${q}: ${body.error ?? first?.error}`);
+    if (body.error || (first?.error && !/database not found/.test(first.error)))
+      throw new Error(`InfluxQL ${q}: ${body.error ?? first?.error}`);
     return first?.series ?? [];
   }
 
@@ -123,7 +148,8 @@ export class Influxd {
   async rows(db: string, q: string): Promise<Array<Record<string, unknown>>> {
     const out: Array<Record<string, unknown>> = [];
     for (const s of await this.query(db, q)) {
-      for (const v of s.values) out.push({ ...(s.tags ?? {}), ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])) });
+      for (const v of s.values)
+        out.push({ ...(s.tags ?? {}), ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])) });
     }
     return out;
   }
@@ -143,21 +169,41 @@ export class PrometheusServer {
   async start(targets: readonly string[]): Promise<void> {
     this.port = await freePort();
     const conf = join(this.dir, 'prometheus.yml');
-    writeFileSync(conf, [
-      'global:', '  scrape_interval: 1s', '  evaluation_interval: 1s',
-      'scrape_configs:', '  - job_name: plancton', '    scrape_timeout: 1s', '    metrics_path: /metrics',
-      '    static_configs:', `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`, '',
-    ].join('\n'));
-    const { proc, exited } = spawnServer('prometheus', [
-      `--config.file=${conf}`, `--web.listen-address=127.0.0.1:${this.port}`, `--storage.tsdb.path=${join(this.dir, 'data')}`,
-      '--log.level=warn',
-    ], (t) => (this.#log += t));
+    writeFileSync(
+      conf,
+      [
+        'global:',
+        '  scrape_interval: 1s',
+        '  evaluation_interval: 1s',
+        'scrape_configs:',
+        '  - job_name: plancton',
+        '    scrape_timeout: 1s',
+        '    metrics_path: /metrics',
+        '    static_configs:',
+        `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+        '',
+      ].join('\n'),
+    );
+    const { proc, exited } = spawnServer(
+      'prometheus',
+      [
+        `--config.file=${conf}`,
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        `--storage.tsdb.path=${join(this.dir, 'data')}`,
+        '--log.level=warn',
+      ],
+      (t) => (this.#log += t),
+    );
     this.#proc = proc;
-    await waitFor('prometheus to be ready', async () => {
-      if (exited()) throw new Error(`prometheus exited: ${this.#log}`);
-      const r = await fetch(`http://127.0.0.1:${this.port}/-/ready`).catch(() => undefined);
-      return r?.status === 200 ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'prometheus to be ready',
+      async () => {
+        if (exited()) throw new Error(`prometheus exited: ${this.#log}`);
+        const r = await fetch(`http://127.0.0.1:${this.port}/-/ready`).catch(() => undefined);
+        return r?.status === 200 ? true : undefined;
+      },
+      30_000,
+    );
   }
 
   async stop(): Promise<void> {
@@ -168,8 +214,14 @@ export class PrometheusServer {
 
   /** An instant query: the samples as [labels, value]. */
   async query(promql: string): Promise<Array<{ metric: Record<string, string>; value: number }>> {
-    const r = await fetch(`http://127.0.0.1:${this.port}/api/v1/query?${new URLSearchParams({ query: promql }).toString()}`);
-    const body = await r.json() as { status: string; error?: string; data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+    const r = await fetch(
+      `http://127.0.0.1:${this.port}/api/v1/query?${new URLSearchParams({ query: promql }).toString()}`,
+    );
+    const body = (await r.json()) as {
+      status: string;
+      error?: string;
+      data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+    };
     if (body.status !== 'success') throw new Error(`PromQL ${promql}: ${body.error ?? body.status}`);
     return (body.data?.result ?? []).map((s) => ({ metric: s.metric, value: Number(s.value[1]) }));
   }

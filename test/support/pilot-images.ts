@@ -53,9 +53,13 @@ export function buildPilotImage(name: string, tag: string, buildArgs: Record<str
       const ctx = mkdtempSync(join(tmpdir(), `plancton-pilot-${name}-`));
       try {
         cpSync(join(PILOTS_DIR, name), ctx, { recursive: true });
-        if (existsSync(CA_BUNDLE) && existsSync(join(ctx, 'certs'))) cpSync(CA_BUNDLE, join(ctx, 'certs', 'host-ca.crt'));
+        if (existsSync(CA_BUNDLE) && existsSync(join(ctx, 'certs')))
+          cpSync(CA_BUNDLE, join(ctx, 'certs', 'host-ca.crt'));
         const args = Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
-        const r = await execa('docker', ['build', '-q', '-t', tag, ...args, ctx], { reject: false, timeout: 15 * 60_000 });
+        const r = await execa('docker', ['build', '-q', '-t', tag, ...args, ctx], {
+          reject: false,
+          timeout: 15 * 60_000,
+        });
         if (r.failed) throw new Error(`docker build of pilots/${name} failed: ${r.stderr || r.shortMessage}`);
       } finally {
         rmSync(ctx, { recursive: true, force: true });
@@ -110,7 +114,10 @@ export class WorkqueueManager {
   /** Starts the manager (any interface, a port from TCP_LOW_PORT up; only workers with the password are served). */
   async start(passwordFile: string): Promise<this> {
     const proc = execa(HOST_PYTHON, [MANAGER_SCRIPT, '--password-file', passwordFile], {
-      reject: false, buffer: false, stdin: 'pipe', env: { TCP_LOW_PORT: '20000', TCP_HIGH_PORT: '29999' },
+      reject: false,
+      buffer: false,
+      stdin: 'pipe',
+      env: { TCP_LOW_PORT: '20000', TCP_HIGH_PORT: '29999' },
     });
     this.#proc = proc;
     proc.stderr?.on('data', (chunk: Buffer) => {
@@ -136,7 +143,7 @@ export class WorkqueueManager {
   async stats(): Promise<ManagerStats> {
     this.#stats = undefined;
     this.#proc?.stdin?.write(JSON.stringify({ cmd: 'stats' }) + '\n');
-    await this.#until('the manager\'s stats', () => this.#stats !== undefined, 30_000);
+    await this.#until("the manager's stats", () => this.#stats !== undefined, 30_000);
     return this.#stats!;
   }
 
@@ -161,7 +168,15 @@ export class WorkqueueManager {
 
   #until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
     return new Promise((resolveWait, rejectWait) => {
-      const timer = setTimeout(() => rejectWait(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; manager stderr: ${this.#stderr.slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          rejectWait(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what}; manager stderr: ${this.#stderr.slice(-2000)}`,
+            ),
+          ),
+        timeoutMs,
+      );
       const check = (): void => {
         if (ok()) {
           clearTimeout(timer);
@@ -193,15 +208,39 @@ export class PilotEvents {
 
   /** Follows `docker events` for containers labelled with `instance`, from a second ago on (replayed, so none is missed while the client attaches). */
   constructor(instance: string) {
-    this.#proc = execa('docker', [
-      'events', '--since', String(Math.floor(Date.now() / 1000) - 1), '--filter', 'type=container', '--filter', `label=org.plancton.instance=${instance}`,
-      '--filter', 'event=start', '--filter', 'event=kill', '--filter', 'event=die', '--format', '{{json .}}',
-    ], { reject: false, buffer: false });
+    this.#proc = execa(
+      'docker',
+      [
+        'events',
+        '--since',
+        String(Math.floor(Date.now() / 1000) - 1),
+        '--filter',
+        'type=container',
+        '--filter',
+        `label=org.plancton.instance=${instance}`,
+        '--filter',
+        'event=start',
+        '--filter',
+        'event=kill',
+        '--filter',
+        'event=die',
+        '--format',
+        '{{json .}}',
+      ],
+      { reject: false, buffer: false },
+    );
     createInterface({ input: this.#proc.stdout! }).on('line', (line) => {
-      const e = JSON.parse(line) as { status: string; id: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
+      const e = JSON.parse(line) as {
+        status: string;
+        id: string;
+        timeNano: number;
+        Actor: { Attributes: Record<string, string> };
+      };
       const { exitCode, signal } = e.Actor.Attributes;
       this.events.push({
-        kind: e.status === 'start' || e.status === 'kill' ? e.status : 'die', id: e.id, pilotId: e.Actor.Attributes['org.plancton.pilot-id'] ?? '',
+        kind: e.status === 'start' || e.status === 'kill' ? e.status : 'die',
+        id: e.id,
+        pilotId: e.Actor.Attributes['org.plancton.pilot-id'] ?? '',
         at: Math.round(e.timeNano / 1e6),
         ...(exitCode === undefined ? {} : { exitCode: Number(exitCode) }),
         ...(signal === undefined ? {} : { signal: Number(signal) }),

@@ -41,10 +41,24 @@ export class TestRegistry {
     mkdirSync(join(this.dir, 'data'));
     for (let attempt = 0; ; attempt++) {
       this.host = `127.0.0.1:${await freePort()}`;
-      writeFileSync(join(this.dir, 'config.yml'), [
-        'version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${join(this.dir, 'data')}`,
-        'http:', `  addr: ${this.host}`, 'auth:', '  htpasswd:', '    realm: plancton-test', `    path: ${join(this.dir, 'htpasswd')}`, '',
-      ].join('\n'));
+      writeFileSync(
+        join(this.dir, 'config.yml'),
+        [
+          'version: 0.1',
+          'log:',
+          '  level: warn',
+          'storage:',
+          '  filesystem:',
+          `    rootdirectory: ${join(this.dir, 'data')}`,
+          'http:',
+          `  addr: ${this.host}`,
+          'auth:',
+          '  htpasswd:',
+          '    realm: plancton-test',
+          `    path: ${join(this.dir, 'htpasswd')}`,
+          '',
+        ].join('\n'),
+      );
       this.#log = '';
       const proc = execa('docker-registry', ['serve', join(this.dir, 'config.yml')], { reject: false, all: true });
       proc.all?.on('data', (c: Buffer) => void (this.#log += c.toString()));
@@ -52,11 +66,16 @@ export class TestRegistry {
       void proc.finally(() => void (exited = true));
       this.#proc = proc;
       try {
-        await waitFor(`registry on ${this.host}`, async () => {
-          if (exited) throw new Error(`docker-registry exited: ${this.#log}`);
-          const res = await fetch(`http://${this.host}/v2/`).catch(() => undefined);
-          return res?.status === 401 ? true : undefined;
-        }, 30_000, 200);
+        await waitFor(
+          `registry on ${this.host}`,
+          async () => {
+            if (exited) throw new Error(`docker-registry exited: ${this.#log}`);
+            const res = await fetch(`http://${this.host}/v2/`).catch(() => undefined);
+            return res?.status === 401 ? true : undefined;
+          },
+          30_000,
+          200,
+        );
         return this;
       } catch (err) {
         proc.kill('SIGKILL');

@@ -27,10 +27,33 @@ function sampleFields(over: Partial<StatusReport>): StatusReport {
     engine: { reachable: true },
     controls: { drain: false, drainStop: false, forceStop: false },
     host: { ncpus: 4, cpuBusyPct: 60, memAvailableBytes: 6e9, memTotalBytes: 8e9 },
-    fit: { running: 2, fitting: 1, room: 4, toStart: 1, pilotSharePct: 50, overloaded: false, ownerBusyPct: 12, ownerDisturbed: true },
+    fit: {
+      running: 2,
+      fitting: 1,
+      room: 4,
+      toStart: 1,
+      pilotSharePct: 50,
+      overloaded: false,
+      ownerBusyPct: 12,
+      ownerDisturbed: true,
+    },
     pilots: [
-      { id: 'a'.repeat(64), name: 'plancton-worker-aaaaaa', state: 'running', startedAt: T0, cpuPct: 80, configHash: 'abc123def456' },
-      { id: 'b'.repeat(64), name: 'plancton-worker-bbbbbb', state: 'running', startedAt: T0, cpuPct: 40, configHash: 'abc123def456' },
+      {
+        id: 'a'.repeat(64),
+        name: 'plancton-worker-aaaaaa',
+        state: 'running',
+        startedAt: T0,
+        cpuPct: 80,
+        configHash: 'abc123def456',
+      },
+      {
+        id: 'b'.repeat(64),
+        name: 'plancton-worker-bbbbbb',
+        state: 'running',
+        startedAt: T0,
+        cpuPct: 40,
+        configHash: 'abc123def456',
+      },
       { id: 'c'.repeat(64), name: 'plancton-worker-cccccc', state: 'created', configHash: 'abc123def456' },
     ],
     removals: [],
@@ -47,7 +70,10 @@ export function sampleHost(over: Partial<HostSample> = {}): HostSample {
     memory: { totalBytes: 8e9, availableBytes: 6e9, swapTotalBytes: 2e9, swapFreeBytes: 1.5e9 },
     pressure: {
       cpu: { some: { avg10: 1.5, avg60: 1, avg300: 0.5, total: 5_000_000 } },
-      memory: { some: { avg10: 0.1, avg60: 0.2, avg300: 0.3, total: 1000 }, full: { avg10: 0, avg60: 0, avg300: 0, total: 10 } },
+      memory: {
+        some: { avg10: 0.1, avg60: 0.2, avg300: 0.3, total: 1000 },
+        full: { avg10: 0, avg60: 0, avg300: 0, total: 10 },
+      },
     },
     ...over,
   };

@@ -59,12 +59,18 @@ describe('parseCpuacctUsage', () => {
   });
 
   it('throws ProcParseError naming the file on anything else', () => {
-    assert.throws(() => parseCpuacctUsage(fixture('proc/garbage'), '/x/cpuacct.usage'), (err: unknown) => {
-      assert.ok(err instanceof ProcParseError);
-      assert.equal(err.file, '/x/cpuacct.usage');
-      return true;
+    assert.throws(
+      () => parseCpuacctUsage(fixture('proc/garbage'), '/x/cpuacct.usage'),
+      (err: unknown) => {
+        assert.ok(err instanceof ProcParseError);
+        assert.equal(err.file, '/x/cpuacct.usage');
+        return true;
+      },
+    );
+    assert.throws(() => parseCpuacctUsage(''), {
+      name: 'ProcParseError',
+      message: /^cpuacct.usage: expected nanoseconds/,
     });
-    assert.throws(() => parseCpuacctUsage(''), { name: 'ProcParseError', message: /^cpuacct.usage: expected nanoseconds/ });
     assert.throws(() => parseCpuacctUsage('-5\n'), ProcParseError);
   });
 });

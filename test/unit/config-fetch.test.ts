@@ -13,13 +13,21 @@ import { ConfigSource } from '../../src/config/source.ts';
 import type { Paths } from '../../src/config/paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-fetch-'));
-const paths: Paths = { runDir: dir, pidFile: join(dir, 'pid'), logDir: undefined, configFile: join(dir, 'absent.yaml'), configRequired: false };
+const paths: Paths = {
+  runDir: dir,
+  pidFile: join(dir, 'pid'),
+  logDir: undefined,
+  configFile: join(dir, 'absent.yaml'),
+  configRequired: false,
+};
 const timers: NodeJS.Timeout[] = [];
 
 /** One server whose behaviour is chosen by the path. */
 function handler(req: { url?: string | undefined }, res: ServerResponse, httpBase: string): void {
   switch (req.url) {
-    case '/ok': res.writeHead(200).end('max_ttl: 100\n'); return;
+    case '/ok':
+      res.writeHead(200).end('max_ttl: 100\n');
+      return;
     case '/drip': {
       res.writeHead(200, { 'content-type': 'text/yaml' });
       const t = setInterval(() => res.write('#'), 2000);
@@ -34,11 +42,20 @@ function handler(req: { url?: string | undefined }, res: ServerResponse, httpBas
       res.end();
       return;
     }
-    case '/declared-big': res.writeHead(200, { 'content-length': String(50 * 1024 * 1024) }).end(); return;
-    case '/to-http': res.writeHead(302, { location: `${httpBase}/ok` }).end(); return;
-    case '/loop': res.writeHead(302, { location: '/loop' }).end(); return;
-    case '/garbage': res.writeHead(200).end('\u0000\u0001: [[[ {{{\n: :'); return;
-    default: res.writeHead(404).end();
+    case '/declared-big':
+      res.writeHead(200, { 'content-length': String(50 * 1024 * 1024) }).end();
+      return;
+    case '/to-http':
+      res.writeHead(302, { location: `${httpBase}/ok` }).end();
+      return;
+    case '/loop':
+      res.writeHead(302, { location: '/loop' }).end();
+      return;
+    case '/garbage':
+      res.writeHead(200).end('\u0000\u0001: [[[ {{{\n: :');
+      return;
+    default:
+      res.writeHead(404).end();
   }
 }
 
@@ -48,9 +65,30 @@ describe('fetching the configuration URL', () => {
   let h = '';
   let s = '';
   before(async () => {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     http = createServer((req, res) => handler(req, res, h));
-    https = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => handler(req, res, h));
+    https = createHttpsServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      (req, res) => handler(req, res, h),
+    );
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
     h = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -67,12 +105,21 @@ describe('fetching the configuration URL', () => {
   it('takes https, and plain http only on loopback or with the explicit opt-in', async () => {
     assert.equal(await fetchText(`${s}/ok`, { insecureTls: true }), 'max_ttl: 100\n');
     assert.equal(await fetchText(`${h}/ok`), 'max_ttl: 100\n');
-    await assert.rejects(fetchText('http://config.example.invalid/c.yaml'), (e: Error) => e instanceof FetchError && /use https.*PLANCTON_CONF_ALLOW_HTTP=1/.test(e.message));
-    await assert.rejects(fetchText('http://config.example.invalid/c.yaml', { allowHttp: true, deadlineMs: 20_000 }), (e: Error) => e instanceof FetchError && !/use https/.test(e.message));
+    await assert.rejects(
+      fetchText('http://config.example.invalid/c.yaml'),
+      (e: Error) => e instanceof FetchError && /use https.*PLANCTON_CONF_ALLOW_HTTP=1/.test(e.message),
+    );
+    await assert.rejects(
+      fetchText('http://config.example.invalid/c.yaml', { allowHttp: true, deadlineMs: 20_000 }),
+      (e: Error) => e instanceof FetchError && !/use https/.test(e.message),
+    );
     await assert.rejects(fetchText('file:///etc/passwd'), /unsupported protocol file:/);
   });
   it('refuses a redirect from https to http, even to loopback and with the opt-in', async () => {
-    await assert.rejects(fetchText(`${s}/to-http`, { insecureTls: true, allowHttp: true }), /refused a redirect from https to plain http/);
+    await assert.rejects(
+      fetchText(`${s}/to-http`, { insecureTls: true, allowHttp: true }),
+      /refused a redirect from https to plain http/,
+    );
   });
   it('stops after 5 redirects', async () => {
     await assert.rejects(fetchText(`${h}/loop`), /more than 5 redirects/);
@@ -97,13 +144,19 @@ describe('fetching the configuration URL', () => {
     assert.equal((await a.load()).settings.max_ttl, 100);
     const b = new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/missing` }, args: [], cacheFile });
     await assert.rejects(b.load(), /HTTP 404/);
-    assert.match(readFileSync(cacheFile, 'utf8'), /^# plancton config cache of url-sha256:[0-9a-f]{64}\nmax_ttl: 100\n$/);
+    assert.match(
+      readFileSync(cacheFile, 'utf8'),
+      /^# plancton config cache of url-sha256:[0-9a-f]{64}\nmax_ttl: 100\n$/,
+    );
   });
   it('config check (strict) reports a fetch failure as one, never the cached text', async () => {
     const cacheFile = join(dir, 'cache-strict.yaml');
     await new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/ok` }, args: [], cacheFile }).load();
     const failing = { PLANCTON_CONF_URL: `${h}/ok?x=1` };
-    await assert.rejects(new ConfigSource({ paths, env: failing, args: [], cacheFile, strict: true }).load(), (e: Error) => e instanceof FetchError);
+    await assert.rejects(
+      new ConfigSource({ paths, env: failing, args: [], cacheFile, strict: true }).load(),
+      (e: Error) => e instanceof FetchError,
+    );
   });
   it('a failed fetch that falls back to the cache says so in the warnings', async () => {
     const cacheFile = join(dir, 'cache-warn.yaml');
@@ -112,7 +165,13 @@ describe('fetching the configuration URL', () => {
     const text = readFileSync(cacheFile, 'utf8');
     // the server no longer serves it: a cache made for the failing URL stands in for one made before it failed
     const failingUrl = `${h}/gone`;
-    writeFileSync(cacheFile, text.replace(/url-sha256:[0-9a-f]+/, `url-sha256:${(await import('node:crypto')).createHash('sha256').update(failingUrl).digest('hex')}`));
+    writeFileSync(
+      cacheFile,
+      text.replace(
+        /url-sha256:[0-9a-f]+/,
+        `url-sha256:${(await import('node:crypto')).createHash('sha256').update(failingUrl).digest('hex')}`,
+      ),
+    );
     const c = await new ConfigSource({ paths, env: { PLANCTON_CONF_URL: failingUrl }, args: [], cacheFile }).load();
     assert.equal(c.settings.max_ttl, 100);
     assert.match(c.warnings.join('\n'), /HTTP 404; keeping the last good configuration/);
@@ -127,11 +186,20 @@ describe('fetching the configuration URL', () => {
     assert.match(readFileSync(cacheFile, 'utf8'), /max_ttl: 100/);
   });
   it('garbage from the server is a configuration error naming the URL, not a crash', async () => {
-    await assert.rejects(new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/garbage` }, args: [] }).load(), (e: Error) => e.name === 'ConfigError' && e.message.includes(`${h}/garbage`));
+    await assert.rejects(
+      new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/garbage` }, args: [] }).load(),
+      (e: Error) => e.name === 'ConfigError' && e.message.includes(`${h}/garbage`),
+    );
   });
   it('PLANCTON_CONF_UPDATE and PLANCTON_CONF_TIMEOUT have bounds', async () => {
-    await assert.rejects(new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/ok`, PLANCTON_CONF_UPDATE: '1e12' }, args: [] }).load(), /PLANCTON_CONF_UPDATE: must be a number of seconds/);
-    await assert.rejects(new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/ok`, PLANCTON_CONF_TIMEOUT: '0' }, args: [] }).load(), /PLANCTON_CONF_TIMEOUT/);
+    await assert.rejects(
+      new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/ok`, PLANCTON_CONF_UPDATE: '1e12' }, args: [] }).load(),
+      /PLANCTON_CONF_UPDATE: must be a number of seconds/,
+    );
+    await assert.rejects(
+      new ConfigSource({ paths, env: { PLANCTON_CONF_URL: `${h}/ok`, PLANCTON_CONF_TIMEOUT: '0' }, args: [] }).load(),
+      /PLANCTON_CONF_TIMEOUT/,
+    );
   });
 });
 
@@ -140,7 +208,10 @@ describe('masking credentials', () => {
     ['https://user:p@ss@host/c.yaml', 'https://user:***@host/c.yaml'],
     ['https://user:p@s/s@w@host:8443/c.yaml', 'https://user:***@host:8443/c.yaml'],
     ['https://host/c.yaml?token=abc123&v=2', 'https://host/c.yaml?token=***&v=2'],
-    ['https://host/c?access_token=a&X-Amz-Signature=b&X-Amz-Credential=c&page=1#frag', 'https://host/c?access_token=***&X-Amz-Signature=***&X-Amz-Credential=***&page=1#frag'],
+    [
+      'https://host/c?access_token=a&X-Amz-Signature=b&X-Amz-Credential=c&page=1#frag',
+      'https://host/c?access_token=***&X-Amz-Signature=***&X-Amz-Credential=***&page=1#frag',
+    ],
     ['http://u:pw@127.0.0.1:8086#db', 'http://u:***@127.0.0.1:8086#db'],
     ['https://ghp_0123456789abcdefghijklmnop@github.example/x', 'https://***@github.example/x'],
     ['https://host/plain.yaml', 'https://host/plain.yaml'],
@@ -148,9 +219,15 @@ describe('masking credentials', () => {
   ];
   for (const [url, masked] of cases) it(url, () => assert.equal(maskUrl(url), masked));
   it('masks every URL inside a message', () => {
-    assert.equal(maskSecrets('GET https://a:b@c@h/x?key=k failed; see http://x:y@z'), 'GET https://a:***@h/x?key=*** failed; see http://x:***@z');
+    assert.equal(
+      maskSecrets('GET https://a:b@c@h/x?key=k failed; see http://x:y@z'),
+      'GET https://a:***@h/x?key=*** failed; see http://x:***@z',
+    );
   });
   it('a failed fetch never shows the password or the token', async () => {
-    await assert.rejects(fetchText('https://user:s3cr@t@127.0.0.1:1/c.yaml?token=t0k3n', { deadlineMs: 5000 }), (e: Error) => !/s3cr|t0k3n/.test(e.message));
+    await assert.rejects(
+      fetchText('https://user:s3cr@t@127.0.0.1:1/c.yaml?token=t0k3n', { deadlineMs: 5000 }),
+      (e: Error) => !/s3cr|t0k3n/.test(e.message),
+    );
   });
 });

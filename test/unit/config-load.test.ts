@@ -30,16 +30,32 @@ function badKeys(fn: () => unknown): string[] {
 describe('config: 0.6 defaults', () => {
   const { settings: s, pilot } = load({});
   const expected: Record<string, unknown> = {
-    updateconfig: 60, image_expiration: 43200, main_sleep: 30, grace_kill: 120, grace_spawn: 60, cpus_per_dock: 1,
-    max_docks: 'ncpus - 2', docks_per_loop: 4, max_ttl: 43200, docker_image: 'busybox', docker_cmd: '/bin/sleep 60',
-    docker_privileged: false, max_dock_mem: 2000000000, max_dock_swap: 0, binds: [], devices: [],
-    capabilities: [], security_opts: [], influxdb_url: null,
+    updateconfig: 60,
+    image_expiration: 43200,
+    main_sleep: 30,
+    grace_kill: 120,
+    grace_spawn: 60,
+    cpus_per_dock: 1,
+    max_docks: 'ncpus - 2',
+    docks_per_loop: 4,
+    max_ttl: 43200,
+    docker_image: 'busybox',
+    docker_cmd: '/bin/sleep 60',
+    docker_privileged: false,
+    max_dock_mem: 2000000000,
+    max_dock_swap: 0,
+    binds: [],
+    devices: [],
+    capabilities: [],
+    security_opts: [],
+    influxdb_url: null,
   };
   for (const [k, v] of Object.entries(expected)) {
-    it(`${k} defaults to ${JSON.stringify(v)}`, () => assert.deepEqual((s as unknown as Record<string, unknown>)[k], v));
+    it(`${k} defaults to ${JSON.stringify(v)}`, () =>
+      assert.deepEqual((s as unknown as Record<string, unknown>)[k], v));
   }
   it('docker_cmd string is split on spaces', () => assert.deepEqual(pilot.cmd, ['/bin/sleep', '60']));
-  it('least privilege, not 0.6: the image\'s own user (0.6: 0:0), no-new-privileges, NET_RAW dropped, 4096 processes', () => {
+  it("least privilege, not 0.6: the image's own user (0.6: 0:0), no-new-privileges, NET_RAW dropped, 4096 processes", () => {
     assert.equal(s.user_group, '');
     assert.equal(pilot.user, '');
     assert.deepEqual(pilot.securityOpt, ['no-new-privileges']);
@@ -47,9 +63,19 @@ describe('config: 0.6 defaults', () => {
     assert.equal(pilot.pidsLimit, 4096);
   });
   it('each of them can be turned off, and a 0.6 file that sets user_group keeps it', () => {
-    const off = load({ env: { PLANCTON_DOCKER_NO_NEW_PRIVILEGES: 'false', PLANCTON_DOCKER_DROP_NET_RAW: 'false', PLANCTON_MAX_DOCK_PIDS: '0', PLANCTON_USER_GROUP: '0:0' } }).pilot;
+    const off = load({
+      env: {
+        PLANCTON_DOCKER_NO_NEW_PRIVILEGES: 'false',
+        PLANCTON_DOCKER_DROP_NET_RAW: 'false',
+        PLANCTON_MAX_DOCK_PIDS: '0',
+        PLANCTON_USER_GROUP: '0:0',
+      },
+    }).pilot;
     assert.deepEqual([off.securityOpt, off.capDrop, off.pidsLimit, off.user], [[], [], 0, '0:0']);
-    const kept = load({ env: { PLANCTON_CAPABILITIES: 'NET_RAW', PLANCTON_SECURITY_OPTS: 'no-new-privileges:false' }, args: ['--allow_host_power', 'security_opts:no-new-privileges:false'] }).pilot;
+    const kept = load({
+      env: { PLANCTON_CAPABILITIES: 'NET_RAW', PLANCTON_SECURITY_OPTS: 'no-new-privileges:false' },
+      args: ['--allow_host_power', 'security_opts:no-new-privileges:false'],
+    }).pilot;
     assert.deepEqual([kept.securityOpt, kept.capDrop, kept.capAdd], [['no-new-privileges:false'], [], ['NET_RAW']]);
   });
   it('every key has a doc and a PLANCTON_ env name', () => {
@@ -85,7 +111,10 @@ rigidity: 3
   it('reads the values', () => {
     assert.equal(c.settings.updateconfig, 30);
     assert.equal(c.settings.cpus_per_dock, 0.5);
-    assert.equal(c.maxDocks.evaluate({ ncpus: 8, ram_bytes: 12e9, swap_bytes: 0, max_dock_mem: 4e9, max_dock_swap: 0 }), 3);
+    assert.equal(
+      c.maxDocks.evaluate({ ncpus: 8, ram_bytes: 12e9, swap_bytes: 0, max_dock_mem: 4e9, max_dock_swap: 0 }),
+      3,
+    );
   });
   it('normalizes command, devices and capabilities', () => {
     assert.deepEqual(c.pilot.cmd, ['/bin/bash', '-c', 'condor_master -f']);
@@ -115,7 +144,11 @@ rigidity: 3
 
 describe('config: precedence default < file < env < command line', () => {
   const f = file('max_ttl: 100\nmain_sleep: 5\ndocks_per_loop: 2\n');
-  const c = load({ file: f, env: { PLANCTON_MAIN_SLEEP: '7', PLANCTON_DOCKS_PER_LOOP: '3' }, args: ['--docks_per_loop', '9'] });
+  const c = load({
+    file: f,
+    env: { PLANCTON_MAIN_SLEEP: '7', PLANCTON_DOCKS_PER_LOOP: '3' },
+    args: ['--docks_per_loop', '9'],
+  });
   it('file over default', () => assert.equal(c.settings.max_ttl, 100));
   it('env over file', () => assert.equal(c.settings.main_sleep, 7));
   it('command line over env', () => assert.equal(c.settings.docks_per_loop, 9));
@@ -127,33 +160,63 @@ describe('config: precedence default < file < env < command line', () => {
   });
   it('env lists: JSON or comma separated; env booleans are strict', () => {
     // privileged from the environment needs the local allowance (allow_host_power, here on the command line)
-    const e = load({ env: { PLANCTON_BINDS: '/a:/a,/b:/b:ro', PLANCTON_CAPABILITIES: '["-NET_RAW"]', PLANCTON_DOCKER_PRIVILEGED: 'yes' }, args: ['--allow_host_power', 'docker_privileged'] });
+    const e = load({
+      env: {
+        PLANCTON_BINDS: '/a:/a,/b:/b:ro',
+        PLANCTON_CAPABILITIES: '["-NET_RAW"]',
+        PLANCTON_DOCKER_PRIVILEGED: 'yes',
+      },
+      args: ['--allow_host_power', 'docker_privileged'],
+    });
     assert.deepEqual(e.settings.binds, ['/a:/a', '/b:/b:ro']);
     assert.deepEqual(e.pilot.capDrop, ['NET_RAW']);
     assert.equal(e.settings.docker_privileged, true);
-    assert.deepEqual(badKeys(() => load({ env: { PLANCTON_DOCKER_PRIVILEGED: 'maybe' } })), ['docker_privileged']);
+    assert.deepEqual(
+      badKeys(() => load({ env: { PLANCTON_DOCKER_PRIVILEGED: 'maybe' } })),
+      ['docker_privileged'],
+    );
   });
   it('env numbers are strict: "12abc" is an error, not 12', () => {
-    assert.deepEqual(badKeys(() => load({ env: { PLANCTON_MAIN_SLEEP: '12abc' } })), ['main_sleep']);
+    assert.deepEqual(
+      badKeys(() => load({ env: { PLANCTON_MAIN_SLEEP: '12abc' } })),
+      ['main_sleep'],
+    );
   });
 });
 
 describe('config: bad input names each bad key', () => {
   it('several bad keys at once', () => {
-    const keys = badKeys(() => load({ file: file('main_sleep: -1\ndocks_per_loop: 1.5\ndocker_image: ""\nbinds: {a: 1}\n') }));
+    const keys = badKeys(() =>
+      load({ file: file('main_sleep: -1\ndocks_per_loop: 1.5\ndocker_image: ""\nbinds: {a: 1}\n') }),
+    );
     assert.deepEqual(keys.sort(), ['binds', 'docker_image', 'docks_per_loop', 'main_sleep']);
   });
   it('a single string where a list is expected is taken as a one-item list', () => {
     assert.deepEqual(load({ file: file('binds: "/a:/a"\n') }).settings.binds, ['/a:/a']);
   });
   it('bad entries inside lists are named with their index', () => {
-    const keys = badKeys(() => load({ file: file('devices: ["dev/fuse", {PathOnHost: /dev/x, Foo: 1}, "/dev/a:/dev/a:rwx"]\ncapabilities: ["SYS ADMIN"]\nbinds: ["/a"]\ndocker_env: ["1X=2"]\n') }));
+    const keys = badKeys(() =>
+      load({
+        file: file(
+          'devices: ["dev/fuse", {PathOnHost: /dev/x, Foo: 1}, "/dev/a:/dev/a:rwx"]\ncapabilities: ["SYS ADMIN"]\nbinds: ["/a"]\ndocker_env: ["1X=2"]\n',
+        ),
+      }),
+    );
     assert.deepEqual(keys, ['capabilities[0]', 'binds[0]', 'docker_env[0]', 'devices[0]', 'devices[1]', 'devices[2]']);
   });
   it('a metrics_listen that is not host:port is named at load time', () => {
-    assert.deepEqual(badKeys(() => load({ env: { PLANCTON_METRICS_LISTEN: '9100' } })), ['metrics_listen']);
-    assert.deepEqual(badKeys(() => load({ env: { PLANCTON_METRICS_LISTEN: '127.0.0.1:70000' } })), ['metrics_listen']);
-    assert.equal(load({ env: { PLANCTON_METRICS_LISTEN: '127.0.0.1:9100' } }).settings.metrics_listen, '127.0.0.1:9100');
+    assert.deepEqual(
+      badKeys(() => load({ env: { PLANCTON_METRICS_LISTEN: '9100' } })),
+      ['metrics_listen'],
+    );
+    assert.deepEqual(
+      badKeys(() => load({ env: { PLANCTON_METRICS_LISTEN: '127.0.0.1:70000' } })),
+      ['metrics_listen'],
+    );
+    assert.equal(
+      load({ env: { PLANCTON_METRICS_LISTEN: '127.0.0.1:9100' } }).settings.metrics_listen,
+      '127.0.0.1:9100',
+    );
   });
   it('influxdb_url without a database, with a bad scheme', () => {
     const keys = badKeys(() => load({ file: file('influxdb_url: ["http://127.0.0.1:8086", "ftp://x#db"]\n') }));
@@ -169,7 +232,7 @@ describe('config: bad input names each bad key', () => {
     }
   });
   it('not YAML, not a mapping, missing required file', () => {
-    assert.match((badKeys(() => load({ file: file('a: [1, 2\n') }))[0] ?? ''), /c\d+\.yaml$/);
+    assert.match(badKeys(() => load({ file: file('a: [1, 2\n') }))[0] ?? '', /c\d+\.yaml$/);
     assert.equal(badKeys(() => load({ file: file('- 1\n- 2\n') })).length, 1);
     assert.equal(badKeys(() => load({ file: join(dir, 'missing.yaml') })).length, 1);
   });
@@ -186,17 +249,51 @@ describe('config: bad input names each bad key', () => {
 
 describe('config: max_docks is parsed, never evaluated as code', () => {
   const hostile = [
-    'process.exit(1)', "require('child_process').execSync('touch /tmp/pwned')", 'globalThis', 'constructor',
-    '__proto__', 'ncpus.constructor', 'this', '1; 2', 'ncpus = 3', '`id`', "import('fs')", '() => 1', '[1]',
-    'ncpus - ', 'foo(1)', '(('.repeat(5000),
+    'process.exit(1)',
+    "require('child_process').execSync('touch /tmp/pwned')",
+    'globalThis',
+    'constructor',
+    '__proto__',
+    'ncpus.constructor',
+    'this',
+    '1; 2',
+    'ncpus = 3',
+    '`id`',
+    "import('fs')",
+    '() => 1',
+    '[1]',
+    'ncpus - ',
+    'foo(1)',
+    '(('.repeat(5000),
   ];
   for (const src of hostile) {
     it(`rejects ${JSON.stringify(src.slice(0, 40))} naming max_docks`, () => {
-      assert.deepEqual(badKeys(() => load({ env: { PLANCTON_MAX_DOCKS: src } })), ['max_docks']);
+      assert.deepEqual(
+        badKeys(() => load({ env: { PLANCTON_MAX_DOCKS: src } })),
+        ['max_docks'],
+      );
     });
   }
   it('accepts a plain number, from a file and from the environment', () => {
-    assert.equal(load({ file: file('max_docks: 3\n') }).maxDocks.evaluate({ ncpus: 1, ram_bytes: 0, swap_bytes: 0, max_dock_mem: 0, max_dock_swap: 0 }), 3);
-    assert.equal(load({ env: { PLANCTON_MAX_DOCKS: '5' } }).maxDocks.evaluate({ ncpus: 1, ram_bytes: 0, swap_bytes: 0, max_dock_mem: 0, max_dock_swap: 0 }), 5);
+    assert.equal(
+      load({ file: file('max_docks: 3\n') }).maxDocks.evaluate({
+        ncpus: 1,
+        ram_bytes: 0,
+        swap_bytes: 0,
+        max_dock_mem: 0,
+        max_dock_swap: 0,
+      }),
+      3,
+    );
+    assert.equal(
+      load({ env: { PLANCTON_MAX_DOCKS: '5' } }).maxDocks.evaluate({
+        ncpus: 1,
+        ram_bytes: 0,
+        swap_bytes: 0,
+        max_dock_mem: 0,
+        max_dock_swap: 0,
+      }),
+      5,
+    );
   });
 });

@@ -10,7 +10,13 @@ import { ConfigSource } from '../../src/config/source.ts';
 import type { Paths } from '../../src/config/paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-source-'));
-const paths = (configFile: string, configRequired: boolean): Paths => ({ runDir: dir, pidFile: join(dir, 'pid'), logDir: undefined, configFile, configRequired });
+const paths = (configFile: string, configRequired: boolean): Paths => ({
+  runDir: dir,
+  pidFile: join(dir, 'pid'),
+  logDir: undefined,
+  configFile,
+  configRequired,
+});
 
 describe('ConfigSource from PLANCTON_CONF_URL', () => {
   let server: Server;
@@ -32,7 +38,13 @@ describe('ConfigSource from PLANCTON_CONF_URL', () => {
   it('fetches, keeps the last good text when the server fails, and rejects a bad text without forgetting the good one', async () => {
     const warnings: string[] = [];
     const cacheFile = join(dir, 'cache-a.yaml');
-    const src = new ConfigSource({ paths: paths('/nonexistent.yaml', false), env: { PLANCTON_CONF_URL: url }, args: [], cacheFile, onWarning: (m) => warnings.push(m) });
+    const src = new ConfigSource({
+      paths: paths('/nonexistent.yaml', false),
+      env: { PLANCTON_CONF_URL: url },
+      args: [],
+      cacheFile,
+      onWarning: (m) => warnings.push(m),
+    });
     assert.equal((await src.load()).settings.max_ttl, 100);
     status = 500;
     assert.equal((await src.load()).settings.max_ttl, 100, 'a failed fetch keeps the last good configuration');
@@ -55,7 +67,12 @@ describe('ConfigSource from PLANCTON_CONF_URL', () => {
     status = 503;
     const again = new ConfigSource({ paths: paths('/x', false), env: { PLANCTON_CONF_URL: url }, args: [], cacheFile });
     assert.equal((await again.load()).settings.max_ttl, 300);
-    const none = new ConfigSource({ paths: paths('/x', false), env: { PLANCTON_CONF_URL: url }, args: [], cacheFile: join(dir, 'never.yaml') });
+    const none = new ConfigSource({
+      paths: paths('/x', false),
+      env: { PLANCTON_CONF_URL: url },
+      args: [],
+      cacheFile: join(dir, 'never.yaml'),
+    });
     await assert.rejects(none.load(), /HTTP 503/);
   });
 
@@ -63,7 +80,12 @@ describe('ConfigSource from PLANCTON_CONF_URL', () => {
     status = 200;
     body = 'max_ttl: 400\nmain_sleep: 9\n';
     let now = 1_000_000;
-    const src = new ConfigSource({ paths: paths('/x', false), env: { PLANCTON_CONF_URL: url, PLANCTON_CONF_UPDATE: '60', PLANCTON_MAIN_SLEEP: '3' }, args: [], now: () => now });
+    const src = new ConfigSource({
+      paths: paths('/x', false),
+      env: { PLANCTON_CONF_URL: url, PLANCTON_CONF_UPDATE: '60', PLANCTON_MAIN_SLEEP: '3' },
+      args: [],
+      now: () => now,
+    });
     const before = hits;
     const c = await src.load();
     assert.equal(c.settings.max_ttl, 400);
@@ -77,7 +99,11 @@ describe('ConfigSource from PLANCTON_CONF_URL', () => {
   });
 
   it('never shows the URL password', async () => {
-    const src = new ConfigSource({ paths: paths('/x', false), env: { PLANCTON_CONF_URL: 'http://user:s3cret@127.0.0.1:1/c.yaml' }, args: [] });
+    const src = new ConfigSource({
+      paths: paths('/x', false),
+      env: { PLANCTON_CONF_URL: 'http://user:s3cret@127.0.0.1:1/c.yaml' },
+      args: [],
+    });
     assert.doesNotMatch(src.description, /s3cret/);
     await assert.rejects(src.load(), (e: Error) => !e.message.includes('s3cret'));
   });
@@ -87,11 +113,19 @@ describe('ConfigSource from files', () => {
   it('uses PLANCTON_DEFAULT_CONFIG only when the implicit default file is absent', async () => {
     const fallback = join(dir, 'image-default.yaml');
     writeFileSync(fallback, 'max_docks: 1\n');
-    const absent = new ConfigSource({ paths: paths(join(dir, 'absent.yaml'), false), env: { PLANCTON_DEFAULT_CONFIG: fallback }, args: [] });
+    const absent = new ConfigSource({
+      paths: paths(join(dir, 'absent.yaml'), false),
+      env: { PLANCTON_DEFAULT_CONFIG: fallback },
+      args: [],
+    });
     assert.equal((await absent.load()).source, fallback);
     const mounted = join(dir, 'mounted.yaml');
     writeFileSync(mounted, 'max_docks: 7\n');
-    const present = new ConfigSource({ paths: paths(mounted, false), env: { PLANCTON_DEFAULT_CONFIG: fallback }, args: [] });
+    const present = new ConfigSource({
+      paths: paths(mounted, false),
+      env: { PLANCTON_DEFAULT_CONFIG: fallback },
+      args: [],
+    });
     assert.equal((await present.load()).source, mounted);
   });
 });

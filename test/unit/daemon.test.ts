@@ -16,27 +16,46 @@ import { waitFor } from '../support/docker.ts';
 import { passesIn } from '../support/daemon.ts';
 
 const host: HostSample = {
-  at: 0, ncpus: 4, cpu: { busyPct: 0, perCpuBusyPct: [0, 0, 0, 0], intervalSec: 1 },
+  at: 0,
+  ncpus: 4,
+  cpu: { busyPct: 0, perCpuBusyPct: [0, 0, 0, 0], intervalSec: 1 },
   memory: { totalBytes: 8e9, availableBytes: 8e9, swapTotalBytes: 0, swapFreeBytes: 0 },
 };
 
-function daemonWith(engine: FakeEngine, env: Record<string, string> = {}, sampler: { sample(now: number): Promise<HostSample> } = { sample: () => Promise.resolve(host) }) {
-  const config = () => loadConfig({ env: { PLANCTON_MAIN_SLEEP: '0.05', PLANCTON_MAX_DOCKS: '2', PLANCTON_INSTANCE_ID: 'unit', PLANCTON_PULL_RETRY: '0.2', ...env }, args: [] });
+function daemonWith(
+  engine: FakeEngine,
+  env: Record<string, string> = {},
+  sampler: { sample(now: number): Promise<HostSample> } = { sample: () => Promise.resolve(host) },
+) {
+  const config = () =>
+    loadConfig({
+      env: {
+        PLANCTON_MAIN_SLEEP: '0.05',
+        PLANCTON_MAX_DOCKS: '2',
+        PLANCTON_INSTANCE_ID: 'unit',
+        PLANCTON_PULL_RETRY: '0.2',
+        ...env,
+      },
+      args: [],
+    });
   const log = new PassThrough();
   let text = '';
   log.on('data', (c: Buffer) => (text += c.toString()));
   const runDir = new RunDir(mkdtempSync(join(tmpdir(), 'plancton-unit-')));
-  const d = new Daemon({
-    engine,
-    // the test process's own CPU is not the daemon's
-    observer: new HostObserver({ sampler, selfCpu: () => ({ user: 0, system: 0 }) }),
-    runDir,
-    logger: createLogger({ level: 'debug', stream: log, json: true }),
-    identity: { instance: 'unit', hostname: 'h', version: 't' },
-    reload: () => Promise.resolve(config()),
-    apparmor: false,
-    minIntervalMs: 0,
-  }, config());
+  const d = new Daemon(
+    {
+      engine,
+      // the test process's own CPU is not the daemon's
+      observer: new HostObserver({ sampler, selfCpu: () => ({ user: 0, system: 0 }) }),
+      runDir,
+      logger: createLogger({ level: 'debug', stream: log, json: true }),
+      identity: { instance: 'unit', hostname: 'h', version: 't' },
+      reload: () => Promise.resolve(config()),
+      apparmor: false,
+      minIntervalMs: 0,
+    },
+    config(),
+  );
   return { d, runDir, log: () => text, done: d.run() };
 }
 
@@ -59,7 +78,11 @@ describe('daemon shell with an in-memory engine', () => {
   it('a failed pull of a missing image starts nothing and is retried after pull_retry', async () => {
     const engine = new FakeEngine();
     running = daemonWith(engine);
-    await waitFor('two pull attempts', () => (engine.calls.filter((c) => c.startsWith('pull')).length >= 2 ? true : undefined), 5000);
+    await waitFor(
+      'two pull attempts',
+      () => (engine.calls.filter((c) => c.startsWith('pull')).length >= 2 ? true : undefined),
+      5000,
+    );
     assert.equal(engine.pilots.size, 0);
     assert.ok(!engine.calls.includes('start'));
     const iterations = engine.calls.filter((c) => c === 'list').length;
@@ -86,15 +109,33 @@ describe('daemon shell with an in-memory engine', () => {
         const busyPct = starts > startsSeen ? 90 : 10;
         const intervalSec = Math.max(0.001, (now - last) / 1000);
         [last, startsSeen] = [now, starts];
-        return Promise.resolve({ ...host, at: now, ncpus: 2, cpu: { busyPct, perCpuBusyPct: [busyPct, busyPct], intervalSec } });
+        return Promise.resolve({
+          ...host,
+          at: now,
+          ncpus: 2,
+          cpu: { busyPct, perCpuBusyPct: [busyPct, busyPct], intervalSec },
+        });
       },
     };
   }
-  const iterationsOf = (log: string) => passesIn<{ started: number; toStart: number; ownerDisturbed?: boolean; cpuBusyPct: number; overloaded: boolean; pilots: number }>(log);
+  const iterationsOf = (log: string) =>
+    passesIn<{
+      started: number;
+      toStart: number;
+      ownerDisturbed?: boolean;
+      cpuBusyPct: number;
+      overloaded: boolean;
+      pilots: number;
+    }>(log);
   // 20 pilots of 0.05 CPU (their share 50%), docks_per_loop 4
-  const fillEnv = { PLANCTON_MAX_DOCKS: '20', PLANCTON_CPUS_PER_DOCK: '0.05', PLANCTON_DOCKS_PER_LOOP: '4', PLANCTON_CGROUP_PARENT: '' };
+  const fillEnv = {
+    PLANCTON_MAX_DOCKS: '20',
+    PLANCTON_CPUS_PER_DOCK: '0.05',
+    PLANCTON_DOCKS_PER_LOOP: '4',
+    PLANCTON_CGROUP_PARENT: '',
+  };
 
-  it('fills every slot in one pass with docks_per_loop starts in flight, and does not take the engine\'s work that follows for the owner', async () => {
+  it("fills every slot in one pass with docks_per_loop starts in flight, and does not take the engine's work that follows for the owner", async () => {
     const engine = new FakeEngine();
     engine.images.add('busybox');
     engine.startDelayMs = 40;
@@ -142,7 +183,14 @@ describe('daemon shell with an in-memory engine', () => {
     // the pass that started the last two logs a moment after the engine shows them
     await waitFor('3 passes', () => (iterationsOf(r.log()).length >= 3 ? true : undefined), 5000);
     const passes = iterationsOf(r.log());
-    assert.deepEqual(passes.slice(0, 3).map((p) => [p.cpuBusyPct, p.started]), [[60, 18], [90, 0], [10, 2]]);
+    assert.deepEqual(
+      passes.slice(0, 3).map((p) => [p.cpuBusyPct, p.started]),
+      [
+        [60, 18],
+        [90, 0],
+        [10, 2],
+      ],
+    );
   });
 
   it('a drain written during a fill stops it from taking new starts', async () => {
@@ -153,13 +201,21 @@ describe('daemon shell with an in-memory engine', () => {
     running = r;
     await waitFor('the first pilot', () => (engine.pilots.size > 0 ? true : undefined), 5000);
     await r.runDir.set('drain', 'test');
-    await waitFor('a pass that sees the drain', () => (r.log().includes('"status":"draining"') ? true : undefined), 5000);
+    await waitFor(
+      'a pass that sees the drain',
+      () => (r.log().includes('"status":"draining"') ? true : undefined),
+      5000,
+    );
     const n = engine.pilots.size;
     assert.ok(n >= 4 && n <= 12, `${n} pilots: the starts in flight finished, no new one was taken`);
     await delay(500);
     assert.equal(engine.pilots.size, n);
     const [fill] = iterationsOf(r.log());
-    assert.deepEqual([fill?.toStart, fill?.started], [20, n], 'the fill pass logs what it decided and what it did start');
+    assert.deepEqual(
+      [fill?.toStart, fill?.started],
+      [20, n],
+      'the fill pass logs what it decided and what it did start',
+    );
   });
 
   it('reports waiting while the engine is unreachable, and carries on when it returns', async () => {

@@ -7,25 +7,78 @@ import type { DecideInput, Pilot, Policy } from '../../src/core/types.ts';
 describe('decide: starting pilots (0.6 fit rule)', () => {
   // fitting = floor(idle * 0.95 * ncpus / (cpus_per_dock * 100)); start min(fitting, max_docks - running) in one pass
   // (docks_per_loop is how many of those starts the shell keeps in flight; 0 starts none)
-  const cases: Array<{ name: string; busy: number; ncpus: number; running: number; p?: Partial<Policy>; start: number; blocked?: string }> = [
-    { name: 'idle host: all that max_docks allows, whatever docks_per_loop (2 here)', busy: 0, ncpus: 8, running: 0, start: 4 },
+  const cases: Array<{
+    name: string;
+    busy: number;
+    ncpus: number;
+    running: number;
+    p?: Partial<Policy>;
+    start: number;
+    blocked?: string;
+  }> = [
+    {
+      name: 'idle host: all that max_docks allows, whatever docks_per_loop (2 here)',
+      busy: 0,
+      ncpus: 8,
+      running: 0,
+      start: 4,
+    },
     { name: 'capped by max_docks - running', busy: 0, ncpus: 8, running: 3, start: 1 },
     { name: 'at max_docks', busy: 0, ncpus: 8, running: 4, start: 0, blocked: 'max-docks' },
-    { name: 'over max_docks (lowered by reload): no start, no kill', busy: 0, ncpus: 8, running: 6, start: 0, blocked: 'max-docks' },
-    { name: 'capped by fitting: 1 CPU idle of 8 -> 0.95 fits 0', busy: 87.5, ncpus: 8, running: 0, start: 0, blocked: 'no-idle-cpu' },
+    {
+      name: 'over max_docks (lowered by reload): no start, no kill',
+      busy: 0,
+      ncpus: 8,
+      running: 6,
+      start: 0,
+      blocked: 'max-docks',
+    },
+    {
+      name: 'capped by fitting: 1 CPU idle of 8 -> 0.95 fits 0',
+      busy: 87.5,
+      ncpus: 8,
+      running: 0,
+      start: 0,
+      blocked: 'no-idle-cpu',
+    },
     { name: 'fitting boundary: 2 idle CPUs of 8 fit 1 (1.9)', busy: 75, ncpus: 8, running: 0, start: 1 },
-    { name: 'fractional cpus_per_dock 0.1 on 2 CPUs idle: 19 fit', busy: 0, ncpus: 2, running: 0, p: { cpusPerDock: 0.1, maxDocks: 30, docksPerLoop: 50 }, start: 19 },
+    {
+      name: 'fractional cpus_per_dock 0.1 on 2 CPUs idle: 19 fit',
+      busy: 0,
+      ncpus: 2,
+      running: 0,
+      p: { cpusPerDock: 0.1, maxDocks: 30, docksPerLoop: 50 },
+      start: 19,
+    },
     { name: 'docks_per_loop 0 starts nothing', busy: 0, ncpus: 8, running: 0, p: { docksPerLoop: 0 }, start: 0 },
-    { name: 'max_docks 0 starts nothing', busy: 0, ncpus: 8, running: 0, p: { maxDocks: 0 }, start: 0, blocked: 'max-docks' },
+    {
+      name: 'max_docks 0 starts nothing',
+      busy: 0,
+      ncpus: 8,
+      running: 0,
+      p: { maxDocks: 0 },
+      start: 0,
+      blocked: 'max-docks',
+    },
     { name: 'fractional max_docks is floored', busy: 0, ncpus: 8, running: 0, p: { maxDocks: 1.7 }, start: 1 },
-    { name: 'busy over 100 (rounding) never starts', busy: 100.4, ncpus: 8, running: 0, start: 0, blocked: 'no-idle-cpu' },
+    {
+      name: 'busy over 100 (rounding) never starts',
+      busy: 100.4,
+      ncpus: 8,
+      running: 0,
+      start: 0,
+      blocked: 'no-idle-cpu',
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
       const pilots = Array.from({ length: c.running }, (_, i) => pilot(i));
       const d = decide(input({ busy: c.busy, ncpus: c.ncpus, pilots, policy: { ...policy, ...c.p } }));
       assert.equal(d.fit.toStart, c.start);
-      assert.deepEqual(kinds(d.actions).filter((k) => k.startsWith('start')), c.start ? [`start:${c.start}`] : []);
+      assert.deepEqual(
+        kinds(d.actions).filter((k) => k.startsWith('start')),
+        c.start ? [`start:${c.start}`] : [],
+      );
       if (c.blocked) assert.equal(d.fit.blocked, c.blocked);
     });
   }
@@ -92,7 +145,9 @@ describe('decide: overload (host over the pilots share by more than the margin f
     assert.deepEqual(kinds(d.actions), ['remove:id3:overload']);
   });
   it('keeps killing on later iterations while still over (clock not reset by a kill)', () => {
-    const d = decide(input({ busy: 100, pilots: [pilot(1)], state: { overSince: NOW - 200 * S, lastKillAt: NOW - 30 * S } }));
+    const d = decide(
+      input({ busy: 100, pilots: [pilot(1)], state: { overSince: NOW - 200 * S, lastKillAt: NOW - 30 * S } }),
+    );
     assert.deepEqual(kinds(d.actions), ['remove:id1:overload']);
   });
   it('grace_kill 0 kills on the first reading over', () => {
@@ -124,7 +179,9 @@ describe('decide: clean-up and TTL', () => {
     assert.ok(d.actions.filter((a) => a.kind === 'remove').every((a) => a.kind === 'remove' && !a.stopFirst));
   });
   it('ignores pilots the engine is already removing, but counts them as present for exits', () => {
-    const d = decide(input({ pilots: [pilot(1, 'removing')], controls: { drain: true, drainStop: true, forceStop: false } }));
+    const d = decide(
+      input({ pilots: [pilot(1, 'removing')], controls: { drain: true, drainStop: true, forceStop: false } }),
+    );
     assert.deepEqual(d.actions, []);
   });
   it('TTL boundary: exactly max_ttl stays, one ms more goes (stop first)', () => {
@@ -144,18 +201,22 @@ describe('decide: clean-up and TTL', () => {
 describe('decide: controls', () => {
   const ctl = (c: Partial<DecideInput['controls']>) => ({ drain: false, drainStop: false, forceStop: false, ...c });
   it('drain: no starts, no pulls, pilots keep running, status draining', () => {
-    const d = decide(input({ pilots: [pilot(1)], controls: ctl({ drain: true }), image: { name: 'busybox', present: false } }));
+    const d = decide(
+      input({ pilots: [pilot(1)], controls: ctl({ drain: true }), image: { name: 'busybox', present: false } }),
+    );
     assert.deepEqual(d.actions, []);
     assert.equal(d.status, 'draining');
     assert.equal(d.fit.blocked, 'draining');
   });
   it('drain still cleans up exited pilots and enforces TTL and overload', () => {
-    const d = decide(input({
-      busy: 100,
-      pilots: [pilot(1, 'exited'), { ...pilot(2), startedAt: NOW - 50000 * S }, pilot(3)],
-      controls: ctl({ drain: true }),
-      state: { overSince: NOW - 500 * S },
-    }));
+    const d = decide(
+      input({
+        busy: 100,
+        pilots: [pilot(1, 'exited'), { ...pilot(2), startedAt: NOW - 50000 * S }, pilot(3)],
+        controls: ctl({ drain: true }),
+        state: { overSince: NOW - 500 * S },
+      }),
+    );
     assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:ttl', 'remove:id3:overload']);
   });
   it('drain-stop: waits while pilots run', () => {
@@ -171,7 +232,9 @@ describe('decide: controls', () => {
     assert.deepEqual(kinds(d.actions), ['remove:id1:exited']);
   });
   it('force-stop: removes every pilot (running ones stopped first), no starts, status stopping', () => {
-    const d = decide(input({ pilots: [pilot(1), pilot(2, 'paused'), pilot(3, 'exited')], controls: ctl({ forceStop: true }) }));
+    const d = decide(
+      input({ pilots: [pilot(1), pilot(2, 'paused'), pilot(3, 'exited')], controls: ctl({ forceStop: true }) }),
+    );
     assert.deepEqual(kinds(d.actions), ['remove:id3:exited', 'remove:id1:force-stop', 'remove:id2:force-stop']);
     assert.equal(d.status, 'stopping');
   });
@@ -186,8 +249,10 @@ describe('pullDue', () => {
   it('not due while fresh', () => assert.equal(pullDue(img, policy, NOW), false));
   it('due when missing', () => assert.equal(pullDue({ ...img, present: false }, policy, NOW), true));
   it('due when docker_image changed', () => assert.equal(pullDue({ ...img, name: 'busybox:1.36' }, policy, NOW), true));
-  it('due at exactly image_expiration', () => assert.equal(pullDue({ ...img, lastPullOkAt: NOW - 43200 * S }, policy, NOW), true));
-  it('not due just before image_expiration', () => assert.equal(pullDue({ ...img, lastPullOkAt: NOW - 43199.999 * S }, policy, NOW), false));
+  it('due at exactly image_expiration', () =>
+    assert.equal(pullDue({ ...img, lastPullOkAt: NOW - 43200 * S }, policy, NOW), true));
+  it('not due just before image_expiration', () =>
+    assert.equal(pullDue({ ...img, lastPullOkAt: NOW - 43199.999 * S }, policy, NOW), false));
   it('a failed attempt waits pull_retry', () => {
     const failed = { ...img, present: false, lastPullAttemptAt: NOW - 59 * S };
     assert.equal(pullDue(failed, policy, NOW), false);

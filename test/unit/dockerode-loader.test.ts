@@ -24,7 +24,11 @@ describe('loading dockerode without its SSH transport and BuildKit session', () 
     const agent = ssh({ host: '127.0.0.1', port: 1, username: 'nobody' });
     assert.ok(agent instanceof Agent, 'the transport returns its HTTP agent');
     assert.ok(loaded(/node_modules\/ssh2\//).length > 0, 'ssh2 is loaded now');
-    assert.notEqual(fromDockerode('docker-modem/lib/ssh.js'), ssh, 'the real module replaced the stand-in in the cache');
+    assert.notEqual(
+      fromDockerode('docker-modem/lib/ssh.js'),
+      ssh,
+      'the real module replaced the stand-in in the cache',
+    );
   });
 
   it('the BuildKit session is a stand-in until called', () => {

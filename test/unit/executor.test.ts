@@ -12,18 +12,37 @@ import { FakeEngine } from '../support/fake-engine.ts';
 
 const config = loadConfig({ env: { PLANCTON_DOCKER_IMAGE: 'busybox' }, args: [] });
 
-function context(engine: FakeEngine, over: Partial<Omit<ExecContext, 'clock'>> = {}): ExecContext & { log: () => string; clock: FakeClock } {
+function context(
+  engine: FakeEngine,
+  over: Partial<Omit<ExecContext, 'clock'>> = {},
+): ExecContext & { log: () => string; clock: FakeClock } {
   const stream = new PassThrough();
   let text = '';
   stream.on('data', (c: Buffer) => (text += c.toString()));
   const clock = new FakeClock();
   return {
-    engine, logger: createLogger({ level: 'debug', stream, json: true }), removals: new RemovalLog(), identity: { instance: 'exec', hostname: 'h', version: 't' },
-    pilot: { shape: config.pilot, configHash: config.hash }, apparmor: false, pullSource: (image) => pullAuthFor(image, config.settings), clock, random: Math.random, stopping: () => false, log: () => text, ...over,
+    engine,
+    logger: createLogger({ level: 'debug', stream, json: true }),
+    removals: new RemovalLog(),
+    identity: { instance: 'exec', hostname: 'h', version: 't' },
+    pilot: { shape: config.pilot, configHash: config.hash },
+    apparmor: false,
+    pullSource: (image) => pullAuthFor(image, config.settings),
+    clock,
+    random: Math.random,
+    stopping: () => false,
+    log: () => text,
+    ...over,
   };
 }
 
-const start = (count: number, concurrency: number): Action => ({ kind: 'start', count, concurrency, ttlMs: 3_600_000, stopTimeoutSec: 25 });
+const start = (count: number, concurrency: number): Action => ({
+  kind: 'start',
+  count,
+  concurrency,
+  ttlMs: 3_600_000,
+  stopTimeoutSec: 25,
+});
 
 describe('executor: carries out resolved actions, reads no setting', () => {
   it('starts pilots with the deadline and stop timeout the action carries, at most `concurrency` at a time', async () => {
@@ -50,28 +69,49 @@ describe('executor: carries out resolved actions, reads no setting', () => {
     assert.ok(env.includes('PLANCTON_STOP_TIMEOUT=25'));
   });
 
-  it('vacates with the action\'s signal and grace, removes, and records the removal', async () => {
+  it("vacates with the action's signal and grace, removes, and records the removal", async () => {
     const engine = new FakeEngine();
     engine.images.add('busybox');
     const ctx = context(engine);
     await execute([start(2, 2)], [], ctx);
     const pilots = await engine.listPilots('exec');
     const vacate = { graceSec: 3, signal: 'SIGINT', command: [] };
-    const actions: Action[] = pilots.map((p) => ({ kind: 'remove', id: p.id, name: p.name, reason: 'ttl', stopFirst: true, graceSec: 3, vacate }));
+    const actions: Action[] = pilots.map((p) => ({
+      kind: 'remove',
+      id: p.id,
+      name: p.name,
+      reason: 'ttl',
+      stopFirst: true,
+      graceSec: 3,
+      vacate,
+    }));
     const outcome = await execute(actions, pilots, ctx);
     assert.equal(outcome.removed, 2);
     assert.equal(engine.calls.filter((c) => c === 'kill SIGINT').length, 2);
     assert.equal(engine.pilots.size, 0);
-    assert.deepEqual(ctx.removals.latest(5).map((r) => [r.reason, r.killed, r.removedAt]), [['ttl', true, ctx.clock.now()], ['ttl', true, ctx.clock.now()]]);
+    assert.deepEqual(
+      ctx.removals.latest(5).map((r) => [r.reason, r.killed, r.removedAt]),
+      [
+        ['ttl', true, ctx.clock.now()],
+        ['ttl', true, ctx.clock.now()],
+      ],
+    );
   });
 
   it('a failed pull is logged and reported as not pulled; an unreachable engine aborts the rest', async () => {
     const engine = new FakeEngine();
     const ctx = context(engine);
-    assert.deepEqual(await execute([{ kind: 'pull', image: 'busybox' }], [], ctx), { started: 0, removed: 0, pulled: false });
+    assert.deepEqual(await execute([{ kind: 'pull', image: 'busybox' }], [], ctx), {
+      started: 0,
+      removed: 0,
+      pulled: false,
+    });
     assert.match(ctx.log(), /pull busybox: not found/);
     engine.down = true;
-    await assert.rejects(execute([{ kind: 'pull', image: 'busybox' }, start(1, 1)], [], ctx), { name: 'EngineError', unreachable: true });
+    await assert.rejects(execute([{ kind: 'pull', image: 'busybox' }, start(1, 1)], [], ctx), {
+      name: 'EngineError',
+      unreachable: true,
+    });
     assert.ok(!engine.calls.includes('start'));
   });
 
@@ -86,8 +126,17 @@ describe('executor: carries out resolved actions, reads no setting', () => {
       stopping = true;
     };
     const ctx = context(engine, { stopping: () => stopping });
-    assert.deepEqual(await execute([{ kind: 'pull', image: 'busybox' }, start(1, 1)], [], ctx), { started: 0, removed: 0, pulled: true });
-    assert.deepEqual(await execute([{ kind: 'exit', reason: 'drain-stop' }, start(1, 1)], [], context(engine)), { started: 0, removed: 0, pulled: undefined, exit: 'drain-stop' });
+    assert.deepEqual(await execute([{ kind: 'pull', image: 'busybox' }, start(1, 1)], [], ctx), {
+      started: 0,
+      removed: 0,
+      pulled: true,
+    });
+    assert.deepEqual(await execute([{ kind: 'exit', reason: 'drain-stop' }, start(1, 1)], [], context(engine)), {
+      started: 0,
+      removed: 0,
+      pulled: undefined,
+      exit: 'drain-stop',
+    });
   });
 
   it('an abort gives up a hung pull at once and skips the rest', async () => {

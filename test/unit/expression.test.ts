@@ -1,9 +1,21 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileExpression, ExpressionError, MAX_DEPTH, MAX_SOURCE_LENGTH, MAX_TOKENS } from '../../src/config/expression.ts';
+import {
+  compileExpression,
+  ExpressionError,
+  MAX_DEPTH,
+  MAX_SOURCE_LENGTH,
+  MAX_TOKENS,
+} from '../../src/config/expression.ts';
 
 const NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
-const VARS = { ncpus: 8, ram_bytes: 16_000_000_000, swap_bytes: 4_000_000_000, max_dock_mem: 2_000_000_000, max_dock_swap: 1_000_000_000 };
+const VARS = {
+  ncpus: 8,
+  ram_bytes: 16_000_000_000,
+  swap_bytes: 4_000_000_000,
+  max_dock_mem: 2_000_000_000,
+  max_dock_swap: 1_000_000_000,
+};
 
 function evaluate(source: string, vars: Readonly<Record<string, number>> = VARS): number {
   return compileExpression(source, NAMES).evaluate(vars);
@@ -142,14 +154,30 @@ describe('compileExpression: functions', () => {
   }
 
   it('checks the number of arguments when compiling', () => {
-    assertExpressionError(() => compileExpression('min()', NAMES), 0, /^min\(\) takes at least 1 argument \(0 given\) at position 0$/);
-    assertExpressionError(() => compileExpression('1 + abs(1, 2)', NAMES), 4, /abs\(\) takes exactly 1 argument \(2 given\)/);
+    assertExpressionError(
+      () => compileExpression('min()', NAMES),
+      0,
+      /^min\(\) takes at least 1 argument \(0 given\) at position 0$/,
+    );
+    assertExpressionError(
+      () => compileExpression('1 + abs(1, 2)', NAMES),
+      4,
+      /abs\(\) takes exactly 1 argument \(2 given\)/,
+    );
     assertExpressionError(() => compileExpression('min(,)', NAMES), 4, /^unexpected ',' at position 4$/);
-    assertExpressionError(() => compileExpression('min(1 2)', NAMES), 6, /unexpected number '2' at position 6 \(expected ',' or '\)'\)/);
+    assertExpressionError(
+      () => compileExpression('min(1 2)', NAMES),
+      6,
+      /unexpected number '2' at position 6 \(expected ',' or '\)'\)/,
+    );
   });
 
   it('refuses a function used as a value and a value called as a function', () => {
-    assertExpressionError(() => compileExpression('min 1', NAMES), 0, /^'min' is a function at position 0 \(call it as min\(\.\.\.\)\)$/);
+    assertExpressionError(
+      () => compileExpression('min 1', NAMES),
+      0,
+      /^'min' is a function at position 0 \(call it as min\(\.\.\.\)\)$/,
+    );
     assertExpressionError(() => compileExpression('ncpus(1)', NAMES), 0, /^'ncpus' is not a function at position 0$/);
   });
 });
@@ -190,7 +218,10 @@ describe('compileExpression: Plancton settings', () => {
 
   it('can be evaluated again with other values', () => {
     const compiled = compileExpression('ncpus - 2', NAMES);
-    assert.deepEqual([2, 4, 64].map((ncpus) => compiled.evaluate({ ncpus })), [0, 2, 62]);
+    assert.deepEqual(
+      [2, 4, 64].map((ncpus) => compiled.evaluate({ ncpus })),
+      [0, 2, 62],
+    );
   });
 
   it('never returns -0', () => {
@@ -229,14 +260,22 @@ describe('evaluate: runtime errors', () => {
   it('throws when a variable is not a finite number', () => {
     const compiled = compileExpression('1 + ncpus', NAMES);
     for (const ncpus of [NaN, Infinity, '4' as unknown as number]) {
-      assertExpressionError(() => compiled.evaluate({ ncpus }), 4, /^value of 'ncpus' is not a finite number at position 4$/);
+      assertExpressionError(
+        () => compiled.evaluate({ ncpus }),
+        4,
+        /^value of 'ncpus' is not a finite number at position 4$/,
+      );
     }
   });
 });
 
 describe('compileExpression: hostile input', () => {
   const cases: ReadonlyArray<readonly [string, number, RegExp]> = [
-    ['process.exit(1)', 0, /^unknown name 'process' at position 0 \(allowed: ncpus, ram_bytes, swap_bytes, max_dock_mem, max_dock_swap; functions: min, max, abs, floor, ceil, round, int\)$/],
+    [
+      'process.exit(1)',
+      0,
+      /^unknown name 'process' at position 0 \(allowed: ncpus, ram_bytes, swap_bytes, max_dock_mem, max_dock_swap; functions: min, max, abs, floor, ceil, round, int\)$/,
+    ],
     ["require('fs')", 0, /^unknown name 'require' at position 0/],
     ['globalThis', 0, /unknown name 'globalThis'/],
     ['constructor', 0, /unknown name 'constructor'/],
@@ -270,7 +309,11 @@ describe('compileExpression: hostile input', () => {
     ['(ncpus - 2))', 11, /^unexpected '\)' at position 11$/],
     ['1 2', 2, /^unexpected number '2' at position 2$/],
     ['2 ** * 3', 5, /^unexpected '\*' at position 5$/],
-    ['x'.repeat(10_000), MAX_SOURCE_LENGTH, /^expression is too long \(10000 characters, at most 500\) at position 500$/],
+    [
+      'x'.repeat(10_000),
+      MAX_SOURCE_LENGTH,
+      /^expression is too long \(10000 characters, at most 500\) at position 500$/,
+    ],
     ['('.repeat(10_000) + '1' + ')'.repeat(10_000), MAX_SOURCE_LENGTH, /too long/],
     ['-'.repeat(10_000) + '1', MAX_SOURCE_LENGTH, /too long/],
   ];
@@ -295,7 +338,11 @@ describe('compileExpression: hostile input', () => {
   });
 
   it('rejects a source that is not a string', () => {
-    assertExpressionError(() => compileExpression(4 as unknown as string, NAMES), 0, /^expression must be a string at position 0$/);
+    assertExpressionError(
+      () => compileExpression(4 as unknown as string, NAMES),
+      0,
+      /^expression must be a string at position 0$/,
+    );
   });
 
   it('is an Error with a name and a position', () => {
@@ -314,14 +361,22 @@ describe('compileExpression: limits', () => {
   it(`accepts ${MAX_SOURCE_LENGTH} characters and no more`, () => {
     const padded = ' '.repeat(MAX_SOURCE_LENGTH - 'ncpus'.length) + 'ncpus';
     assert.equal(compileExpression(padded, NAMES).evaluate({ ncpus: 3 }), 3);
-    assertExpressionError(() => compileExpression(` ${padded}`, NAMES), MAX_SOURCE_LENGTH, /^expression is too long \(501 characters/);
+    assertExpressionError(
+      () => compileExpression(` ${padded}`, NAMES),
+      MAX_SOURCE_LENGTH,
+      /^expression is too long \(501 characters/,
+    );
   });
 
   it(`accepts ${MAX_TOKENS} tokens and no more`, () => {
     const tokens200 = '-1' + '+1'.repeat(MAX_TOKENS / 2 - 1);
     assert.equal(evaluate(tokens200), MAX_TOKENS / 2 - 2);
     const tokens201 = `-${tokens200}`;
-    assertExpressionError(() => compileExpression(tokens201, NAMES), tokens201.length - 1, /^expression has too many tokens \(at most 200\)/);
+    assertExpressionError(
+      () => compileExpression(tokens201, NAMES),
+      tokens201.length - 1,
+      /^expression has too many tokens \(at most 200\)/,
+    );
   });
 
   const nestings: ReadonlyArray<readonly [string, (depth: number) => string, number, number]> = [
@@ -334,7 +389,11 @@ describe('compileExpression: limits', () => {
   for (const [what, build, value, position] of nestings) {
     it(`accepts ${MAX_DEPTH} nested ${what} and no more`, () => {
       assert.equal(evaluate(build(MAX_DEPTH)), value);
-      assertExpressionError(() => compileExpression(build(MAX_DEPTH + 1), NAMES), position, /^expression is nested too deeply \(at most 50 levels\)/);
+      assertExpressionError(
+        () => compileExpression(build(MAX_DEPTH + 1), NAMES),
+        position,
+        /^expression is nested too deeply \(at most 50 levels\)/,
+      );
     });
   }
 

@@ -14,14 +14,44 @@ import { PlanctonMetrics } from '../../src/report/metrics.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (p: string): string => readFileSync(resolve(ROOT, p), 'utf8');
 
-interface Ds { type: string; uid: string }
-interface Target { refId: string; datasource?: Ds; query?: unknown; rawQuery?: boolean; expr?: string }
-interface Panel { id: number; type: string; title: string; datasource?: Ds; gridPos: { x: number; y: number; w: number; h: number }; targets?: Target[] }
-interface Dashboard { uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: Array<{ name: string; datasource: Ds; query: unknown }> } }
+interface Ds {
+  type: string;
+  uid: string;
+}
+interface Target {
+  refId: string;
+  datasource?: Ds;
+  query?: unknown;
+  rawQuery?: boolean;
+  expr?: string;
+}
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: Ds;
+  gridPos: { x: number; y: number; w: number; h: number };
+  targets?: Target[];
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  templating: { list: Array<{ name: string; datasource: Ds; query: unknown }> };
+}
 
 const dashboard = JSON.parse(read('compose/grafana/dashboards/plancton.json')) as Dashboard;
-const datasources = (parseYaml(read('compose/grafana/provisioning/datasources/plancton.yaml')) as { datasources: Array<{ uid: string; type: string; url: string }> }).datasources;
-const providers = (parseYaml(read('compose/grafana/provisioning/dashboards/plancton.yaml')) as { providers: Array<{ type: string; options: { path: string } }> }).providers;
+const datasources = (
+  parseYaml(read('compose/grafana/provisioning/datasources/plancton.yaml')) as {
+    datasources: Array<{ uid: string; type: string; url: string }>;
+  }
+).datasources;
+const providers = (
+  parseYaml(read('compose/grafana/provisioning/dashboards/plancton.yaml')) as {
+    providers: Array<{ type: string; options: { path: string } }>;
+  }
+).providers;
 const provisioned = new Map(datasources.map((d) => [d.uid, d.type]));
 
 /** Every `datasource` value anywhere in the dashboard. */
@@ -58,18 +88,26 @@ const series = SERIES as Record<string, { tags: readonly string[]; fields: reado
 
 describe('Grafana provisioning', () => {
   it('provisions exactly the two datasources, InfluxDB (database plancton) and Prometheus, on the compose services', () => {
-    assert.deepEqual([...provisioned].sort(), [['plancton-influxdb', 'influxdb'], ['plancton-prometheus', 'prometheus']]);
+    assert.deepEqual([...provisioned].sort(), [
+      ['plancton-influxdb', 'influxdb'],
+      ['plancton-prometheus', 'prometheus'],
+    ]);
     assert.equal(datasources.find((d) => d.type === 'influxdb')?.url, 'http://influxdb:8086');
     assert.equal(datasources.find((d) => d.type === 'prometheus')?.url, 'http://prometheus:9090');
     assert.match(read('compose/grafana/provisioning/datasources/plancton.yaml'), /dbName: plancton/);
   });
 
   it('loads the dashboards from /var/lib/grafana/dashboards', () => {
-    assert.deepEqual(providers.map((p) => [p.type, p.options.path]), [['file', '/var/lib/grafana/dashboards']]);
+    assert.deepEqual(
+      providers.map((p) => [p.type, p.options.path]),
+      [['file', '/var/lib/grafana/dashboards']],
+    );
   });
 
   it('Prometheus scrapes plancton:9100/metrics', () => {
-    const conf = parseYaml(read('compose/prometheus/prometheus.yml')) as { scrape_configs: Array<{ metrics_path?: string; static_configs: Array<{ targets: string[] }> }> };
+    const conf = parseYaml(read('compose/prometheus/prometheus.yml')) as {
+      scrape_configs: Array<{ metrics_path?: string; static_configs: Array<{ targets: string[] }> }>;
+    };
     const job = conf.scrape_configs[0];
     assert.equal(job?.metrics_path ?? '/metrics', '/metrics');
     assert.deepEqual(job?.static_configs[0]?.targets, ['plancton:9100']);
@@ -85,7 +123,10 @@ describe('Grafana dashboard', () => {
     assert.equal(new Set(ids).size, ids.length);
     const cells = new Set<string>();
     for (const p of dashboard.panels) {
-      assert.ok(['row', 'timeseries', 'histogram', 'table', 'state-timeline', 'bargauge', 'stat'].includes(p.type), `${p.title}: type ${p.type}`);
+      assert.ok(
+        ['row', 'timeseries', 'histogram', 'table', 'state-timeline', 'bargauge', 'stat'].includes(p.type),
+        `${p.title}: type ${p.type}`,
+      );
       assert.ok(p.title, 'every panel has a title');
       const { x, y, w, h } = p.gridPos;
       assert.ok(x >= 0 && w > 0 && h > 0 && x + w <= 24, `${p.title}: gridPos`);
@@ -112,8 +153,17 @@ describe('Grafana dashboard', () => {
   it('shows what a pool needs, on both datasources', () => {
     for (const type of ['influxdb', 'prometheus']) {
       const titles = dashboard.panels.filter((p) => p.datasource?.type === type).map((p) => p.title.toLowerCase());
-      for (const want of ['pilots per host', 'owner / pilots / idle', 'removals by reason', 'uptime', 'daemon status']) {
-        assert.ok(titles.some((t) => t.includes(want)), `${type}: a panel about ${want}`);
+      for (const want of [
+        'pilots per host',
+        'owner / pilots / idle',
+        'removals by reason',
+        'uptime',
+        'daemon status',
+      ]) {
+        assert.ok(
+          titles.some((t) => t.includes(want)),
+          `${type}: a panel about ${want}`,
+        );
       }
     }
   });
@@ -134,10 +184,13 @@ describe('Grafana dashboard', () => {
         if (id === from[1]) continue;
         assert.ok(s.tags.includes(id) || s.fields.includes(id), `${q.where}: ${id} is a tag or field of ${from[1]}`);
       }
-      for (const m of q.text.matchAll(/WITH KEY = "([^"]+)"/g)) assert.ok(s.tags.includes(m[1] ?? ''), `${q.where}: tag ${m[1]}`);
-      for (const m of q.text.matchAll(/"(started|killed)" = '([^']*)'/g)) assert.match(m[2] ?? '', /^(True|False)$/, `${q.where}: 0.6 wrote True/False`);
+      for (const m of q.text.matchAll(/WITH KEY = "([^"]+)"/g))
+        assert.ok(s.tags.includes(m[1] ?? ''), `${q.where}: tag ${m[1]}`);
+      for (const m of q.text.matchAll(/"(started|killed)" = '([^']*)'/g))
+        assert.match(m[2] ?? '', /^(True|False)$/, `${q.where}: 0.6 wrote True/False`);
     }
-    for (const s of ['daemon', 'measurement', 'container']) assert.ok(used.has(s), `0.6 series ${s} is on the dashboard`);
+    for (const s of ['daemon', 'measurement', 'container'])
+      assert.ok(used.has(s), `0.6 series ${s} is on the dashboard`);
   });
 
   it('every PromQL query names metrics the registry defines, and only their labels', async () => {
@@ -145,9 +198,15 @@ describe('Grafana dashboard', () => {
     const labels = new Map<string, Set<string>>();
     // the label names each metric was declared with, plus the registry's and Prometheus' own
     for (const metric of m.registry.getMetricsAsArray()) {
-      const names = new Set([...((metric as unknown as { labelNames?: string[] }).labelNames ?? []), 'hostname', 'job', 'instance']);
+      const names = new Set([
+        ...((metric as unknown as { labelNames?: string[] }).labelNames ?? []),
+        'hostname',
+        'job',
+        'instance',
+      ]);
       if (String(metric.type) === 'histogram') {
-        for (const suffix of ['_bucket', '_sum', '_count']) labels.set(`${metric.name}${suffix}`, new Set([...names, 'le']));
+        for (const suffix of ['_bucket', '_sum', '_count'])
+          labels.set(`${metric.name}${suffix}`, new Set([...names, 'le']));
       } else labels.set(metric.name, names);
     }
     // prom-client's default metrics add labels at collect time (e.g. nodejs_gc_duration_seconds{kind}): read them from the output
@@ -174,9 +233,14 @@ describe('Grafana dashboard', () => {
         }
       }
       for (const by of q.text.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) {
-        for (const l of (by[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) assert.ok(allowed.has(l), `${q.where}: label ${l}`);
+        for (const l of (by[1] ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean))
+          assert.ok(allowed.has(l), `${q.where}: label ${l}`);
       }
-      for (const fn of q.text.matchAll(/label_values\(\s*(plancton_[a-z0-9_]+)\s*,\s*([a-z_]+)\s*\)/g)) assert.ok(labels.get(fn[1] ?? '')?.has(fn[2] ?? ''));
+      for (const fn of q.text.matchAll(/label_values\(\s*(plancton_[a-z0-9_]+)\s*,\s*([a-z_]+)\s*\)/g))
+        assert.ok(labels.get(fn[1] ?? '')?.has(fn[2] ?? ''));
     }
   });
 });

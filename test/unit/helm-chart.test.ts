@@ -16,11 +16,33 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.ts';
 import { describeKey, KEYS, START_ONLY_KEYS } from '../../src/config/schema.ts';
 import { configSchema, NOT_IN_CONFIG, readValuesSchema, type JsonSchema } from '../support/helm-schema.ts';
-import { helmTools, kubectlDecode, one, podSpec, renderChart, run, type K8sObject, type PodSpec } from '../support/helm-render.ts';
-import { CHART_DIR, mergeValues, readYaml, README_FILE, TABLE_END, TABLE_START, valueKeys, VALUES_FILE, valuesTable, type Values } from '../support/helm-values.ts';
+import {
+  helmTools,
+  kubectlDecode,
+  one,
+  podSpec,
+  renderChart,
+  run,
+  type K8sObject,
+  type PodSpec,
+} from '../support/helm-render.ts';
+import {
+  CHART_DIR,
+  mergeValues,
+  readYaml,
+  README_FILE,
+  TABLE_END,
+  TABLE_START,
+  valueKeys,
+  VALUES_FILE,
+  valuesTable,
+  type Values,
+} from '../support/helm-values.ts';
 
 const CI_DIR = resolve(CHART_DIR, 'ci');
-const ciFiles = readdirSync(CI_DIR).filter((f) => f.endsWith('-values.yaml')).sort();
+const ciFiles = readdirSync(CI_DIR)
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
 const defaults = readYaml(VALUES_FILE);
 const schema = readValuesSchema();
 
@@ -43,7 +65,9 @@ const configText = (values: Values): string => stringify(values.config ?? {});
 
 describe('Chart.yaml', () => {
   const chart = parseYaml(readFileSync(resolve(CHART_DIR, 'Chart.yaml'), 'utf8')) as Record<string, unknown>;
-  const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as {
+    version: string;
+  };
 
   it('is a v2 application chart named plancton for Kubernetes >= 1.21', () => {
     assert.equal(chart.apiVersion, 'v2');
@@ -70,13 +94,16 @@ describe('values.schema.json', () => {
     assert.deepEqual(stored, configSchema(), 'run: node test/support/helm-schema.ts --write');
   });
 
-  it('has every key of Plancton\'s configuration, and no other', () => {
-    const props = ((schema.properties as Record<string, JsonSchema>).config?.properties ?? {}) as Record<string, JsonSchema>;
+  it("has every key of Plancton's configuration, and no other", () => {
+    const props = ((schema.properties as Record<string, JsonSchema>).config?.properties ?? {}) as Record<
+      string,
+      JsonSchema
+    >;
     assert.deepEqual(Object.keys(props).sort(), [...KEYS].sort());
     for (const key of KEYS) assert.ok(props[key]?.description, `config.${key} has no description`);
   });
 
-  it('accepts Plancton\'s default of every key it takes in config', () => {
+  it("accepts Plancton's default of every key it takes in config", () => {
     for (const key of KEYS) {
       if (key in NOT_IN_CONFIG) continue;
       const value = describeKey(key).default;
@@ -94,12 +121,52 @@ describe('values.schema.json', () => {
     // Plancton itself also coerces strings ("60", "a,b") and treats null as unset; the chart asks
     // for YAML types, so those are left out. Deeper checks (max_docks expressions, bind and
     // device syntax, URLs, cron patterns, time zones, listen addresses) are Plancton's alone.
-    const deeper = new Set(['max_docks', 'binds', 'devices', 'capabilities', 'docker_env', 'influxdb_url', 'schedule', 'schedule_timezone', 'metrics_listen']);
+    const deeper = new Set([
+      'max_docks',
+      'binds',
+      'devices',
+      'capabilities',
+      'docker_env',
+      'influxdb_url',
+      'schedule',
+      'schedule_timezone',
+      'metrics_listen',
+    ]);
     const probes: unknown[] = [
-      0, 1, -1, 1.5, 86400, '', ' ', 'x', '1', '0:0', 'nobody:nogroup', 'ncpus - 2', 'min(ncpus, 4', '/bin/sleep 60',
-      '/a:/b', '/dev/fuse', 'SYS_ADMIN', 'keep', 'drain', 'debug', 'loud', true, false, [], ['x'], ['/a:/b:ro'], [1],
-      ['POOL=x'], [{ PathOnHost: '/dev/fuse' }], [{ Path: '/dev/fuse' }], { a: 1 }, 'http://h:8086#db',
-      'http://u:p@h:8086#db', ['http://h:1#d', 'https://h:2#d'],
+      0,
+      1,
+      -1,
+      1.5,
+      86400,
+      '',
+      ' ',
+      'x',
+      '1',
+      '0:0',
+      'nobody:nogroup',
+      'ncpus - 2',
+      'min(ncpus, 4',
+      '/bin/sleep 60',
+      '/a:/b',
+      '/dev/fuse',
+      'SYS_ADMIN',
+      'keep',
+      'drain',
+      'debug',
+      'loud',
+      true,
+      false,
+      [],
+      ['x'],
+      ['/a:/b:ro'],
+      [1],
+      ['POOL=x'],
+      [{ PathOnHost: '/dev/fuse' }],
+      [{ Path: '/dev/fuse' }],
+      { a: 1 },
+      'http://h:8086#db',
+      'http://u:p@h:8086#db',
+      ['http://h:1#d', 'https://h:2#d'],
     ];
     let compared = 0;
     for (const key of KEYS) {
@@ -116,11 +183,19 @@ describe('values.schema.json', () => {
         compared++;
         const credentials = key === 'influxdb_url' && JSON.stringify(probe).includes('@');
         const numeric = types.includes('number') || types.includes('integer');
-        const coerced = typeof probe === 'string' && (!types.includes('string') || (numeric && probe.trim() !== '' && Number.isFinite(Number(probe))));
+        const coerced =
+          typeof probe === 'string' &&
+          (!types.includes('string') || (numeric && probe.trim() !== '' && Number.isFinite(Number(probe))));
         if (byPlancton && !bySchema && !credentials && !coerced) {
-          assert.fail(`config.${key}: ${JSON.stringify(probe)} is taken by Plancton but refused by the schema: ${errorsOf(validateConfig.errors)}`);
+          assert.fail(
+            `config.${key}: ${JSON.stringify(probe)} is taken by Plancton but refused by the schema: ${errorsOf(validateConfig.errors)}`,
+          );
         }
-        if (bySchema && !byPlancton) assert.ok(deeper.has(key), `config.${key}: ${JSON.stringify(probe)} passes the schema but Plancton refuses it`);
+        if (bySchema && !byPlancton)
+          assert.ok(
+            deeper.has(key),
+            `config.${key}: ${JSON.stringify(probe)} passes the schema but Plancton refuses it`,
+          );
       }
     }
     assert.ok(compared >= 30 * probes.length);
@@ -148,18 +223,22 @@ describe('values files', () => {
       const values = merged(file);
       const loaded = loadConfig({ text: configText(values), env: {}, args: [] });
       // settings that give pilots power over the host (CVMFS: /dev/fuse, SYS_ADMIN) and metrics served beyond the host are named, by design
-      assert.deepEqual(loaded.warnings.filter((w) => !w.startsWith('host power:') && !w.startsWith('metrics_listen')), []);
+      assert.deepEqual(
+        loaded.warnings.filter((w) => !w.startsWith('host power:') && !w.startsWith('metrics_listen')),
+        [],
+      );
     });
 
     it(`ci/${file}: terminationGracePeriodSeconds exceeds config.stop_timeout`, () => {
       const values = merged(file);
       const config = (values.config ?? {}) as Values;
-      const stop = typeof config.stop_timeout === 'number' ? config.stop_timeout : Number(describeKey('stop_timeout').default);
+      const stop =
+        typeof config.stop_timeout === 'number' ? config.stop_timeout : Number(describeKey('stop_timeout').default);
       assert.ok(Number(values.terminationGracePeriodSeconds) > stop);
     });
   }
 
-  it('the dind scenario selects the dind engine, and the others the node\'s socket', () => {
+  it("the dind scenario selects the dind engine, and the others the node's socket", () => {
     for (const file of ciFiles) {
       const mode = (merged(file).engine as Values).mode;
       assert.equal(mode, file === 'dind-values.yaml' ? 'dind' : 'host-socket', file);
@@ -175,7 +254,10 @@ describe('values files', () => {
     const values = merged('chart-secret-values.yaml');
     const credentials = values.credentials as Values;
     // the chart's Secret holds the URLs as a JSON list (secret.yaml), read as PLANCTON_INFLUXDB_URL
-    const env = { PLANCTON_INFLUXDB_URL: JSON.stringify(credentials.influxdbUrl), PLANCTON_INFLUXDB_PASSWORD: String(credentials.influxdbPassword) };
+    const env = {
+      PLANCTON_INFLUXDB_URL: JSON.stringify(credentials.influxdbUrl),
+      PLANCTON_INFLUXDB_PASSWORD: String(credentials.influxdbPassword),
+    };
     const loaded = loadConfig({ text: configText(values), env, args: [] });
     assert.deepEqual(loaded.settings.influxdb_url, credentials.influxdbUrl);
     assert.equal(loaded.settings.influxdb_password, credentials.influxdbPassword);
@@ -197,14 +279,26 @@ describe('values files', () => {
     ['config.hostname (set by the chart)', 'config: {hostname: node1}', '/config/hostname'],
     ['config.docker_socket (set by the chart)', 'config: {docker_socket: /x.sock}', '/config/docker_socket'],
     ['config.influxdb_password (a credential)', 'config: {influxdb_password: pw}', '/config/influxdb_password'],
-    ['an InfluxDB URL with credentials in config', 'config: {influxdb_url: "http://u:p@h:8086#db"}', '/config/influxdb_url'],
+    [
+      'an InfluxDB URL with credentials in config',
+      'config: {influxdb_url: "http://u:p@h:8086#db"}',
+      '/config/influxdb_url',
+    ],
     ['a misspelt top-level key', 'tolerations: []\nnodeselector: {}', '/'],
-    ['dind storage of an unknown type', 'engine: {mode: dind, dind: {storage: {type: pvc}}}', '/engine/dind/storage/type'],
+    [
+      'dind storage of an unknown type',
+      'engine: {mode: dind, dind: {storage: {type: pvc}}}',
+      '/engine/dind/storage/type',
+    ],
     ['a relative socket path', 'engine: {hostSocket: {path: docker.sock}}', '/engine/hostSocket/path'],
     ['an unprivileged container', 'securityContext: {privileged: false}', '/securityContext/privileged'],
     ['a surge of pods', 'updateStrategy: {rollingUpdate: {maxSurge: 1}}', '/updateStrategy/rollingUpdate/maxSurge'],
     ['a metrics Service without metrics_listen', 'metrics: {service: {enabled: true}}', '/config'],
-    ['a ServiceMonitor without the Service', 'config: {metrics_listen: ":9100"}\nmetrics: {serviceMonitor: {enabled: true}}', '/metrics/service/enabled'],
+    [
+      'a ServiceMonitor without the Service',
+      'config: {metrics_listen: ":9100"}\nmetrics: {serviceMonitor: {enabled: true}}',
+      '/metrics/service/enabled',
+    ],
     ['credentials.influxdbUrl as a map', 'credentials: {influxdbUrl: {a: b}}', '/credentials/influxdbUrl'],
   ];
   for (const [what, text, path] of invalid) {
@@ -228,16 +322,22 @@ describe('values.yaml documentation', () => {
   });
 
   it('every top-level property of the schema has a default in values.yaml, and the other way round', () => {
-    const inSchema = Object.keys(schema.properties as Values).filter((k) => k !== 'global').sort();
+    const inSchema = Object.keys(schema.properties as Values)
+      .filter((k) => k !== 'global')
+      .sort();
     assert.deepEqual(Object.keys(defaults).sort(), inSchema);
   });
 
-  it('the chart README\'s table of values is the one values.yaml generates', () => {
+  it("the chart README's table of values is the one values.yaml generates", () => {
     const readme = readFileSync(README_FILE, 'utf8');
     const start = readme.indexOf(TABLE_START);
     const end = readme.indexOf(TABLE_END);
     assert.ok(start >= 0 && end > start, 'markers missing in helm/plancton/README.md');
-    assert.equal(readme.slice(start + TABLE_START.length, end).trim(), valuesTable(), 'run: node test/support/helm-values.ts --write');
+    assert.equal(
+      readme.slice(start + TABLE_START.length, end).trim(),
+      valuesTable(),
+      'run: node test/support/helm-values.ts --write',
+    );
   });
 });
 
@@ -252,7 +352,7 @@ describe('templates (read as text)', () => {
     for (const name of used) assert.ok(defined.has(name), `${name} is used but not defined`);
   });
 
-  it('the start-only keys that roll the pods are Plancton\'s, less those the chart sets', () => {
+  it("the start-only keys that roll the pods are Plancton's, less those the chart sets", () => {
     const m = /define "plancton\.startOnlyConfig"[\s\S]*?pick \([^)]*\) ((?:"[a-z_]+" ?)+)/.exec(all);
     assert.ok(m?.[1], 'plancton.startOnlyConfig not found in _helpers.tpl');
     const picked = [...m[1].matchAll(/"([a-z_]+)"/g)].map((x) => x[1]).sort();
@@ -262,7 +362,9 @@ describe('templates (read as text)', () => {
 
   it('the keys the chart refuses in config are the ones the schema refuses', () => {
     // every `range $key := list "a" "b"` over config keys, and every `if hasKey .Values.config "x"` that fails at once
-    const lists = [...all.matchAll(/range \$key := list ((?:"[a-z_]+" ?)+)/g)].flatMap((m) => [...(m[1] ?? '').matchAll(/"([a-z_]+)"/g)].map((x) => x[1] ?? ''));
+    const lists = [...all.matchAll(/range \$key := list ((?:"[a-z_]+" ?)+)/g)].flatMap((m) =>
+      [...(m[1] ?? '').matchAll(/"([a-z_]+)"/g)].map((x) => x[1] ?? ''),
+    );
     const single = [...all.matchAll(/if hasKey \.Values\.config "([a-z_]+)" \}\}\n\{\{- fail/g)].map((m) => m[1] ?? '');
     assert.ok(single.includes('influxdb_password'));
     assert.deepEqual([...lists, ...single].sort(), Object.keys(NOT_IN_CONFIG).sort());
@@ -297,8 +399,14 @@ describe('rendered by the real helm 3 and helm 4', () => {
 
         it('renders the DaemonSet, its ConfigMap and ServiceAccount, in the release namespace', () => {
           const kinds = objects.map((o) => o.kind);
-          for (const kind of ['DaemonSet', 'ConfigMap', 'ServiceAccount']) assert.ok(kinds.includes(kind), `${kind} missing: ${kinds.join(', ')}`);
-          for (const o of objects) assert.equal((o.metadata as { namespace?: string }).namespace, 'plancton-test', `${o.kind} ${o.metadata.name}`);
+          for (const kind of ['DaemonSet', 'ConfigMap', 'ServiceAccount'])
+            assert.ok(kinds.includes(kind), `${kind} missing: ${kinds.join(', ')}`);
+          for (const o of objects)
+            assert.equal(
+              (o.metadata as { namespace?: string }).namespace,
+              'plancton-test',
+              `${o.kind} ${o.metadata.name}`,
+            );
         });
 
         it('the Plancton container: host /proc read-only, config file, run dir, the engine socket, env, probe, security context', () => {
@@ -312,7 +420,11 @@ describe('rendered by the real helm 3 and helm 4', () => {
           assert.equal(mount('/etc/plancton')?.readOnly, true);
           assert.ok(volume(mount('/etc/plancton')?.name)?.configMap, 'config is not the ConfigMap');
           assert.ok(mount('/var/run/plancton'), 'no run dir');
-          assert.equal(volume(mount('/sys/fs/cgroup')?.name)?.hostPath?.path, '/sys/fs/cgroup', 'host cgroup tree not mounted');
+          assert.equal(
+            volume(mount('/sys/fs/cgroup')?.name)?.hostPath?.path,
+            '/sys/fs/cgroup',
+            'host cgroup tree not mounted',
+          );
           const env = new Map((c.env ?? []).map((e) => [e.name, e]));
           assert.equal(env.get('PLANCTON_HOST_PROC')?.value, '/host/proc');
           assert.equal(env.get('PLANCTON_HOSTNAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
@@ -326,8 +438,15 @@ describe('rendered by the real helm 3 and helm 4', () => {
             assert.ok(sidecar, 'dind mode without its sidecar');
             assert.equal(sidecar.securityContext?.privileged, true);
             const dindValues = (values.engine as Values).dind as Values;
-            assert.equal(sidecar.image, `${String((dindValues.image as Values).repository)}:${String((dindValues.image as Values).tag)}`);
-            assert.deepEqual(sidecar.args, ['dockerd', `--host=unix://${socket}`, ...(dindValues.extraArgs as string[])]);
+            assert.equal(
+              sidecar.image,
+              `${String((dindValues.image as Values).repository)}:${String((dindValues.image as Values).tag)}`,
+            );
+            assert.deepEqual(sidecar.args, [
+              'dockerd',
+              `--host=unix://${socket}`,
+              ...(dindValues.extraArgs as string[]),
+            ]);
             // the socket's directory is one emptyDir both containers mount at the same path
             const dir = socket.slice(0, socket.lastIndexOf('/'));
             const ours = mount(dir);
@@ -345,7 +464,7 @@ describe('rendered by the real helm 3 and helm 4', () => {
           }
         });
 
-        it('the ConfigMap carries a config.yaml that `plancton config check` accepts, with the values\' keys', async () => {
+        it("the ConfigMap carries a config.yaml that `plancton config check` accepts, with the values' keys", async () => {
           const cm = one(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> };
           assert.deepEqual(Object.keys(cm.data), ['config.yaml']);
           const dir = mkdtempSync(resolve(tmpdir(), 'plancton-helm-'));
@@ -355,7 +474,8 @@ describe('rendered by the real helm 3 and helm 4', () => {
             const r = await run(process.execPath, [PLANCTON_CLI, 'config', 'check', file]);
             assert.equal(r.exitCode, 0, r.stderr);
             const effective = parseYaml(r.stdout) as Values;
-            for (const [key, value] of Object.entries((values.config ?? {}) as Values)) assert.deepEqual(effective[key], value, key);
+            for (const [key, value] of Object.entries((values.config ?? {}) as Values))
+              assert.deepEqual(effective[key], value, key);
             if (dind) assert.equal(effective.cgroup_parent, '', 'dind mode writes cgroup_parent ""');
           } finally {
             rmSync(dir, { recursive: true, force: true });
@@ -364,19 +484,31 @@ describe('rendered by the real helm 3 and helm 4', () => {
 
         it('credentials reach the container only through secretKeyRef, never in plain env, the ConfigMap or annotations', () => {
           const creds = values.credentials as Values;
-          const secrets = [creds.influxdbPassword, ...(Array.isArray(creds.influxdbUrl) ? (creds.influxdbUrl as unknown[]) : [creds.influxdbUrl])]
-            .filter((s): s is string => typeof s === 'string' && s !== '');
-          const secret: (K8sObject & { data?: Record<string, string> }) | undefined = objects.find((o) => o.kind === 'Secret');
-          const outsideSecret = objects.filter((o) => o.kind !== 'Secret').map((o) => JSON.stringify(o)).join('\n');
+          const secrets = [
+            creds.influxdbPassword,
+            ...(Array.isArray(creds.influxdbUrl) ? (creds.influxdbUrl as unknown[]) : [creds.influxdbUrl]),
+          ].filter((s): s is string => typeof s === 'string' && s !== '');
+          const secret: (K8sObject & { data?: Record<string, string> }) | undefined = objects.find(
+            (o) => o.kind === 'Secret',
+          );
+          const outsideSecret = objects
+            .filter((o) => o.kind !== 'Secret')
+            .map((o) => JSON.stringify(o))
+            .join('\n');
           for (const s of secrets) assert.ok(!outsideSecret.includes(s), 'a credential leaks outside the Secret');
           const decoded = (key: string): string | undefined => {
             const b64 = secret?.data?.[key];
             return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
           };
-          if (creds.influxdbPassword && !creds.existingSecret) assert.equal(decoded('influxdb-password'), creds.influxdbPassword);
+          if (creds.influxdbPassword && !creds.existingSecret)
+            assert.equal(decoded('influxdb-password'), creds.influxdbPassword);
           if (creds.influxdbUrl && !creds.existingSecret) {
             const urls = Array.isArray(creds.influxdbUrl) ? creds.influxdbUrl : [creds.influxdbUrl];
-            assert.deepEqual(JSON.parse(decoded('influxdb-url') ?? 'null'), urls, 'influxdb-url is not the JSON list of the URLs');
+            assert.deepEqual(
+              JSON.parse(decoded('influxdb-url') ?? 'null'),
+              urls,
+              'influxdb-url is not the JSON list of the URLs',
+            );
           }
           const c = podSpec(objects).containers.find((x) => x.name === 'plancton');
           for (const e of c?.env ?? []) {
@@ -395,19 +527,27 @@ describe('rendered by the real helm 3 and helm 4', () => {
 
         it('kubectl decodes every built-in object into its typed API structs, offline', async () => {
           const builtIn = objects.filter((o) => !o.apiVersion.includes('coreos.com'));
-          const r = await kubectlDecode(kubectl, builtIn.filter((o) => o.kind === 'DaemonSet'));
+          const r = await kubectlDecode(
+            kubectl,
+            builtIn.filter((o) => o.kind === 'DaemonSet'),
+          );
           assert.equal(r.exitCode, 0, r.stderr);
           const ds = JSON.parse(r.stdout) as { kind: string; spec: { template: { spec: PodSpec } } };
           assert.equal(ds.kind, 'DaemonSet');
-          assert.deepEqual(ds.spec.template.spec.containers.map((x) => x.name), podSpec(objects).containers.map((x) => x.name));
+          assert.deepEqual(
+            ds.spec.template.spec.containers.map((x) => x.name),
+            podSpec(objects).containers.map((x) => x.name),
+          );
         });
       });
     }
   }
 
-  it('kubectl\'s offline decoding does catch a wrongly typed field (so the check above can fail)', async () => {
+  it("kubectl's offline decoding does catch a wrongly typed field (so the check above can fail)", async () => {
     const { objects } = await renderChart(helmTools().helm[0]?.bin ?? '', [resolve(CI_DIR, 'default-values.yaml')]);
-    const ds = structuredClone(one(objects, 'DaemonSet')) as K8sObject & { spec: { template: { spec: { containers: Array<Record<string, unknown>> } } } };
+    const ds = structuredClone(one(objects, 'DaemonSet')) as K8sObject & {
+      spec: { template: { spec: { containers: Array<Record<string, unknown>> } } };
+    };
     const c = ds.spec.template.spec.containers[0] as Record<string, unknown>;
     c.ports = [{ name: 'metrics', containerPort: 'nine-thousand' }];
     const r = await kubectlDecode(kubectl, [ds]);

@@ -12,9 +12,18 @@ const STAT_2 = fileURLToPath(new URL('../fixtures/proc/stat.2', import.meta.url)
 
 // The real meminfo and PSI files of the fixture tree, in bytes and parsed.
 const MEMORY = { totalBytes: 25_276_510_208, availableBytes: 24_838_795_264, swapTotalBytes: 0, swapFreeBytes: 0 };
-const PSI_CPU = { some: { avg10: 3.41, avg60: 1.77, avg300: 1.73, total: 10_939_152 }, full: { avg10: 0, avg60: 0, avg300: 0, total: 0 } };
-const PSI_MEMORY = { some: { avg10: 0, avg60: 0, avg300: 0, total: 0 }, full: { avg10: 0, avg60: 0, avg300: 0, total: 0 } };
-const PSI_IO = { some: { avg10: 1.28, avg60: 0.46, avg300: 0.48, total: 3_403_742 }, full: { avg10: 1.13, avg60: 0.41, avg300: 0.45, total: 3_190_352 } };
+const PSI_CPU = {
+  some: { avg10: 3.41, avg60: 1.77, avg300: 1.73, total: 10_939_152 },
+  full: { avg10: 0, avg60: 0, avg300: 0, total: 0 },
+};
+const PSI_MEMORY = {
+  some: { avg10: 0, avg60: 0, avg300: 0, total: 0 },
+  full: { avg10: 0, avg60: 0, avg300: 0, total: 0 },
+};
+const PSI_IO = {
+  some: { avg10: 1.28, avg60: 0.46, avg300: 0.48, total: 3_403_742 },
+  full: { avg10: 1.13, avg60: 0.41, avg300: 0.45, total: 3_190_352 },
+};
 
 describe('HostSampler', () => {
   let root: string;
@@ -73,7 +82,10 @@ describe('HostSampler', () => {
 
   it('rejects with ProcParseError naming the file when stat or meminfo is malformed', async () => {
     await writeFile(join(root, 'stat'), 'intr 0\n');
-    await assert.rejects(new HostSampler({ procRoot: root }).sample(0), { name: 'ProcParseError', file: join(root, 'stat') });
+    await assert.rejects(new HostSampler({ procRoot: root }).sample(0), {
+      name: 'ProcParseError',
+      file: join(root, 'stat'),
+    });
     await cp(join(FIXTURE_ROOT, 'stat'), join(root, 'stat'));
     await writeFile(join(root, 'meminfo'), 'MemFree: 1 kB\n');
     await assert.rejects(new HostSampler({ procRoot: root }).sample(0), {

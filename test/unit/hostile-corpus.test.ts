@@ -26,8 +26,16 @@ const WORKER = resolve(import.meta.dirname, '../support/hostile-worker.ts');
 const HANG_MS = 90_000;
 const dir = mkdtempSync(join(tmpdir(), 'plancton-hostile-'));
 
-interface Expect { readonly refuse?: string; readonly warn?: string; readonly fetch?: string }
-interface Case extends Expect { readonly name: string; readonly file?: string; readonly env: Record<string, string> }
+interface Expect {
+  readonly refuse?: string;
+  readonly warn?: string;
+  readonly fetch?: string;
+}
+interface Case extends Expect {
+  readonly name: string;
+  readonly file?: string;
+  readonly env: Record<string, string>;
+}
 
 const counts = { tried: 0, refusedWithKey: 0, acceptedWithWarning: 0, crashes: 0, hangs: 0 };
 const mismatches: string[] = [];
@@ -63,8 +71,16 @@ function loaderCases(): Case[] {
   mkdirSync(join(dir, 'DIR'));
   execFileSync('mkfifo', [join(dir, 'FIFO')]);
   symlinkSync('/dev/zero', join(dir, 'LINK_TO_ZERO'));
-  for (const c of parseYaml(readFileSync(join(CORPUS, 'files.yaml'), 'utf8')) as Array<{ name: string; path: string }>) {
-    out.push({ name: `path ${c.name}`, file: c.path.startsWith('/') ? c.path : join(dir, c.path), env: {}, refuse: 'FILE' });
+  for (const c of parseYaml(readFileSync(join(CORPUS, 'files.yaml'), 'utf8')) as Array<{
+    name: string;
+    path: string;
+  }>) {
+    out.push({
+      name: `path ${c.name}`,
+      file: c.path.startsWith('/') ? c.path : join(dir, c.path),
+      env: {},
+      refuse: 'FILE',
+    });
   }
   return out;
 }
@@ -79,7 +95,10 @@ function judge(c: Case, o: HostileOutcome | 'hang', fileKey: string): void {
     else mismatches.push(`${c.name}: expected refusal naming ${key}, got ${JSON.stringify(o)}`);
   } else if (c.warn !== undefined) {
     if (o.kind === 'accepted' && o.warnings.some((w) => w.includes(c.warn ?? ''))) counts.acceptedWithWarning++;
-    else mismatches.push(`${c.name}: expected a warning with ${JSON.stringify(c.warn)}, got ${JSON.stringify(o).slice(0, 300)}`);
+    else
+      mismatches.push(
+        `${c.name}: expected a warning with ${JSON.stringify(c.warn)}, got ${JSON.stringify(o).slice(0, 300)}`,
+      );
   }
 }
 
@@ -114,28 +133,39 @@ const timers: NodeJS.Timeout[] = [];
 function serve(req: IncomingMessage, res: ServerResponse, http: string): void {
   const yaml = (text: string): void => void res.writeHead(200, { 'content-type': 'text/yaml' }).end(text);
   switch (req.url) {
-    case '/to-http': return void res.writeHead(302, { location: `${http}/privileged` }).end();
-    case '/loop': return void res.writeHead(302, { location: '/loop' }).end();
+    case '/to-http':
+      return void res.writeHead(302, { location: `${http}/privileged` }).end();
+    case '/loop':
+      return void res.writeHead(302, { location: '/loop' }).end();
     case '/drip': {
       res.writeHead(200);
       const t = setInterval(() => res.write('#'), 2000);
       timers.push(t);
       return void res.on('close', () => clearInterval(t));
     }
-    case '/silent': return;
+    case '/silent':
+      return;
     case '/big': {
       res.writeHead(200);
       for (let k = 0; k < 40; k++) res.write(Buffer.alloc(64 * 1024, 0x23));
       return void res.end();
     }
-    case '/declared-big': return void res.writeHead(200, { 'content-length': String(1 << 30) }).end();
-    case '/500': return void res.writeHead(500).end('no');
-    case '/garbage': return yaml('\u0000: [[[ {{{ \n: : -');
-    case '/privileged': return yaml('docker_privileged: true\n');
-    case '/cvmfs': return yaml('capabilities: [SYS_ADMIN]\ndevices: [/dev/fuse]\n');
-    case '/allow': return yaml('allow_host_power: [docker_privileged]\ndocker_privileged: true\n');
-    case '/keys': return yaml(Array.from({ length: 150_000 }, (_, i) => `k${i.toString(36)}:\n`).join(''));
-    default: return void res.writeHead(404).end();
+    case '/declared-big':
+      return void res.writeHead(200, { 'content-length': String(1 << 30) }).end();
+    case '/500':
+      return void res.writeHead(500).end('no');
+    case '/garbage':
+      return yaml('\u0000: [[[ {{{ \n: : -');
+    case '/privileged':
+      return yaml('docker_privileged: true\n');
+    case '/cvmfs':
+      return yaml('capabilities: [SYS_ADMIN]\ndevices: [/dev/fuse]\n');
+    case '/allow':
+      return yaml('allow_host_power: [docker_privileged]\ndocker_privileged: true\n');
+    case '/keys':
+      return yaml(Array.from({ length: 150_000 }, (_, i) => `k${i.toString(36)}:\n`).join(''));
+    default:
+      return void res.writeHead(404).end();
   }
 }
 
@@ -145,9 +175,30 @@ describe('hostile-input corpus', { timeout: 1_800_000 }, () => {
   let H = '';
   let S = '';
   before(async () => {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     http = createServer((req, res) => serve(req, res, H));
-    https = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => serve(req, res, H));
+    https = createHttpsServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      (req, res) => serve(req, res, H),
+    );
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
     H = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -169,8 +220,16 @@ describe('hostile-input corpus', { timeout: 1_800_000 }, () => {
   });
 
   it('configuration URLs: each a fetch failure saying why, or refused naming its key', async () => {
-    const cases = parseYaml(readFileSync(join(CORPUS, 'urls.yaml'), 'utf8')) as Array<{ name: string; url: string; env?: Record<string, string> } & Expect>;
-    const paths = { runDir: dir, pidFile: join(dir, 'pid'), logDir: undefined, configFile: join(dir, 'no-local.yaml'), configRequired: false };
+    const cases = parseYaml(readFileSync(join(CORPUS, 'urls.yaml'), 'utf8')) as Array<
+      { name: string; url: string; env?: Record<string, string> } & Expect
+    >;
+    const paths = {
+      runDir: dir,
+      pidFile: join(dir, 'pid'),
+      logDir: undefined,
+      configFile: join(dir, 'no-local.yaml'),
+      configRequired: false,
+    };
     for (const c of cases) {
       const url = c.url.replace(/^HTTPS/, S).replace(/^HTTP/, H);
       const env = { PLANCTON_CONF_URL: url, PLANCTON_CONF_NOSSLVERIFY: '1', ...c.env };
@@ -178,14 +237,22 @@ describe('hostile-input corpus', { timeout: 1_800_000 }, () => {
       let outcome: HostileOutcome | 'hang';
       let fetchMessage: string | undefined;
       try {
-        const r = await Promise.race([source.load(), new Promise<'hang'>((done) => timers.push(setTimeout(() => done('hang'), HANG_MS)))]);
+        const r = await Promise.race([
+          source.load(),
+          new Promise<'hang'>((done) => timers.push(setTimeout(() => done('hang'), HANG_MS))),
+        ]);
         outcome = r === 'hang' ? 'hang' : { id: 0, kind: 'accepted', warnings: r.warnings };
       } catch (err) {
         if (err instanceof FetchError) {
           fetchMessage = err.message;
           outcome = { id: 0, kind: 'refused', keys: ['(fetch)'], messages: [err.message] };
         } else if (err instanceof ConfigError) {
-          outcome = { id: 0, kind: 'refused', keys: err.problems.map((p) => p.key), messages: err.problems.map((p) => p.message) };
+          outcome = {
+            id: 0,
+            kind: 'refused',
+            keys: err.problems.map((p) => p.key),
+            messages: err.problems.map((p) => p.message),
+          };
         } else {
           outcome = { id: 0, kind: 'crash', error: String(err) };
         }
@@ -194,7 +261,10 @@ describe('hostile-input corpus', { timeout: 1_800_000 }, () => {
       if (c.fetch !== undefined && outcome !== 'hang' && outcome.kind !== 'crash') {
         counts.tried++;
         if (fetchMessage?.includes(c.fetch) && !/p@ss|t0k3n/.test(fetchMessage)) counts.refusedWithKey++;
-        else mismatches.push(`${name}: expected a fetch failure with ${JSON.stringify(c.fetch)}, got ${JSON.stringify(outcome)}`);
+        else
+          mismatches.push(
+            `${name}: expected a fetch failure with ${JSON.stringify(c.fetch)}, got ${JSON.stringify(outcome)}`,
+          );
       } else {
         judge({ ...c, name, env }, outcome, maskUrl(url));
       }

@@ -8,7 +8,11 @@ import { MetricsServer } from '../../src/report/http-server.ts';
 import { PlanctonMetrics } from '../../src/report/metrics.ts';
 import { memoryLogger, sampleReport, T0 } from '../support/sample-report.ts';
 
-function call(port: number, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function call(
+  port: number,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
       let body = '';
@@ -32,7 +36,11 @@ describe('metrics_listen', () => {
 
   it('refuses anything else, naming the key', () => {
     for (const bad of ['9100', '::1:9100', '127.0.0.1', 'h:99999', '[zz]:1', 'h:port', 'a b:1']) {
-      assert.throws(() => parseListenAddress(bad), (err: unknown) => err instanceof ConfigError && err.problems[0]?.key === 'metrics_listen', bad);
+      assert.throws(
+        () => parseListenAddress(bad),
+        (err: unknown) => err instanceof ConfigError && err.problems[0]?.key === 'metrics_listen',
+        bad,
+      );
     }
   });
 });
@@ -44,8 +52,14 @@ describe('HTTP endpoints on a real server', () => {
   const log = memoryLogger();
 
   before(async () => {
-    metrics = new PlanctonMetrics({ identity: { instance: 'inst', hostname: 'node1', version: 't' }, processMetrics: false });
-    server = await MetricsServer.start({ host: '127.0.0.1', port: 0 }, { registry: metrics.registry, logger: log.logger, now: () => now });
+    metrics = new PlanctonMetrics({
+      identity: { instance: 'inst', hostname: 'node1', version: 't' },
+      processMetrics: false,
+    });
+    server = await MetricsServer.start(
+      { host: '127.0.0.1', port: 0 },
+      { registry: metrics.registry, logger: log.logger, now: () => now },
+    );
   });
   after(async () => {
     await server.close();
@@ -87,10 +101,19 @@ describe('HTTP endpoints on a real server', () => {
   });
 
   it('/healthz: 503 with the reason while the engine is unreachable', async () => {
-    server.iteration(sampleReport({ state: 'waiting', engine: { reachable: false, error: 'connect ENOENT /nowhere.sock' }, pilots: [] }));
+    server.iteration(
+      sampleReport({
+        state: 'waiting',
+        engine: { reachable: false, error: 'connect ENOENT /nowhere.sock' },
+        pilots: [],
+      }),
+    );
     const r = await call(server.port, '/healthz');
     assert.equal(r.status, 503);
-    assert.deepEqual(JSON.parse(r.body), { status: 'unhealthy', reason: 'engine unreachable: connect ENOENT /nowhere.sock' });
+    assert.deepEqual(JSON.parse(r.body), {
+      status: 'unhealthy',
+      reason: 'engine unreachable: connect ENOENT /nowhere.sock',
+    });
     server.iteration(sampleReport());
   });
 
@@ -128,21 +151,31 @@ describe('the endpoint: a bearer token, and slow clients let go', () => {
   let metrics: PlanctonMetrics;
   const log = memoryLogger();
   before(async () => {
-    metrics = new PlanctonMetrics({ identity: { instance: 'inst', hostname: 'node1', version: 't' }, processMetrics: false });
-    server = await MetricsServer.start({ host: '127.0.0.1', port: 0 }, { registry: metrics.registry, logger: log.logger, token: TOKEN });
+    metrics = new PlanctonMetrics({
+      identity: { instance: 'inst', hostname: 'node1', version: 't' },
+      processMetrics: false,
+    });
+    server = await MetricsServer.start(
+      { host: '127.0.0.1', port: 0 },
+      { registry: metrics.registry, logger: log.logger, token: TOKEN },
+    );
   });
   after(async () => {
     await server.close();
     await metrics.close();
   });
-  const get = (path: string, authorization?: string): Promise<number> => new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path, headers: authorization ? { authorization } : {} }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+  const get = (path: string, authorization?: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port: server.port, path, headers: authorization ? { authorization } : {} },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end();
     });
-    req.on('error', reject);
-    req.end();
-  });
 
   it('/metrics and /status need the token; /healthz stays open for probes', async () => {
     assert.equal(await get('/metrics'), 401);

@@ -11,7 +11,11 @@ import { InfluxWriter } from '../../src/report/influx-writer.ts';
 import { redact, resolveTargets, targetLabel } from '../../src/report/influx-targets.ts';
 import { memoryLogger, sampleReport } from '../support/sample-report.ts';
 
-const keys = (influxdb_url: string | string[] | null, influxdb_username = '', influxdb_password = '') => ({ influxdb_url, influxdb_username, influxdb_password });
+const keys = (influxdb_url: string | string[] | null, influxdb_username = '', influxdb_password = '') => ({
+  influxdb_url,
+  influxdb_username,
+  influxdb_password,
+});
 
 describe('InfluxDB targets and credentials', () => {
   it('credentials from the URL win over the separate keys; the label never shows them', () => {
@@ -46,11 +50,14 @@ describe('InfluxDB targets and credentials', () => {
   });
 
   it('a bad URL is refused with a message that names its position, never its credentials', () => {
-    assert.throws(() => resolveTargets(keys(['http://h#d', 'ftp://user:hunter2@h#d'])), (err: Error) => {
-      assert.match(err.message, /influxdb_url\[1\]/);
-      assert.doesNotMatch(err.message, /hunter2|user/);
-      return true;
-    });
+    assert.throws(
+      () => resolveTargets(keys(['http://h#d', 'ftp://user:hunter2@h#d'])),
+      (err: Error) => {
+        assert.match(err.message, /influxdb_url\[1\]/);
+        assert.doesNotMatch(err.message, /hunter2|user/);
+        return true;
+      },
+    );
   });
 
   it('changing only the password makes a different target (a reload reconnects)', () => {
@@ -75,7 +82,13 @@ describe('no secret in any log line, whatever InfluxDB answers', () => {
     // a hostile or broken server that echoes the credentials back in its error
     server = createHttpServer((req, res) => {
       req.resume();
-      req.on('end', () => res.writeHead(401, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: `authorization failed for ${req.headers.authorization ?? ''} ${Buffer.from((req.headers.authorization ?? '').slice(6), 'base64').toString()}` })));
+      req.on('end', () =>
+        res.writeHead(401, { 'Content-Type': 'application/json' }).end(
+          JSON.stringify({
+            error: `authorization failed for ${req.headers.authorization ?? ''} ${Buffer.from((req.headers.authorization ?? '').slice(6), 'base64').toString()}`,
+          }),
+        ),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
@@ -90,7 +103,13 @@ describe('no secret in any log line, whatever InfluxDB answers', () => {
       const log = memoryLogger('debug');
       const refused = url(1).replace('127.0.0.1:1', '127.0.0.1:9');
       const w = new InfluxWriter(
-        { influxdb_url: [url(port), refused], influxdb_username: user, influxdb_password: pw, influxdb_queue_size: 100, influxdb_flush_interval: 3600 },
+        {
+          influxdb_url: [url(port), refused],
+          influxdb_username: user,
+          influxdb_password: pw,
+          influxdb_queue_size: 100,
+          influxdb_flush_interval: 3600,
+        },
         { hostname: 'node1', logger: log.logger },
       );
       w.iteration(sampleReport(), undefined);
@@ -108,8 +127,25 @@ describe('no secret in any log line, whatever InfluxDB answers', () => {
 
 function selfSigned(dir: string): { key: Buffer; cert: Buffer } | undefined {
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
   } catch {
     return undefined;
@@ -121,34 +157,44 @@ describe('insecure_https: skips TLS verification for that URL only', () => {
   const pair = selfSigned(dir);
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes to a self-signed server with insecure_https:, and refuses it without', { skip: pair ? false : 'openssl is missing' }, async () => {
-    let writes = 0;
-    const server = createHttpsServer({ key: pair?.key, cert: pair?.cert }, (req, res) => {
-      req.resume();
-      req.on('end', () => {
-        writes++;
-        res.writeHead(204).end();
+  it(
+    'writes to a self-signed server with insecure_https:, and refuses it without',
+    { skip: pair ? false : 'openssl is missing' },
+    async () => {
+      let writes = 0;
+      const server = createHttpsServer({ key: pair?.key, cert: pair?.cert }, (req, res) => {
+        req.resume();
+        req.on('end', () => {
+          writes++;
+          res.writeHead(204).end();
+        });
       });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const p = (server.address() as AddressInfo).port;
-    const log = memoryLogger();
-    const w = new InfluxWriter(
-      { influxdb_url: [`insecure_https:https://127.0.0.1:${p}#a`, `https://127.0.0.1:${p}#b`], influxdb_username: 'u', influxdb_password: 'tls-secret', influxdb_queue_size: 100, influxdb_flush_interval: 3600 },
-      { hostname: 'node1', logger: log.logger },
-    );
-    try {
-      w.iteration(sampleReport(), undefined);
-      await w.flush();
-      const [insecure, strict] = w.stats().targets;
-      assert.equal(insecure?.queued, 0);
-      assert.equal(writes, 1);
-      assert.ok((strict?.queued ?? 0) > 0);
-      assert.match(log.text(), /https:\/\/127\.0\.0\.1:\d+#b: write failed.*(self[- ]signed|certificate)/i);
-      assert.doesNotMatch(log.text(), /tls-secret/);
-    } finally {
-      await w.close();
-      await new Promise((resolve) => server.close(resolve));
-    }
-  });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const p = (server.address() as AddressInfo).port;
+      const log = memoryLogger();
+      const w = new InfluxWriter(
+        {
+          influxdb_url: [`insecure_https:https://127.0.0.1:${p}#a`, `https://127.0.0.1:${p}#b`],
+          influxdb_username: 'u',
+          influxdb_password: 'tls-secret',
+          influxdb_queue_size: 100,
+          influxdb_flush_interval: 3600,
+        },
+        { hostname: 'node1', logger: log.logger },
+      );
+      try {
+        w.iteration(sampleReport(), undefined);
+        await w.flush();
+        const [insecure, strict] = w.stats().targets;
+        assert.equal(insecure?.queued, 0);
+        assert.equal(writes, 1);
+        assert.ok((strict?.queued ?? 0) > 0);
+        assert.match(log.text(), /https:\/\/127\.0\.0\.1:\d+#b: write failed.*(self[- ]signed|certificate)/i);
+        assert.doesNotMatch(log.text(), /tls-secret/);
+      } finally {
+        await w.close();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  );
 });

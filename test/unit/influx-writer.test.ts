@@ -31,7 +31,8 @@ class FakeClient implements InfluxClient {
       await delay(1);
       if (this.mode === 'hang') await new Promise<void>((_, reject) => this.#hung.push(reject));
       if (this.mode === 'fail') throw new Error('connect ECONNREFUSED 127.0.0.1:1');
-      if (this.mode === 'no-db') throw new Error('A 404 Not Found error occurred: {"error":"database not found: \\"plancton\\""}');
+      if (this.mode === 'no-db')
+        throw new Error('A 404 Not Found error occurred: {"error":"database not found: \\"plancton\\""}');
       this.written.push(...points);
     } finally {
       this.inFlight--;
@@ -49,14 +50,15 @@ class FakeClient implements InfluxClient {
   }
 }
 
-const settings = (over: Record<string, unknown> = {}) => ({
-  influxdb_url: 'http://127.0.0.1:8086#plancton',
-  influxdb_username: '',
-  influxdb_password: '',
-  influxdb_queue_size: 1000,
-  influxdb_flush_interval: 3600,
-  ...over,
-}) as ConstructorParameters<typeof InfluxWriter>[0];
+const settings = (over: Record<string, unknown> = {}) =>
+  ({
+    influxdb_url: 'http://127.0.0.1:8086#plancton',
+    influxdb_username: '',
+    influxdb_password: '',
+    influxdb_queue_size: 1000,
+    influxdb_flush_interval: 3600,
+    ...over,
+  }) as ConstructorParameters<typeof InfluxWriter>[0];
 
 function writerWith(over: Record<string, unknown> = {}) {
   const clients: FakeClient[] = [];
@@ -87,7 +89,12 @@ describe('InfluxWriter with a stand-in client', () => {
     assert.equal(clients[0]?.calls, 0, 'nothing written before the flush');
     await w.flush();
     const names = clients[0]?.written.map((p) => p.measurement) ?? [];
-    assert.ok(names.includes('daemon') && names.includes('measurement') && names.includes('container') && names.includes('removal'));
+    assert.ok(
+      names.includes('daemon') &&
+        names.includes('measurement') &&
+        names.includes('container') &&
+        names.includes('removal'),
+    );
     assert.equal(w.stats().queued, 0);
     await w.close();
   });
@@ -167,7 +174,13 @@ describe('InfluxWriter with a stand-in client', () => {
     w.iteration(sampleReport(), undefined);
     await w.flush();
     assert.equal(clients[0]?.written.length, PER_ITERATION);
-    assert.deepEqual(w.stats().targets.map((t) => [t.target, t.queued]), [['http://127.0.0.1:8086#a', 0], ['http://127.0.0.1:8087#b', PER_ITERATION]]);
+    assert.deepEqual(
+      w.stats().targets.map((t) => [t.target, t.queued]),
+      [
+        ['http://127.0.0.1:8086#a', 0],
+        ['http://127.0.0.1:8087#b', PER_ITERATION],
+      ],
+    );
     await w.close();
   });
 
@@ -176,10 +189,14 @@ describe('InfluxWriter with a stand-in client', () => {
     (clients[0] as FakeClient).mode = 'fail';
     w.iteration(sampleReport(), undefined);
     await w.flush();
-    const reload = (over: Record<string, unknown>): void => w.configure({ settings: settings(over) } as unknown as LoadedConfig);
+    const reload = (over: Record<string, unknown>): void =>
+      w.configure({ settings: settings(over) } as unknown as LoadedConfig);
     reload({ influxdb_url: ['http://127.0.0.1:8086#plancton', 'http://127.0.0.1:9999#other'], influxdb_queue_size: 4 });
     assert.equal(clients.length, 2, 'the unchanged URL kept its client');
-    assert.deepEqual(w.stats().targets.map((t) => t.queued), [4, 0]);
+    assert.deepEqual(
+      w.stats().targets.map((t) => t.queued),
+      [4, 0],
+    );
     assert.equal(w.stats().dropped, PER_ITERATION - 4);
     reload({ influxdb_url: null });
     assert.deepEqual(w.targets, []);
@@ -209,10 +226,11 @@ async function hungServer(): Promise<{ port: number; connections: () => number; 
   return {
     port: (server.address() as AddressInfo).port,
     connections: () => count,
-    close: () => new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -220,7 +238,12 @@ describe('InfluxWriter with the influx package, against local stand-in servers',
   it('a hung server: the write times out, one connection and one request at a time', async () => {
     const hung = await hungServer();
     const log = memoryLogger();
-    const w = new InfluxWriter(settings({ influxdb_url: `http://127.0.0.1:${hung.port}#plancton` }), { hostname: 'node1', logger: log.logger, writeTimeoutMs: 300, closeTimeoutMs: 200 });
+    const w = new InfluxWriter(settings({ influxdb_url: `http://127.0.0.1:${hung.port}#plancton` }), {
+      hostname: 'node1',
+      logger: log.logger,
+      writeTimeoutMs: 300,
+      closeTimeoutMs: 200,
+    });
     try {
       w.iteration(sampleReport(), undefined);
       const first = w.flush();
@@ -249,7 +272,11 @@ describe('InfluxWriter with the influx package, against local stand-in servers',
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    const w = new InfluxWriter(settings({ influxdb_url: `http://127.0.0.1:${port}#plancton` }), { hostname: 'node1', logger: memoryLogger().logger, writeTimeoutMs: 300 });
+    const w = new InfluxWriter(settings({ influxdb_url: `http://127.0.0.1:${port}#plancton` }), {
+      hostname: 'node1',
+      logger: memoryLogger().logger,
+      writeTimeoutMs: 300,
+    });
     try {
       w.iteration(sampleReport(), undefined);
       const t0 = Date.now();
@@ -277,7 +304,14 @@ describe('InfluxWriter with the influx package, against local stand-in servers',
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     const log = memoryLogger();
-    const w = new InfluxWriter(settings({ influxdb_url: `http://127.0.0.1:${port}#plancton`, influxdb_username: 'writer', influxdb_password: 's3cr3t-pw' }), { hostname: 'node1', logger: log.logger });
+    const w = new InfluxWriter(
+      settings({
+        influxdb_url: `http://127.0.0.1:${port}#plancton`,
+        influxdb_username: 'writer',
+        influxdb_password: 's3cr3t-pw',
+      }),
+      { hostname: 'node1', logger: log.logger },
+    );
     try {
       w.iteration(sampleReport(), undefined);
       w.removal(sampleRemoval({ killed: true, reason: 'ttl' }));
@@ -289,9 +323,17 @@ describe('InfluxWriter with the influx package, against local stand-in servers',
       assert.doesNotMatch(r.url, /s3cr3t/);
       assert.equal(r.auth, `Basic ${Buffer.from('writer:s3cr3t-pw').toString('base64')}`);
       const lines = r.body.split('\n');
-      assert.ok(lines.includes(`daemon,hostname=node1 containers=2,status="active",uptime=90 ${sampleReport().updatedAt}000000`), r.body);
+      assert.ok(
+        lines.includes(
+          `daemon,hostname=node1 containers=2,status="active",uptime=90 ${sampleReport().updatedAt}000000`,
+        ),
+        r.body,
+      );
       assert.ok(lines.includes(`measurement,hostname=node1 cpu_eff=60 ${sampleReport().updatedAt}000000`));
-      assert.ok(lines.some((l) => l.startsWith('container,hostname=node1,killed=True,started=True uptime=600 ')), r.body);
+      assert.ok(
+        lines.some((l) => l.startsWith('container,hostname=node1,killed=True,started=True uptime=600 ')),
+        r.body,
+      );
       assert.doesNotMatch(log.text(), /s3cr3t/);
     } finally {
       await w.close();

@@ -16,22 +16,47 @@ describe('parseDiskstats', () => {
     assert.equal(stats.length, 10);
     const vda = stats.find((s) => s.name === 'vda');
     assert.deepEqual(vda, {
-      dev: '254:0', name: 'vda', readsCompleted: 28833, sectorsRead: 1301490, writesCompleted: 288790, sectorsWritten: 172753424, ioTicksMs: 87416, discardsCompleted: 73023,
+      dev: '254:0',
+      name: 'vda',
+      readsCompleted: 28833,
+      sectorsRead: 1301490,
+      writesCompleted: 288790,
+      sectorsWritten: 172753424,
+      ioTicksMs: 87416,
+      discardsCompleted: 73023,
     });
   });
 
   it('reads the 11-counter lines of kernels before 4.18, discards as 0', () => {
     const sda = parseDiskstats(fixture('proc/diskstats.4.14')).find((s) => s.name === 'sda');
-    assert.deepEqual(sda, { dev: '8:0', name: 'sda', readsCompleted: 114513, sectorsRead: 9381498, writesCompleted: 386216, sectorsWritten: 16702386, ioTicksMs: 290604, discardsCompleted: 0 });
+    assert.deepEqual(sda, {
+      dev: '8:0',
+      name: 'sda',
+      readsCompleted: 114513,
+      sectorsRead: 9381498,
+      writesCompleted: 386216,
+      sectorsWritten: 16702386,
+      ioTicksMs: 290604,
+      discardsCompleted: 0,
+    });
   });
 
   it('keeps only physical whole disks: no partition, loop, zram or device-mapper', () => {
-    assert.deepEqual(physicalDisks(parseDiskstats(fixture('proc/diskstats'))).map((s) => s.name), ['vda']);
-    assert.deepEqual(physicalDisks(parseDiskstats(fixture('proc/diskstats.4.14'))).map((s) => s.name), ['sda', 'sdb', 'nvme0n1']);
+    assert.deepEqual(
+      physicalDisks(parseDiskstats(fixture('proc/diskstats'))).map((s) => s.name),
+      ['vda'],
+    );
+    assert.deepEqual(
+      physicalDisks(parseDiskstats(fixture('proc/diskstats.4.14'))).map((s) => s.name),
+      ['sda', 'sdb', 'nvme0n1'],
+    );
   });
 
   it('names the file and the line on malformed input', () => {
-    assert.throws(() => parseDiskstats('8 0 sda 1 2 3\n', '/host/proc/diskstats'), (e: unknown) => e instanceof ProcParseError && /\/host\/proc\/diskstats.*at least 14 fields.*sda/.test(e.message));
+    assert.throws(
+      () => parseDiskstats('8 0 sda 1 2 3\n', '/host/proc/diskstats'),
+      (e: unknown) => e instanceof ProcParseError && /\/host\/proc\/diskstats.*at least 14 fields.*sda/.test(e.message),
+    );
     assert.throws(() => parseDiskstats('8 0 sda 1 2 3 4 5 6 7 x 9 10 11\n'), /malformed counter/);
     assert.deepEqual(parseDiskstats(''), []);
   });
@@ -39,9 +64,18 @@ describe('parseDiskstats', () => {
 
 describe('parseBlkioStat (cgroup v1)', () => {
   it('reads real bytes and request counts of a writing container, discards apart', () => {
-    assert.deepEqual(parseBlkioStat(fixture('cgroup/v1-blkio/pilot.blkio.throttle.io_service_bytes')), new Map([['254:0', { read: 0, write: 2550452224, discard: 2550136832 }]]));
-    assert.deepEqual(parseBlkioStat(fixture('cgroup/v1-blkio/pilot.blkio.throttle.io_serviced')), new Map([['254:0', { read: 0, write: 723, discard: 42 }]]));
-    assert.deepEqual(parseBlkioStat(fixture('cgroup/v1-blkio/parent.blkio.throttle.io_service_bytes_recursive')).get('254:0')?.write, 2550452224);
+    assert.deepEqual(
+      parseBlkioStat(fixture('cgroup/v1-blkio/pilot.blkio.throttle.io_service_bytes')),
+      new Map([['254:0', { read: 0, write: 2550452224, discard: 2550136832 }]]),
+    );
+    assert.deepEqual(
+      parseBlkioStat(fixture('cgroup/v1-blkio/pilot.blkio.throttle.io_serviced')),
+      new Map([['254:0', { read: 0, write: 723, discard: 42 }]]),
+    );
+    assert.deepEqual(
+      parseBlkioStat(fixture('cgroup/v1-blkio/parent.blkio.throttle.io_service_bytes_recursive')).get('254:0')?.write,
+      2550452224,
+    );
   });
 
   it('gives an empty map for a cgroup without I/O yet (only the Total line)', () => {
@@ -49,26 +83,44 @@ describe('parseBlkioStat (cgroup v1)', () => {
   });
 
   it('names the line it cannot read', () => {
-    assert.throws(() => parseBlkioStat('254:0 Written 12\n', 'x/blkio.throttle.io_serviced'), (e: unknown) => e instanceof ProcParseError && /x\/blkio.throttle.io_serviced: unexpected line "254:0 Written 12"/.test(e.message));
+    assert.throws(
+      () => parseBlkioStat('254:0 Written 12\n', 'x/blkio.throttle.io_serviced'),
+      (e: unknown) =>
+        e instanceof ProcParseError &&
+        /x\/blkio.throttle.io_serviced: unexpected line "254:0 Written 12"/.test(e.message),
+    );
     assert.throws(() => parseBlkioStat('Total many\n'), /malformed total/);
   });
 });
 
 describe('parseIoStat (cgroup v2, fixtures from the kernel documentation)', () => {
   it('reads every device line', () => {
-    assert.deepEqual(parseIoStat(fixture('cgroup/v2-io/io.stat')), new Map([
-      ['8:16', { rbytes: 1459200, wbytes: 314773504, rios: 192, wios: 353, dbytes: 0, dios: 0 }],
-      ['8:0', { rbytes: 90430464, wbytes: 299008000, rios: 8950, wios: 1252, dbytes: 50331648, dios: 3021 }],
-    ]));
+    assert.deepEqual(
+      parseIoStat(fixture('cgroup/v2-io/io.stat')),
+      new Map([
+        ['8:16', { rbytes: 1459200, wbytes: 314773504, rios: 192, wios: 353, dbytes: 0, dios: 0 }],
+        ['8:0', { rbytes: 90430464, wbytes: 299008000, rios: 8950, wios: 1252, dbytes: 50331648, dios: 3021 }],
+      ]),
+    );
   });
 
   it('skips the keys io.cost adds', () => {
-    assert.deepEqual(parseIoStat(fixture('cgroup/v2-io/io.stat.iocost')).get('259:0'), { rbytes: 4096, wbytes: 1048576, rios: 1, wios: 256, dbytes: 0, dios: 0 });
+    assert.deepEqual(parseIoStat(fixture('cgroup/v2-io/io.stat.iocost')).get('259:0'), {
+      rbytes: 4096,
+      wbytes: 1048576,
+      rios: 1,
+      wios: 256,
+      dbytes: 0,
+      dios: 0,
+    });
   });
 
   it('names the problem', () => {
     assert.throws(() => parseIoStat('sda rbytes=1\n'), /no MAJ:MIN in "sda rbytes=1"/);
-    assert.throws(() => parseIoStat('8:0 wbytes=-1\n', 'p/io.stat'), (e: unknown) => e instanceof ProcParseError && /p\/io.stat: malformed wbytes/.test(e.message));
+    assert.throws(
+      () => parseIoStat('8:0 wbytes=-1\n', 'p/io.stat'),
+      (e: unknown) => e instanceof ProcParseError && /p\/io.stat: malformed wbytes/.test(e.message),
+    );
     assert.deepEqual(parseIoStat(''), new Map());
   });
 });
@@ -79,7 +131,11 @@ describe('parseProcIoWrites', () => {
   });
   it('never goes below 0, and names a missing line', () => {
     assert.equal(parseProcIoWrites('write_bytes: 4096\ncancelled_write_bytes: 8192\n'), 0);
-    assert.throws(() => parseProcIoWrites('rchar: 1\nwrite_bytes: 5\n', '/proc/7/io'), (e: unknown) => e instanceof ProcParseError && /\/proc\/7\/io: missing or malformed cancelled_write_bytes/.test(e.message));
+    assert.throws(
+      () => parseProcIoWrites('rchar: 1\nwrite_bytes: 5\n', '/proc/7/io'),
+      (e: unknown) =>
+        e instanceof ProcParseError && /\/proc\/7\/io: missing or malformed cancelled_write_bytes/.test(e.message),
+    );
   });
 });
 
@@ -91,6 +147,9 @@ describe('parseDirtyBytes', () => {
     assert.equal(parseDirtyBytes(fixture('cgroup/v2-io/memory.stat')), 8388608 + 4194304);
   });
   it('names what is missing', () => {
-    assert.throws(() => parseDirtyBytes('cache 1\ndirty 5\n', 'x/memory.stat'), (e: unknown) => e instanceof ProcParseError && /x\/memory.stat: missing or malformed writeback/.test(e.message));
+    assert.throws(
+      () => parseDirtyBytes('cache 1\ndirty 5\n', 'x/memory.stat'),
+      (e: unknown) => e instanceof ProcParseError && /x\/memory.stat: missing or malformed writeback/.test(e.message),
+    );
   });
 });

@@ -5,9 +5,22 @@ import { ioDecision, ownerUsesDisk, type IoInput, type IoPolicy, type IoReading 
 
 const NOW = 1_000_000;
 const policy: IoPolicy = { mechanism: 'pause', ownerIops: 20, psiPct: 0, quietMs: 3000, pilotWriteBps: 1_000_000 };
-const reading = (ownerIops: number, writes: Record<string, number> = {}, psi?: number): IoReading => ({ ownerIops, ownerBps: ownerIops * 4096, psiSomeAvg10: psi, pilotWriteBps: new Map(Object.entries(writes)) });
+const reading = (ownerIops: number, writes: Record<string, number> = {}, psi?: number): IoReading => ({
+  ownerIops,
+  ownerBps: ownerIops * 4096,
+  psiSomeAvg10: psi,
+  pilotWriteBps: new Map(Object.entries(writes)),
+});
 const run = (over: Partial<IoInput> & { p?: Partial<IoPolicy> } = {}): ReturnType<typeof ioDecision> =>
-  ioDecision({ now: NOW, reading: reading(0), state: {}, running: ['a', 'b', 'c'], pausedNow: [], ...over, policy: { ...policy, ...over.p } });
+  ioDecision({
+    now: NOW,
+    reading: reading(0),
+    state: {},
+    running: ['a', 'b', 'c'],
+    pausedNow: [],
+    ...over,
+    policy: { ...policy, ...over.p },
+  });
 
 describe('ownerUsesDisk: the line', () => {
   const cases: Array<[string, number, number | undefined, Partial<IoPolicy>, boolean]> = [
@@ -20,12 +33,19 @@ describe('ownerUsesDisk: the line', () => {
     ['PSI over, but no owner I/O at all (the pilots stall themselves)', 0, 90, { psiPct: 30 }, false],
     ['PSI over, kernel without PSI', 5, undefined, { psiPct: 30 }, false],
   ];
-  for (const [name, iops, psi, p, want] of cases) it(name, () => assert.equal(ownerUsesDisk(reading(iops, {}, psi), { ...policy, ...p }), want));
+  for (const [name, iops, psi, p, want] of cases)
+    it(name, () => assert.equal(ownerUsesDisk(reading(iops, {}, psi), { ...policy, ...p }), want));
 });
 
 describe('ioDecision: hysteresis', () => {
   it('a quiet owner on a quiet host: nothing happens', () => {
-    assert.deepEqual(run(), { state: { busySince: undefined, calmSince: undefined, paused: undefined }, ownerBusy: false, limit: false, pause: [], resume: [] });
+    assert.deepEqual(run(), {
+      state: { busySince: undefined, calmSince: undefined, paused: undefined },
+      ownerBusy: false,
+      limit: false,
+      pause: [],
+      resume: [],
+    });
   });
   it('one reading over the line makes the owner busy at once', () => {
     const d = run({ reading: reading(20, { a: 5e6 }) });
@@ -47,11 +67,22 @@ describe('ioDecision: hysteresis', () => {
   });
   it('PSI keeps a busy owner busy until it falls under half its line', () => {
     const p = { psiPct: 30 };
-    assert.equal(run({ p, reading: reading(1, {}, 15.01), state: { busySince: NOW - 1, calmSince: NOW - 9999 } }).ownerBusy, true);
-    assert.equal(run({ p, reading: reading(1, {}, 15), state: { busySince: NOW - 1, calmSince: NOW - 9999 } }).ownerBusy, false);
+    assert.equal(
+      run({ p, reading: reading(1, {}, 15.01), state: { busySince: NOW - 1, calmSince: NOW - 9999 } }).ownerBusy,
+      true,
+    );
+    assert.equal(
+      run({ p, reading: reading(1, {}, 15), state: { busySince: NOW - 1, calmSince: NOW - 9999 } }).ownerBusy,
+      false,
+    );
   });
   it('no reading (first pass, disks unreadable): no evidence, nothing changes', () => {
-    const d = run({ reading: undefined, state: { busySince: NOW - 10, paused: ['a'] }, running: ['b'], pausedNow: ['a'] });
+    const d = run({
+      reading: undefined,
+      state: { busySince: NOW - 10, paused: ['a'] },
+      running: ['b'],
+      pausedNow: ['a'],
+    });
     assert.deepEqual([d.ownerBusy, d.pause, d.resume, d.state.paused], [true, [], [], ['a']]);
   });
 });
@@ -67,18 +98,41 @@ describe('ioDecision: mechanisms', () => {
     assert.deepEqual(run({ reading: reading(50, { b: 2e6, a: 2e6 }) }).pause, ['a', 'b']);
   });
   it('pause: pilots already paused (for I/O or CPU) are not paused again; the held ones are kept', () => {
-    const d = run({ reading: reading(50, { a: 5e6, b: 5e6 }), state: { busySince: NOW - 1, paused: ['a'] }, running: ['b', 'c'], pausedNow: ['a'] });
+    const d = run({
+      reading: reading(50, { a: 5e6, b: 5e6 }),
+      state: { busySince: NOW - 1, paused: ['a'] },
+      running: ['b', 'c'],
+      pausedNow: ['a'],
+    });
     assert.deepEqual(d.pause, ['b']);
     assert.deepEqual(d.state.paused, ['a', 'b']);
   });
   it('quiet again: every pilot paused for I/O resumes at once, not the ones paused for CPU', () => {
-    const d = run({ reading: reading(0), state: { busySince: NOW - 9000, calmSince: NOW - 3000, paused: ['a', 'b'] }, running: ['c'], pausedNow: ['a', 'b', 'x'] });
+    const d = run({
+      reading: reading(0),
+      state: { busySince: NOW - 9000, calmSince: NOW - 3000, paused: ['a', 'b'] },
+      running: ['c'],
+      pausedNow: ['a', 'b', 'x'],
+    });
     assert.deepEqual([d.ownerBusy, d.resume, d.state.paused], [false, ['a', 'b'], undefined]);
   });
   it('a pilot paused for I/O that was resumed or removed meanwhile is forgotten', () => {
-    const d = run({ reading: reading(50), state: { busySince: NOW - 1, paused: ['a', 'gone'] }, running: ['a'], pausedNow: [] });
+    const d = run({
+      reading: reading(50),
+      state: { busySince: NOW - 1, paused: ['a', 'gone'] },
+      running: ['a'],
+      pausedNow: [],
+    });
     assert.deepEqual(d.state.paused, undefined);
-    assert.deepEqual(run({ reading: reading(0), state: { busySince: NOW - 9000, calmSince: NOW - 9000, paused: ['gone'] }, running: [], pausedNow: [] }).resume, []);
+    assert.deepEqual(
+      run({
+        reading: reading(0),
+        state: { busySince: NOW - 9000, calmSince: NOW - 9000, paused: ['gone'] },
+        running: [],
+        pausedNow: [],
+      }).resume,
+      [],
+    );
   });
   it('throttle: limit while busy, lifted when quiet; nobody is paused', () => {
     const p = { mechanism: 'throttle' as const };
@@ -93,7 +147,13 @@ describe('ioDecision: mechanisms', () => {
     }
   });
   it('rule switched off (io_owner_iops 0) while pilots are paused for I/O: they resume', () => {
-    const d = run({ p: { ownerIops: 0 }, reading: reading(500), state: { busySince: NOW - 1, paused: ['a'] }, running: [], pausedNow: ['a'] });
+    const d = run({
+      p: { ownerIops: 0 },
+      reading: reading(500),
+      state: { busySince: NOW - 1, paused: ['a'] },
+      running: [],
+      pausedNow: ['a'],
+    });
     assert.deepEqual([d.ownerBusy, d.resume], [false, ['a']]);
   });
 });

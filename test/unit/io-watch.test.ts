@@ -8,10 +8,22 @@ import type { IoMeter } from '../../src/host/io-meter.ts';
 
 const policy: IoPolicy = { mechanism: 'pause', ownerIops: 100, psiPct: 0, quietMs: 3000, pilotWriteBps: 1e6 };
 const reading = (ownerIops: number): IoReading => ({ ownerIops, ownerBps: ownerIops * 4096, pilotWriteBps: new Map() });
-const pilot = (id: string, state: Pilot['state'] = 'running'): Pilot => ({ id, name: `n-${id}`, pilotId: id, state, image: 'busybox', configHash: 'h', createdAt: 0, startedAt: 0 });
+const pilot = (id: string, state: Pilot['state'] = 'running'): Pilot => ({
+  id,
+  name: `n-${id}`,
+  pilotId: id,
+  state,
+  image: 'busybox',
+  configHash: 'h',
+  createdAt: 0,
+  startedAt: 0,
+});
 
 /** A meter that answers from a script; `writersAsked` records the pilots asked about. */
-function fakeMeter(readings: Array<IoReading | undefined>, writes: Record<string, number> = {}): IoMeter & { writersAsked: string[][] } {
+function fakeMeter(
+  readings: Array<IoReading | undefined>,
+  writes: Record<string, number> = {},
+): IoMeter & { writersAsked: string[][] } {
   const asked: string[][] = [];
   return {
     devices: new Map([['254:0', 'vda']]),
@@ -39,7 +51,11 @@ describe('IoWatch', () => {
     const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
     w.take([pilot('a'), pilot('b', 'paused')]);
     let wakes = 0;
-    w.start(() => policy, () => wakes++, () => false);
+    w.start(
+      () => policy,
+      () => wakes++,
+      () => false,
+    );
     for (let i = 0; i < 4; i++) {
       mock.timers.tick(IO_WATCH_MS);
       await settle();
@@ -58,14 +74,22 @@ describe('IoWatch', () => {
     const w1 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 10 }));
     w1.take([pilot('a')]);
     let wakes = 0;
-    w1.start(() => policy, () => wakes++, () => true);
+    w1.start(
+      () => policy,
+      () => wakes++,
+      () => true,
+    );
     mock.timers.tick(IO_WATCH_MS);
     await settle();
     assert.equal(wakes, 0);
     w1.close();
     const w2 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 2e6 }));
     w2.take([pilot('a')]);
-    w2.start(() => policy, () => wakes++, () => true);
+    w2.start(
+      () => policy,
+      () => wakes++,
+      () => true,
+    );
     mock.timers.tick(IO_WATCH_MS);
     await settle();
     assert.equal(wakes, 1);
@@ -76,17 +100,34 @@ describe('IoWatch', () => {
     mock.timers.enable({ apis: ['setInterval'] });
     const meter = fakeMeter([]);
     let fail = true;
-    (meter as unknown as { measure: () => Promise<IoReading | undefined> }).measure = () => (fail ? Promise.reject(new Error('EACCES')) : Promise.resolve(reading(3)));
+    (meter as unknown as { measure: () => Promise<IoReading | undefined> }).measure = () =>
+      fail ? Promise.reject(new Error('EACCES')) : Promise.resolve(reading(3));
     const w = new IoWatch({ mechanism: 'none', detail: 'off (io_mechanism off)' }, meter);
-    w.start(() => policy, () => undefined, () => false);
+    w.start(
+      () => policy,
+      () => undefined,
+      () => false,
+    );
     mock.timers.tick(IO_WATCH_MS);
     await settle();
     assert.equal(w.status(undefined, []).error, 'cannot read the disks: EACCES');
     fail = false;
     mock.timers.tick(IO_WATCH_MS);
     await settle();
-    const s = w.status({ state: { paused: ['a'] }, ownerBusy: true, limit: false, pause: [], resume: [] }, [pilot('a', 'paused'), pilot('b')]);
-    assert.deepEqual(s, { mechanism: 'none', detail: 'off (io_mechanism off)', ownerBusy: true, ownerIops: 3, ownerBps: 12288, paused: ['n-a'], limited: [], error: undefined });
+    const s = w.status({ state: { paused: ['a'] }, ownerBusy: true, limit: false, pause: [], resume: [] }, [
+      pilot('a', 'paused'),
+      pilot('b'),
+    ]);
+    assert.deepEqual(s, {
+      mechanism: 'none',
+      detail: 'off (io_mechanism off)',
+      ownerBusy: true,
+      ownerIops: 3,
+      ownerBps: 12288,
+      paused: ['n-a'],
+      limited: [],
+      error: undefined,
+    });
     w.close();
   });
 });

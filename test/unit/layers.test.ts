@@ -10,7 +10,15 @@ import { fileURLToPath } from 'node:url';
  * host, engine and config share a level and do not import one another; report sits under daemon
  * (reporters read what the daemon hands them), and cli is the top.
  */
-const LEVEL: Readonly<Record<string, number>> = { core: 0, host: 1, engine: 1, config: 1, report: 2, daemon: 3, cli: 4 };
+const LEVEL: Readonly<Record<string, number>> = {
+  core: 0,
+  host: 1,
+  engine: 1,
+  config: 1,
+  report: 2,
+  daemon: 3,
+  cli: 4,
+};
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
@@ -23,7 +31,10 @@ function sources(dir: string): string[] {
 /** Every relative import, re-export and dynamic import of `file`, resolved to a path. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/^\s*(?:import|export)\b[^'";]*?from\s+'(\.[^']+)'/gm), ...text.matchAll(/import\('(\.[^']+)'\)/g)];
+  const specs = [
+    ...text.matchAll(/^\s*(?:import|export)\b[^'";]*?from\s+'(\.[^']+)'/gm),
+    ...text.matchAll(/import\('(\.[^']+)'\)/g),
+  ];
   return specs.map((m) => resolve(dirname(file), m[1] ?? ''));
 }
 
@@ -36,7 +47,8 @@ function violations(root: string): string[] {
     if (LEVEL[from] === undefined) bad.push(`${relative(root, file)}: unknown layer`);
     for (const target of importsOf(file)) {
       const to = layerOf(target);
-      if (to !== from && (LEVEL[to] ?? Infinity) >= (LEVEL[from] ?? -1)) bad.push(`${relative(root, file)} -> ${relative(root, target)}`);
+      if (to !== from && (LEVEL[to] ?? Infinity) >= (LEVEL[from] ?? -1))
+        bad.push(`${relative(root, file)} -> ${relative(root, target)}`);
     }
   }
   return bad;
@@ -58,7 +70,11 @@ describe('layers of src/ (core <- host/engine/config <- report <- daemon <- cli)
       put('engine/e.ts', "export type { P } from '../config/c.ts';\nimport { z } from '../core/a.ts';\n");
       put('report/r.ts', "const m = await import('../daemon/d.ts');\n");
       put('daemon/d.ts', "import { r } from '../report/r.ts';\n");
-      assert.deepEqual(violations(root).sort(), ['core/a.ts -> daemon/d.ts', 'engine/e.ts -> config/c.ts', 'report/r.ts -> daemon/d.ts']);
+      assert.deepEqual(violations(root).sort(), [
+        'core/a.ts -> daemon/d.ts',
+        'engine/e.ts -> config/c.ts',
+        'report/r.ts -> daemon/d.ts',
+      ]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -37,21 +37,33 @@ describe('parseMeminfo', () => {
   });
 
   it('throws ProcParseError naming the file when MemTotal is missing', () => {
-    assert.throws(() => parseMeminfo(fixture('garbage'), '/host/proc/meminfo'), (err: unknown) => {
-      assert.ok(err instanceof ProcParseError);
-      assert.equal(err.file, '/host/proc/meminfo');
-      assert.equal(err.message, '/host/proc/meminfo: no MemTotal line');
-      return true;
+    assert.throws(
+      () => parseMeminfo(fixture('garbage'), '/host/proc/meminfo'),
+      (err: unknown) => {
+        assert.ok(err instanceof ProcParseError);
+        assert.equal(err.file, '/host/proc/meminfo');
+        assert.equal(err.message, '/host/proc/meminfo: no MemTotal line');
+        return true;
+      },
+    );
+    assert.throws(() => parseMeminfo('MemAvailable: 5 kB\n'), {
+      name: 'ProcParseError',
+      message: '/proc/meminfo: no MemTotal line',
     });
-    assert.throws(() => parseMeminfo('MemAvailable: 5 kB\n'), { name: 'ProcParseError', message: '/proc/meminfo: no MemTotal line' });
   });
 
   it('throws when neither MemAvailable nor MemFree is there', () => {
-    assert.throws(() => parseMeminfo('MemTotal: 100 kB\n', 'f'), { name: 'ProcParseError', message: 'f: neither MemAvailable nor MemFree' });
+    assert.throws(() => parseMeminfo('MemTotal: 100 kB\n', 'f'), {
+      name: 'ProcParseError',
+      message: 'f: neither MemAvailable nor MemFree',
+    });
   });
 
   it('throws on a malformed value of a line it needs', () => {
-    assert.throws(() => parseMeminfo('MemTotal: lots kB\n', 'f'), { name: 'ProcParseError', message: 'f: malformed MemTotal value "lots kB"' });
+    assert.throws(() => parseMeminfo('MemTotal: lots kB\n', 'f'), {
+      name: 'ProcParseError',
+      message: 'f: malformed MemTotal value "lots kB"',
+    });
     // Lines it does not need may be anything.
     assert.equal(parseMeminfo('MemTotal: 1 kB\nMemAvailable: 1 kB\nWeird: ???\n').totalBytes, 1024);
   });

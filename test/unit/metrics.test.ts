@@ -71,13 +71,16 @@ describe('Prometheus metrics', () => {
     const m = new PlanctonMetrics({ identity, processMetrics: false });
     m.iteration(sampleReport({ iterations: 7 }), sampleHost());
     const host = sampleHost();
-    m.iteration(sampleReport({ iterations: 9 }), { ...host, pressure: { cpu: { some: { avg10: 0, avg60: 0, avg300: 0, total: 7_500_000 } } } });
+    m.iteration(sampleReport({ iterations: 9 }), {
+      ...host,
+      pressure: { cpu: { some: { avg10: 0, avg60: 0, avg300: 0, total: 7_500_000 } } },
+    });
     const s = await series(m);
     assert.equal(value(s, 'plancton_iterations_total'), 9);
     assert.equal(value(s, 'plancton_host_pressure_stall_seconds_total', 'resource="cpu",kind="some"'), 2.5);
   });
 
-  it('removals: counter by reason, exit codes, OOM kills, uptime histogram; the pilot\'s series goes', async () => {
+  it("removals: counter by reason, exit codes, OOM kills, uptime histogram; the pilot's series goes", async () => {
     const m = new PlanctonMetrics({ identity, processMetrics: false });
     m.iteration(sampleReport(), undefined);
     m.removal(sampleRemoval({ name: 'plancton-worker-aaaaaa', reason: 'exited', exitCode: 0, uptimeSec: 120 }));
@@ -121,20 +124,47 @@ describe('Prometheus metrics', () => {
 
   it('the blocked reason is the current one only', async () => {
     const m = new PlanctonMetrics({ identity, processMetrics: false });
-    m.iteration(sampleReport({ fit: { running: 0, fitting: 0, room: 0, toStart: 0, blocked: 'grace-spawn', pilotSharePct: 0, overloaded: false } }), undefined);
-    m.iteration(sampleReport({ fit: { running: 6, fitting: 0, room: 0, toStart: 0, blocked: 'max-docks', pilotSharePct: 0, overloaded: false } }), undefined);
+    m.iteration(
+      sampleReport({
+        fit: {
+          running: 0,
+          fitting: 0,
+          room: 0,
+          toStart: 0,
+          blocked: 'grace-spawn',
+          pilotSharePct: 0,
+          overloaded: false,
+        },
+      }),
+      undefined,
+    );
+    m.iteration(
+      sampleReport({
+        fit: { running: 6, fitting: 0, room: 0, toStart: 0, blocked: 'max-docks', pilotSharePct: 0, overloaded: false },
+      }),
+      undefined,
+    );
     const s = await series(m);
     assert.equal(value(s, 'plancton_decision_blocked', 'reason="max-docks"'), 1);
     assert.equal(value(s, 'plancton_decision_blocked', 'reason="grace-spawn"'), undefined);
   });
 
   it('InfluxDB writer figures are read at scrape time, counters never go down', async () => {
-    let stats: InfluxWriterStats = { queued: 3, dropped: 5, written: 10, writeErrors: 2, targets: [{ target: 'http://h:8086#d', queued: 3, dropped: 5, written: 10, writeErrors: 2, failing: true }] };
+    let stats: InfluxWriterStats = {
+      queued: 3,
+      dropped: 5,
+      written: 10,
+      writeErrors: 2,
+      targets: [{ target: 'http://h:8086#d', queued: 3, dropped: 5, written: 10, writeErrors: 2, failing: true }],
+    };
     const m = new PlanctonMetrics({ identity, processMetrics: false, influx: () => stats });
     let s = await series(m);
     assert.equal(value(s, 'plancton_influxdb_dropped_points_total', 'target="http://h:8086#d"'), 5);
     assert.equal(value(s, 'plancton_influxdb_queued_points', 'target="http://h:8086#d"'), 3);
-    stats = { ...stats, targets: [{ target: 'http://h:8086#d', queued: 0, dropped: 7, written: 13, writeErrors: 2, failing: false }] };
+    stats = {
+      ...stats,
+      targets: [{ target: 'http://h:8086#d', queued: 0, dropped: 7, written: 13, writeErrors: 2, failing: false }],
+    };
     s = await series(m);
     assert.equal(value(s, 'plancton_influxdb_dropped_points_total', 'target="http://h:8086#d"'), 7);
     assert.equal(value(s, 'plancton_influxdb_written_points_total', 'target="http://h:8086#d"'), 13);

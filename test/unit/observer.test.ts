@@ -12,7 +12,9 @@ function scripted(): { sample(now: number): Promise<HostSample> } {
   return {
     sample: (now) =>
       Promise.resolve({
-        at: now, ncpus: 4, cpu: n++ === 0 ? undefined : { busyPct: 50, perCpuBusyPct: [50, 50, 50, 50], intervalSec: 2 },
+        at: now,
+        ncpus: 4,
+        cpu: n++ === 0 ? undefined : { busyPct: 50, perCpuBusyPct: [50, 50, 50, 50], intervalSec: 2 },
         memory: { totalBytes: 8e9, availableBytes: 4e9, swapTotalBytes: 0, swapFreeBytes: 0 },
       }),
   };
@@ -29,8 +31,12 @@ describe('HostObserver: one reader of the host for the pass and the memory watch
     assert.equal(host.pressure?.io?.some.avg10, 1.28);
   });
 
-  it('gives this process\'s CPU in percent of the host over the sample\'s interval, from the baseline the prime took', async () => {
-    const usage = [{ user: 1_000_000, system: 0 }, { user: 2_000_000, system: 1_000_000 }, { user: 2_000_000, system: 1_000_000 }];
+  it("gives this process's CPU in percent of the host over the sample's interval, from the baseline the prime took", async () => {
+    const usage = [
+      { user: 1_000_000, system: 0 },
+      { user: 2_000_000, system: 1_000_000 },
+      { user: 2_000_000, system: 1_000_000 },
+    ];
     const observer = new HostObserver({ sampler: scripted(), selfCpu: () => usage.shift() ?? { user: 0, system: 0 } });
     await observer.prime(0);
     // 2 s of CPU over 2 s on 4 CPUs: 25 % of the host
@@ -52,7 +58,11 @@ describe('HostObserver: one reader of the host for the pass and the memory watch
 
   it('has no pilot figures without a cgroup root, and reads an empty pilot list under one', async () => {
     assert.equal(await new HostObserver({ procRoot: FIXTURE_ROOT }).pilots(['a'], 0, 2), undefined);
-    const use = await new HostObserver({ procRoot: FIXTURE_ROOT, cgroupRoot: '/nonexistent-cgroup-root' }).pilots([], 0, 2);
+    const use = await new HostObserver({ procRoot: FIXTURE_ROOT, cgroupRoot: '/nonexistent-cgroup-root' }).pilots(
+      [],
+      0,
+      2,
+    );
     assert.deepEqual(use, { perPilot: new Map(), memory: new Map(), totalPct: 0, priority: undefined, unlocated: 0 });
   });
 

@@ -1,7 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { claimPidFile, parsePidFile, releasePidFile, runningPid, startTimeOf } from '../../src/daemon/pid-file.ts';
@@ -46,9 +55,15 @@ describe('the pid file is claimed atomically', () => {
         assert.equal(lines[1], 'won', `round ${round}: ${lines.join(' / ')}`);
         assert.match(lines[0] ?? '', /^lost: another Plancton is running/, `round ${round}`);
         const winner = a.line === 'won' ? a.child : b.child;
-        assert.equal(parsePidFile(readFileSync(file, 'utf8'))?.pid, winner.pid, `round ${round}: the file names the winner`);
+        assert.equal(
+          parsePidFile(readFileSync(file, 'utf8'))?.pid,
+          winner.pid,
+          `round ${round}: the file names the winner`,
+        );
         for (const c of [a.child, b.child]) c.stdin?.end();
-        await Promise.all([a.child, b.child].map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.on('exit', r)))));
+        await Promise.all(
+          [a.child, b.child].map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.on('exit', r)))),
+        );
       }
     } finally {
       sleeper.kill();
@@ -104,7 +119,10 @@ describe('an insecure or symlinked run directory is refused, and nothing is writ
     const open = join(base, 'open');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    await assert.rejects(new RunDir(join(open, 'run')).ensure(), /open is writable by everyone and not sticky \(mode 777\)/);
+    await assert.rejects(
+      new RunDir(join(open, 'run')).ensure(),
+      /open is writable by everyone and not sticky \(mode 777\)/,
+    );
     const theirsOpen = join(base, 'theirs-open');
     mkdirSync(theirsOpen);
     chmodSync(theirsOpen, 0o777);

@@ -6,7 +6,17 @@
  * test/e2e/htcondor-pool.test.ts (HTCondor, the Debian flavour of the image).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -20,15 +30,19 @@ const CONDOR = join(ROOT, 'pilots/htcondor/entrypoint.sh');
 const WRAPPER = join(ROOT, 'pilots/htcondor/parrot-wrapper.sh');
 
 const scripts = (): string[] => [
-  ...['workqueue', 'htcondor'].flatMap((p) => readdirSync(join(ROOT, 'pilots', p)).filter((f) => f.endsWith('.sh')).map((f) => join(ROOT, 'pilots', p, f))),
+  ...['workqueue', 'htcondor'].flatMap((p) =>
+    readdirSync(join(ROOT, 'pilots', p))
+      .filter((f) => f.endsWith('.sh'))
+      .map((f) => join(ROOT, 'pilots', p, f)),
+  ),
   ...['workqueue-setup.sh', 'htcondor-setup.sh'].map((f) => join(ROOT, 'test/support', f)).filter((f) => existsSync(f)),
 ];
 
 const shellcheck = await execa('shellcheck', ['--version'], { reject: false });
 const noShellcheck = shellcheck.failed
-  ? (process.env[REQUIRE_ENGINE_ENV] === '1'
+  ? process.env[REQUIRE_ENGINE_ENV] === '1'
     ? false // under CI the test runs and fails, naming the missing tool
-    : 'skipped: shellcheck is not installed (apt-get install shellcheck); set PLANCTON_REQUIRE_ENGINE=1 to fail instead')
+    : 'skipped: shellcheck is not installed (apt-get install shellcheck); set PLANCTON_REQUIRE_ENGINE=1 to fail instead'
   : false;
 
 describe('pilot scripts', () => {
@@ -44,7 +58,10 @@ describe('pilot scripts', () => {
   });
 
   /** A directory of stand-in commands, first on PATH. */
-  function stubs(name: string, files: Record<string, string>): { bin: string; state: string; env: Record<string, string> } {
+  function stubs(
+    name: string,
+    files: Record<string, string>,
+  ): { bin: string; state: string; env: Record<string, string> } {
     const base = join(dir, name);
     const bin = join(base, 'bin');
     const state = join(base, 'state');
@@ -78,13 +95,20 @@ esac
 `;
     const run = async (mode: string, env: Record<string, string>, signalAfterMs?: number) => {
       const s = stubs(`wq-${mode.replace(/\W/g, '_')}-${Object.keys(env).length}`, { work_queue_worker: worker });
-      const p = execa('bash', [WQ], { reject: false, forceKillAfterDelay: false, env: { ...s.env, MODE: mode, WORKQUEUE_WORKDIR: s.state, ...env }, extendEnv: true });
+      const p = execa('bash', [WQ], {
+        reject: false,
+        forceKillAfterDelay: false,
+        env: { ...s.env, MODE: mode, WORKQUEUE_WORKDIR: s.state, ...env },
+        extendEnv: true,
+      });
       if (signalAfterMs !== undefined) {
         await delay(signalAfterMs);
         p.kill('SIGTERM');
       }
       const r = await p;
-      const args = existsSync(join(s.state, 'args')) ? readFileSync(join(s.state, 'args'), 'utf8').trim().split('\n') : [];
+      const args = existsSync(join(s.state, 'args'))
+        ? readFileSync(join(s.state, 'args'), 'utf8').trim().split('\n')
+        : [];
       return { code: r.exitCode, stderr: String(r.stderr), args, state: s.state };
     };
     const manager = { WORKQUEUE_MANAGER_HOST: '127.0.0.1', WORKQUEUE_MANAGER_PORT: '9123' };
@@ -92,8 +116,12 @@ esac
     it('exits 0 ("done") when the worker ran tasks, with the contract turned into worker options', async () => {
       const deadline = Math.floor(Date.now() / 1000) + 3600;
       const r = await run('tasks:3', {
-        ...manager, PLANCTON_CPUS: '2.5', PLANCTON_MEMORY_BYTES: String(512 * 1048576), PLANCTON_DEADLINE: String(deadline),
-        PLANCTON_STOP_TIMEOUT: '20', WORKQUEUE_IDLE_TIMEOUT: '7',
+        ...manager,
+        PLANCTON_CPUS: '2.5',
+        PLANCTON_MEMORY_BYTES: String(512 * 1048576),
+        PLANCTON_DEADLINE: String(deadline),
+        PLANCTON_STOP_TIMEOUT: '20',
+        WORKQUEUE_IDLE_TIMEOUT: '7',
       });
       assert.equal(r.code, 0, r.stderr);
       const opt = (name: string): string | undefined => r.args[r.args.indexOf(name) + 1];
@@ -102,7 +130,10 @@ esac
       assert.equal(opt('--idle-timeout'), '7');
       assert.equal(opt('--connect-timeout'), '7', 'the connect timeout follows the idle timeout');
       const wall = Number(opt('--wall-time'));
-      assert.ok(Math.abs(wall - (3600 + 15)) <= 2, `--wall-time ${wall} is the time to the deadline plus the stop grace (20 - 5)`);
+      assert.ok(
+        Math.abs(wall - (3600 + 15)) <= 2,
+        `--wall-time ${wall} is the time to the deadline plus the stop grace (20 - 5)`,
+      );
       assert.ok(r.args.includes('--single-shot') && r.args.includes('--parent-death'));
       assert.deepEqual(r.args.slice(-2), ['127.0.0.1', '9123'], 'the manager last');
       assert.match(r.stderr, /ran 3 task/);
@@ -122,7 +153,11 @@ esac
     it('exits 78 without a manager, and 75 at once when the deadline has passed', async () => {
       assert.equal((await run('none', {})).code, 78);
       assert.equal((await run('none', { ...manager, WORKQUEUE_IDLE_TIMEOUT: 'soon' })).code, 78);
-      const late = await run('tasks:1', { ...manager, PLANCTON_DEADLINE: String(Math.floor(Date.now() / 1000) - 60), PLANCTON_STOP_TIMEOUT: '10' });
+      const late = await run('tasks:1', {
+        ...manager,
+        PLANCTON_DEADLINE: String(Math.floor(Date.now() / 1000) - 60),
+        PLANCTON_STOP_TIMEOUT: '10',
+      });
       assert.equal(late.code, 75);
       assert.deepEqual(late.args, [], 'no worker started');
     });
@@ -171,7 +206,13 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
 `,
       condor_config_val: 'if [[ $1 == LOG ]]; then echo "$STATE/log"; fi\n',
     };
-    const run = async (name: string, mode: string, env: Record<string, string>, signalAfterMs?: number, token = true) => {
+    const run = async (
+      name: string,
+      mode: string,
+      env: Record<string, string>,
+      signalAfterMs?: number,
+      token = true,
+    ) => {
       const s = stubs(`condor-${name}`, files);
       const etc = join(s.state, 'etc');
       const cfg = join(etc, 'config.d');
@@ -179,7 +220,9 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
       mkdirSync(join(etc, 'tokens-orig.d'));
       if (token) writeFileSync(join(etc, 'tokens-orig.d', 'pilot'), 'eyJ.token\n', { mode: 0o644 });
       const p = execa('bash', [CONDOR], {
-        reject: false, extendEnv: true, forceKillAfterDelay: false,
+        reject: false,
+        extendEnv: true,
+        forceKillAfterDelay: false,
         env: { ...s.env, MODE: mode, HTCONDOR_ETC_DIR: etc, PLANCTON_PARROT_ENV: join(s.state, 'parrot.env'), ...env },
       });
       if (signalAfterMs !== undefined) {
@@ -189,8 +232,13 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
       const r = await p;
       const read = (f: string): string => (existsSync(join(s.state, f)) ? readFileSync(join(s.state, f), 'utf8') : '');
       return {
-        code: r.exitCode, stderr: String(r.stderr), read, etc,
-        config: existsSync(join(cfg, '40-plancton-env.conf')) ? readFileSync(join(cfg, '40-plancton-env.conf'), 'utf8') : '',
+        code: r.exitCode,
+        stderr: String(r.stderr),
+        read,
+        etc,
+        config: existsSync(join(cfg, '40-plancton-env.conf'))
+          ? readFileSync(join(cfg, '40-plancton-env.conf'), 'utf8')
+          : '',
       };
     };
     const cm = { CONDOR_HOST: 'cm.example.org:9618' };
@@ -198,18 +246,34 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
     it('writes the node configuration from the contract and exits 0 when the startd ran jobs', async () => {
       const deadline = Math.floor(Date.now() / 1000) + 7200;
       const r = await run('jobs', 'jobs', {
-        ...cm, PLANCTON_CPUS: '1.5', PLANCTON_MEMORY_BYTES: String(2000000000), PLANCTON_DEADLINE: String(deadline), PLANCTON_STOP_TIMEOUT: '600',
-        PLANCTON_PILOT_ID: 'abc123', PLANCTON_HOST: 'host-1', HTCONDOR_IDLE_TIMEOUT: '300', CVMFS_HTTP_PROXY: 'http://squid:3128;DIRECT',
+        ...cm,
+        PLANCTON_CPUS: '1.5',
+        PLANCTON_MEMORY_BYTES: String(2000000000),
+        PLANCTON_DEADLINE: String(deadline),
+        PLANCTON_STOP_TIMEOUT: '600',
+        PLANCTON_PILOT_ID: 'abc123',
+        PLANCTON_HOST: 'host-1',
+        HTCONDOR_IDLE_TIMEOUT: '300',
+        CVMFS_HTTP_PROXY: 'http://squid:3128;DIRECT',
       });
       assert.equal(r.code, 0, r.stderr);
-      const conf = Object.fromEntries(r.config.split('\n').filter((l) => l.includes(' = ')).map((l) => l.split(' = ') as [string, string]));
+      const conf = Object.fromEntries(
+        r.config
+          .split('\n')
+          .filter((l) => l.includes(' = '))
+          .map((l) => l.split(' = ') as [string, string]),
+      );
       assert.equal(conf['CONDOR_HOST'], 'cm.example.org:9618');
-      assert.equal(conf['TRUST_DOMAIN'], 'cm.example.org', 'the tokens\' issuer: the central manager without the port');
+      assert.equal(conf['TRUST_DOMAIN'], 'cm.example.org', "the tokens' issuer: the central manager without the port");
       assert.equal(conf['NUM_CPUS'], '2');
       assert.equal(conf['MEMORY'], String(Math.floor(2000000000 / 1048576)));
       assert.equal(conf['PLANCTON_IDLE_TIME'], '300');
       assert.equal(conf['PLANCTON_UPDATE_INTERVAL'], '75', 'the startd checks its idle time a quarter of it apart');
-      assert.equal(conf['PLANCTON_CLAIM_END'], String(deadline - 60), 'no claim in the last HTCONDOR_DEADLINE_MARGIN seconds');
+      assert.equal(
+        conf['PLANCTON_CLAIM_END'],
+        String(deadline - 60),
+        'no claim in the last HTCONDOR_DEADLINE_MARGIN seconds',
+      );
       assert.equal(conf['PLANCTON_RETIRE_TIME'], String(600 - 30 - 5));
       assert.equal(conf['PLANCTON_JOB_END'], String(deadline + 565 + 30));
       assert.equal(conf['PLANCTON_PILOT_ID'], '"abc123"');
@@ -240,30 +304,63 @@ if [[ $* == *-fast* || ($* == *peaceful* && \${PEACEFUL_ENDS:-yes} == yes) ]]; t
 
     it('on SIGTERM turns graceful, then fast, when the jobs outlast the grace', async () => {
       // stop_timeout 3 = no retirement (3 - 1 - 5 < 0), 1 s to vacate, then fast
-      const r = await run('slow', 'wait', { ...cm, PLANCTON_STOP_TIMEOUT: '3', HTCONDOR_VACATE_TIME: '1', PEACEFUL_ENDS: 'no' }, 500);
-      assert.equal(r.read('condor_off').trim().split('\n').join(' | '),
-        '-peaceful -daemon master | -force-graceful -daemon master | -fast -daemon master', 'peaceful, graceful, then fast');
+      const r = await run(
+        'slow',
+        'wait',
+        { ...cm, PLANCTON_STOP_TIMEOUT: '3', HTCONDOR_VACATE_TIME: '1', PEACEFUL_ENDS: 'no' },
+        500,
+      );
+      assert.equal(
+        r.read('condor_off').trim().split('\n').join(' | '),
+        '-peaceful -daemon master | -force-graceful -daemon master | -fast -daemon master',
+        'peaceful, graceful, then fast',
+      );
       assert.equal(r.code, 75);
     });
   });
 
   describe('parrot job wrapper', () => {
     const run = async (env: Record<string, string>, withParrot: boolean) => {
-      const s = stubs(`parrot-${Object.keys(env).join('-') || 'plain'}-${withParrot}`, withParrot ? { parrot_run: 'printf "%s\\n" "HTTP_PROXY=$HTTP_PROXY" "$@" > "$STATE/parrot"; shift 3; exec "$@"\n' } : {});
+      const s = stubs(
+        `parrot-${Object.keys(env).join('-') || 'plain'}-${withParrot}`,
+        withParrot
+          ? { parrot_run: 'printf "%s\\n" "HTTP_PROXY=$HTTP_PROXY" "$@" > "$STATE/parrot"; shift 3; exec "$@"\n' }
+          : {},
+      );
       const errFile = join(s.state, 'wrapper-error');
       const r = await execa('bash', [WRAPPER, 'sh', '-c', 'echo ran "$0"', 'job'], {
-        reject: false, extendEnv: true,
-        env: { ...s.env, _CONDOR_SCRATCH_DIR: s.state, _CONDOR_WRAPPER_ERROR_FILE: errFile, PLANCTON_PARROT_ENV: join(s.state, 'none.env'), ...env },
+        reject: false,
+        extendEnv: true,
+        env: {
+          ...s.env,
+          _CONDOR_SCRATCH_DIR: s.state,
+          _CONDOR_WRAPPER_ERROR_FILE: errFile,
+          PLANCTON_PARROT_ENV: join(s.state, 'none.env'),
+          ...env,
+        },
       });
-      const parrot = existsSync(join(s.state, 'parrot')) ? readFileSync(join(s.state, 'parrot'), 'utf8').trim().split('\n') : [];
-      return { code: r.exitCode, stdout: String(r.stdout), parrot, error: existsSync(errFile) ? readFileSync(errFile, 'utf8') : '', scratch: s.state };
+      const parrot = existsSync(join(s.state, 'parrot'))
+        ? readFileSync(join(s.state, 'parrot'), 'utf8').trim().split('\n')
+        : [];
+      return {
+        code: r.exitCode,
+        stdout: String(r.stdout),
+        parrot,
+        error: existsSync(errFile) ? readFileSync(errFile, 'utf8') : '',
+        scratch: s.state,
+      };
     };
 
     it('runs the job under parrot_run, with the site proxy and a temp dir in the job scratch', async () => {
       const r = await run({ CVMFS_HTTP_PROXY: 'http://squid:3128' }, true);
       assert.equal(r.code, 0);
       assert.equal(r.stdout, 'ran job');
-      assert.deepEqual(r.parrot.slice(0, 4), ['HTTP_PROXY=http://squid:3128', '--tempdir', join(r.scratch, '.parrot'), '--']);
+      assert.deepEqual(r.parrot.slice(0, 4), [
+        'HTTP_PROXY=http://squid:3128',
+        '--tempdir',
+        join(r.scratch, '.parrot'),
+        '--',
+      ]);
     });
 
     it('runs the job directly when Parrot is turned off, and holds it with a reason when parrot_run is missing', async () => {

@@ -34,19 +34,29 @@ describe('parsePressure', () => {
   });
 
   it('throws ProcParseError naming the file without a some line', () => {
-    assert.throws(() => parsePressure(fixture('garbage'), '/host/proc/pressure/io'), (err: unknown) => {
-      assert.ok(err instanceof ProcParseError);
-      assert.equal(err.file, '/host/proc/pressure/io');
-      assert.equal(err.message, '/host/proc/pressure/io: no "some" line');
-      return true;
-    });
+    assert.throws(
+      () => parsePressure(fixture('garbage'), '/host/proc/pressure/io'),
+      (err: unknown) => {
+        assert.ok(err instanceof ProcParseError);
+        assert.equal(err.file, '/host/proc/pressure/io');
+        assert.equal(err.message, '/host/proc/pressure/io: no "some" line');
+        return true;
+      },
+    );
     assert.throws(() => parsePressure('full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n'), ProcParseError);
   });
 
   it('throws on a line with a missing or malformed key', () => {
-    assert.throws(() => parsePressure('some avg10=0.00 avg60=0.00 total=0\n', 'f'), { name: 'ProcParseError', message: /^f: missing or malformed avg300/ });
+    assert.throws(() => parsePressure('some avg10=0.00 avg60=0.00 total=0\n', 'f'), {
+      name: 'ProcParseError',
+      message: /^f: missing or malformed avg300/,
+    });
     assert.throws(
-      () => parsePressure('some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=x avg60=0.00 avg300=0.00 total=0\n', 'f'),
+      () =>
+        parsePressure(
+          'some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=x avg60=0.00 avg300=0.00 total=0\n',
+          'f',
+        ),
       { name: 'ProcParseError', message: /^f: missing or malformed avg10 in "full/ },
     );
   });

@@ -9,14 +9,41 @@ const fixture = (name: string): string => readFileSync(new URL(`../fixtures/proc
 describe('parseProcStat', () => {
   it('reads the total and per-CPU counters of a real /proc/stat', () => {
     const stat = parseProcStat(fixture('stat.1'));
-    assert.deepEqual(stat.total, { user: 4305, nice: 0, system: 2827, idle: 57166, iowait: 376, irq: 0, softirq: 46, steal: 17 });
+    assert.deepEqual(stat.total, {
+      user: 4305,
+      nice: 0,
+      system: 2827,
+      idle: 57166,
+      iowait: 376,
+      irq: 0,
+      softirq: 46,
+      steal: 17,
+    });
     assert.deepEqual([...stat.cpus.keys()], [0, 1]);
-    assert.deepEqual(stat.cpus.get(1), { user: 2606, nice: 0, system: 1719, idle: 27638, iowait: 353, irq: 0, softirq: 37, steal: 13 });
+    assert.deepEqual(stat.cpus.get(1), {
+      user: 2606,
+      nice: 0,
+      system: 1719,
+      idle: 27638,
+      iowait: 353,
+      irq: 0,
+      softirq: 37,
+      steal: 13,
+    });
   });
 
   it('drops guest and guest_nice, which user and nice already contain', () => {
     const stat = parseProcStat('cpu  10 20 30 40 50 60 70 80 90 100\ncpu0 10 20 30 40 50 60 70 80 90 100\n');
-    assert.deepEqual(stat.total, { user: 10, nice: 20, system: 30, idle: 40, iowait: 50, irq: 60, softirq: 70, steal: 80 });
+    assert.deepEqual(stat.total, {
+      user: 10,
+      nice: 20,
+      system: 30,
+      idle: 40,
+      iowait: 50,
+      irq: 60,
+      softirq: 70,
+      steal: 80,
+    });
   });
 
   it('defaults the fields old kernels do not print to 0', () => {
@@ -29,20 +56,32 @@ describe('parseProcStat', () => {
   });
 
   it('throws ProcParseError naming the file when there is no "cpu " line', () => {
-    assert.throws(() => parseProcStat(fixture('garbage'), '/host/proc/stat'), (err: unknown) => {
-      assert.ok(err instanceof ProcParseError);
-      assert.equal(err.file, '/host/proc/stat');
-      assert.match(err.message, /^\/host\/proc\/stat: no aggregate "cpu " line/);
-      return true;
-    });
+    assert.throws(
+      () => parseProcStat(fixture('garbage'), '/host/proc/stat'),
+      (err: unknown) => {
+        assert.ok(err instanceof ProcParseError);
+        assert.equal(err.file, '/host/proc/stat');
+        assert.match(err.message, /^\/host\/proc\/stat: no aggregate "cpu " line/);
+        return true;
+      },
+    );
     assert.throws(() => parseProcStat('cpu0 1 2 3 4\n'), { name: 'ProcParseError', message: /^\/proc\/stat: / });
     assert.throws(() => parseProcStat(''), ProcParseError);
   });
 
   it('throws ProcParseError on a malformed or short CPU line', () => {
-    assert.throws(() => parseProcStat('cpu  1 2 x 4\n', 'f'), { name: 'ProcParseError', message: /^f: malformed system counter "x"/ });
-    assert.throws(() => parseProcStat('cpu  1 2 3\n', 'f'), { name: 'ProcParseError', message: /^f: expected at least 4 counters/ });
-    assert.throws(() => parseProcStat('cpu  1 2 3 4\ncpu0 1 -2 3 4\n', 'f'), { name: 'ProcParseError', message: /nice counter "-2"/ });
+    assert.throws(() => parseProcStat('cpu  1 2 x 4\n', 'f'), {
+      name: 'ProcParseError',
+      message: /^f: malformed system counter "x"/,
+    });
+    assert.throws(() => parseProcStat('cpu  1 2 3\n', 'f'), {
+      name: 'ProcParseError',
+      message: /^f: expected at least 4 counters/,
+    });
+    assert.throws(() => parseProcStat('cpu  1 2 3 4\ncpu0 1 -2 3 4\n', 'f'), {
+      name: 'ProcParseError',
+      message: /nice counter "-2"/,
+    });
   });
 });
 

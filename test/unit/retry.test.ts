@@ -36,7 +36,10 @@ describe('withRetry', () => {
   it('forever: past the last delay, keeps trying at that delay', async () => {
     const { sleep, slept } = recordingSleep();
     const { fn, attempts } = failing(Array.from({ length: 6 }, unreachable), 'up');
-    assert.equal(await withRetry(fn, { delaysMs: [3, 6, 12], forever: true, isRetryable: isTransientEngineError, sleep }), 'up');
+    assert.equal(
+      await withRetry(fn, { delaysMs: [3, 6, 12], forever: true, isRetryable: isTransientEngineError, sleep }),
+      'up',
+    );
     assert.deepEqual(slept, [3, 6, 12, 12, 12, 12]);
     assert.equal(attempts.length, 7);
   });
@@ -62,14 +65,20 @@ describe('withRetry', () => {
     assert.equal(result, 42);
     assert.deepEqual(attempts, [1, 2, 3]);
     assert.deepEqual(slept, [3000, 6000]);
-    assert.deepEqual(retries, [[1, 3000], [2, 6000]]);
+    assert.deepEqual(retries, [
+      [1, 3000],
+      [2, 6000],
+    ]);
   });
 
   it('gives up after one attempt per delay plus one, with the last error', async () => {
     const { sleep, slept } = recordingSleep();
     const errors = [1, 2, 3, 4, 5, 6].map((n) => new EngineError(`failure ${n}`, { statusCode: 500 }));
     const { fn, attempts } = failing([...errors], 'never');
-    await assert.rejects(withRetry(fn, { delaysMs: ENGINE_RETRY_DELAYS_MS, isRetryable: isTransientEngineError, sleep }), errors[4]);
+    await assert.rejects(
+      withRetry(fn, { delaysMs: ENGINE_RETRY_DELAYS_MS, isRetryable: isTransientEngineError, sleep }),
+      errors[4],
+    );
     assert.deepEqual(attempts, [1, 2, 3, 4, 5]);
     assert.deepEqual(slept, [3000, 6000, 12000, 24000]);
   });
@@ -100,7 +109,10 @@ describe('withRetry', () => {
       return new Promise<void>(() => {});
     };
     const { fn, attempts } = failing([unreachable(), unreachable()], 'never');
-    await assert.rejects(withRetry(fn, { delaysMs: [1000, 1000], isRetryable: () => true, signal: controller.signal, sleep }), reason);
+    await assert.rejects(
+      withRetry(fn, { delaysMs: [1000, 1000], isRetryable: () => true, signal: controller.signal, sleep }),
+      reason,
+    );
     assert.equal(sleeping, true);
     assert.deepEqual(attempts, [1]);
   });
@@ -115,7 +127,10 @@ describe('withRetry', () => {
       return Promise.reject(signal?.reason as Error);
     };
     const { fn } = failing([unreachable()], 'never');
-    await assert.rejects(withRetry(fn, { delaysMs: [5], isRetryable: () => true, signal: controller.signal, sleep }), reason);
+    await assert.rejects(
+      withRetry(fn, { delaysMs: [5], isRetryable: () => true, signal: controller.signal, sleep }),
+      reason,
+    );
     assert.equal(seen, controller.signal);
   });
 
@@ -136,7 +151,10 @@ describe('withRetry', () => {
       controller.abort(reason);
       return Promise.reject(unreachable());
     };
-    await assert.rejects(withRetry(fn, { delaysMs: [1], isRetryable: () => true, signal: controller.signal, sleep }), reason);
+    await assert.rejects(
+      withRetry(fn, { delaysMs: [1], isRetryable: () => true, signal: controller.signal, sleep }),
+      reason,
+    );
     assert.deepEqual(slept, []);
   });
 
@@ -166,7 +184,10 @@ describe('isTransientEngineError', () => {
     assert.equal(isTransientEngineError(new EngineError('x', { statusCode: 404 })), false);
     assert.equal(isTransientEngineError(new EngineError('x', { statusCode: 409 })), false);
     assert.equal(isTransientEngineError(new EngineError('x')), false);
-    assert.equal(isTransientEngineError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), false);
+    assert.equal(
+      isTransientEngineError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+      false,
+    );
     assert.equal(isTransientEngineError(undefined), false);
   });
 

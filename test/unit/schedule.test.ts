@@ -49,7 +49,9 @@ describe('decide outside the schedule window', () => {
     assert.equal(d.status, 'draining');
   });
   it('with schedule_vacate, vacates the running pilots', () => {
-    const d = decide(input({ pilots: [pilot(1), pilot(2, 'paused')], controls: ctl, policy: { ...basePolicy, scheduleVacate: true } }));
+    const d = decide(
+      input({ pilots: [pilot(1), pilot(2, 'paused')], controls: ctl, policy: { ...basePolicy, scheduleVacate: true } }),
+    );
     assert.deepEqual(kinds(d.actions), ['remove:id1:schedule', 'remove:id2:schedule']);
   });
 });

@@ -8,8 +8,18 @@ import { basePolicy, input, NOW, pilot, S } from '../support/decide-fixtures.ts'
 
 const io: IoPolicy = { mechanism: 'pause', ownerIops: 100, psiPct: 0, quietMs: 3 * S, pilotWriteBps: 1e6 };
 const policy = { ...basePolicy, cpuPolicy: 'owner' as const, pauseMaxMs: 120 * S, maxDocks: 1, io };
-const reading = (ownerIops: number, writes: Record<string, number>): IoReading => ({ ownerIops, ownerBps: 0, pilotWriteBps: new Map(Object.entries(writes)) });
-const ctx = { image: 'busybox', at: NOW, controls: { drain: false, drainStop: false, forceStop: false }, pilotsLeft: 1, mainMs: 30 * S };
+const reading = (ownerIops: number, writes: Record<string, number>): IoReading => ({
+  ownerIops,
+  ownerBps: 0,
+  pilotWriteBps: new Map(Object.entries(writes)),
+});
+const ctx = {
+  image: 'busybox',
+  at: NOW,
+  controls: { drain: false, drainStop: false, forceStop: false },
+  pilotsLeft: 1,
+  mainMs: 30 * S,
+};
 const nextMs = (d: ReturnType<typeof decide>): number => settle(d.state, d, { started: 0, removed: 0 }, ctx).nextMs;
 
 describe('settle with the I/O rule', () => {
@@ -19,7 +29,10 @@ describe('settle with the I/O rule', () => {
     assert.equal(nextMs(d), IO_RECHECK_MS);
   });
   it('the owner calming down (not yet io_quiet), pilots still paused for it: within IO_RECHECK_MS', () => {
-    const state = { io: { busySince: NOW - 10 * S, calmSince: NOW - S, paused: ['id1'] }, pausedAt: { id1: NOW - 10 * S } };
+    const state = {
+      io: { busySince: NOW - 10 * S, calmSince: NOW - S, paused: ['id1'] },
+      pausedAt: { id1: NOW - 10 * S },
+    };
     const d = decide(input({ policy, pilots: [pilot(1, 'paused')], pilotsBusyPct: 0, io: reading(0, {}), state }));
     assert.deepEqual(d.io?.state.paused, ['id1']);
     assert.equal(nextMs(d), IO_RECHECK_MS);

@@ -9,7 +9,17 @@ import { FakeEngine } from '../support/fake-engine.ts';
 function withPilot(engine: FakeEngine, state: 'running' | 'paused' = 'running'): string {
   const id = 'p'.repeat(64);
   const spec = { labels: {} } as never;
-  engine.pilots.set(id, { id, name: 'plancton-worker-pppppp', pilotId: 'pppppp', state, image: 'busybox', configHash: '', createdAt: 0, startedAt: 0, spec });
+  engine.pilots.set(id, {
+    id,
+    name: 'plancton-worker-pppppp',
+    pilotId: 'pppppp',
+    state,
+    image: 'busybox',
+    configHash: '',
+    createdAt: 0,
+    startedAt: 0,
+    spec,
+  });
   return id;
 }
 
@@ -18,7 +28,7 @@ const how = (over: Partial<Vacate> = {}): Vacate => ({ graceSec: 10, signal: 'SI
 const steps = (engine: FakeEngine): string[] => engine.calls.filter((c) => c !== 'state' && c !== 'exec-running');
 
 describe('vacate: stop command, signal, SIGKILL under one grace', () => {
-  it('SIGTERM without a command is the engine\'s own stop with the whole grace', async () => {
+  it("SIGTERM without a command is the engine's own stop with the whole grace", async () => {
     const engine = new FakeEngine();
     const id = withPilot(engine);
     await vacate(id, how(), { engine, clock: new FakeClock() });
@@ -46,7 +56,7 @@ describe('vacate: stop command, signal, SIGKILL under one grace', () => {
     assert.equal(engine.pilots.get(id)?.exitCode, 137);
   });
 
-  it('the stop command runs first, and its time comes off the signal\'s grace', async () => {
+  it("the stop command runs first, and its time comes off the signal's grace", async () => {
     const engine = new FakeEngine();
     engine.exitsOn.clear();
     engine.execPolls = 3; // three looks at 200 ms: 600 ms of the 2 s
@@ -65,7 +75,10 @@ describe('vacate: stop command, signal, SIGKILL under one grace', () => {
     const clock = new FakeClock();
     await vacate(id, how({ graceSec: 1, command: ['sleep', '60'] }), { engine, clock });
     assert.deepEqual(steps(engine), ['exec', 'kill SIGKILL']);
-    assert.equal(clock.slept.reduce((a, b) => a + b, 0), 1000);
+    assert.equal(
+      clock.slept.reduce((a, b) => a + b, 0),
+      1000,
+    );
   });
 
   it('a paused pilot is thawed first; a stopped or missing one is left alone', async () => {
@@ -87,7 +100,10 @@ describe('vacate: stop command, signal, SIGKILL under one grace', () => {
     const abort = new AbortController();
     const clock = new FakeClock();
     // the clock never moves on its own: only the abort can end this vacate
-    clock.sleep = (_ms, signal) => new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+    clock.sleep = (_ms, signal) =>
+      new Promise((_resolve, reject) =>
+        signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+      );
     const done = vacate(id, how({ signal: 'SIGINT', graceSec: 3600 }), { engine, clock, signal: abort.signal });
     await new Promise((resolve) => setImmediate(resolve));
     abort.abort();

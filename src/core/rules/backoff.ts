@@ -22,7 +22,14 @@ export function probes(backoff: Backoff, live: readonly Pilot[]): Pilot[] {
  * `backoff_max` (it found work that lasts, e.g. an HTCondor job); pilots that found none raise it
  * one level: wait min(max, base * 2^(level-1)), with "equal jitter" (half fixed, half random).
  */
-export function nextBackoff(prev: Backoff | undefined, ended: readonly Pilot[], live: readonly Pilot[], policy: Policy, now: number, jitter: number): Backoff | undefined {
+export function nextBackoff(
+  prev: Backoff | undefined,
+  ended: readonly Pilot[],
+  live: readonly Pilot[],
+  policy: Policy,
+  now: number,
+  jitter: number,
+): Backoff | undefined {
   const outcomes = ended.map((p) => outcomeOf(p, policy));
   if (outcomes.includes('worked')) return undefined;
   if (prev && probes(prev, live).some((p) => now - startOf(p) >= policy.backoffMaxMs)) return undefined;

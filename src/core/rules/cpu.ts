@@ -46,7 +46,11 @@ export const OWN_WORK_SHARE_MAX = 0.2;
 export const OWNER_READING_MAX_AGE_MS = 60_000;
 
 /** The owner's CPU as measured: total busy minus what the pilots and Plancton itself used. */
-export function measuredOwnerPct(host: HostSample, pilotsBusyPct: number | undefined, selfBusyPct: number | undefined): number | undefined {
+export function measuredOwnerPct(
+  host: HostSample,
+  pilotsBusyPct: number | undefined,
+  selfBusyPct: number | undefined,
+): number | undefined {
   return host.cpu === undefined ? undefined : Math.max(0, host.cpu.busyPct - (pilotsBusyPct ?? 0) - (selfBusyPct ?? 0));
 }
 
@@ -59,11 +63,16 @@ export function measuredOwnerPct(host: HostSample, pilotsBusyPct: number | undef
  * `kept` is the clean figure to remember in PolicyState.
  */
 export function ownerReading(
-  measured: number | undefined, ownWorkShare: number | undefined, last: PolicyState['owner'], now: number,
+  measured: number | undefined,
+  ownWorkShare: number | undefined,
+  last: PolicyState['owner'],
+  now: number,
 ): { pct: number | undefined; disturbed: boolean; kept: PolicyState['owner'] } {
   if (measured === undefined) return { pct: undefined, disturbed: false, kept: last };
-  if ((ownWorkShare ?? 0) <= OWN_WORK_SHARE_MAX) return { pct: measured, disturbed: false, kept: { pct: measured, at: now } };
-  if (last === undefined || now - last.at > OWNER_READING_MAX_AGE_MS) return { pct: measured, disturbed: true, kept: last };
+  if ((ownWorkShare ?? 0) <= OWN_WORK_SHARE_MAX)
+    return { pct: measured, disturbed: false, kept: { pct: measured, at: now } };
+  if (last === undefined || now - last.at > OWNER_READING_MAX_AGE_MS)
+    return { pct: measured, disturbed: true, kept: last };
   return { pct: Math.min(measured, last.pct), disturbed: true, kept: last };
 }
 

@@ -5,8 +5,16 @@ export const MEMORY_RECOVERY_FACTOR = 1.25;
 export const PSI_RECOVERY_FACTOR = 0.5;
 
 /** Under the floor (bytes; 0: off), or PSI memory `some avg10` over its limit (percent; 0: off). */
-export function isMemoryShort(availableBytes: number, psiAvg10: number | undefined, floorBytes: number, psiLimitPct: number): boolean {
-  return (floorBytes > 0 && availableBytes < floorBytes) || (psiLimitPct > 0 && psiAvg10 !== undefined && psiAvg10 > psiLimitPct);
+export function isMemoryShort(
+  availableBytes: number,
+  psiAvg10: number | undefined,
+  floorBytes: number,
+  psiLimitPct: number,
+): boolean {
+  return (
+    (floorBytes > 0 && availableBytes < floorBytes) ||
+    (psiLimitPct > 0 && psiAvg10 !== undefined && psiAvg10 > psiLimitPct)
+  );
 }
 
 /**
@@ -21,7 +29,8 @@ export function memoryState(host: HostSample, policy: Policy, wasLow: boolean): 
   const short = isMemoryShort(available, psi, floor, limit);
   // the recovery line stays reachable even for a floor close to the host's whole memory
   const recoveryLine = Math.min(floor * MEMORY_RECOVERY_FACTOR, (floor + host.memory.totalBytes) / 2);
-  const recovering = (floor > 0 && available < recoveryLine) || (limit > 0 && psi !== undefined && psi > limit * PSI_RECOVERY_FACTOR);
+  const recovering =
+    (floor > 0 && available < recoveryLine) || (limit > 0 && psi !== undefined && psi > limit * PSI_RECOVERY_FACTOR);
   return { short, low: short || (wasLow && recovering) };
 }
 
@@ -32,7 +41,11 @@ export function memoryState(host: HostSample, policy: Policy, wasLow: boolean): 
  * follows at once, takes more. A pilot without a figure ends the list, and a shortage with no
  * amount (PSI only) takes one, so unknown figures never remove more than one pilot a pass.
  */
-export function memoryVictims(byAge: readonly Pilot[], missingBytes: number, usage: ReadonlyMap<string, number> | undefined): Pilot[] {
+export function memoryVictims(
+  byAge: readonly Pilot[],
+  missingBytes: number,
+  usage: ReadonlyMap<string, number> | undefined,
+): Pilot[] {
   const victims: Pilot[] = [];
   let freed = 0;
   for (const p of byAge) {

@@ -18,7 +18,10 @@ export function youngestFirst(candidates: readonly Pilot[]): Pilot[] {
 }
 
 /** The pilot paused first (by `pausedAt`), for resuming in order. */
-export function firstPaused(candidates: readonly Pilot[], pausedAt: Readonly<Record<string, number>>): Pilot | undefined {
+export function firstPaused(
+  candidates: readonly Pilot[],
+  pausedAt: Readonly<Record<string, number>>,
+): Pilot | undefined {
   let best: Pilot | undefined;
   for (const p of candidates) {
     const t = pausedAt[p.id] ?? 0;

@@ -26,7 +26,13 @@ export function fittingPilots(input: DecideInput, cpu: CpuView, remaining: numbe
 }
 
 /** The first reason, in this order, why nothing may start now. */
-export function startBlock(input: DecideInput, state: PolicyState, room: number, fitting: number, paused: number): StartBlock | undefined {
+export function startBlock(
+  input: DecideInput,
+  state: PolicyState,
+  room: number,
+  fitting: number,
+  paused: number,
+): StartBlock | undefined {
   const { controls, host, image, policy, now } = input;
   if (controls.forceStop) return 'stopping';
   if (controls.drain || controls.drainStop) return 'draining';
