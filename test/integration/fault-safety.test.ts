@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
+import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
 import { assertUntouched, DaemonProcess, foreignContainer, pilotsOf, testConfig } from '../support/daemon.ts';
 
 const skip = await requireEngine('busybox');
@@ -33,8 +33,12 @@ describe('fault cases on the real engine', { skip, timeout: 600_000 }, () => {
   after(async () => {
     for (const d of daemons) await d.cleanup();
     for (const i of instances) await removeByLabel(`org.plancton.instance=${i}`);
-    await assertUntouched(foreign);
     await removeByLabel(`org.plancton.instance=never`).catch(() => undefined);
+    try {
+      await assertUntouched(foreign);
+    } finally {
+      await docker(['rm', '-f', foreign.id]).catch(() => undefined);
+    }
   });
 
   it('two daemons started at once on one run directory: exactly one runs, the pilots are not doubled', async () => {
