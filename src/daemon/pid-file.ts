@@ -100,7 +100,7 @@ function canonical(path: string): string {
 export async function claimPidFile(file: string, runDir?: string): Promise<void> {
   const dir = dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  await checkDirSafe(dir);
+  await checkDirSafe(dir, false, true);
   const taken = async (): Promise<string> => {
     const other = await runningPid(file);
     return `another Plancton is running${other !== undefined ? ` with pid ${other}` : ''} (pid file ${file}${runDir ? `, run directory ${runDir}` : ''})`;

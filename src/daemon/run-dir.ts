@@ -18,19 +18,11 @@ const uid = (): number => (typeof process.getuid === 'function' ? process.getuid
  * @param tighten - `dir` itself, when it is this user's own but open to others (a Kubernetes
  *   emptyDir is created 0777), is made owner-only instead of refused: nothing in it is ever
  *   followed through a symlink, so what others may have put there cannot redirect a write.
+ * @param trustedLink - `dir` may be a symlink that root or this user made in a directory that
+ *   passes the same check (the pid file's directory: Debian's /var/run -> /run); its target is checked.
  */
-export async function checkDirSafe(dir: string, tighten = false): Promise<void> {
-  let st = await lstat(dir);
-  if (st.isSymbolicLink())
-    throw new RunDirError(
-      `${dir} is a symlink: refusing it (a planted link would redirect Plancton's files); use the real directory`,
-    );
-  if (!st.isDirectory()) throw new RunDirError(`${dir} is not a directory`);
+export async function checkDirSafe(dir: string, tighten = false, trustedLink = false): Promise<void> {
   const me = uid();
-  if (tighten && st.uid === me && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-    await chmod(dir, 0o700);
-    st = await lstat(dir);
-  }
   const check = (path: string, s: { uid: number; mode: number }): void => {
     if (s.uid !== 0 && s.uid !== me)
       throw new RunDirError(`${path} belongs to uid ${s.uid}, neither root nor this user (${me}): refusing ${dir}`);
@@ -40,11 +32,39 @@ export async function checkDirSafe(dir: string, tighten = false): Promise<void> 
       );
     }
   };
-  check(dir, st);
-  for (let p = await realpath(dirname(dir)); ; p = dirname(p)) {
-    check(p, await lstat(p));
-    if (p === dirname(p)) break;
+  const ancestors = async (of: string): Promise<void> => {
+    for (let p = await realpath(dirname(of)); ; p = dirname(p)) {
+      check(p, await lstat(p));
+      if (p === dirname(p)) break;
+    }
+  };
+  let path = dir;
+  let st = await lstat(path);
+  if (st.isSymbolicLink()) {
+    // trustedLink (the pid file's directory, e.g. Debian's /var/run -> /run): a link that root or this
+    // user made in a directory only they can write, so nobody else could have planted it
+    if (
+      !trustedLink ||
+      (st.uid !== 0 && st.uid !== me) ||
+      !(await ancestors(path).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new RunDirError(
+        `${dir} is a symlink: refusing it (a planted link would redirect Plancton's files); use the real directory`,
+      );
+    }
+    path = await realpath(path);
+    st = await lstat(path);
   }
+  if (!st.isDirectory()) throw new RunDirError(`${dir} is not a directory`);
+  if (tighten && st.uid === me && (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+    await chmod(path, 0o700);
+    st = await lstat(path);
+  }
+  check(path, st);
+  await ancestors(path);
 }
 
 /**

@@ -115,6 +115,19 @@ describe('an insecure or symlinked run directory is refused, and nothing is writ
     symlinkSync(join(base, 'real'), join(base, 'linked'));
     await assert.rejects(new RunDir(join(base, 'linked')).ensure(), /is a symlink: refusing it/);
   });
+  it("the pid file's directory may be a symlink this user made in a safe directory (Debian's /var/run -> /run), not one in an open directory", async () => {
+    mkdirSync(join(base, 'run-real'), { mode: 0o755 });
+    symlinkSync(join(base, 'run-real'), join(base, 'var-run'));
+    const file = join(base, 'var-run', 'plancton.pid');
+    await claimPidFile(file);
+    assert.equal(parsePidFile(readFileSync(join(base, 'run-real', 'plancton.pid'), 'utf8'))?.pid, process.pid);
+    await releasePidFile(file);
+    const open = join(base, 'open-for-link');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    symlinkSync(join(base, 'run-real'), join(open, 'var-run'));
+    await assert.rejects(claimPidFile(join(open, 'var-run', 'other.pid')), /is a symlink: refusing it/);
+  });
   it('world-writable without sticky, itself or above it; another owner', async () => {
     const open = join(base, 'open');
     mkdirSync(open);
