@@ -32,7 +32,7 @@ describe("the README's HTCondor demo, verbatim", { skip, timeout: 30 * 60_000 },
   const env = {
     COMPOSE_PROJECT_NAME: `plancton-demo-${suffix}`,
     PLANCTON_INSTANCE_ID: instance,
-    PLANCTON_OVERLOAD_MARGIN: '400',
+    PLANCTON_OVERLOAD_MARGIN: '100',
   };
   const compose = ['docker', 'compose'];
 

@@ -122,7 +122,7 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
       PLANCTON_GRACE_KILL: '600',
       PLANCTON_GRACE_SPAWN: '0',
       PLANCTON_PAUSE_MAX: '0',
-      PLANCTON_OVERLOAD_MARGIN: '400',
+      PLANCTON_OVERLOAD_MARGIN: '100',
       PLANCTON_LOG_LEVEL: 'debug',
     };
   }
