@@ -45,12 +45,24 @@ ensure() {
   if answers; then
     say "Docker $(inner version --format '{{.Server.Version}}') already answers on $SOCKET"
   else
-    docker rm -f "$NAME" >/dev/null 2>&1 || true
-    mkdir -p "${SOCKET%/*}"
-    rm -f "$SOCKET"
-    docker run -d --privileged --name "$NAME" --label plancton-ci=docker26 \
-      -v "${SOCKET%/*}:/run/plancton-dind" "$IMAGE" dockerd --host=unix:///run/plancton-dind/"${SOCKET##*/}" >/dev/null
-    for _ in $(seq 300); do answers && break; sleep 0.2; done
+    # A container left by an engine that was killed (a stopped session) is replaced; its first
+    # successor has been seen to exit at once (status 2, no output), so up to three tries.
+    local try
+    for try in 1 2 3; do
+      docker rm -f "$NAME" >/dev/null 2>&1 || true
+      mkdir -p "${SOCKET%/*}"
+      rm -f "$SOCKET"
+      docker run -d --privileged --name "$NAME" --label plancton-ci=docker26 \
+        -v "${SOCKET%/*}:/run/plancton-dind" "$IMAGE" dockerd --host=unix:///run/plancton-dind/"${SOCKET##*/}" >/dev/null
+      for _ in $(seq 300); do
+        answers && break
+        [[ $(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null) == true ]] || break
+        sleep 0.2
+      done
+      answers && break
+      say "try $try: Docker 26 did not come up ($(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$NAME" 2>/dev/null))"
+      sleep 2
+    done
     answers || { docker logs --tail 30 "$NAME" >&2; die "Docker 26 does not answer on $SOCKET"; }
     say "Docker $(inner version --format '{{.Server.Version}} (API {{.Server.APIVersion}})') on $SOCKET ($NAME)"
   fi
