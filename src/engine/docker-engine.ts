@@ -133,13 +133,18 @@ export class DockerEngine implements EnginePort {
     return container.id;
   }
 
-  async runState(id: string, opts: CallOptions = {}): Promise<RunState | undefined> {
-    const info = await this.#call(
+  /** `docker inspect` of one container; undefined when it is gone (404). */
+  #inspect(id: string, opts: CallOptions) {
+    return this.#call(
       `inspect container ${short(id)}`,
       opts,
       () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }),
       [404],
     );
+  }
+
+  async runState(id: string, opts: CallOptions = {}): Promise<RunState | undefined> {
+    const info = await this.#inspect(id, opts);
     if (info === undefined) return undefined;
     return info.State.Paused ? 'paused' : info.State.Running ? 'running' : 'stopped';
   }
@@ -193,12 +198,7 @@ export class DockerEngine implements EnginePort {
   }
 
   async inspectExit(id: string, opts: CallOptions = {}): Promise<PilotExit | undefined> {
-    const info = await this.#call(
-      `inspect container ${short(id)}`,
-      opts,
-      () => this.#client().getContainer(id).inspect({ abortSignal: opts.signal }),
-      [404],
-    );
+    const info = await this.#inspect(id, opts);
     if (info === undefined) return undefined;
     const startedAt = parseEngineTime(info.State.StartedAt);
     const ended = startedAt !== undefined && !info.State.Running && !info.State.Restarting;

@@ -211,12 +211,15 @@ export class IoMeter {
     return c;
   }
 
-  async #pilotCounts(id: string): Promise<Counts | undefined> {
+  /** Where a pilot's cgroup of `controller` may be: under the engine's group, or its systemd scope (v2: one tree). */
+  #pilotDirs(id: string, controller: 'blkio' | 'memory'): string[] {
     const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-    const dirs =
-      this.#o.cgroupVersion === '1'
-        ? [`${root}/blkio/${group}/${id}`, `${root}/blkio/${scope}`]
-        : [`${root}/${group}/${id}`, `${root}/${scope}`];
+    const base = this.#o.cgroupVersion === '1' ? `${root}/${controller}` : root;
+    return [`${base}/${group}/${id}`, `${base}/${scope}`];
+  }
+
+  async #pilotCounts(id: string): Promise<Counts | undefined> {
+    const dirs = this.#pilotDirs(id, 'blkio');
     for (const dir of dirs) {
       const c = await this.#counts(dir, false);
       if (c) return c;
@@ -226,11 +229,7 @@ export class IoMeter {
 
   /** The pilot's dirty and writeback page cache, bytes (memory cgroup); undefined where it cannot be read. */
   async #dirty(id: string): Promise<number | undefined> {
-    const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-    const files =
-      this.#o.cgroupVersion === '1'
-        ? [`${root}/memory/${group}/${id}/memory.stat`, `${root}/memory/${scope}/memory.stat`]
-        : [`${root}/${group}/${id}/memory.stat`, `${root}/${scope}/memory.stat`];
+    const files = this.#pilotDirs(id, 'memory').map((dir) => `${dir}/memory.stat`);
     for (const file of files) {
       const t = await text(file);
       if (t !== undefined) return parseDirtyBytes(t, file);
@@ -240,11 +239,7 @@ export class IoMeter {
 
   /** All the pilot's processes' dirtied bytes (`/proc/<pid>/io`); undefined where they cannot be read (no CAP_SYS_PTRACE for another user's processes). */
   async #procWrites(id: string): Promise<number | undefined> {
-    const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-    const dirs =
-      this.#o.cgroupVersion === '1'
-        ? [`${root}/blkio/${group}/${id}`, `${root}/blkio/${scope}`]
-        : [`${root}/${group}/${id}`, `${root}/${scope}`];
+    const dirs = this.#pilotDirs(id, 'blkio');
     for (const dir of dirs) {
       const procs = await text(`${dir}/cgroup.procs`);
       if (procs === undefined) continue;
