@@ -167,7 +167,9 @@ export class Daemon {
     const io = this.#d.io;
     io?.start(
       () => ioPolicy(this.config.settings, io.setup.mechanism),
-      () => this.wake(true),
+      // urgent but no replan: the disk decides pauses, not how many start, and the engine's own
+      // writes while a fill creates containers read as the owner's (a replan cut every fill in passes)
+      () => this.wake(true, false),
       () => this.#diskBusy,
     );
     try {
