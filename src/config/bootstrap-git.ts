@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { BootstrapError } from './bootstrap-spec.ts';
 
 export interface GitOptions {
@@ -21,6 +20,8 @@ export function redactUrls(text: string): string {
  */
 export async function git(args: readonly string[], o: GitOptions = {}): Promise<string> {
   const cmd = ['-c', 'core.askpass=true', ...(o.cwd ? ['-C', o.cwd] : []), ...args];
+  // loaded on first use: a daemon without a git source never pays for execa's modules
+  const { execa } = await import('execa');
   const r = await execa('git', cmd, {
     reject: false,
     stdin: 'ignore',
