@@ -1,16 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { ServerResponse } from 'node:http';
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { FetchError, fetchText } from '../../src/config/fetch-text.ts';
 import { maskSecrets, maskUrl } from '../../src/config/mask.ts';
 import { ConfigSource } from '../../src/config/source.ts';
 import type { Paths } from '../../src/config/paths.ts';
+import { startWebServers, type WebServers } from '../support/web-servers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-fetch-'));
 const paths: Paths = {
@@ -60,46 +58,16 @@ function handler(req: { url?: string | undefined }, res: ServerResponse, httpBas
 }
 
 describe('fetching the configuration URL', () => {
-  let http: Server;
-  let https: ReturnType<typeof createHttpsServer>;
+  let servers: WebServers;
   let h = '';
   let s = '';
   before(async () => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-days',
-        '1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    http = createServer((req, res) => handler(req, res, h));
-    https = createHttpsServer(
-      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-      (req, res) => handler(req, res, h),
-    );
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
-    h = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    s = `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
+    servers = await startWebServers(dir, (req, res) => handler(req, res, h));
+    [h, s] = [servers.http, servers.https];
   });
-  after(() => {
+  after(async () => {
     timers.forEach(clearInterval);
-    http.closeAllConnections();
-    https.closeAllConnections();
-    http.close();
-    https.close();
+    await servers.close();
   });
 
   it('takes https, and plain http only on loopback or with the explicit opt-in', async () => {

@@ -7,9 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -19,6 +17,7 @@ import { FetchError } from '../../src/config/fetch-text.ts';
 import { maskUrl } from '../../src/config/mask.ts';
 import { ConfigSource } from '../../src/config/source.ts';
 import type { HostileInput, HostileOutcome } from '../support/hostile-worker.ts';
+import { startWebServers, type WebServers } from '../support/web-servers.ts';
 
 const CORPUS = resolve(import.meta.dirname, '../fixtures/hostile');
 const WORKER = resolve(import.meta.dirname, '../support/hostile-worker.ts');
@@ -170,46 +169,16 @@ function serve(req: IncomingMessage, res: ServerResponse, http: string): void {
 }
 
 describe('hostile-input corpus', { timeout: 1_800_000 }, () => {
-  let http: Server;
-  let https: ReturnType<typeof createHttpsServer>;
+  let servers: WebServers;
   let H = '';
   let S = '';
   before(async () => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-days',
-        '1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    http = createServer((req, res) => serve(req, res, H));
-    https = createHttpsServer(
-      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-      (req, res) => serve(req, res, H),
-    );
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
-    H = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    S = `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
+    servers = await startWebServers(dir, (req, res) => serve(req, res, H));
+    [H, S] = [servers.http, servers.https];
   });
-  after(() => {
+  after(async () => {
     timers.forEach(clearInterval);
-    http.closeAllConnections();
-    https.closeAllConnections();
-    http.close();
-    https.close();
+    await servers.close();
     console.log(`hostile corpus: ${JSON.stringify(counts)}`);
   });
 

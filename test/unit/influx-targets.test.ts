@@ -1,7 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +9,7 @@ import { join } from 'node:path';
 import { InfluxWriter } from '../../src/report/influx-writer.ts';
 import { redact, resolveTargets, targetLabel } from '../../src/report/influx-targets.ts';
 import { memoryLogger, sampleReport } from '../support/sample-report.ts';
+import { selfSigned, type KeyPair } from '../support/web-servers.ts';
 
 const keys = (influxdb_url: string | string[] | null, influxdb_username = '', influxdb_password = '') => ({
   influxdb_url,
@@ -125,28 +125,10 @@ describe('no secret in any log line, whatever InfluxDB answers', () => {
   }
 });
 
-function selfSigned(dir: string): { key: Buffer; cert: Buffer } | undefined {
+/** A self-signed pair, or undefined when openssl is missing (the test is then skipped). */
+function selfSignedOrNone(dir: string): KeyPair | undefined {
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+    return selfSigned(dir);
   } catch {
     return undefined;
   }
@@ -154,7 +136,7 @@ function selfSigned(dir: string): { key: Buffer; cert: Buffer } | undefined {
 
 describe('insecure_https: skips TLS verification for that URL only', () => {
   const dir = mkdtempSync(join(tmpdir(), 'plancton-tls-'));
-  const pair = selfSigned(dir);
+  const pair = selfSignedOrNone(dir);
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it(
