@@ -21,14 +21,10 @@ import {
   runningPilots,
   statusIn,
   variantArgs,
+  yamlOf as yaml,
 } from '../support/image.ts';
 
 const skip = await requireImages(NODE_IMAGE, PILOT_IMAGE);
-
-const yaml = (vars: Record<string, string | number>): string =>
-  Object.entries(vars)
-    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
-    .join('\n') + '\n';
 
 describe('the image: configuration from a git repository (PLANCTON_CONF_GIT)', { skip, timeout: 15 * 60_000 }, () => {
   const { run } = quickStart();

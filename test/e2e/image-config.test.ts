@@ -24,6 +24,7 @@ import {
   runningPilots,
   statusIn,
   variantArgs,
+  yamlOf as yaml,
 } from '../support/image.ts';
 
 const skip = await requireImages(NODE_IMAGE, PILOT_IMAGE);
@@ -40,11 +41,6 @@ const FAST: Record<string, string | number> = {
 };
 const envArgs = (vars: Record<string, string | number>): string[] =>
   Object.entries(vars).flatMap(([k, v]) => ['-e', `PLANCTON_${k.toUpperCase()}=${v}`]);
-const yaml = (vars: Record<string, string | number>): string =>
-  Object.entries(vars)
-    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
-    .join('\n') + '\n';
-
 describe('the image: configuration, health and stop', { skip, timeout: 15 * 60_000 }, () => {
   const { run } = quickStart();
   const run_ = `e2e-${randomSuffix()}`;

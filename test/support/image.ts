@@ -142,6 +142,12 @@ export function variantArgs(line: string, name: string, extra: readonly string[]
   return [...out, ...extra, words.at(-1) ?? ''];
 }
 
+/** A flat configuration file's text: one `key: value` line a setting. */
+export const yamlOf = (vars: Record<string, string | number>): string =>
+  Object.entries(vars)
+    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+    .join('\n') + '\n';
+
 /** A fresh suffix for container names and instance ids. */
 export function randomSuffix(): string {
   return randomBytes(4).toString('hex');
