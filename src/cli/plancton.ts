@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { exitWhenFlushed } from './exit.ts';
 import { main } from './main.ts';
 
-process.exit(await main(process.argv.slice(2), 'plancton'));
+await exitWhenFlushed(await main(process.argv.slice(2), 'plancton'));

@@ -56,6 +56,8 @@ export class ConfigSource {
   readonly #url: string | undefined;
   readonly #git: string | undefined;
   #text: string | undefined;
+  /** Why the last fetch failed, while the last good text stands in: a warning of every load until a fetch succeeds. */
+  #fetchFailure: string | undefined;
   #nextFetch = 0;
   #cloned = false;
 
@@ -100,7 +102,7 @@ export class ConfigSource {
     const every = seconds(env, 'PLANCTON_CONF_UPDATE', 1, 0);
     const deadlineMs = seconds(env, 'PLANCTON_CONF_TIMEOUT', 1, DEFAULT_FETCH_DEADLINE_MS / 1000) * 1000;
     const allowHostPower = this.#localAllowance();
-    const load = (text: string): LoadedConfig => loadConfig({ text, file: safeUrl(url), env, args, hostFacts: this.#o.hostFacts, remote: true, allowHostPower });
+    const load = (text: string): LoadedConfig => this.#withFetchFailure(loadConfig({ text, file: safeUrl(url), env, args, hostFacts: this.#o.hostFacts, remote: true, allowHostPower }));
     const now = (this.#o.now ?? Date.now)();
     if (this.#text !== undefined && now < this.#nextFetch) return load(this.#text);
     this.#nextFetch = now + every * 1000;
@@ -111,11 +113,11 @@ export class ConfigSource {
       if (this.#o.strict) throw err;
       this.#text ??= await this.#cached(url);
       if (this.#text === undefined) throw err;
-      const warning = `${(err as Error).message}; keeping the last good configuration`;
-      this.#o.onWarning?.(warning);
-      const config = load(this.#text);
-      return { ...config, warnings: [...config.warnings, warning] };
+      this.#fetchFailure = `${(err as Error).message}; keeping the last good configuration`;
+      this.#o.onWarning?.(this.#fetchFailure);
+      return load(this.#text);
     }
+    this.#fetchFailure = undefined;
     const config = load(fetched); // throws ConfigError: the caller keeps its last good configuration
     if (fetched !== this.#text) {
       this.#text = fetched;
@@ -133,7 +135,7 @@ export class ConfigSource {
     const { paths, env, args } = this.#o;
     // the checkout is the repository's text, not the local administrator's: like a URL's, it may not
     // give pilots power over the host unless the command line allows it
-    const loadFile = (): LoadedConfig => loadConfig({ file: paths.configFile, fileRequired: true, env, args, hostFacts: this.#o.hostFacts, remote: true });
+    const loadFile = (): LoadedConfig => this.#withFetchFailure(loadConfig({ file: paths.configFile, fileRequired: true, env, args, hostFacts: this.#o.hostFacts, remote: true }));
     const now = (this.#o.now ?? Date.now)();
     if (this.#cloned && now < this.#nextFetch) return loadFile();
     this.#nextFetch = now + seconds(env, 'PLANCTON_CONF_UPDATE', 1, 0) * 1000;
@@ -148,13 +150,20 @@ export class ConfigSource {
         validate: (text, origin) => void loadConfig({ text, file: origin, env, args, hostFacts: this.#o.hostFacts, remote: true }),
       });
       this.#cloned = true;
+      this.#fetchFailure = undefined;
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       if (err instanceof BootstrapError && err.refused) throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: err.message }], { cause: err });
       if (!existsSync(paths.configFile)) throw err;
-      this.#o.onWarning?.(`${(err as Error).message}; keeping the last good configuration`);
+      this.#fetchFailure = `${(err as Error).message}; keeping the last good configuration`;
+      this.#o.onWarning?.(this.#fetchFailure);
     }
     return loadFile();
+  }
+
+  /** `config` with the last fetch's failure among its warnings, while the last good text stands in. */
+  #withFetchFailure(config: LoadedConfig): LoadedConfig {
+    return this.#fetchFailure === undefined ? config : { ...config, warnings: [...config.warnings, this.#fetchFailure] };
   }
 
   /**

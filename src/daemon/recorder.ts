@@ -110,6 +110,8 @@ export class PassRecorder {
         maxDocks: this.#maxDocks.value,
         maxDocksError: this.#maxDocks.error,
         reloadError: facts.reloadError,
+        hostPower: config.hostPower.map(({ key, grant, why }) => ({ key, grant, why })),
+        warnings: config.warnings,
       },
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
       idlePriority: this.#priority ?? d.idle,

@@ -34,6 +34,14 @@ export interface StatusReport {
     readonly maxDocks: number;
     readonly maxDocksError?: string | undefined;
     readonly reloadError?: string | undefined;
+    /**
+     * Settings of the configuration in force that give pilots power over the host (each also among
+     * `warnings`), so that `status` names them for as long as they are in force, not only at start.
+     */
+    readonly hostPower?:
+      ReadonlyArray<{ readonly key: string; readonly grant: string; readonly why: string }> | undefined;
+    /** The warnings of the configuration in force: host power, a failed fetch of the config URL (the last good text kept), unknown keys... */
+    readonly warnings?: readonly string[] | undefined;
   };
   readonly engine: { readonly reachable: boolean; readonly error?: string | undefined };
   /** Whether the pilots run under the idle-priority parent cgroup, and what was set (or why not). */
@@ -147,12 +155,29 @@ function ioLine(io: IoStatus): string {
   return `${io.mechanism} (${io.detail})${owner}, owner ${io.ownerBusy ? 'BUSY' : 'quiet'}${cut}${io.error ? `; ${io.error}` : ''}`;
 }
 
+/** Most warnings `status` lists; a configuration with more (unknown keys, say) has them counted. */
+const MAX_WARNINGS = 20;
+
+/**
+ * The warnings lines of `plancton status`: first the settings that give pilots power over the host,
+ * then the other warnings of the configuration in force (a failed fetch of the config URL among them).
+ */
+export function warningLines(config: StatusReport['config']): string[] {
+  const power = config.hostPower ?? [];
+  const lines = power.map((p) => `HOST POWER: ${p.key} (${p.grant}): ${p.why}`);
+  const others = (config.warnings ?? []).filter((w) => !w.startsWith('host power: '));
+  lines.push(...others.slice(0, MAX_WARNINGS));
+  if (others.length > MAX_WARNINGS) lines.push(`and ${others.length - MAX_WARNINGS} more warnings`);
+  return lines.map((l) => `warning:  ${l}`);
+}
+
 /** The human table of `plancton status`. */
 export function formatStatus(r: StatusReport, now: number, alive: boolean): string {
   const lines = [
     `daemon:   ${alive ? r.state : 'not running'}${alive ? ` (pid ${r.pid})` : ` (last seen ${age((now - r.updatedAt) / 1000)} ago as ${r.state})`}`,
     `instance: ${r.instance} on ${r.hostname}, version ${r.version}, up ${age((now - r.startedAt) / 1000)}`,
     `config:   ${r.config.source} (pilot hash ${r.config.hash})${r.config.reloadError ? `; last reload FAILED, kept previous: ${r.config.reloadError}` : ''}`,
+    ...warningLines(r.config),
     `engine:   ${r.engine.reachable ? 'reachable' : `UNREACHABLE: ${r.engine.error ?? ''}`}`,
     `priority: ${r.idlePriority ? `${r.idlePriority.enabled ? 'idle' : 'NOT idle'} (${r.idlePriority.detail})` : '-'}`,
     `disk:     ${r.io ? ioLine(r.io) : 'not governed'}`,

@@ -132,10 +132,12 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
       // the credentials reached Plancton (the InfluxDB hosts do not resolve here) and are not logged
       const env = (await dockerExec(plancton, ['printenv', 'PLANCTON_INFLUXDB_PASSWORD'])).stdout;
       assert.equal(env, 's3cret,with:odd@chars');
+      const token = (await dockerExec(plancton, ['printenv', 'PLANCTON_METRICS_TOKEN'])).stdout;
+      assert.equal(token, 'chart-secret-metrics-token-0123456789');
       const logs = await execa('docker', ['logs', plancton], { reject: false, all: true });
       const text = String(logs.all);
       assert.match(text, /"message":"iteration"/);
-      for (const secret of ['s3cret', 'plancton:pw@', ':pw@'])
+      for (const secret of ['s3cret', 'plancton:pw@', ':pw@', token])
         assert.ok(!text.includes(secret), `the log shows ${secret}`);
     });
   });

@@ -29,6 +29,8 @@ export const NOT_IN_CONFIG: Readonly<Partial<Record<keyof Settings, string>>> = 
     "The chart mounts the node's cgroup filesystem at /sys/fs/cgroup (hostCgroup.enabled), where Plancton looks by default.",
   influxdb_password:
     'A credential: set credentials.influxdbPassword or credentials.existingSecret, so it lands in a Secret, not in the ConfigMap.',
+  metrics_token:
+    'A credential: set credentials.metricsToken, or credentials.existingSecret with credentials.existingSecretKeys.metricsToken, so it lands in a Secret, not in the ConfigMap.',
   registry_auth_file:
     'Set by the chart when registryAuth.existingSecret is given: that Secret is mounted at /etc/plancton-registry/config.json.',
   registry_username:

@@ -257,8 +257,10 @@ describe('values files', () => {
     const env = {
       PLANCTON_INFLUXDB_URL: JSON.stringify(credentials.influxdbUrl),
       PLANCTON_INFLUXDB_PASSWORD: String(credentials.influxdbPassword),
+      PLANCTON_METRICS_TOKEN: String(credentials.metricsToken),
     };
     const loaded = loadConfig({ text: configText(values), env, args: [] });
+    assert.equal(loaded.settings.metrics_token, credentials.metricsToken);
     assert.deepEqual(loaded.settings.influxdb_url, credentials.influxdbUrl);
     assert.equal(loaded.settings.influxdb_password, credentials.influxdbPassword);
     assert.equal((merged('existing-secret-values.yaml').credentials as Values).existingSecret, 'plancton-influxdb');
@@ -279,6 +281,12 @@ describe('values files', () => {
     ['config.hostname (set by the chart)', 'config: {hostname: node1}', '/config/hostname'],
     ['config.docker_socket (set by the chart)', 'config: {docker_socket: /x.sock}', '/config/docker_socket'],
     ['config.influxdb_password (a credential)', 'config: {influxdb_password: pw}', '/config/influxdb_password'],
+    [
+      'config.metrics_token (a credential)',
+      'config: {metrics_token: abcdefghijklmnopqrstuvwxyz}',
+      '/config/metrics_token',
+    ],
+    ['a metrics token too short for Plancton', 'credentials: {metricsToken: short}', '/credentials/metricsToken'],
     [
       'an InfluxDB URL with credentials in config',
       'config: {influxdb_url: "http://u:p@h:8086#db"}',
@@ -486,6 +494,7 @@ describe('rendered by the real helm 3 and helm 4', () => {
           const creds = values.credentials as Values;
           const secrets = [
             creds.influxdbPassword,
+            creds.metricsToken,
             ...(Array.isArray(creds.influxdbUrl) ? (creds.influxdbUrl as unknown[]) : [creds.influxdbUrl]),
           ].filter((s): s is string => typeof s === 'string' && s !== '');
           const secret: (K8sObject & { data?: Record<string, string> }) | undefined = objects.find(
@@ -502,6 +511,7 @@ describe('rendered by the real helm 3 and helm 4', () => {
           };
           if (creds.influxdbPassword && !creds.existingSecret)
             assert.equal(decoded('influxdb-password'), creds.influxdbPassword);
+          if (creds.metricsToken && !creds.existingSecret) assert.equal(decoded('metrics-token'), creds.metricsToken);
           if (creds.influxdbUrl && !creds.existingSecret) {
             const urls = Array.isArray(creds.influxdbUrl) ? creds.influxdbUrl : [creds.influxdbUrl];
             assert.deepEqual(
@@ -512,7 +522,7 @@ describe('rendered by the real helm 3 and helm 4', () => {
           }
           const c = podSpec(objects).containers.find((x) => x.name === 'plancton');
           for (const e of c?.env ?? []) {
-            if (/PASSWORD|INFLUXDB_URL/.test(e.name)) {
+            if (/PASSWORD|INFLUXDB_URL|TOKEN/.test(e.name)) {
               assert.equal(e.value, undefined, `${e.name} has a plain value`);
               assert.ok(e.valueFrom?.secretKeyRef, `${e.name} not from a Secret`);
             }
@@ -523,6 +533,30 @@ describe('rendered by the real helm 3 and helm 4', () => {
             const refs = (c?.env ?? []).map((e) => e.valueFrom?.secretKeyRef?.name).filter(Boolean);
             assert.ok(refs.length > 0 && refs.every((n) => n === creds.existingSecret));
           }
+        });
+
+        it('the metrics token reaches Plancton from a Secret, and the ServiceMonitor sends it from the same one', () => {
+          const creds = values.credentials as { existingSecret: string; metricsToken: string };
+          const keys = (values.credentials as Values).existingSecretKeys as { metricsToken: string };
+          const key = creds.existingSecret ? keys.metricsToken : creds.metricsToken ? 'metrics-token' : '';
+          const secretName = creds.existingSecret || objects.find((o) => o.kind === 'Secret')?.metadata.name;
+          const c = podSpec(objects).containers.find((x) => x.name === 'plancton');
+          const env = c?.env?.find((e) => e.name === 'PLANCTON_METRICS_TOKEN');
+          const monitor = objects.find((o) => o.kind === 'ServiceMonitor') as
+            (K8sObject & { spec: { endpoints: Array<{ authorization?: unknown }> } }) | undefined;
+          if (!key) {
+            assert.equal(env, undefined, 'a token variable with no token');
+            assert.equal(monitor?.spec.endpoints[0]?.authorization, undefined);
+            return;
+          }
+          // a named key must be there: not optional, so that /metrics is never served unprotected by mistake
+          assert.deepEqual(env?.valueFrom?.secretKeyRef, { name: secretName, key });
+          assert.equal(env?.value, undefined);
+          if (monitor)
+            assert.deepEqual(monitor.spec.endpoints[0]?.authorization, {
+              type: 'Bearer',
+              credentials: { name: secretName, key },
+            });
         });
 
         it('kubectl decodes every built-in object into its typed API structs, offline', async () => {

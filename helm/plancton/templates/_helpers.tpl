@@ -77,10 +77,18 @@ The Secret holding the credentials: the user's existingSecret, else the chart's 
 {{- end }}
 
 {{/*
+The key of the Secret that holds the metrics bearer token: existingSecretKeys.metricsToken in
+the site's Secret (optional there), `metrics-token` in the chart's; empty when there is none.
+*/}}
+{{- define "plancton.metricsTokenKey" -}}
+{{- if .Values.credentials.existingSecret }}{{ .Values.credentials.existingSecretKeys.metricsToken }}{{ else if .Values.credentials.metricsToken }}metrics-token{{ end }}
+{{- end }}
+
+{{/*
 "true" when the chart creates its own Secret (some credential is set and no existingSecret).
 */}}
 {{- define "plancton.createSecret" -}}
-{{- if and (not .Values.credentials.existingSecret) (or .Values.credentials.influxdbPassword .Values.credentials.influxdbUrl) }}true{{ end }}
+{{- if and (not .Values.credentials.existingSecret) (or .Values.credentials.influxdbPassword .Values.credentials.influxdbUrl .Values.credentials.metricsToken) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -133,6 +141,9 @@ installations that skip schema validation. Renders nothing, or fails with a mess
 {{- end }}
 {{- if hasKey .Values.config "influxdb_password" }}
 {{- fail "config.influxdb_password would land in a ConfigMap: use credentials.influxdbPassword or credentials.existingSecret" }}
+{{- end }}
+{{- if hasKey .Values.config "metrics_token" }}
+{{- fail "config.metrics_token would land in a ConfigMap: use credentials.metricsToken or credentials.existingSecret" }}
 {{- end }}
 {{- range $key := list "registry_auth_file" "registry_username" "registry_password" }}
 {{- if hasKey $.Values.config $key }}
