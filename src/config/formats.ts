@@ -96,6 +96,13 @@ export function registerFormats(): void {
         if (typeof x !== 'string') throw new Error('must be a string');
       },
     },
+    /** `pools`: a list; each entry is checked key by key in pools.ts, which names the bad ones (`pools[1].share`). */
+    'pool-list': {
+      validate: (x: unknown) => {
+        if (!Array.isArray(x)) throw new Error('must be a list of mappings, each with a name (and share, docker_image, ...)');
+      },
+      coerce: (v: string) => (v.trim() === '' ? [] : coerceList(v)),
+    },
     'non-empty': {
       validate: (x: unknown) => {
         if (typeof x !== 'string' || x.trim() === '') throw new Error('must be a non-empty string');

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { compileExpression, type CompiledExpression } from './expression.ts';
@@ -11,6 +10,7 @@ import { checkBounds } from './bounds.ts';
 import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './host-power.ts';
 import { parseConfigText, readConfigFile } from './config-text.ts';
 import { checkMaxDocks, type HostFacts } from './host-facts.ts';
+import { defaultPool, loadPools, POOL_KEYS, shapeHash, type LoadedPool } from './pools.ts';
 
 /** Names `max_docks` may use, as in 0.6. */
 export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
@@ -37,6 +37,8 @@ export interface LoadedConfig {
   readonly origins: Readonly<Record<keyof Settings, Origin>>;
   /** Settings that give pilots power over the host (each also in `warnings`). */
   readonly hostPower: readonly HostPower[];
+  /** The pools of pilots, in order (never empty): without `pools`, one named `default` of the top-level keys. */
+  readonly pools: readonly LoadedPool[];
 }
 
 export interface LoadOptions {
@@ -71,27 +73,47 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const bad = new Set(problems.map((p) => p.key));
   checkBounds(settings, bad, problems);
   for (const p of problems) bad.add(p.key);
-  const maxDocks = maxDocksOf(settings, bad, opts, problems, warnings);
+  const { expr: maxDocks, facts } = maxDocksOf(settings, bad, opts, problems, warnings);
   let pilot: PilotShape | undefined;
   if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
+  const pools = poolsOf(settings, { pilot, maxDocks, facts, bad, problems, warnings });
   if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
   if (!['registry_auth_file', 'registry_username', 'registry_password'].some((k) => bad.has(k))) checkRegistryAuth(settings, problems);
   if (!bad.has('metrics_listen')) checkMetricsListen(settings, problems, warnings);
   const origins = originsOf(values, opts);
-  const hostPower = bad.has('allow_host_power') ? [] : hostPowerOf(settings, bad);
+  const hostPower = bad.has('allow_host_power') ? [] : [...hostPowerOf(settings, bad), ...poolPowers(pools ?? [], settings)];
   if (!bad.has('allow_host_power')) gate(settings, hostPower, origins, opts, problems, warnings);
-  if (problems.length || !maxDocks || !pilot) throw new ConfigError(problems, { warnings });
+  if (problems.length || !maxDocks || !pilot || !pools) throw new ConfigError(problems, { warnings });
 
-  return {
-    settings,
-    pilot,
-    maxDocks,
-    hash: createHash('sha256').update(JSON.stringify(pilot)).digest('hex').slice(0, 12),
-    warnings,
-    source,
-    origins,
-    hostPower,
-  };
+  return { settings, pilot, maxDocks, hash: shapeHash(pilot), warnings, source, origins, hostPower, pools };
+}
+
+/** The pools: those of `pools`, checked, or the one of the top-level keys; undefined when they cannot be made. */
+function poolsOf(
+  settings: Settings,
+  ctx: {
+    pilot: PilotShape | undefined;
+    maxDocks: CompiledExpression | undefined;
+    facts: HostFacts | undefined;
+    bad: ReadonlySet<string>;
+    problems: ConfigProblem[];
+    warnings: string[];
+  },
+): LoadedPool[] | undefined {
+  const { pilot, maxDocks, bad } = ctx;
+  if (!pilot || !maxDocks || bad.has('pools') || POOL_KEYS.some((k) => bad.has(k))) return undefined;
+  if (settings.pools.length === 0) return [defaultPool(settings, pilot, maxDocks)];
+  return loadPools({ ...ctx, settings, maxDocksNames: MAX_DOCKS_NAMES });
+}
+
+/** The host power of the keys each pool sets itself (inherited ones are the top level's), named `pools[i].key`. */
+function poolPowers(pools: readonly LoadedPool[], settings: Settings): HostPower[] {
+  return pools.flatMap((pool) => {
+    const i = settings.pools.findIndex((p) => (p as { name?: unknown } | null)?.name === pool.name);
+    return hostPowerOf(pool.settings)
+      .filter((h) => pool.own.includes(h.setting))
+      .map((h) => ({ ...h, key: `pools[${i}].${h.key}`, setting: 'pools' as const }));
+  });
 }
 
 /** The file's known keys through convict, over defaults and under environment and command line; unknown keys are warnings. */
@@ -117,17 +139,17 @@ function settingsOf(values: Record<string, unknown>, source: string, opts: LoadO
   return conf.getProperties();
 }
 
-/** max_docks compiled, and evaluated on this host (or the one given) when the keys it reads are good. */
-function maxDocksOf(settings: Settings, bad: ReadonlySet<string>, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): CompiledExpression | undefined {
-  if (bad.has('max_docks')) return undefined;
+/** max_docks compiled, and evaluated on this host (or the one given) when the keys it reads are good; the host's facts. */
+function maxDocksOf(settings: Settings, bad: ReadonlySet<string>, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): { expr?: CompiledExpression | undefined; facts?: HostFacts | undefined } {
+  if (bad.has('max_docks')) return {};
   let maxDocks: CompiledExpression;
   try {
     maxDocks = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
   } catch (err) {
     problems.push({ key: 'max_docks', message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
-    return undefined;
+    return {};
   }
-  if (bad.has('max_dock_mem') || bad.has('max_dock_swap')) return maxDocks;
+  if (bad.has('max_dock_mem') || bad.has('max_dock_swap')) return { expr: maxDocks };
   let facts = opts.host;
   if (!facts && opts.hostFacts && !bad.has('host_proc')) {
     try {
@@ -137,7 +159,7 @@ function maxDocksOf(settings: Settings, bad: ReadonlySet<string>, opts: LoadOpti
     }
   }
   if (facts) checkMaxDocks(settings, maxDocks, facts, problems, warnings);
-  return maxDocks;
+  return { expr: maxDocks, facts };
 }
 
 function checkMetricsListen(settings: Settings, problems: ConfigProblem[], warnings: string[]): void {

@@ -1,5 +1,7 @@
-import type { HostSample, Policy } from '../core/types.ts';
+import type { HostSample, Policy, PoolPolicy } from '../core/types.ts';
+import type { CompiledExpression } from './expression.ts';
 import type { LoadedConfig } from './load.ts';
+import type { Settings } from './schema.ts';
 
 /** 0.6 filled 95% of the idle CPU. */
 export const FILL_FACTOR = 0.95;
@@ -22,28 +24,19 @@ export function bytesOrPercent(v: number | string, total: number): number {
  */
 export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?: 'owner' | 'total'): ResolvedPolicy {
   const s = config.settings;
-  let maxDocks = 0;
-  let maxDocksError: string | undefined;
-  try {
-    const v = config.maxDocks.evaluate({
-      ncpus: host.ncpus,
-      ram_bytes: host.memory.totalBytes,
-      swap_bytes: host.memory.swapTotalBytes,
-      max_dock_mem: s.max_dock_mem,
-      max_dock_swap: s.max_dock_swap,
-    });
-    maxDocks = Math.max(0, Math.floor(v));
-  } catch (err) {
-    maxDocksError = `max_docks "${String(s.max_docks)}": ${(err as Error).message}`;
-  }
+  const top = evaluateMaxDocks(config.maxDocks, s, host);
+  const errors: string[] = top.error ? [top.error] : [];
+  const pools = config.settings.pools.length === 0 ? undefined : config.pools.map((pool): PoolPolicy => {
+    const max = evaluateMaxDocks(pool.maxDocks, pool.settings, host);
+    if (max.error) errors.push(`pool ${pool.name}: ${max.error}`);
+    return { name: pool.name, share: pool.share, ...poolValues(pool.settings), maxDocks: max.value };
+  });
   return {
     policy: {
-      maxDocks,
+      maxDocks: top.value,
       docksPerLoop: s.docks_per_loop,
-      cpusPerDock: s.cpus_per_dock,
       graceKillMs: s.grace_kill * 1000,
       graceSpawnMs: s.grace_spawn * 1000,
-      maxTtlMs: s.max_ttl * 1000,
       overloadMarginPct: s.overload_margin,
       fillFactor: FILL_FACTOR,
       imageExpirationMs: s.image_expiration * 1000,
@@ -54,14 +47,40 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
       memFloorBytes: bytesOrPercent(s.mem_floor, host.memory.totalBytes),
       psiMemoryPct: s.psi_memory,
       memoryStopTimeoutSec: s.memory_stop_timeout,
-      stopTimeoutSec: s.stop_timeout,
-      stopSignal: s.stop_signal,
-      stopCommand: typeof s.stop_command === 'string' ? s.stop_command.trim().split(/\s+/).filter(Boolean) : s.stop_command,
-      backoffBaseMs: s.backoff_base * 1000,
-      backoffMaxMs: s.backoff_max * 1000,
-      noWorkUptimeMs: s.no_work_uptime * 1000,
+      ...poolValues(s),
       scheduleVacate: s.schedule_vacate,
+      ...(pools ? { pools } : {}),
     },
-    maxDocksError,
+    maxDocksError: errors.length ? errors.join('; ') : undefined,
+  };
+}
+
+/** `max_docks` evaluated over the host's facts (0 when it cannot be, as 0.6 did). */
+function evaluateMaxDocks(expr: CompiledExpression, s: Readonly<Settings>, host: HostSample): { value: number; error?: string } {
+  try {
+    const v = expr.evaluate({
+      ncpus: host.ncpus,
+      ram_bytes: host.memory.totalBytes,
+      swap_bytes: host.memory.swapTotalBytes,
+      max_dock_mem: s.max_dock_mem,
+      max_dock_swap: s.max_dock_swap,
+    });
+    return { value: Math.max(0, Math.floor(v)) };
+  } catch (err) {
+    return { value: 0, error: `max_docks "${String(s.max_docks)}": ${(err as Error).message}` };
+  }
+}
+
+/** The values a pool sets for itself (all but max_docks), from its settings. */
+function poolValues(s: Readonly<Settings>): Omit<PoolPolicy, 'name' | 'share' | 'maxDocks'> {
+  return {
+    cpusPerDock: s.cpus_per_dock,
+    maxTtlMs: s.max_ttl * 1000,
+    stopTimeoutSec: s.stop_timeout,
+    stopSignal: s.stop_signal,
+    stopCommand: typeof s.stop_command === 'string' ? s.stop_command.trim().split(/\s+/).filter(Boolean) : s.stop_command,
+    backoffBaseMs: s.backoff_base * 1000,
+    backoffMaxMs: s.backoff_max * 1000,
+    noWorkUptimeMs: s.no_work_uptime * 1000,
   };
 }

@@ -70,6 +70,7 @@ export interface Settings {
   io_pilot_writes: number;
   io_throttle_bps: number;
   io_devices: string[];
+  pools: unknown[];
 }
 
 /** Where a key came from in 0.6, for the reference table: `true` for keys 0.6 had. */
@@ -155,6 +156,7 @@ const DEFS: Record<keyof Settings, Def> = {
   io_pilot_writes: { doc: 'Bytes per second a pilot must write to be paused for the owner\'s I/O (io_mechanism pause); pilots that write less run on.', format: 'non-negative', default: 1048576 },
   io_throttle_bps: { doc: 'Bytes per second each pilot (cgroup v1) or all pilots (v2) may read and write while the owner uses the disk (io_mechanism throttle).', format: 'positive', default: 10485760 },
   io_devices: { doc: 'Names of the disks the owner uses, e.g. [sda, nvme0n1] (empty: every physical disk in /proc/diskstats). Read at start.', format: 'string-list', default: [] },
+  pools: { doc: 'Pools of pilots sharing the host, each a mapping with a name (lower case, the pilots\' pool label), a share (weight of the pool in the idle CPU, default 1) and any of docker_image, docker_cmd, cpus_per_dock, max_docks, max_ttl, docker_env, binds, devices, capabilities, security_opts, docker_privileged, docker_no_new_privileges, docker_drop_net_raw, user_group, max_dock_mem, max_dock_swap, max_dock_pids, docker_network, stop_timeout, stop_signal, stop_command, backoff_base, backoff_max, no_work_uptime; a key a pool does not set is the top level\'s. The idle CPU is divided by share; a pool with no work (backing off) leaves its part to the others. Empty: one pool, default, of the top-level keys. In the environment: JSON.', format: 'pool-list', default: [] },
 };
 
 /** The documented keys in order, for the reference and `config show`. */

@@ -1,54 +1,35 @@
-import { nextBackoff, probes } from './rules/backoff.ts';
+import { Plan } from './plan.ts';
+import { planStarts } from './pool-starts.ts';
+import { pilotsByPool, poolOfPilot, poolPolicy, poolStateOf, withPoolState } from './pools.ts';
+import { nextBackoff } from './rules/backoff.ts';
 import { ioDecision, type IoOutcome } from './rules/io.ts';
-import { calmLine, cpuView, isOverloaded, measuredOwnerPct, ownerReading, type CpuView } from './rules/cpu.ts';
+import {
+  calmLine,
+  cpuView,
+  isOverloaded,
+  measuredOwnerPct,
+  ownerReading,
+  type CpuView,
+  type PilotLoad,
+} from './rules/cpu.ts';
 import { memoryState, memoryVictims } from './rules/memory.ts';
 import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
-import { pullDue } from './rules/pull.ts';
-import { fittingPilots, startBlock } from './rules/starts.ts';
-import type {
-  Action,
-  DaemonStatus,
-  DecideInput,
-  Decision,
-  Pilot,
-  Policy,
-  PolicyState,
-  RemoveReason,
-  Vacate,
-} from './types.ts';
+import type { DaemonStatus, DecideInput, Decision, Pilot, PoolPolicy } from './types.ts';
 
 export { pullDue } from './rules/pull.ts';
+export { vacateOf } from './plan.ts';
 
 /** States in which a pilot holds (or may soon hold) host resources. */
 const LIVE_STATES = new Set(['running', 'paused', 'restarting']);
 
-/** How a pilot is asked to go: no time for a stop command when the grace is 0 (memory must be freed now). */
-export function vacateOf(policy: Policy, graceSec = policy.stopTimeoutSec): Vacate {
-  return { graceSec, signal: policy.stopSignal, command: graceSec > 0 ? policy.stopCommand : [] };
-}
-
-/** The actions and state of one decision as it is being built; each step of decide() adds to it. */
-class Plan {
-  readonly actions: Action[] = [];
-  readonly removed = new Set<string>();
-  state: PolicyState;
-  readonly #policy: Policy;
-
-  constructor(state: PolicyState, policy: Policy) {
-    this.state = state;
-    this.#policy = policy;
-  }
-
-  remove(p: Pilot, reason: RemoveReason, stopFirst: boolean, graceSec?: number): void {
-    const vacate = vacateOf(this.#policy, graceSec);
-    this.actions.push({ kind: 'remove', id: p.id, name: p.name, reason, stopFirst, graceSec: vacate.graceSec, vacate });
-    this.removed.add(p.id);
-  }
-
-  /** The pilots of `ps` not removed so far. */
-  left(ps: readonly Pilot[]): Pilot[] {
-    return ps.filter((p) => !this.removed.has(p.id));
-  }
+/** The CPUs `pilots` are allotted (each pool's at most its max_docks), and the biggest pilot's. */
+export function loadOf(pilots: readonly Pilot[], pools: readonly PoolPolicy[]): PilotLoad {
+  const { byPool } = pilotsByPool(pilots, pools);
+  const cpus = pools.reduce(
+    (sum, pool) => sum + Math.min(byPool.get(pool.name)?.length ?? 0, Math.max(0, pool.maxDocks)) * pool.cpusPerDock,
+    0,
+  );
+  return { cpus, largest: Math.max(...pools.map((p) => p.cpusPerDock)) };
 }
 
 /** What the CPU step found, for the steps after it. */
@@ -56,6 +37,7 @@ interface CpuStep {
   readonly cpu: CpuView;
   readonly overloaded: boolean;
   readonly active: readonly Pilot[];
+  readonly load: PilotLoad;
   readonly ownerPct: number | undefined;
   readonly ownerDisturbed: boolean;
   readonly pausedAt: Record<string, number>;
@@ -75,10 +57,7 @@ export function decide(input: DecideInput): Decision {
     plan.remove(p, p.state === 'created' ? 'never-started' : p.state === 'dead' ? 'dead' : 'exited', false);
   const live = pilots.filter((p) => LIVE_STATES.has(p.state));
   removeExpired(plan, input, live);
-  plan.state = {
-    ...plan.state,
-    backoff: nextBackoff(input.state.backoff, ended, live, policy, input.now, input.jitter ?? 0.5),
-  };
+  backOff(plan, input, ended, live);
   const memory = freeMemory(plan, input, live);
   const cpu = relieveCpu(plan, input, live);
   // the disk: pause the writers while the owner uses it, resume them together when it is quiet
@@ -88,7 +67,7 @@ export function decide(input: DecideInput): Decision {
   plan.state = { ...plan.state, pausedAt: cpu.pausedAt };
   // the owner on the disk does not stop starts: a new pilot that writes is paused in the next pass,
   // one that only computes is what the host is for (and on a shared host the disk is often busy)
-  const fit = planStarts(plan, input, live, cpu);
+  const fit = planStarts(plan, input, live, cpu.cpu, Object.keys(cpu.pausedAt).length);
   if (controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'force-stop' });
   else if (controls.drainStop && !controls.forceStop && pilots.length === 0)
     plan.actions.push({ kind: 'exit', reason: 'drain-stop' });
@@ -97,16 +76,45 @@ export function decide(input: DecideInput): Decision {
     io,
     actions: plan.actions,
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
-    fit: { ...fit, memoryLow: memory.low, backoffLevel: plan.state.backoff?.level ?? 0 },
+    fit: {
+      ...fit,
+      pilotSharePct: cpu.cpu.pilotSharePct,
+      overloaded: cpu.overloaded,
+      ownerBusyPct: cpu.cpu.ownerBusyPct,
+      ownerDisturbed: cpu.ownerDisturbed,
+      memoryLow: memory.low,
+      backoffLevel: plan.state.backoff?.level ?? 0,
+    },
   };
 }
 
-/** force-stop removes every live pilot; outside the schedule (with schedule_vacate) too; else those past max_ttl. */
+/**
+ * force-stop removes every live pilot; outside the schedule (with schedule_vacate) too; else those
+ * past their pool's max_ttl, and those of a pool gone from the configuration (gracefully).
+ */
 function removeExpired(plan: Plan, input: DecideInput, live: readonly Pilot[]): void {
   const { controls, policy, now } = input;
   if (controls.forceStop) for (const p of live) plan.remove(p, 'force-stop', true);
   else if (controls.outsideSchedule && policy.scheduleVacate) for (const p of live) plan.remove(p, 'schedule', true);
-  else for (const p of live) if (now - (p.startedAt ?? p.createdAt) > policy.maxTtlMs) plan.remove(p, 'ttl', true);
+  else
+    for (const p of live) {
+      const pool = poolOfPilot(p, plan.pools);
+      if (!pool) plan.remove(p, 'pool-removed', true);
+      else if (now - (p.startedAt ?? p.createdAt) > pool.maxTtlMs) plan.remove(p, 'ttl', true);
+    }
+}
+
+/** Each pool's backoff, from its own pilots that ended and those still live. */
+function backOff(plan: Plan, input: DecideInput, ended: readonly Pilot[], live: readonly Pilot[]): void {
+  const endedBy = pilotsByPool(ended, plan.pools).byPool;
+  const liveBy = pilotsByPool(live, plan.pools).byPool;
+  for (const pool of plan.pools) {
+    const prev = poolStateOf(input.state, plan.pools, pool.name).backoff;
+    const own = poolPolicy(input.policy, pool);
+    const mine = (m: Map<string, Pilot[]>): Pilot[] => m.get(pool.name) ?? [];
+    const backoff = nextBackoff(prev, mine(endedBy), mine(liveBy), own, input.now, input.jitter ?? 0.5);
+    plan.state = withPoolState(plan.state, plan.pools, pool.name, { backoff });
+  }
 }
 
 /** Memory first: the owner's processes must not meet the OOM killer. */
@@ -133,7 +141,8 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   const measured = measuredOwnerPct(host, input.pilotsBusyPct, input.selfBusyPct);
   const owner = ownerReading(measured, input.ownWorkShare, plan.state.owner, now);
   plan.state = { ...plan.state, owner: owner.kept };
-  const cpu = cpuView(host, policy, active.length, owner.pct);
+  const load = loadOf(active, plan.pools);
+  const cpu = cpuView(host, policy, load, owner.pct);
   const overloaded = isOverloaded(cpu, plan.state.overSince !== undefined, policy);
   const overSince =
     host.cpu === undefined ? plan.state.overSince : overloaded ? (plan.state.overSince ?? now) : undefined;
@@ -155,7 +164,7 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
         plan.remove(p, 'pause-timeout', true);
     }
   }
-  return { cpu, overloaded, active, ownerPct: owner.pct, ownerDisturbed: owner.disturbed, pausedAt };
+  return { cpu, overloaded, active, load, ownerPct: owner.pct, ownerDisturbed: owner.disturbed, pausedAt };
 }
 
 /** The I/O rule over the pilots left, its pauses and resumes added to the plan and to `pausedAt`. */
@@ -208,62 +217,13 @@ function resumeOne(
   const stillPaused = plan.left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id));
   if (step.overloaded || memoryLow || host.cpu === undefined || stillPaused.length === 0) return;
   const next = firstPaused(stillPaused, step.pausedAt);
-  const after = cpuView(host, policy, step.active.length + 1, step.ownerPct).excessPct ?? 0;
+  const after = next
+    ? (cpuView(host, policy, loadOf([...step.active, next], plan.pools), step.ownerPct).excessPct ?? 0)
+    : 0;
   if (next && after <= calmLine(step.cpu, policy)) {
     plan.actions.push({ kind: 'unpause', id: next.id, name: next.name });
     delete step.pausedAt[next.id];
   }
-}
-
-/** The image pull and the starts, with the arithmetic behind the count. */
-function planStarts(
-  plan: Plan,
-  input: DecideInput,
-  live: readonly Pilot[],
-  step: CpuStep,
-): Omit<Decision['fit'], 'memoryLow' | 'backoffLevel'> {
-  const { controls, policy, now } = input;
-  const remaining = plan.left(live).length;
-  const paused = Object.keys(step.pausedAt).length;
-  if (
-    !controls.forceStop &&
-    !controls.drainStop &&
-    !controls.drain &&
-    !controls.outsideSchedule &&
-    pullDue(input.image, policy, now)
-  ) {
-    plan.actions.push({ kind: 'pull', image: input.image.name });
-  }
-  const fitting = fittingPilots(input, step.cpu, remaining);
-  const room = Math.max(0, Math.floor(policy.maxDocks) - remaining);
-  const blocked = startBlock(input, plan.state, room, fitting, paused);
-  // every pilot that fits starts in this pass (the shell keeps docks_per_loop starts in flight);
-  // after a backoff's wait, one probe at a time: a new one only once the last has ended
-  const backoff = plan.state.backoff;
-  const probing = backoff ? probes(backoff, plan.left(live)).length : 0;
-  const perPass = policy.docksPerLoop < 1 ? 0 : backoff ? (probing > 0 ? 0 : 1) : Infinity;
-  const toStart = blocked ? 0 : Math.min(fitting, room, perPass);
-  if (toStart > 0) {
-    const concurrency = Math.max(1, Math.min(toStart, policy.docksPerLoop));
-    plan.actions.push({
-      kind: 'start',
-      count: toStart,
-      concurrency,
-      ttlMs: policy.maxTtlMs,
-      stopTimeoutSec: policy.stopTimeoutSec,
-    });
-  }
-  return {
-    running: remaining,
-    fitting,
-    room,
-    toStart,
-    blocked,
-    pilotSharePct: step.cpu.pilotSharePct,
-    overloaded: step.overloaded,
-    ownerBusyPct: step.cpu.ownerBusyPct,
-    ownerDisturbed: step.ownerDisturbed,
-  };
 }
 
 function statusOf(forceStop: boolean, draining: boolean): DaemonStatus {

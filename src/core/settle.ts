@@ -2,15 +2,18 @@
  * What the core makes of a pass once the shell has carried it out: the image bookkeeping after a
  * pull, and when to come back. Pure, like decide(): the shell hands in what happened.
  */
-import type { Controls, Decision, ImageStatus, PolicyState } from './types.ts';
+import { poolStateOf, withPoolState } from './pools.ts';
+import type { Controls, Decision, ImageBook, ImageStatus, PolicyState, PoolPolicy } from './types.ts';
 
 /** How a pass went, as the executor reports it. */
 export interface PassOutcome {
   /** Pilots started (fewer than decided when a fill was cut short or a start failed). */
   readonly started: number;
   readonly removed: number;
-  /** undefined: no pull was due; else whether it succeeded. */
+  /** undefined: no pull was due; else whether it succeeded (with several pulls: all of them). */
   readonly pulled?: boolean | undefined;
+  /** With several pulls (pools with different images): whether each image's succeeded. */
+  readonly pulls?: Readonly<Record<string, boolean>> | undefined;
   readonly exit?: 'drain-stop' | 'force-stop' | undefined;
 }
 
@@ -37,6 +40,60 @@ export function imageView(
   return { image: { name, present, ...book }, state: { ...state, image: book } };
 }
 
+/** The pools and each one's image, by pool name: what settle() and poolImages() book pulls by. */
+export interface PoolImages {
+  readonly pools: readonly PoolPolicy[];
+  readonly images: Readonly<Record<string, string>>;
+}
+
+/**
+ * Each pool's image as decide() sees it (imageView, over the pool's own book), by pool name, and
+ * the state with the books: `present` says which images the engine has now.
+ */
+export function poolImages(
+  state: PolicyState,
+  pools: PoolImages,
+  present: ReadonlySet<string>,
+  now: number,
+): { images: Record<string, ImageStatus>; state: PolicyState } {
+  let next = state;
+  const images: Record<string, ImageStatus> = {};
+  pools.pools.forEach((pool, i) => {
+    const name = pools.images[pool.name] ?? '';
+    const view = imageView({ image: poolStateOf(next, pools.pools, pool.name).image }, name, present.has(name), now);
+    images[pool.name] = view.image;
+    // an empty book is kept where a single pool always kept it, and not for the others
+    const book = view.state.image;
+    const keep = i === 0 || (book !== undefined && Object.keys(book).length > 0);
+    next = withPoolState(next, pools.pools, pool.name, { image: keep ? book : undefined });
+  });
+  return { images, state: next };
+}
+
+/** A pool's image book after a pull of its image. */
+function pulledBook(book: ImageBook, image: string, ok: boolean, at: number): ImageBook {
+  return ok ? { lastPulledName: image, lastPullOkAt: at, lastPullAttemptAt: at } : { ...book, lastPullAttemptAt: at };
+}
+
+/** The books of the pools whose image was pulled in this pass. */
+function bookPulls(
+  state: PolicyState,
+  pulled: ReadonlySet<string>,
+  outcome: PassOutcome,
+  pools: PoolImages,
+  at: number,
+): PolicyState {
+  let next = state;
+  for (const pool of pools.pools) {
+    const image = pools.images[pool.name];
+    if (image === undefined || !pulled.has(image)) continue;
+    const ok = outcome.pulls?.[image] ?? outcome.pulled === true;
+    const book = poolStateOf(next, pools.pools, pool.name).image ?? {};
+    next = withPoolState(next, pools.pools, pool.name, { image: pulledBook(book, image, ok, at) });
+  }
+  return next;
+}
+
 /**
  * The state after the pass (`at`: when it ended) and when the next one should run (ms). It comes
  * back at once while something is in motion: a pull to follow with starts, pilots to stop or
@@ -47,19 +104,22 @@ export function settle(
   state: PolicyState,
   decision: Decision,
   outcome: PassOutcome,
-  ctx: { image: string; at: number; controls: Controls; pilotsLeft: number; mainMs: number },
+  ctx: {
+    image: string;
+    at: number;
+    controls: Controls;
+    pilotsLeft: number;
+    mainMs: number;
+    /** With pools: each pool's image, whose book a pull of it updates (else `image` is the one). */
+    pools?: PoolImages | undefined;
+  },
 ): { state: PolicyState; nextMs: number } {
   const { at, controls, mainMs } = ctx;
   let next = state;
-  if (decision.actions.some((a) => a.kind === 'pull')) {
-    const book = state.image ?? {};
-    next = {
-      ...state,
-      image: outcome.pulled
-        ? { lastPulledName: ctx.image, lastPullOkAt: at, lastPullAttemptAt: at }
-        : { ...book, lastPullAttemptAt: at },
-    };
-  }
+  const pulled = new Set(decision.actions.flatMap((a) => (a.kind === 'pull' ? [a.image] : [])));
+  if (pulled.size > 0 && ctx.pools) next = bookPulls(state, pulled, outcome, ctx.pools, at);
+  else if (pulled.size > 0)
+    next = { ...state, image: pulledBook(state.image ?? {}, ctx.image, outcome.pulled === true, at) };
   if (outcome.exit) return { state: next, nextMs: 0 };
   // a pass that started pilots with room left (a fill cut short, or fewer fitted) comes back at once;
   // the next reading is mostly the engine starting them, which decide() discounts

@@ -25,6 +25,10 @@ export interface Pilot {
   /** For an exited pilot: when it ended and with which code. */
   readonly finishedAt?: number | undefined;
   readonly exitCode?: number | undefined;
+  /** The pool the pilot was started for (its pool label); undefined: made before pools, it belongs to the first pool. */
+  readonly pool?: string | undefined;
+  /** How it asks to be vacated, as its pool said when it was made: used once its pool is gone from the configuration. */
+  readonly stop?: Vacate | undefined;
 }
 
 /** Pressure stall information for one resource (`/proc/pressure/<resource>`). */
@@ -141,7 +145,31 @@ export interface Policy {
   readonly scheduleVacate?: boolean | undefined;
   /** The disk (rules/io.ts); undefined: not governed. */
   readonly io?: IoPolicy | undefined;
+  /**
+   * The pilot pools sharing the host (core/pools.ts); undefined or empty: one pool, `default`, made
+   * of the values above. With pools, the values above that a pool has are its own, not these.
+   */
+  readonly pools?: readonly PoolPolicy[] | undefined;
 }
+
+/** The values a pool sets for itself; the rest of the policy is the host's. */
+export type PoolKey =
+  | 'maxDocks'
+  | 'cpusPerDock'
+  | 'maxTtlMs'
+  | 'stopTimeoutSec'
+  | 'stopSignal'
+  | 'stopCommand'
+  | 'backoffBaseMs'
+  | 'backoffMaxMs'
+  | 'noWorkUptimeMs';
+
+/** One pool of pilots: its name (the pilots' pool label), its weight in the idle CPU, and its own values. */
+export type PoolPolicy = Pick<Policy, PoolKey> & {
+  readonly name: string;
+  /** Weight of the pool in the idle CPU (any positive number: 70 and 30, or 0.7 and 0.3). */
+  readonly share: number;
+};
 
 /** The pilot contract's exit code for "no work here, back off". */
 export const EXIT_NO_WORK = 75;
@@ -166,6 +194,14 @@ export interface PolicyState {
   readonly io?: IoState | undefined;
   /** What is known of the pilot image's pulls (see settle.ts): kept here, not beside the state in the shell. */
   readonly image?: ImageBook | undefined;
+  /** The backoff and image book of the pools after the first, by name (the first pool's are `backoff` and `image`). */
+  readonly pools?: Readonly<Record<string, PoolState>> | undefined;
+}
+
+/** What a pool remembers between passes. */
+export interface PoolState {
+  readonly backoff?: PolicyState['backoff'];
+  readonly image?: ImageBook | undefined;
 }
 
 /** The pull bookkeeping of the pilot image: ImageStatus less what the engine says now. */
@@ -182,7 +218,16 @@ export interface Vacate {
 
 /** Why a pilot is removed. */
 export type RemoveReason =
-  'exited' | 'never-started' | 'dead' | 'ttl' | 'overload' | 'force-stop' | 'memory' | 'pause-timeout' | 'schedule';
+  | 'exited'
+  | 'never-started'
+  | 'dead'
+  | 'ttl'
+  | 'overload'
+  | 'force-stop'
+  | 'memory'
+  | 'pause-timeout'
+  | 'schedule'
+  | 'pool-removed';
 
 export type Action =
   | { readonly kind: 'pull'; readonly image: string }
@@ -195,6 +240,10 @@ export type Action =
       readonly ttlMs: number;
       /** The stop_timeout the pilot is told of (PLANCTON_STOP_TIMEOUT). */
       readonly stopTimeoutSec: number;
+      /** The pool the pilots are for; undefined: the configuration's only pilot shape. */
+      readonly pool?: string | undefined;
+      /** How the pilots ask to be vacated (their pool's stop settings), stamped on them. */
+      readonly vacate?: Vacate | undefined;
     }
   | {
       readonly kind: 'remove';
@@ -228,7 +277,8 @@ export type StartBlock =
   | 'backoff'
   | 'paused-pilots'
   | 'max-docks'
-  | 'no-idle-cpu';
+  | 'no-idle-cpu'
+  | 'pool-share';
 
 /** Everything decide() needs; all of it plain values. */
 export interface DecideInput {
@@ -254,6 +304,25 @@ export interface DecideInput {
   readonly jitter?: number | undefined;
   /** The owner's and the pilots' I/O since the last pass; undefined: unknown. */
   readonly io?: IoReading | undefined;
+  /** Each pool's image, by pool name; a pool absent here uses `image`. */
+  readonly images?: Readonly<Record<string, ImageStatus>> | undefined;
+}
+
+/** The start arithmetic of one pool, for status and reporters. */
+export interface PoolFit {
+  readonly name: string;
+  readonly share: number;
+  /** Its pilots left after this pass's removals, and the CPUs they hold (cpus_per_dock each). */
+  readonly running: number;
+  readonly cpus: number;
+  /** Its pilots that would fit in the idle CPU if it were alone, and its room under its max_docks. */
+  readonly fitting: number;
+  readonly room: number;
+  /** Its max_docks on this host. */
+  readonly maxDocks: number;
+  readonly toStart: number;
+  readonly blocked?: StartBlock | undefined;
+  readonly backoffLevel: number;
 }
 
 export interface Decision {
@@ -278,5 +347,7 @@ export interface Decision {
     readonly ownerDisturbed?: boolean | undefined;
     readonly memoryLow?: boolean | undefined;
     readonly backoffLevel?: number | undefined;
+    /** Each pool's part of it, in the configuration's order. */
+    readonly pools?: readonly PoolFit[] | undefined;
   };
 }

@@ -19,6 +19,8 @@ export interface ExecContext {
   readonly identity: Identity;
   /** What new pilots are made from, and the hash of it their labels carry. */
   readonly pilot: { readonly shape: PilotShape; readonly configHash: string };
+  /** The same for each pool, by name: a start for a pool uses its own (a start without a pool, `pilot`). */
+  readonly pools?: ReadonlyMap<string, { readonly shape: PilotShape; readonly configHash: string }> | undefined;
   readonly apparmor: boolean;
   /** The registry of an image and the credentials to pull it with (read anew at every pull). */
   readonly pullSource: (image: string) => Promise<PullSource>;
@@ -56,6 +58,7 @@ export async function execute(
   let started = 0;
   let removed = 0;
   let pulled: boolean | undefined;
+  const pulls: Record<string, boolean> = {};
   for (let i = 0; i < actions.length; i++) {
     const action = actions[i];
     if (!action || ctx.stopping() || ctx.signal?.aborted) break;
@@ -69,7 +72,8 @@ export async function execute(
         break;
       }
       case 'pull':
-        pulled = await pull(action.image, ctx);
+        pulls[action.image] = await pull(action.image, ctx);
+        pulled = (pulled ?? true) && pulls[action.image] === true;
         break;
       case 'start':
         started += await startPilots(action, ctx);
@@ -79,10 +83,15 @@ export async function execute(
         await pauseOrResume(action, ctx);
         break;
       case 'exit':
-        return { started, removed, pulled, exit: action.reason };
+        return { started, removed, pulled, ...pullsOf(pulls), exit: action.reason };
     }
   }
-  return { started, removed, pulled };
+  return { started, removed, pulled, ...pullsOf(pulls) };
+}
+
+/** Each image's pull, when there were several (one pull is `pulled` alone). */
+function pullsOf(pulls: Record<string, boolean>): { pulls?: Record<string, boolean> } {
+  return Object.keys(pulls).length > 1 ? { pulls } : {};
 }
 
 /** Runs one engine step; true when it succeeded. Unreachable-engine errors and an abort propagate. */
@@ -165,7 +174,11 @@ async function removePilot(action: RemoveAction, pilot: Pilot | undefined, ctx: 
     killed: action.stopFirst,
   };
   ctx.removals.add(record);
-  ctx.logger.info('pilot removed', { event: 'pilot-removed', ...record });
+  ctx.logger.info('pilot removed', {
+    event: 'pilot-removed',
+    ...record,
+    ...(pilot?.pool === undefined ? {} : { pool: pilot.pool }),
+  });
 }
 
 /**
@@ -197,9 +210,15 @@ async function startPilots(action: Extract<Action, { kind: 'start' }>, ctx: Exec
 /** Creates and starts one pilot; false when the engine refused it (logged). Unreachable-engine errors propagate. */
 function startOne(action: Extract<Action, { kind: 'start' }>, ctx: ExecContext): Promise<boolean> {
   const pilotId = newPilotId(ctx.random);
-  const spec = buildPilotSpec(ctx.pilot.shape, {
+  const made = action.pool !== undefined && ctx.pools ? ctx.pools.get(action.pool) : ctx.pilot;
+  if (!made) {
+    ctx.logger.error(`no pilot shape for pool ${action.pool ?? ''}: not started`, { pool: action.pool });
+    return Promise.resolve(false);
+  }
+  const spec = buildPilotSpec(made.shape, {
     ...ctx.identity,
-    configHash: ctx.pilot.configHash,
+    configHash: made.configHash,
+    pool: action.pool === undefined ? undefined : { name: action.pool, vacate: action.vacate },
     pilotId,
     apparmor: ctx.apparmor,
     deadline: ctx.clock.now() + action.ttlMs,
@@ -208,6 +227,12 @@ function startOne(action: Extract<Action, { kind: 'start' }>, ctx: ExecContext):
   });
   return guard(ctx, { name: spec.name, image: spec.image }, async () => {
     const id = await ctx.engine.createAndStart(spec, { signal: ctx.signal });
-    ctx.logger.info('pilot started', { event: 'pilot-started', id, name: spec.name, hostname: spec.hostname });
+    ctx.logger.info('pilot started', {
+      event: 'pilot-started',
+      id,
+      name: spec.name,
+      hostname: spec.hostname,
+      ...(action.pool === undefined ? {} : { pool: action.pool }),
+    });
   });
 }

@@ -5,7 +5,8 @@
  */
 import { decide } from '../core/decide.ts';
 import type { EngineError } from '../core/errors.ts';
-import { imageView, ownWorkShare, settle, type PassOutcome } from '../core/settle.ts';
+import { poolsOf } from '../core/pools.ts';
+import { ownWorkShare, poolImages, settle, type PassOutcome, type PoolImages } from '../core/settle.ts';
 import type { Identity } from '../core/shapes.ts';
 import type { Controls, DaemonStatus, Decision, Pilot, Policy, PolicyState } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -127,7 +128,9 @@ export class PassRunner {
     const { at: now, reading } = seen;
     const { host } = reading;
     const pilots = await engine.listPilots(identity.instance, { signal });
-    const present = await engine.imagePresent(config.pilot.image, { signal });
+    const present = new Set<string>();
+    for (const image of new Set(config.pools.map((p) => p.pilot.image)))
+      if (await engine.imagePresent(image, { signal })) present.add(image);
     const use = await this.#d.observer.pilots(
       pilots.map((p) => p.id),
       now,
@@ -144,14 +147,16 @@ export class PassRunner {
       ? { ...resolved.policy, io: ioPolicy(config.settings, io.setup.mechanism) }
       : resolved.policy;
     this.#policy = policy;
-    const view = imageView(this.#state, config.pilot.image, present, now);
+    const view = poolImages(this.#state, poolImagesOf(config, policy), present, now);
+    const first = config.pools[0]?.name ?? '';
     const decision = decide({
       now,
       policy,
       host,
       pilots,
       controls,
-      image: view.image,
+      image: view.images[first] ?? { name: config.pilot.image, present: present.has(config.pilot.image) },
+      images: view.images,
       state: view.state,
       pilotsBusyPct: use?.totalPct,
       pilotMemoryBytes: use?.memory,
@@ -161,7 +166,8 @@ export class PassRunner {
       io: io?.take(pilots),
     });
     this.#state = decision.state;
-    return { pilots, use, maxDocks: { value: policy.maxDocks, error: maxDocksError }, decision };
+    const maxDocks = poolsOf(policy).reduce((sum, p) => sum + p.maxDocks, 0);
+    return { pilots, use, maxDocks: { value: maxDocks, error: maxDocksError }, decision };
   }
 
   /** Decides, carries the decision out, and settles. */
@@ -185,6 +191,7 @@ export class PassRunner {
     const mainMs = config.settings.main_sleep * 1000;
     const settled = settle(this.#state, decision, outcome, {
       image: config.pilot.image,
+      pools: this.#policy ? poolImagesOf(config, this.#policy) : undefined,
       at: doneAt,
       controls,
       pilotsLeft: after.length,
@@ -218,6 +225,7 @@ export class PassRunner {
       removals: d.removals,
       identity: d.identity,
       pilot: { shape: config.pilot, configHash: config.hash },
+      pools: new Map(config.pools.map((p) => [p.name, { shape: p.pilot, configHash: p.hash }])),
       apparmor: d.apparmor,
       pullSource: (image) => pullAuthFor(image, config.settings),
       cgroupParent: d.cgroupParent,
@@ -250,4 +258,9 @@ export class PassRunner {
       nextMs: Math.max(1000, Math.min(delay, seen.mainMs)),
     };
   }
+}
+
+/** The pools of the policy and each one's image, from the configuration they were resolved from. */
+function poolImagesOf(config: LoadedConfig, policy: Policy): PoolImages {
+  return { pools: poolsOf(policy), images: Object.fromEntries(config.pools.map((p) => [p.name, p.pilot.image])) };
 }

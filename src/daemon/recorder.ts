@@ -11,7 +11,7 @@ import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
-import { hostSummary, pilotRows, type IoStatus, type StatusReport } from '../report/status.ts';
+import { hostSummary, pilotRows, poolSummary, type IoStatus, type StatusReport } from '../report/status.ts';
 import type { Clock } from './clock.ts';
 import type { PassRecord } from './pass.ts';
 import type { RunDir } from './run-dir.ts';
@@ -95,7 +95,9 @@ export class PassRecorder {
   #report(rec: PassRecord, facts: LoopFacts): StatusReport {
     const { config } = facts;
     const d = this.#d;
-    const pilots = pilotRows(rec.pilots, this.#use?.perPilot ?? new Map(), this.#use?.memory ?? new Map());
+    const firstPool = config.pools[0]?.name;
+    const pilots = pilotRows(rec.pilots, this.#use?.perPilot ?? new Map(), this.#use?.memory ?? new Map(), firstPool);
+    const pools = config.pools.map((p) => ({ name: p.name, share: p.share, image: p.pilot.image, hash: p.hash }));
     return {
       pid: process.pid,
       ...d.identity,
@@ -120,6 +122,7 @@ export class PassRecorder {
       host: hostSummary(this.#sample, pilots),
       fit: this.#decision?.fit,
       pilots,
+      pools: poolSummary(pools, this.#decision?.fit.pools, pilots),
       removals: d.removals.latest(20),
       removalsTotal: d.removals.total,
     };

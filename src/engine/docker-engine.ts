@@ -5,7 +5,7 @@ import { EngineError } from '../core/errors.ts';
 import type { Pilot, PilotState } from '../core/types.ts';
 import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
 import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
-import { isOwned, LABELS, ownedFilter } from './labels.ts';
+import { isOwned, LABELS, ownedFilter, poolOfLabels } from './labels.ts';
 import type { PullSource } from '../core/shapes.ts';
 import type { CallOptions, EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec, RunState } from './port.ts';
 import { loadDockerode } from './dockerode-loader.ts';
@@ -331,6 +331,7 @@ export class DockerEngine implements EnginePort {
       startedAt,
       finishedAt,
       exitCode,
+      ...poolOfLabels(info.Labels),
     };
   }
 

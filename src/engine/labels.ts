@@ -2,6 +2,8 @@
  * Ownership labels. A container is Plancton's only if it carries these labels: names mean nothing
  * (a foreign `plancton-worker-xyz` is never touched).
  */
+import type { Pilot, Vacate } from '../core/types.ts';
+
 export const LABEL_PREFIX = 'org.plancton';
 export const LABELS = {
   managedBy: `${LABEL_PREFIX}.managed-by`,
@@ -9,6 +11,10 @@ export const LABELS = {
   pilotId: `${LABEL_PREFIX}.pilot-id`,
   configHash: `${LABEL_PREFIX}.config-hash`,
   version: `${LABEL_PREFIX}.version`,
+  /** The pool the pilot was started for; a pilot without it (made before pools) belongs to the first pool. */
+  pool: `${LABEL_PREFIX}.pool`,
+  /** How the pilot asks to be vacated (JSON: graceSec, signal, command), for when its pool is gone from the configuration. */
+  stop: `${LABEL_PREFIX}.stop`,
   /**
    * Set on every pilot when Plancton creates it: labels given at creation override the image's,
    * so no image can take it away (an image may carry `self`, which containers inherit).
@@ -20,12 +26,13 @@ export const LABELS = {
 export const MANAGED_BY = 'plancton';
 export const ROLE_PILOT = 'pilot';
 
-/** Labels for a new pilot of `instance`. */
+/** Labels for a new pilot of `instance`; with `pool`, the pool it is for and how it asks to be vacated. */
 export function pilotLabels(
   instance: string,
   pilotId: string,
   configHash: string,
   version: string,
+  pool?: { readonly name: string; readonly vacate?: Vacate | undefined },
 ): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,
@@ -34,7 +41,32 @@ export function pilotLabels(
     [LABELS.configHash]: configHash,
     [LABELS.version]: version,
     [LABELS.role]: ROLE_PILOT,
+    ...(pool ? { [LABELS.pool]: pool.name } : {}),
+    ...(pool?.vacate ? { [LABELS.stop]: JSON.stringify(pool.vacate) } : {}),
   };
+}
+
+/** The pool and stop settings a pilot's labels carry; a stop label that is not what Plancton writes is ignored. */
+export function poolOfLabels(labels: Readonly<Record<string, string>> | undefined): Pick<Pilot, 'pool' | 'stop'> {
+  const pool = labels?.[LABELS.pool];
+  let stop: Vacate | undefined;
+  try {
+    const v = JSON.parse(labels?.[LABELS.stop] ?? 'null') as Partial<Vacate> | null;
+    if (
+      v &&
+      typeof v.graceSec === 'number' &&
+      Number.isInteger(v.graceSec) &&
+      v.graceSec >= 0 &&
+      typeof v.signal === 'string' &&
+      /^SIG[A-Z0-9]+$/.test(v.signal) &&
+      Array.isArray(v.command) &&
+      v.command.every((c) => typeof c === 'string')
+    )
+      stop = { graceSec: v.graceSec, signal: v.signal, command: v.command };
+  } catch {
+    stop = undefined;
+  }
+  return { ...(pool ? { pool } : {}), ...(stop ? { stop } : {}) };
 }
 
 /** Server-side label filters that select exactly the pilots of `instance`. */

@@ -1,4 +1,5 @@
 import type { PilotShape } from '../core/shapes.ts';
+import type { Vacate } from '../core/types.ts';
 import { pilotLabels } from './labels.ts';
 import type { PilotSpec } from './port.ts';
 
@@ -38,6 +39,8 @@ export interface SpecContext {
   readonly stopTimeoutSec: number;
   /** The idle-priority parent cgroup, when it could be set up. */
   readonly cgroupParent?: string | undefined;
+  /** The pool the pilot is for (its label), and how it asks to be vacated. */
+  readonly pool?: { readonly name: string; readonly vacate?: Vacate | undefined } | undefined;
 }
 
 /** The create request of one pilot, exactly as 0.6 shaped it, plus ownership labels and the pilot contract's environment. */
@@ -50,6 +53,7 @@ export function buildPilotSpec(shape: PilotShape, ctx: SpecContext): PilotSpec {
     `PLANCTON_MEMORY_BYTES=${shape.memoryBytes}`,
     `PLANCTON_DEADLINE=${Math.floor(ctx.deadline / 1000)}`,
     `PLANCTON_STOP_TIMEOUT=${ctx.stopTimeoutSec}`,
+    ...(ctx.pool ? [`PLANCTON_POOL=${ctx.pool.name}`] : []),
   ];
   return {
     name: `plancton-worker-${ctx.pilotId}`,
@@ -57,7 +61,7 @@ export function buildPilotSpec(shape: PilotShape, ctx: SpecContext): PilotSpec {
     image: shape.image,
     cmd: shape.cmd,
     user: shape.user,
-    labels: pilotLabels(ctx.instance, ctx.pilotId, ctx.configHash, ctx.version),
+    labels: pilotLabels(ctx.instance, ctx.pilotId, ctx.configHash, ctx.version, ctx.pool),
     // the site's entries first, so that the contract's names always hold
     env: [...shape.env.filter((e) => !e.startsWith('PLANCTON_')), ...contract],
     cpuPeriod: CPU_PERIOD,

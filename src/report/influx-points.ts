@@ -47,6 +47,10 @@ export const SERIES = {
       'owner_disturbed',
     ],
   },
+  pool: {
+    tags: ['hostname', 'pool'],
+    fields: ['share', 'pilots', 'max_docks', 'cpus', 'cpu_pct', 'to_start', 'blocked', 'backoff_level'],
+  },
   daemon_stats: {
     tags: ['hostname'],
     fields: [
@@ -155,17 +159,9 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
         )
       : undefined,
     ...pressurePoints(hostname, sample?.pressure, ts),
-    ...r.pilots.map((p) =>
-      p.cpuPct === undefined
-        ? undefined
-        : point('pilot_cpu', { hostname, pilot: p.name }, { cpu_pct: p.cpuPct, state: p.state }, ts),
-    ),
-    ...r.pilots.map((p) =>
-      p.memBytes === undefined
-        ? undefined
-        : point('pilot_memory', { hostname, pilot: p.name }, { bytes: p.memBytes }, ts),
-    ),
+    ...pilotPoints(r, ts),
     decisionPoint(r, ts),
+    ...poolPoints(r, ts),
     point(
       'daemon_stats',
       tags,
@@ -182,6 +178,44 @@ export function iterationPoints(r: StatusReport, sample: HostSample | undefined,
     ),
   ];
   return points.filter((p): p is Point => p !== undefined);
+}
+
+/** Each pilot's CPU and memory, when its cgroup gave a figure. */
+function pilotPoints(r: StatusReport, ts: string): Array<Point | undefined> {
+  const hostname = r.hostname;
+  return [
+    ...r.pilots.map((p) =>
+      p.cpuPct === undefined
+        ? undefined
+        : point('pilot_cpu', { hostname, pilot: p.name }, { cpu_pct: p.cpuPct, state: p.state }, ts),
+    ),
+    ...r.pilots.map((p) =>
+      p.memBytes === undefined
+        ? undefined
+        : point('pilot_memory', { hostname, pilot: p.name }, { bytes: p.memBytes }, ts),
+    ),
+  ];
+}
+
+/** One point per pool: its share, pilots and CPU, and its part of the decision. */
+function poolPoints(r: StatusReport, ts: string): Array<Point | undefined> {
+  return (r.pools ?? []).map((p) =>
+    point(
+      'pool',
+      { hostname: r.hostname, pool: p.name },
+      {
+        share: p.share,
+        pilots: p.pilots,
+        max_docks: p.maxDocks,
+        cpus: p.cpus,
+        cpu_pct: p.cpuPct,
+        to_start: p.toStart,
+        blocked: p.blocked ?? 'none',
+        backoff_level: p.backoffLevel,
+      },
+      ts,
+    ),
+  );
 }
 
 /** The decision's arithmetic, as the pass made it. */

@@ -114,6 +114,38 @@ export class PlanctonMetrics implements Reporter {
       'plancton_decision_overloaded',
       "1 while the host is busier than the pilots' share plus overload_margin.",
     ),
+    poolPilots: this.#gauge(
+      'plancton_pool_pilots',
+      'Pilots of each pool (a pilot without a pool label: the first pool).',
+      ['pool'],
+    ),
+    poolShare: this.#gauge('plancton_pool_share', "Each pool's share: its weight in the idle CPU.", ['pool']),
+    poolMaxDocks: this.#gauge('plancton_pool_max_docks', "Each pool's max_docks evaluated on this host.", ['pool']),
+    poolCpus: this.#gauge(
+      'plancton_pool_cpus',
+      "CPUs allotted to each pool's pilots (cpus_per_dock each), as the last decision counted them.",
+      ['pool'],
+    ),
+    poolCpu: this.#gauge(
+      'plancton_pool_cpu_percent',
+      "CPU used by each pool's pilots since the previous iteration, in percent of one CPU (sum of their cgroups).",
+      ['pool'],
+    ),
+    poolFit: this.#gauge(
+      'plancton_pool_decision_pilots',
+      'The last decision for each pool in pilots: fitting (alone in the idle CPU), room (its max_docks allows), to_start.',
+      ['pool', 'kind'],
+    ),
+    poolBlocked: this.#gauge(
+      'plancton_pool_decision_blocked',
+      '1 for the reason a pool started no pilot in the last iteration, when it started none.',
+      ['pool', 'reason'],
+    ),
+    poolBackoff: this.#gauge(
+      'plancton_pool_backoff_level',
+      "Each pool's start backoff level (0: none; its pilots found no work this many rounds).",
+      ['pool'],
+    ),
     influxQueued: this.#gauge(
       'plancton_influxdb_queued_points',
       'Points waiting to be written to InfluxDB.',
@@ -194,6 +226,39 @@ export class PlanctonMetrics implements Reporter {
     this.#pilots(r);
     this.#host(r, sample);
     this.#decision(r);
+    this.#pools(r);
+  }
+
+  /** The pools of the report; series of pools no longer configured go away. */
+  #pools(r: StatusReport): void {
+    const g = this.#g;
+    const all = [
+      g.poolPilots,
+      g.poolShare,
+      g.poolMaxDocks,
+      g.poolCpus,
+      g.poolCpu,
+      g.poolFit,
+      g.poolBlocked,
+      g.poolBackoff,
+    ];
+    for (const gauge of all) gauge.reset();
+    for (const p of r.pools ?? []) {
+      const pool = p.name;
+      g.poolPilots.set({ pool }, p.pilots);
+      g.poolShare.set({ pool }, p.share);
+      g.poolCpu.set({ pool }, p.cpuPct);
+      if (p.maxDocks !== undefined) g.poolMaxDocks.set({ pool }, p.maxDocks);
+      if (p.cpus !== undefined) g.poolCpus.set({ pool }, p.cpus);
+      if (p.backoffLevel !== undefined) g.poolBackoff.set({ pool }, p.backoffLevel);
+      if (p.toStart !== undefined) g.poolFit.set({ pool, kind: 'to_start' }, p.toStart);
+      const fit = r.fit?.pools?.find((f) => f.name === pool);
+      if (fit) {
+        g.poolFit.set({ pool, kind: 'fitting' }, fit.fitting);
+        g.poolFit.set({ pool, kind: 'room' }, fit.room);
+      }
+      if (p.blocked) g.poolBlocked.set({ pool, reason: p.blocked }, 1);
+    }
   }
 
   removal(r: Removal): void {

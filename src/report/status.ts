@@ -1,4 +1,4 @@
-import type { Controls, DaemonStatus, Decision, HostSample, Pilot } from '../core/types.ts';
+import type { Controls, DaemonStatus, Decision, HostSample, Pilot, PoolFit } from '../core/types.ts';
 import type { Removal } from './removals.ts';
 import type { IoMechanism } from '../core/rules/io.ts';
 
@@ -68,9 +68,57 @@ export interface StatusReport {
     readonly cpuPct?: number | undefined;
     readonly memBytes?: number | undefined;
     readonly configHash: string;
+    /** Its pool (a pilot without a pool label: the first pool). */
+    readonly pool?: string | undefined;
   }>;
+  /** Each pool: its share, image, pilots and the CPU they hold and use, and its part of the decision. */
+  readonly pools?: readonly PoolStatus[] | undefined;
   readonly removals: readonly Removal[];
   readonly removalsTotal: number;
+}
+
+/** One pool in `status`. */
+export interface PoolStatus {
+  readonly name: string;
+  readonly share: number;
+  readonly image: string;
+  /** Hash of the pool's pilot shape (its pilots' config-hash label). */
+  readonly hash: string;
+  readonly maxDocks?: number | undefined;
+  /** Its pilots now (from the rows), the CPUs they are allotted and the CPU they used (sum of their cgroup figures, percent of one CPU). */
+  readonly pilots: number;
+  readonly cpus?: number | undefined;
+  readonly cpuPct: number;
+  readonly toStart?: number | undefined;
+  readonly blocked?: string | undefined;
+  readonly backoffLevel?: number | undefined;
+}
+
+/** The pools' lines of the status, from the configuration's pools, the decision's per-pool fit and the pilots' rows. */
+export function poolSummary(
+  pools: ReadonlyArray<{
+    readonly name: string;
+    readonly share: number;
+    readonly image: string;
+    readonly hash: string;
+  }>,
+  fits: readonly PoolFit[] | undefined,
+  rows: StatusReport['pilots'],
+): PoolStatus[] {
+  return pools.map((pool) => {
+    const fit = fits?.find((f) => f.name === pool.name);
+    const mine = rows.filter((r) => r.pool === pool.name);
+    return {
+      ...pool,
+      maxDocks: fit?.maxDocks,
+      pilots: mine.length,
+      cpus: fit?.cpus,
+      cpuPct: mine.reduce((sum, r) => sum + (r.cpuPct ?? 0), 0),
+      toStart: fit?.toStart,
+      blocked: fit?.blocked,
+      backoffLevel: fit?.backoffLevel,
+    };
+  });
 }
 
 /** The host's CPU in percent of all its CPUs. */
@@ -105,10 +153,12 @@ export function hostSummary(h: HostSample | undefined, pilots: StatusReport['pil
   return { ...host, cpu: cpuSplit({ host, pilots }) };
 }
 
+/** The pilots' rows; `firstPool`: the pool of a pilot without a pool label (none: rows without pools). */
 export function pilotRows(
   pilots: readonly Pilot[],
   cpu: ReadonlyMap<string, number>,
   mem: ReadonlyMap<string, number> = new Map(),
+  firstPool?: string,
 ): StatusReport['pilots'] {
   return pilots.map((p) => ({
     id: p.id,
@@ -118,6 +168,7 @@ export function pilotRows(
     cpuPct: cpu.get(p.id),
     memBytes: mem.get(p.id),
     configHash: p.configHash,
+    ...(firstPool === undefined ? {} : { pool: p.pool ?? firstPool }),
   }));
 }
 
@@ -171,6 +222,13 @@ export function warningLines(config: StatusReport['config']): string[] {
   return lines.map((l) => `warning:  ${l}`);
 }
 
+function poolLine(p: PoolStatus): string {
+  const cpus = p.cpus === undefined ? '' : `, ${p.cpus.toFixed(2).replace(/\.?0+$/, '')} CPUs allotted`;
+  const backoff = p.backoffLevel ? `; backing off (level ${p.backoffLevel})` : '';
+  const blocked = p.blocked ? `; not starting: ${p.blocked}` : '';
+  return `pool:     ${p.name} (share ${p.share}, ${p.image}): ${p.pilots} of max ${p.maxDocks ?? '-'}${cpus}, using ${pct(p.cpuPct)} of a CPU${backoff}${blocked}`;
+}
+
 /** The human table of `plancton status`. */
 export function formatStatus(r: StatusReport, now: number, alive: boolean): string {
   const lines = [
@@ -184,12 +242,13 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
     `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}${r.fit?.ownerDisturbed ? ', last clean reading: this one was mostly Plancton starting or stopping pilots' : ''}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
     `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
   ];
+  for (const pool of r.pools ?? []) lines.push(poolLine(pool));
   const flags = Object.entries(r.controls)
     .filter(([, v]) => v)
     .map(([k]) => k);
   if (flags.length) lines.push(`controls: ${flags.join(', ')}`);
   if (r.pilots.length) {
-    const rows = [['ID', 'NAME', 'STATE', 'AGE', 'CPU', 'MEM']];
+    const rows = [['ID', 'NAME', 'STATE', 'AGE', 'CPU', 'MEM', 'POOL']];
     const mib = (b: number | undefined): string => (b === undefined ? '-' : `${(b / 2 ** 20).toFixed(1)}MiB`);
     for (const p of r.pilots)
       rows.push([
@@ -199,6 +258,7 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
         p.startedAt ? age((now - p.startedAt) / 1000) : '-',
         pct(p.cpuPct),
         mib(p.memBytes),
+        p.pool ?? '-',
       ]);
     const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
     lines.push(

@@ -26,6 +26,7 @@ const ALWAYS: Record<string, string> = {
   host_pressure: 'avg10',
   pilot_cpu: 'cpu_pct',
   decision: 'running',
+  pool: 'share',
   daemon_stats: 'iterations',
   container: 'uptime',
   removal: 'pilot',

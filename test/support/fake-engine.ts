@@ -1,4 +1,5 @@
 /** An in-memory EnginePort for fast tests of the daemon shell (the real engine is tested in test/integration). */
+import { poolOfLabels } from '../../src/engine/labels.ts';
 import { EngineError } from '../../src/core/errors.ts';
 import type { Pilot } from '../../src/core/types.ts';
 import type {
@@ -94,6 +95,7 @@ export class FakeEngine implements EnginePort {
       configHash: '',
       createdAt: now,
       startedAt: now,
+      ...poolOfLabels(spec.labels),
       spec,
     });
     return id;

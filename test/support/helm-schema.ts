@@ -10,6 +10,7 @@ import { BOUNDS } from '../../src/config/bounds.ts';
 import { CGROUP_NAME_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/formats.ts';
 import { IMAGE_REFERENCE_PATTERN } from '../../src/config/image-ref.ts';
 import { GRANT_PATTERN } from '../../src/config/host-power.ts';
+import { POOL_KEYS, POOL_NAME, SHARE_MAX } from '../../src/config/pools.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '../../helm/plancton');
 export const VALUES_SCHEMA_FILE = resolve(CHART_DIR, 'values.schema.json');
@@ -110,12 +111,24 @@ export function formatsOf(): Record<keyof Settings, string | readonly string[]> 
 
 function typeOf(key: keyof Settings, format: string | readonly string[]): JsonSchema {
   if (Array.isArray(format)) return { type: 'string', enum: [...(format as readonly string[])] };
+  if (format === 'pool-list') return poolListSchema();
   const known = FORMATS[format as string];
   if (!known)
     throw new Error(
       `no JSON Schema for format "${String(format)}" of ${key}: add it to FORMATS in test/support/helm-schema.ts`,
     );
   return withBounds(key, structuredClone(known));
+}
+
+/** `pools`: a list of mappings with a name, a share and the pool keys, each typed as at the top level. */
+function poolListSchema(): JsonSchema {
+  const formats = formatsOf();
+  const properties: Record<string, JsonSchema> = {
+    name: { type: 'string', pattern: POOL_NAME.source },
+    share: { type: 'number', exclusiveMinimum: 0, maximum: SHARE_MAX },
+  };
+  for (const key of POOL_KEYS) properties[key] = typeOf(key, formats[key]);
+  return { type: 'array', items: { type: 'object', required: ['name'], additionalProperties: false, properties } };
 }
 
 /** The numeric bounds Plancton checks (src/config/bounds.ts), as minimum/maximum; values allowed under the minimum (0: off) as an alternative. */

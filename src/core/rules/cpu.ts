@@ -2,7 +2,7 @@ import type { HostSample, Policy, PolicyState } from '../types.ts';
 
 /** What the CPU readings say, in percent of the whole host. */
 export interface CpuView {
-  /** The share the active (unpaused) pilots may use: 100 * cpus_per_dock * min(n, max_docks) / ncpus. */
+  /** The share the active (unpaused) pilots may use: 100 * their CPUs (PilotLoad) / ncpus. */
   readonly pilotSharePct: number;
   /** The overload margin in force on this host (marginOf). */
   readonly marginPct: number;
@@ -12,26 +12,32 @@ export interface CpuView {
   readonly excessPct: number | undefined;
 }
 
-/** The CPU share of `n` pilots, in percent of the host: 100 * cpus_per_dock * n / ncpus. */
-function sharePct(policy: Policy, ncpus: number, n: number): number {
-  return (100 * policy.cpusPerDock * n) / Math.max(1, ncpus);
+/**
+ * What the active (unpaused) pilots are allotted: `cpus`, each pool's pilots (at most its
+ * max_docks) times its cpus_per_dock; `largest`, the CPUs of the biggest pilot a pool makes.
+ */
+export interface PilotLoad {
+  readonly cpus: number;
+  readonly largest: number;
 }
 
-export function shareOf(policy: Policy, ncpus: number, pilots: number): number {
-  return sharePct(policy, ncpus, Math.min(pilots, Math.max(0, policy.maxDocks)));
+/** The CPU share of `cpus` CPUs, in percent of the host. */
+function sharePct(cpus: number, ncpus: number): number {
+  return (100 * cpus) / Math.max(1, ncpus);
 }
 
 /**
  * How far (percent points) the owner may reach into the pilots' share before the host counts as
- * overloaded. `overload_margin`; under the owner policy at least half of one pilot's share: pilots
+ * overloaded. `overload_margin`; under the owner policy at least half of one pilot's share (of the
+ * biggest pilot, with pools of different sizes): pilots
  * at idle priority give the owner its CPU back at once, so an owner's background load must not hold
  * a whole slot idle on a small host (1-CPU pilots on 2 CPUs: 25 points, so a second pilot still
  * starts with the owner at 9%). A pilot then fits, and stays unpaused, while it would get at least
  * about half of its CPU.
  */
-export function marginOf(policy: Policy, ncpus: number): number {
+export function marginOf(policy: Policy, ncpus: number, pilotCpus = policy.cpusPerDock): number {
   if (policy.cpuPolicy === 'total') return policy.overloadMarginPct;
-  return Math.max(policy.overloadMarginPct, sharePct(policy, ncpus, 1) / 2);
+  return Math.max(policy.overloadMarginPct, sharePct(pilotCpus, ncpus) / 2);
 }
 
 /**
@@ -81,9 +87,9 @@ export function ownerReading(
  * owner wants CPU the pilots were given; pilots using idle CPU never count as the owner being busy.
  * `ownerPct` is the owner's figure from ownerReading(); the total policy reads busy as it is.
  */
-export function cpuView(host: HostSample, policy: Policy, activePilots: number, ownerPct: number | undefined): CpuView {
-  const pilotSharePct = shareOf(policy, host.ncpus, activePilots);
-  const marginPct = marginOf(policy, host.ncpus);
+export function cpuView(host: HostSample, policy: Policy, load: PilotLoad, ownerPct: number | undefined): CpuView {
+  const pilotSharePct = sharePct(load.cpus, host.ncpus);
+  const marginPct = marginOf(policy, host.ncpus, load.largest);
   if (host.cpu === undefined) return { pilotSharePct, marginPct, ownerBusyPct: undefined, excessPct: undefined };
   const busy = host.cpu.busyPct;
   const ownerBusyPct = ownerPct ?? busy;

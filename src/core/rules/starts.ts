@@ -1,28 +1,25 @@
 import type { DecideInput, PolicyState, StartBlock } from '../types.ts';
 import { calmLine, type CpuView } from './cpu.ts';
 
-/** Floating point slack so that e.g. 0.95 * 2 / 0.1 counts as 19, not 18.999… */
-const EPSILON = 1e-9;
-
 /**
- * How many more pilots the CPU allows. Total policy (0.6): floor(idle * 0.95 * ncpus / (cpus * 100)),
- * idle counting the pilots' use as busy. Owner policy: the CPU slots the owner leaves free up to
- * the calm line (100 + margin - hysteresis, the line under which an overload ends and a paused
- * pilot resumes), less the pilots already holding one, so a host full of busy pilots still
- * replaces one that ends, and a start never tips the host into overload.
+ * CPUs the owner leaves for new pilots. Total policy (0.6): idle * 0.95 * ncpus, idle counting the
+ * pilots' use as busy (so floor(idle * 0.95 * ncpus / (cpus * 100)) pilots fit). Owner policy: the
+ * CPUs the owner leaves free up to the calm line (100 + margin - hysteresis, the line under which
+ * an overload ends and a paused pilot resumes), less those the pilots already hold (`heldCpus`),
+ * so a host full of busy pilots still replaces one that ends, and a start never tips the host into
+ * overload. Undefined without a reading.
  */
-export function fittingPilots(input: DecideInput, cpu: CpuView, remaining: number): number {
+export function spareCpus(input: DecideInput, cpu: CpuView, heldCpus: number): number | undefined {
   const { host, policy } = input;
-  if (host.cpu === undefined) return 0;
+  if (host.cpu === undefined) return undefined;
   const ncpus = Math.max(1, host.ncpus);
-  const perPilot = policy.cpusPerDock * 100;
   if (policy.cpuPolicy === 'total') {
     const idle = Math.max(0, 100 - host.cpu.busyPct);
-    return Math.max(0, Math.floor((idle * policy.fillFactor * ncpus) / perPilot + EPSILON));
+    return (idle * policy.fillFactor * ncpus) / 100;
   }
   // pilots at idle priority may fill every slot the owner leaves: 0.6's 0.95 would leave a whole CPU idle on small hosts
   const free = Math.max(0, 100 + calmLine(cpu, policy) - (cpu.ownerBusyPct ?? host.cpu.busyPct));
-  return Math.max(0, Math.floor((free * ncpus) / perPilot + EPSILON) - remaining);
+  return (free * ncpus) / 100 - heldCpus;
 }
 
 /** The first reason, in this order, why nothing may start now. */

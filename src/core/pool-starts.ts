@@ -1,0 +1,117 @@
+/**
+ * The starts of a pass, pool by pool: each pool's image pull, its claim on the idle CPU (its room
+ * under max_docks, its backoff), and the idle CPU divided among the claims by share (rules/share.ts).
+ */
+import { vacateOf, type Plan } from './plan.ts';
+import { pilotsByPool, poolPolicy, poolStateOf } from './pools.ts';
+import { probes } from './rules/backoff.ts';
+import type { CpuView } from './rules/cpu.ts';
+import { pullDue } from './rules/pull.ts';
+import { pilotsIn, splitIdle, type Claim } from './rules/share.ts';
+import { spareCpus, startBlock } from './rules/starts.ts';
+import type { Decision, DecideInput, ImageStatus, Pilot, PoolFit, PoolPolicy } from './types.ts';
+
+type StartFit = Omit<
+  Decision['fit'],
+  'memoryLow' | 'backoffLevel' | 'pilotSharePct' | 'overloaded' | 'ownerBusyPct' | 'ownerDisturbed'
+>;
+
+/** A pool's image as decide() sees it. */
+export const imageOfPool = (input: DecideInput, pool: string): ImageStatus => input.images?.[pool] ?? input.image;
+
+/** One pull per image that is due, for the pools' images, unless nothing may start. */
+function planPulls(plan: Plan, input: DecideInput): void {
+  const { controls, policy, now } = input;
+  if (controls.forceStop || controls.drainStop || controls.drain || controls.outsideSchedule) return;
+  const pulled = new Set<string>();
+  for (const pool of plan.pools) {
+    const image = imageOfPool(input, pool.name);
+    if (pulled.has(image.name) || !pullDue(image, policy, now)) continue;
+    pulled.add(image.name);
+    plan.actions.push({ kind: 'pull', image: image.name });
+  }
+}
+
+/** A pool's claim and why it may start nothing, before the idle CPU is divided. */
+function claimOf(
+  plan: Plan,
+  input: DecideInput,
+  pool: PoolPolicy,
+  mine: readonly Pilot[],
+  ctx: { spare: number | undefined; paused: number },
+): { claim: Claim; fit: PoolFit } {
+  const backoff = poolStateOf(plan.state, plan.pools, pool.name).backoff;
+  const heldCpus = mine.length * pool.cpusPerDock;
+  const fitting = ctx.spare === undefined ? 0 : pilotsIn(ctx.spare, pool.cpusPerDock);
+  const room = Math.max(0, Math.floor(pool.maxDocks) - mine.length);
+  const poolInput = { ...input, image: imageOfPool(input, pool.name) };
+  const blocked = startBlock(poolInput, { ...plan.state, backoff }, room, fitting, ctx.paused);
+  // after a backoff's wait, one probe at a time: a new one only once the last has ended
+  const probing = backoff ? probes(backoff, mine).length : 0;
+  const perPass = input.policy.docksPerLoop < 1 ? 0 : backoff ? (probing > 0 ? 0 : 1) : Infinity;
+  const limit = blocked ? 0 : Math.min(room, perPass);
+  const fit: PoolFit = {
+    name: pool.name,
+    share: pool.share,
+    running: mine.length,
+    cpus: heldCpus,
+    fitting,
+    room,
+    maxDocks: Math.max(0, Math.floor(pool.maxDocks)),
+    toStart: 0,
+    blocked,
+    backoffLevel: backoff?.level ?? 0,
+  };
+  return { claim: { share: pool.share, cpusPerDock: pool.cpusPerDock, heldCpus, limit }, fit };
+}
+
+/** The image pulls and the starts, with the arithmetic behind the counts, overall and per pool. */
+export function planStarts(
+  plan: Plan,
+  input: DecideInput,
+  live: readonly Pilot[],
+  cpu: CpuView,
+  paused: number,
+): StartFit {
+  const { policy } = input;
+  planPulls(plan, input);
+  const left = plan.left(live);
+  const { byPool } = pilotsByPool(left, plan.pools);
+  const mineOf = (pool: PoolPolicy): Pilot[] => byPool.get(pool.name) ?? [];
+  const held = plan.pools.reduce((sum, pool) => sum + mineOf(pool).length * pool.cpusPerDock, 0);
+  const spare = spareCpus(input, cpu, held);
+  const parts = plan.pools.map((pool) => claimOf(plan, input, pool, mineOf(pool), { spare, paused }));
+  const counts = splitIdle(
+    parts.map((p) => p.claim),
+    spare ?? 0,
+  );
+  const fits = parts.map(({ fit, claim }, i): PoolFit => {
+    const toStart = counts[i] ?? 0;
+    // it could have started, but the pools further under their share took the idle CPU
+    const outshared = fit.blocked === undefined && toStart === 0 && claim.limit > 0;
+    return { ...fit, toStart, blocked: outshared ? 'pool-share' : fit.blocked };
+  });
+  plan.pools.forEach((pool, i) => {
+    const count = counts[i] ?? 0;
+    if (count <= 0) return;
+    const own = poolPolicy(policy, pool);
+    plan.actions.push({
+      kind: 'start',
+      count,
+      concurrency: Math.max(1, Math.min(count, policy.docksPerLoop)),
+      ttlMs: own.maxTtlMs,
+      stopTimeoutSec: own.stopTimeoutSec,
+      pool: pool.name,
+      vacate: vacateOf(own),
+    });
+  });
+  const toStart = fits.reduce((sum, f) => sum + f.toStart, 0);
+  return {
+    running: left.length,
+    fitting: Math.max(...fits.map((f) => f.fitting)),
+    room: fits.reduce((sum, f) => sum + f.room, 0),
+    toStart,
+    blocked: toStart > 0 && fits.length > 1 ? undefined : fits.find((f) => f.blocked !== undefined)?.blocked,
+    pools: fits,
+  };
+}

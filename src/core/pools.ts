@@ -1,0 +1,110 @@
+/**
+ * Pools of pilots sharing one host: which pool a pilot belongs to, each pool's view of the policy
+ * and of the state. A configuration without pools is one pool, `default`, made of the top-level
+ * values, so that every decision about it is the one a single-pool Plancton made.
+ */
+import type { Pilot, Policy, PolicyState, PoolPolicy, PoolState } from './types.ts';
+
+/** The name of the one pool of a configuration without `pools`. */
+export const DEFAULT_POOL = 'default';
+
+/** The pools in force, in the configuration's order (never empty). */
+export function poolsOf(policy: Policy): readonly PoolPolicy[] {
+  if (policy.pools && policy.pools.length > 0) return policy.pools;
+  return [
+    {
+      name: DEFAULT_POOL,
+      share: 1,
+      maxDocks: policy.maxDocks,
+      cpusPerDock: policy.cpusPerDock,
+      maxTtlMs: policy.maxTtlMs,
+      stopTimeoutSec: policy.stopTimeoutSec,
+      stopSignal: policy.stopSignal,
+      stopCommand: policy.stopCommand,
+      backoffBaseMs: policy.backoffBaseMs,
+      backoffMaxMs: policy.backoffMaxMs,
+      noWorkUptimeMs: policy.noWorkUptimeMs,
+    },
+  ];
+}
+
+/** The policy as one pool sees it: the host's values, the pool's own over them. */
+export function poolPolicy(policy: Policy, pool: PoolPolicy): Policy {
+  return {
+    ...policy,
+    maxDocks: pool.maxDocks,
+    cpusPerDock: pool.cpusPerDock,
+    maxTtlMs: pool.maxTtlMs,
+    stopTimeoutSec: pool.stopTimeoutSec,
+    stopSignal: pool.stopSignal,
+    stopCommand: pool.stopCommand,
+    backoffBaseMs: pool.backoffBaseMs,
+    backoffMaxMs: pool.backoffMaxMs,
+    noWorkUptimeMs: pool.noWorkUptimeMs,
+  };
+}
+
+/**
+ * The pool a pilot belongs to: the one its pool label names; a pilot without the label (made
+ * before pools existed) belongs to the first pool. Undefined: its pool is gone from the configuration.
+ */
+export function poolOfPilot(p: Pilot, pools: readonly PoolPolicy[]): PoolPolicy | undefined {
+  if (p.pool === undefined) return pools[0];
+  return pools.find((pool) => pool.name === p.pool);
+}
+
+/** The pilots of each pool, by name, and those of pools no longer configured. */
+export function pilotsByPool(
+  pilots: readonly Pilot[],
+  pools: readonly PoolPolicy[],
+): { byPool: Map<string, Pilot[]>; orphans: Pilot[] } {
+  const byPool = new Map<string, Pilot[]>(pools.map((p) => [p.name, []]));
+  const orphans: Pilot[] = [];
+  for (const p of pilots) {
+    const pool = poolOfPilot(p, pools);
+    if (pool) byPool.get(pool.name)?.push(p);
+    else orphans.push(p);
+  }
+  return { byPool, orphans };
+}
+
+/**
+ * What a pool remembers. The first pool's backoff and image book are where a single-pool
+ * configuration has always kept them (`state.backoff`, `state.image`); the others' under `state.pools`.
+ */
+export function poolStateOf(state: PolicyState, pools: readonly PoolPolicy[], name: string): PoolState {
+  if (name === pools[0]?.name) return { backoff: state.backoff, image: state.image };
+  return state.pools?.[name] ?? {};
+}
+
+/** `state` with part of a pool's memory replaced (`patch`); pools no longer configured are forgotten. */
+export function withPoolState(
+  state: PolicyState,
+  pools: readonly PoolPolicy[],
+  name: string,
+  patch: Partial<PoolState>,
+): PolicyState {
+  if (name === pools[0]?.name) return forgetGone({ ...state, ...patch }, pools);
+  const next = { ...poolStateOf(state, pools, name), ...patch };
+  const kept = Object.entries(state.pools ?? {}).filter(
+    ([n]) => n !== name && pools.some((p, i) => i > 0 && p.name === n),
+  );
+  const entries = next.backoff === undefined && next.image === undefined ? kept : [...kept, [name, next] as const];
+  return withPools(state, entries);
+}
+
+/** `state` with `entries` as its pools' memory (none: no `pools` key at all). */
+function withPools(state: PolicyState, entries: ReadonlyArray<readonly [string, PoolState]>): PolicyState {
+  const rest: { -readonly [K in keyof PolicyState]: PolicyState[K] } = { ...state };
+  delete rest.pools;
+  return entries.length > 0 ? { ...rest, pools: Object.fromEntries(entries) } : rest;
+}
+
+/** `state` without the memory of pools no longer configured. */
+function forgetGone(state: PolicyState, pools: readonly PoolPolicy[]): PolicyState {
+  if (state.pools === undefined) return state;
+  return withPools(
+    state,
+    Object.entries(state.pools).filter(([n]) => pools.some((p, i) => i > 0 && p.name === n)),
+  );
+}
