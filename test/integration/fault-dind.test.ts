@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { REQUIRE_ENGINE_ENV, randomInstance, requireEngine, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
-import { DaemonProcess, logRecords, testConfig } from '../support/daemon.ts';
+import { DaemonProcess, logRecords, PILOT_LABELS, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
 
 const IMAGE = process.env.PLANCTON_DIND_IMAGE ?? 'docker:26-dind';
 const instance = randomInstance();
@@ -56,31 +56,7 @@ async function engineUp(): Promise<void> {
   );
 }
 
-interface Row {
-  readonly id: string;
-  readonly state: string;
-}
-async function pilots(): Promise<Row[]> {
-  const out = await inner([
-    'ps',
-    '-a',
-    '--no-trunc',
-    '--filter',
-    `label=org.plancton.instance=${instance}`,
-    '--filter',
-    'label=org.plancton.managed-by=plancton',
-    '--filter',
-    'label=org.plancton.role=pilot',
-    '--format',
-    '{{.ID}} {{.State}}',
-  ]);
-  return out === ''
-    ? []
-    : out.split('\n').map((l) => {
-        const [id = '', state = ''] = l.split(' ');
-        return { id, state };
-      });
-}
+const pilots = (): Promise<PilotRow[]> => pilotsOf(instance, undefined, { labels: PILOT_LABELS, docker: inner });
 
 describe('dockerd killed mid-fill and restarted (a private Docker 26)', { skip, timeout: 600_000 }, () => {
   let d: DaemonProcess | undefined;

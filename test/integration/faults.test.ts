@@ -18,7 +18,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { docker, randomInstance, removeByLabel, requireEngine, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
-import { assertUntouched, DaemonProcess, foreignContainer, logRecords, testConfig } from '../support/daemon.ts';
+import {
+  assertUntouched,
+  DaemonProcess,
+  foreignContainer,
+  logRecords,
+  PILOT_LABELS,
+  pilotsOf,
+  testConfig,
+  type PilotRow,
+} from '../support/daemon.ts';
 import { freePort, registryMissing, TestRegistry } from '../support/registry.ts';
 
 const skip = await requireEngine('busybox:latest');
@@ -28,33 +37,8 @@ if (noRegistry && process.env.PLANCTON_REQUIRE_ENGINE === '1')
 const run = randomInstance();
 const PASSWORD = `Faults-${randomInstance()}`;
 
-interface Row {
-  readonly id: string;
-  readonly state: string;
-}
-
-/** The containers of `instance` that carry Plancton's pilot role label (look-alikes left out), as the engine sees them. */
-async function pilots(instance: string): Promise<Row[]> {
-  const out = await docker([
-    'ps',
-    '-a',
-    '--no-trunc',
-    '--filter',
-    `label=org.plancton.instance=${instance}`,
-    '--filter',
-    'label=org.plancton.managed-by=plancton',
-    '--filter',
-    'label=org.plancton.role=pilot',
-    '--format',
-    '{{.ID}} {{.State}}',
-  ]);
-  return out === ''
-    ? []
-    : out.split('\n').map((l) => {
-        const [id = '', state = ''] = l.split(' ');
-        return { id, state };
-      });
-}
+/** The containers of `instance` that carry Plancton's pilot labels (look-alikes left out), as the engine sees them. */
+const pilots = (instance: string): Promise<PilotRow[]> => pilotsOf(instance, undefined, { labels: PILOT_LABELS });
 
 const running = async (instance: string): Promise<string[]> =>
   (await pilots(instance)).filter((p) => p.state === 'running').map((p) => p.id);

@@ -11,25 +11,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
-import { DaemonProcess, testConfig } from '../support/daemon.ts';
+import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
 import { FakeProc } from '../support/fake-proc.ts';
 
 const skip = await requireEngine('busybox');
 
 /** Running containers of `instance` in `pool`, by the pool label the engine holds. */
 async function running(instance: string, pool: string): Promise<string[]> {
-  const out = await docker([
-    'ps',
-    '-q',
-    '--no-trunc',
-    '--filter',
-    `label=org.plancton.instance=${instance}`,
-    '--filter',
-    `label=org.plancton.pool=${pool}`,
-    '--filter',
-    'status=running',
-  ]);
-  return out === '' ? [] : out.split('\n');
+  return (await pilotsOf(instance, 'running', { labels: { 'org.plancton.pool': pool } })).map((r) => r.id);
 }
 
 /** A YAML configuration: the test defaults, a fake 10-CPU host, 1-CPU pilots, and `pools` as JSON (YAML's flow style). */

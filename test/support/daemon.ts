@@ -143,14 +143,22 @@ export interface PilotRow {
   readonly state: string;
 }
 
-/** The containers labelled for `instance`, as the engine sees them (not as the daemon reports them). */
-export async function pilotsOf(instance: string, state?: string): Promise<PilotRow[]> {
-  const out = await docker([
+/** What else a {@link pilotsOf} row must carry, and which engine answers. */
+export interface PilotsOfOptions {
+  /** More labels every row must carry, e.g. the pilot role or a pool. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Runs the docker CLI (default: the host engine's). */
+  readonly docker?: (args: string[]) => Promise<string>;
+}
+
+/** The containers labelled for `instance` (and `o.labels`), as the engine sees them (not as the daemon reports them). */
+export async function pilotsOf(instance: string, state?: string, o: PilotsOfOptions = {}): Promise<PilotRow[]> {
+  const labels = { 'org.plancton.instance': instance, ...o.labels };
+  const out = await (o.docker ?? docker)([
     'ps',
     '-a',
     '--no-trunc',
-    '--filter',
-    `label=org.plancton.instance=${instance}`,
+    ...Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`]),
     '--format',
     '{{.ID}} {{.Names}} {{.State}}',
   ]);
@@ -163,6 +171,9 @@ export async function pilotsOf(instance: string, state?: string): Promise<PilotR
         });
   return state ? rows.filter((r) => r.state === state) : rows;
 }
+
+/** The labels of a container Plancton made as a pilot: look-alikes lack one of them. */
+export const PILOT_LABELS = { 'org.plancton.managed-by': 'plancton', 'org.plancton.role': 'pilot' } as const;
 
 /** A container that looks like a pilot by name but carries none of our labels (or another instance's). */
 export async function foreignContainer(
