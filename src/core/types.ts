@@ -166,6 +166,17 @@ export interface PolicyState {
   readonly io?: IoState | undefined;
   /** What is known of the pilot image's pulls (see settle.ts): kept here, not beside the state in the shell. */
   readonly image?: ImageBook | undefined;
+  /**
+   * Pilots removed to free memory whose memory may not show in MemAvailable yet (by id), set by
+   * settle() after the removals: counted against a shortage until released (rules/memory.ts).
+   */
+  readonly memoryFreed?: Readonly<Record<string, FreedMemory>> | undefined;
+}
+
+/** A pilot removed to free memory: the memory it held (bytes, the pass's cgroup figure) and when its removal ended. */
+export interface FreedMemory {
+  readonly bytes: number;
+  readonly at: number;
 }
 
 /** The pull bookkeeping of the pilot image: ImageStatus less what the engine says now. */

@@ -1,4 +1,4 @@
-import { isMemoryShort } from '../core/rules/memory.ts';
+import { shortBeyondRelease } from '../core/rules/memory.ts';
 import type { Identity } from '../core/shapes.ts';
 import type { Controls } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -243,11 +243,12 @@ export class Daemon {
     logger.info(`${reason}: no pilot left, exiting`);
   }
 
-  /** Whether memory is short by the policy of the last pass (for the watch between passes). */
+  /** Whether memory is short by the policy of the last pass, beyond what its removals still give back (for the watch). */
   #memoryShort(m: MemoryReading): boolean {
     const policy = this.#pass.policy;
     if (policy === undefined) return false;
-    return isMemoryShort(m.memory.availableBytes, m.psi?.some.avg10, policy.memFloorBytes, policy.psiMemoryPct);
+    const onItsWay = this.#pass.memoryOnItsWay(this.#clock.now());
+    return shortBeyondRelease(m.memory.availableBytes, m.psi?.some.avg10, policy, onItsWay);
   }
 
   #sleep(ms: number, wakeable: boolean): Promise<void> {

@@ -4,6 +4,7 @@
  * (the image bookkeeping, when to come back) from the core's settle().
  */
 import { decide } from '../core/decide.ts';
+import { memoryOnItsWay } from '../core/rules/memory.ts';
 import type { EngineError } from '../core/errors.ts';
 import { imageView, ownWorkShare, settle, type PassOutcome } from '../core/settle.ts';
 import type { Identity } from '../core/shapes.ts';
@@ -93,6 +94,11 @@ export class PassRunner {
   /** The policy of the last pass (the memory watch decides by it between passes). */
   get policy(): Policy | undefined {
     return this.#policy;
+  }
+
+  /** The memory the last passes' memory removals still give back at `now` (bytes), for the memory watch. */
+  memoryOnItsWay(now: number): number {
+    return memoryOnItsWay(this.#state.memoryFreed, now).bytes;
   }
 
   /** One pass; never throws for an unreachable engine or an abort (the record says so). */
@@ -189,6 +195,7 @@ export class PassRunner {
       controls,
       pilotsLeft: after.length,
       mainMs,
+      memory: { usage: use?.memory, left: after.map((p) => p.id) },
     });
     this.#state = settled.state;
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
