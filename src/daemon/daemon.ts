@@ -159,10 +159,13 @@ export class Daemon {
       this.#clock,
     );
     const memoryWatch = new MemoryWatch(
-      () => observer.memory(),
+      {
+        read: () => observer.memory(),
+        isShort: (m) => this.#memoryShort(m),
+        onShort: () => this.wake(true),
+        clock: this.#clock,
+      },
       MEMORY_WATCH_MS,
-      (m) => this.#memoryShort(m),
-      () => this.wake(true),
     );
     const io = this.#d.io;
     io?.start(
