@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { compileExpression, type CompiledExpression } from './expression.ts';
-import { pilotShape, type PilotShape } from './pilot-shape.ts';
+import { pilotShape, splitCommand, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
 import { isLoopback, parseListenAddress } from './listen-address.ts';
@@ -37,6 +37,8 @@ export interface LoadedConfig {
   readonly origins: Readonly<Record<keyof Settings, Origin>>;
   /** Settings that give pilots power over the host (each also in `warnings`). */
   readonly hostPower: readonly HostPower[];
+  /** `stop_command` normalised like `docker_cmd`: a string split on spaces, a list as it is; empty: none. */
+  readonly stopCommand: readonly string[];
 }
 
 export interface LoadOptions {
@@ -91,6 +93,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     source,
     origins,
     hostPower,
+    stopCommand: typeof settings.stop_command === 'string' ? splitCommand(settings.stop_command).filter(Boolean) : [...settings.stop_command],
   };
 }
 

@@ -56,7 +56,7 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
       memoryStopTimeoutSec: s.memory_stop_timeout,
       stopTimeoutSec: s.stop_timeout,
       stopSignal: s.stop_signal,
-      stopCommand: typeof s.stop_command === 'string' ? s.stop_command.trim().split(/\s+/).filter(Boolean) : s.stop_command,
+      stopCommand: config.stopCommand,
       backoffBaseMs: s.backoff_base * 1000,
       backoffMaxMs: s.backoff_max * 1000,
       noWorkUptimeMs: s.no_work_uptime * 1000,
