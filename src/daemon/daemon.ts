@@ -37,8 +37,10 @@ export interface DaemonDeps {
   readonly runDir: RunDir;
   readonly logger: Logger;
   readonly identity: Identity;
-  /** Reads the configuration anew; throws ConfigError when it is invalid. */
-  readonly reload: () => Promise<LoadedConfig>;
+  /** Reads the configuration anew, beside the loop; throws ConfigError when it is invalid; gives up when `signal` aborts. */
+  readonly reload: (signal: AbortSignal) => Promise<LoadedConfig>;
+  /** The whole reload must be over within this (ms; default RELOAD_DEADLINE_MS). */
+  readonly reloadDeadlineMs?: number | undefined;
   readonly apparmor: boolean;
   readonly clock?: Clock | undefined;
   readonly random?: (() => number) | undefined;
@@ -84,7 +86,13 @@ export class Daemon {
     this.#d = deps;
     this.#clock = deps.clock ?? systemClock;
     const startedAt = this.#clock.now();
-    this.#reloader = new ConfigReloader(config, deps.reload, deps.logger, startedAt);
+    this.#reloader = new ConfigReloader(config, {
+      load: deps.reload,
+      logger: deps.logger,
+      clock: this.#clock,
+      stop: this.#signals.stopSignal,
+      deadlineMs: deps.reloadDeadlineMs,
+    });
     const reporters = deps.reporters ?? [];
     for (const r of reporters) this.removals.onRemoval((removal) => r.removal(removal));
     const { engine, logger, identity, apparmor, idleProblem } = deps;
@@ -209,7 +217,8 @@ export class Daemon {
   async #onePass(): Promise<PassRecord> {
     this.#iterations++;
     this.#signals.beginPass();
-    const next = await this.#reloader.maybeReload(this.#clock.now());
+    // a reload runs beside the loop: what it brought since the last pass comes in here, at a pass boundary
+    const next = this.#reloader.poll(this.#clock.now());
     if (next) for (const r of this.#d.reporters ?? []) r.configure?.(next);
     const s = this.config.settings;
     const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(this.#clock.now()));
