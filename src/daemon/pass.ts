@@ -86,6 +86,8 @@ export class PassRunner {
   #priority: PilotPriority | undefined;
   #engineFailures = 0;
   #status: DaemonStatus = 'active';
+  /** Whether the last decision found the owner on the disk (for the disk's watch between passes). */
+  #ownerOnDisk = false;
 
   constructor(deps: PassDeps) {
     this.#d = deps;
@@ -94,6 +96,11 @@ export class PassRunner {
   /** The policy of the last pass (the memory watch decides by it between passes). */
   get policy(): Policy | undefined {
     return this.#policy;
+  }
+
+  /** Whether the last decision found the owner on the disk. */
+  get ownerOnDisk(): boolean {
+    return this.#ownerOnDisk;
   }
 
   /** The memory the last passes' memory removals still give back at `now` (bytes), for the memory watch. */
@@ -198,6 +205,7 @@ export class PassRunner {
       memory: { usage: use?.memory, left: after.map((p) => p.id) },
     });
     this.#state = settled.state;
+    this.#ownerOnDisk = decision.io?.ownerBusy === true;
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
     this.#engineFailures = 0;
     this.#status = decision.status;

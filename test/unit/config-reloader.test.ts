@@ -185,14 +185,16 @@ describe('the loop with a reload that stalls', () => {
         engine,
         identity: { instance: 'unit', hostname: 'h', version: 't' },
         apparmor: false,
-        observer: new HostObserver({
-          sampler: { sample: (now) => Promise.resolve({ ...host, at: now }) },
-          selfCpu: () => ({ user: 0, system: 0 }),
-        }),
-        reload: load,
+        host: {
+          observer: new HostObserver({
+            sampler: { sample: (now) => Promise.resolve({ ...host, at: now }) },
+            selfCpu: () => ({ user: 0, system: 0 }),
+          }),
+        },
+        reload: { load },
         runDir: new RunDir(mkdtempSync(join(tmpdir(), 'plancton-unit-reload-'))),
         logger: log.logger,
-        minIntervalMs: 0,
+        timing: { minIntervalMs: 0 },
       },
       initial,
     );
