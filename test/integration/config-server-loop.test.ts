@@ -221,3 +221,43 @@ describe('a configuration server that misbehaves holds no pass', { skip, timeout
     );
   });
 });
+
+describe('a configuration server that stalls the very first fetch', { skip, timeout: 120_000 }, () => {
+  const instance = randomInstance();
+  const open = new Set<ServerResponse>();
+  let server: ReturnType<typeof createHttpServer>;
+  let d: DaemonProcess | undefined;
+  after(async () => {
+    for (const res of open) res.destroy();
+    server?.close();
+    await d?.cleanup();
+    await removeByLabel(`org.plancton.instance=${instance}`);
+    if (d) rmSync(d.dir, { recursive: true, force: true });
+  });
+
+  it('SIGTERM during it ends the start at once (exit 0), nothing started', async () => {
+    server = createHttpServer((_req, res) => {
+      open.add(res);
+      res.writeHead(200, { 'content-type': 'text/yaml' });
+      const drip = setInterval(() => res.write('#'), 2000);
+      res.on('close', () => {
+        clearInterval(drip);
+        open.delete(res);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    d = new DaemonProcess(testConfig(instance)).start({
+      PLANCTON_CONF_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/plancton.yaml`,
+    });
+    await waitFor('the first fetch stalled on the server', () => (open.size > 0 ? true : undefined), 30_000);
+    const t0 = Date.now();
+    d.proc?.kill('SIGTERM');
+    const code = await d.exited();
+    const took = (Date.now() - t0) / 1000;
+    console.log(`# SIGTERM during a stalled first fetch: exited ${code} after ${took.toFixed(2)} s`);
+    // (the test's process runner sends SIGKILL 5 s after SIGTERM: a daemon still waiting for the fetch has no exit code)
+    assert.equal(code, 0);
+    assert.ok(took < 5, `exits at once, not after the fetch's 30 s deadline: ${took} s`);
+    assert.deepEqual(await pilotsOf(instance), []);
+  });
+});
