@@ -121,16 +121,18 @@ async function daemonFor(s: StartUp): Promise<Daemon> {
   return new Daemon(
     {
       engine,
-      observer,
-      primed: s.primed,
-      idle: idle.ok ? idle.cgroup : undefined,
-      idleProblem: idle.ok ? undefined : idle.reason,
-      io,
+      identity,
+      apparmor: await apparmorEnabled(),
+      host: {
+        observer,
+        primed: s.primed,
+        idle: idle.ok ? idle.cgroup : undefined,
+        idleProblem: idle.ok ? undefined : idle.reason,
+        io,
+      },
+      reload: { load: (signal) => s.source.load(signal), deadlineMs: s.source.deadlineMs },
       runDir: s.runDir,
       logger,
-      identity,
-      reload: () => s.source.load(),
-      apparmor: await apparmorEnabled(),
       reporters: await createReporters(config, { logger, identity }),
     },
     config,
@@ -181,9 +183,14 @@ async function ioSetup(
   }
 }
 
-/** The first configuration; a URL that cannot be fetched yet is retried (as 0.6's container did), a bad configuration is not. */
+/**
+ * The first configuration; a URL that cannot be fetched yet is retried (as 0.6's container did), a
+ * bad configuration is not. A server may stall the very first fetch: from a server, it counts as a
+ * wait from the start, so that a stop during it ends the start at once (its fetch given up).
+ */
 function firstLoad(source: ConfigSource, waits: WaitsOnly, out: NodeJS.WritableStream): Promise<LoadedConfig> {
-  return withRetry(() => source.load(), {
+  if (source.remote) waits.waiting();
+  return withRetry(() => source.load(waits.signal), {
     delaysMs: ENGINE_RETRY_DELAYS_MS,
     forever: true,
     signal: waits.signal,

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { compileExpression, type CompiledExpression } from './expression.ts';
-import { pilotShape, type PilotShape } from './pilot-shape.ts';
+import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, type Settings } from './schema.ts';
 import { checkInfluxUrls } from './influx-url.ts';
 import { isLoopback, parseListenAddress } from './listen-address.ts';
@@ -39,6 +39,8 @@ export interface LoadedConfig {
   readonly hostPower: readonly HostPower[];
   /** The pools of pilots, in order (never empty): without `pools`, one named `default` of the top-level keys. */
   readonly pools: readonly LoadedPool[];
+  /** `stop_command` normalised like `docker_cmd`: a string split on spaces, a list as it is; empty: none. */
+  readonly stopCommand: readonly string[];
 }
 
 export interface LoadOptions {
@@ -85,7 +87,8 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   if (!bad.has('allow_host_power')) gate(settings, hostPower, origins, opts, problems, warnings);
   if (problems.length || !maxDocks || !pilot || !pools) throw new ConfigError(problems, { warnings });
 
-  return { settings, pilot, maxDocks, hash: shapeHash(pilot), warnings, source, origins, hostPower, pools };
+  const stopCommand = stopCommandOf(settings.stop_command);
+  return { settings, pilot, maxDocks, hash: shapeHash(pilot), warnings, source, origins, hostPower, pools, stopCommand };
 }
 
 /** The pools: those of `pools`, checked, or the one of the top-level keys; undefined when they cannot be made. */

@@ -9,6 +9,11 @@ export function splitCommand(cmd: string | readonly string[]): string[] {
   return typeof cmd === 'string' ? cmd.trim().split(/\s+/) : [...cmd];
 }
 
+/** `stop_command` normalised like `docker_cmd`: a string split on spaces, a list as it is; empty: none. */
+export function stopCommandOf(cmd: string | readonly string[]): string[] {
+  return splitCommand(cmd).filter(Boolean);
+}
+
 const PERMS = /^(?!.*(.).*\1)[rwm]{1,3}$/;
 
 /** Devices as `host[:container[:perms]]` strings or as 0.6-era maps (PathOnHost / PathInContainer / CgroupPermissions). */

@@ -29,7 +29,7 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
   const pools = config.settings.pools.length === 0 ? undefined : config.pools.map((pool): PoolPolicy => {
     const max = evaluateMaxDocks(pool.maxDocks, pool.settings, host);
     if (max.error) errors.push(`pool ${pool.name}: ${max.error}`);
-    return { name: pool.name, share: pool.share, ...poolValues(pool.settings), maxDocks: max.value };
+    return { name: pool.name, share: pool.share, ...poolValues(pool.settings, pool.stopCommand), maxDocks: max.value };
   });
   return {
     policy: {
@@ -47,7 +47,7 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
       memFloorBytes: bytesOrPercent(s.mem_floor, host.memory.totalBytes),
       psiMemoryPct: s.psi_memory,
       memoryStopTimeoutSec: s.memory_stop_timeout,
-      ...poolValues(s),
+      ...poolValues(s, config.stopCommand),
       scheduleVacate: s.schedule_vacate,
       ...(pools ? { pools } : {}),
     },
@@ -71,14 +71,14 @@ function evaluateMaxDocks(expr: CompiledExpression, s: Readonly<Settings>, host:
   }
 }
 
-/** The values a pool sets for itself (all but max_docks), from its settings. */
-function poolValues(s: Readonly<Settings>): Omit<PoolPolicy, 'name' | 'share' | 'maxDocks'> {
+/** The values a pool sets for itself (all but max_docks), from its settings and its stop command as loaded. */
+function poolValues(s: Readonly<Settings>, stopCommand: readonly string[]): Omit<PoolPolicy, 'name' | 'share' | 'maxDocks'> {
   return {
     cpusPerDock: s.cpus_per_dock,
     maxTtlMs: s.max_ttl * 1000,
     stopTimeoutSec: s.stop_timeout,
     stopSignal: s.stop_signal,
-    stopCommand: typeof s.stop_command === 'string' ? s.stop_command.trim().split(/\s+/).filter(Boolean) : s.stop_command,
+    stopCommand,
     backoffBaseMs: s.backoff_base * 1000,
     backoffMaxMs: s.backoff_max * 1000,
     noWorkUptimeMs: s.no_work_uptime * 1000,

@@ -11,7 +11,7 @@ import type { HostFacts } from '../core/shapes.ts';
 import { checkBounds } from './bounds.ts';
 import { compileExpression, type CompiledExpression } from './expression.ts';
 import { checkMaxDocks } from './host-facts.ts';
-import { pilotShape, type PilotShape } from './pilot-shape.ts';
+import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
 import { KEYS, newConfig, type Settings } from './schema.ts';
 
 /** The keys a pool may set for itself; every other key is the host's. */
@@ -60,6 +60,8 @@ export interface LoadedPool {
   readonly hash: string;
   /** The keys the pool sets itself. */
   readonly own: ReadonlyArray<keyof Settings>;
+  /** Its `stop_command`, normalised at load (see stopCommandOf). */
+  readonly stopCommand: readonly string[];
 }
 
 /** Short hash of a pilot shape, stamped on every pilot as a label. */
@@ -68,7 +70,8 @@ export const shapeHash = (pilot: PilotShape): string =>
 
 /** The implicit pool of a configuration without `pools`: the top-level keys, named `default`. */
 export function defaultPool(settings: Readonly<Settings>, pilot: PilotShape, maxDocks: CompiledExpression): LoadedPool {
-  return { name: DEFAULT_POOL, share: 1, settings, pilot, maxDocks, hash: shapeHash(pilot), own: [] };
+  const stopCommand = stopCommandOf(settings.stop_command);
+  return { name: DEFAULT_POOL, share: 1, settings, pilot, maxDocks, hash: shapeHash(pilot), own: [], stopCommand };
 }
 
 /** What the loader hands over for checking pools. */
@@ -140,7 +143,9 @@ function loadPool(entry: unknown, at: string, ctx: PoolContext): LoadedPool | un
   const maxDocks = settings && problems.length === 0 ? maxDocksOf(settings, at, ctx, problems) : undefined;
   ctx.problems.push(...problems);
   if (!id || !settings || !shape || !maxDocks || problems.length > 0) return undefined;
-  return { ...id, settings, pilot: shape, maxDocks, hash: shapeHash(shape), own: Object.keys(own) as Array<keyof Settings> };
+  const stopCommand = stopCommandOf(settings.stop_command);
+  const keys = Object.keys(own) as Array<keyof Settings>;
+  return { ...id, settings, pilot: shape, maxDocks, hash: shapeHash(shape), own: keys, stopCommand };
 }
 
 /**

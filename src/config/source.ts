@@ -31,6 +31,9 @@ export interface SourceOptions {
 
 const YES = /^(1|true|yes)$/i;
 
+/** Longest a git command of a repository's update may take (ms): an update runs while the daemon runs. */
+const GIT_UPDATE_TIMEOUT_MS = 30_000;
+
 /** `PLANCTON_CONF_UPDATE` / `PLANCTON_CONF_TIMEOUT`: seconds within [min, TIMER_MAX_S], or the default when unset. */
 function seconds(env: NodeJS.ProcessEnv, name: string, min: number, fallback: number): number {
   const raw = env[name];
@@ -79,6 +82,23 @@ export class ConfigSource {
     return this.#url !== undefined || this.#git !== undefined;
   }
 
+  /**
+   * How long one load may take in all (ms), for the daemon's reloads: the URL's fetch deadline
+   * (`PLANCTON_CONF_TIMEOUT`, which the fetch itself keeps) and a little for the parse; a
+   * repository's update, two of its git commands' 30 s; a file, the default.
+   */
+  get deadlineMs(): number {
+    if (this.#url) {
+      const fetchMs = DEFAULT_FETCH_DEADLINE_MS;
+      try {
+        return seconds(this.#o.env, 'PLANCTON_CONF_TIMEOUT', 1, fetchMs / 1000) * 1000 + 5000;
+      } catch {
+        return fetchMs + 5000; // a bad value fails the load itself, with its key named
+      }
+    }
+    return this.#git ? 2 * GIT_UPDATE_TIMEOUT_MS : DEFAULT_FETCH_DEADLINE_MS;
+  }
+
   get #gitBase(): string {
     return this.#o.env.PLANCTON_CONF_GIT_BASE || DEFAULT_GIT_BASE;
   }
@@ -88,7 +108,7 @@ export class ConfigSource {
     const { paths, env, args } = this.#o;
     if (this.#url && this.#git) throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: 'set either PLANCTON_CONF_URL or PLANCTON_CONF_GIT, not both' }]);
     if (this.#url) return this.#loadUrl(this.#url, signal);
-    if (this.#git) return this.#loadGit(this.#git);
+    if (this.#git) return this.#loadGit(this.#git, signal);
     const fallback = env.PLANCTON_DEFAULT_CONFIG;
     if (!paths.configRequired && fallback && !existsSync(paths.configFile)) {
       return loadConfig({ file: fallback, fileRequired: true, env, args, hostFacts: this.#o.hostFacts });
@@ -110,7 +130,8 @@ export class ConfigSource {
     try {
       fetched = await fetchText(url, { insecureTls: YES.test(env.PLANCTON_CONF_NOSSLVERIFY ?? ''), allowHttp: YES.test(env.PLANCTON_CONF_ALLOW_HTTP ?? ''), deadlineMs, signal });
     } catch (err) {
-      if (this.#o.strict) throw err;
+      // a stop that gave the fetch up wants no configuration, and no warning about it
+      if (this.#o.strict || signal?.aborted) throw err;
       this.#text ??= await this.#cached(url);
       if (this.#text === undefined) throw err;
       this.#fetchFailure = `${(err as Error).message}; keeping the last good configuration`;
@@ -131,7 +152,7 @@ export class ConfigSource {
    * configuration does not validate is not checked out (ConfigError: the caller keeps its last
    * good configuration); one that cannot reach the server keeps the checkout as it is.
    */
-  async #loadGit(spec: string): Promise<LoadedConfig> {
+  async #loadGit(spec: string, signal?: AbortSignal): Promise<LoadedConfig> {
     const { paths, env, args } = this.#o;
     // the checkout is the repository's text, not the local administrator's: like a URL's, it may not
     // give pilots power over the host unless the command line allows it
@@ -145,14 +166,15 @@ export class ConfigSource {
         configName: basename(paths.configFile),
         spec: parseRepoSpec(spec),
         gitBase: this.#gitBase,
-        // an update runs inside the control loop: a hung server must not hold it for long
-        timeoutMs: this.#cloned ? 30_000 : 120_000,
+        // an update runs beside the control loop: a hung server must still not hold the reloads for long
+        timeoutMs: this.#cloned ? GIT_UPDATE_TIMEOUT_MS : 120_000,
+        signal,
         validate: (text, origin) => void loadConfig({ text, file: origin, env, args, hostFacts: this.#o.hostFacts, remote: true }),
       });
       this.#cloned = true;
       this.#fetchFailure = undefined;
     } catch (err) {
-      if (err instanceof ConfigError) throw err;
+      if (err instanceof ConfigError || signal?.aborted) throw err;
       if (err instanceof BootstrapError && err.refused) throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: err.message }], { cause: err });
       if (!existsSync(paths.configFile)) throw err;
       this.#fetchFailure = `${(err as Error).message}; keeping the last good configuration`;

@@ -12,7 +12,7 @@ import {
   type CpuView,
   type PilotLoad,
 } from './rules/cpu.ts';
-import { memoryState, memoryVictims } from './rules/memory.ts';
+import { memoryOnItsWay, memoryState, memoryVictims, stillToFree } from './rules/memory.ts';
 import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
 import type { DaemonStatus, DecideInput, Decision, Pilot, PoolPolicy } from './types.ts';
 
@@ -121,10 +121,12 @@ function backOff(plan: Plan, input: DecideInput, ended: readonly Pilot[], live: 
 function freeMemory(plan: Plan, input: DecideInput, live: readonly Pilot[]): { low: boolean } {
   const { host, policy, controls } = input;
   const memory = memoryState(host, policy, plan.state.memoryLow === true);
-  plan.state = { ...plan.state, memoryLow: memory.low };
-  if (memory.short && !controls.forceStop) {
+  // what the last passes' memory removals still give back counts, while memory is short
+  const onItsWay = memoryOnItsWay(plan.state.memoryFreed, input.now, new Set(input.pilots.map((p) => p.id)));
+  plan.state = { ...plan.state, memoryLow: memory.low, memoryFreed: memory.short ? onItsWay.kept : undefined };
+  const missing = stillToFree(host.memory.availableBytes, policy.memFloorBytes, onItsWay.bytes);
+  if (memory.short && !controls.forceStop && missing !== undefined) {
     // as many of the youngest as it takes to lift MemAvailable back to the floor, at least one
-    const missing = policy.memFloorBytes > 0 ? policy.memFloorBytes - host.memory.availableBytes : 0;
     const victims = memoryVictims(youngestFirst(plan.left(live)), missing, input.pilotMemoryBytes);
     for (const victim of victims) plan.remove(victim, 'memory', true, policy.memoryStopTimeoutSec);
   }

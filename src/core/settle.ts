@@ -3,6 +3,7 @@
  * pull, and when to come back. Pure, like decide(): the shell hands in what happened.
  */
 import { poolStateOf, withPoolState } from './pools.ts';
+import { freedBy } from './rules/memory.ts';
 import type { Controls, Decision, ImageBook, ImageStatus, PolicyState, PoolPolicy } from './types.ts';
 
 /** How a pass went, as the executor reports it. */
@@ -94,25 +95,37 @@ function bookPulls(
   return next;
 }
 
+/** What settle() is told besides the decision and its outcome. */
+export interface SettleContext {
+  readonly image: string;
+  /** When the pass ended. */
+  readonly at: number;
+  readonly controls: Controls;
+  readonly pilotsLeft: number;
+  readonly mainMs: number;
+  /** With pools: each pool's image, whose book a pull of it updates (else `image` is the one). */
+  readonly pools?: PoolImages | undefined;
+  /**
+   * For the memory removals: what each pilot held in this pass (bytes by id) and the pilots the
+   * engine lists after it (ids); without it, no memory is counted as on its way back.
+   */
+  readonly memory?:
+    { readonly usage: ReadonlyMap<string, number> | undefined; readonly left: readonly string[] } | undefined;
+}
+
 /**
  * The state after the pass (`at`: when it ended) and when the next one should run (ms). It comes
  * back at once while something is in motion: a pull to follow with starts, pilots to stop or
  * memory to free, a fill cut short; 2 s later when the decision was held back by a stand-in owner
- * figure; within a second while the owner uses the disk; else after `main_sleep`.
+ * figure; within a second while the owner uses the disk; else after `main_sleep`. The pilots it
+ * removed for memory are remembered with what they held, so that the next passes count that
+ * memory as on its way back rather than take more pilots for it (rules/memory.ts).
  */
 export function settle(
   state: PolicyState,
   decision: Decision,
   outcome: PassOutcome,
-  ctx: {
-    image: string;
-    at: number;
-    controls: Controls;
-    pilotsLeft: number;
-    mainMs: number;
-    /** With pools: each pool's image, whose book a pull of it updates (else `image` is the one). */
-    pools?: PoolImages | undefined;
-  },
+  ctx: SettleContext,
 ): { state: PolicyState; nextMs: number } {
   const { at, controls, mainMs } = ctx;
   let next = state;
@@ -120,6 +133,11 @@ export function settle(
   if (pulled.size > 0 && ctx.pools) next = bookPulls(state, pulled, outcome, ctx.pools, at);
   else if (pulled.size > 0)
     next = { ...state, image: pulledBook(state.image ?? {}, ctx.image, outcome.pulled === true, at) };
+  const forMemory = decision.actions.flatMap((a) => (a.kind === 'remove' && a.reason === 'memory' ? [a.id] : []));
+  if (forMemory.length > 0 && ctx.memory) {
+    const freed = freedBy(forMemory, ctx.memory.usage, new Set(ctx.memory.left), at);
+    if (Object.keys(freed).length > 0) next = { ...next, memoryFreed: { ...next.memoryFreed, ...freed } };
+  }
   if (outcome.exit) return { state: next, nextMs: 0 };
   // a pass that started pilots with room left (a fill cut short, or fewer fitted) comes back at once;
   // the next reading is mostly the engine starting them, which decide() discounts

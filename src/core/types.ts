@@ -196,12 +196,23 @@ export interface PolicyState {
   readonly image?: ImageBook | undefined;
   /** The backoff and image book of the pools after the first, by name (the first pool's are `backoff` and `image`). */
   readonly pools?: Readonly<Record<string, PoolState>> | undefined;
+  /**
+   * Pilots removed to free memory whose memory may not show in MemAvailable yet (by id), set by
+   * settle() after the removals: counted against a shortage until released (rules/memory.ts).
+   */
+  readonly memoryFreed?: Readonly<Record<string, FreedMemory>> | undefined;
 }
 
 /** What a pool remembers between passes. */
 export interface PoolState {
   readonly backoff?: PolicyState['backoff'];
   readonly image?: ImageBook | undefined;
+}
+
+/** A pilot removed to free memory: the memory it held (bytes, the pass's cgroup figure) and when its removal ended. */
+export interface FreedMemory {
+  readonly bytes: number;
+  readonly at: number;
 }
 
 /** The pull bookkeeping of the pilot image: ImageStatus less what the engine says now. */

@@ -1,4 +1,4 @@
-import { isMemoryShort } from '../core/rules/memory.ts';
+import { shortBeyondRelease } from '../core/rules/memory.ts';
 import type { Identity } from '../core/shapes.ts';
 import type { Controls } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -19,33 +19,50 @@ import type { RunDir } from './run-dir.ts';
 import { ScheduleWindow } from './schedule.ts';
 import { watchEngineEvents, watchRunDir } from './wakers.ts';
 
-/** Everything the loop touches outside itself, injected so that tests can drive it. */
-export interface DaemonDeps {
-  readonly engine: EnginePort;
+/** The host as the loop sees it, set up by `plancton run` before the loop starts. */
+export interface DaemonHost {
   /** The host observer (HostObserver): the pass's reading and the memory watch's. */
   readonly observer: Observer & { prime(now: number): Promise<{ at: number }>; memory(): Promise<MemoryReading> };
-  /** The idle-priority parent cgroup as set up at start; `idleProblem` says why there is none. */
-  readonly idle?: IdleCgroup | undefined;
-  readonly idleProblem?: string | undefined;
   /**
    * When the observer took its first reading (the CPU baseline): `plancton run` primes it before
    * its own start-up work, so that the two overlap. Without it, the loop primes the observer itself.
    */
   readonly primed?: { readonly at: number } | undefined;
+  /** The idle-priority parent cgroup as set up at start; `idleProblem` says why there is none. */
+  readonly idle?: IdleCgroup | undefined;
+  readonly idleProblem?: string | undefined;
   /** The disk: the owner's I/O measured between passes, the mechanism detected at start; undefined: not governed. */
   readonly io?: IoWatch | undefined;
-  readonly runDir: RunDir;
-  readonly logger: Logger;
-  readonly identity: Identity;
-  /** Reads the configuration anew; throws ConfigError when it is invalid. */
-  readonly reload: () => Promise<LoadedConfig>;
-  readonly apparmor: boolean;
+}
+
+/** Where the configuration is read anew, beside the loop. */
+export interface DaemonReload {
+  /** Reads the configuration; throws ConfigError when it is invalid; gives up when `signal` aborts. */
+  readonly load: (signal: AbortSignal) => Promise<LoadedConfig>;
+  /** The whole reload must be over within this (ms; default RELOAD_DEADLINE_MS). */
+  readonly deadlineMs?: number | undefined;
+}
+
+/** Time and chance, injected so that tests drive them. */
+export interface DaemonTiming {
   readonly clock?: Clock | undefined;
   readonly random?: (() => number) | undefined;
   /** Shortest time between two iterations when woken by an event (ms). */
   readonly minIntervalMs?: number | undefined;
+}
+
+/** Everything the loop touches outside itself, injected so that tests can drive it. */
+export interface DaemonDeps {
+  readonly engine: EnginePort;
+  readonly identity: Identity;
+  readonly apparmor: boolean;
+  readonly host: DaemonHost;
+  readonly reload: DaemonReload;
+  readonly runDir: RunDir;
+  readonly logger: Logger;
   /** Told of every iteration and removal; never awaited by the loop. */
   readonly reporters?: readonly Reporter[] | undefined;
+  readonly timing?: DaemonTiming | undefined;
 }
 
 export type ExitReason = 'signal' | 'drain-stop' | 'force-stop';
@@ -77,31 +94,35 @@ export class Daemon {
   /** Controls imposed by on_stop, on top of the run directory's; set once a stop was asked for. */
   #forced: Partial<Controls> | undefined;
   #iterations = 0;
-  /** Whether the last decision found the owner on the disk (for the disk's watch between passes). */
-  #diskBusy = false;
 
   constructor(deps: DaemonDeps, config: LoadedConfig) {
     this.#d = deps;
-    this.#clock = deps.clock ?? systemClock;
+    this.#clock = deps.timing?.clock ?? systemClock;
     const startedAt = this.#clock.now();
-    this.#reloader = new ConfigReloader(config, deps.reload, deps.logger, startedAt);
+    this.#reloader = new ConfigReloader(config, {
+      load: deps.reload.load,
+      logger: deps.logger,
+      clock: this.#clock,
+      stop: this.#signals.stopSignal,
+      deadlineMs: deps.reload.deadlineMs,
+    });
     const reporters = deps.reporters ?? [];
     for (const r of reporters) this.removals.onRemoval((removal) => r.removal(removal));
-    const { engine, logger, identity, apparmor, idleProblem } = deps;
+    const { engine, logger, identity, apparmor, host } = deps;
     const common = { logger, identity, removals: this.removals, clock: this.#clock };
     this.#pass = new PassRunner({
       ...common,
       engine,
-      observer: deps.observer,
-      io: deps.io,
+      observer: host.observer,
+      io: host.io,
       apparmor,
-      cgroupParent: deps.idle?.parent,
-      idleProblem,
-      random: deps.random ?? Math.random,
+      cgroupParent: host.idle?.parent,
+      idleProblem: host.idleProblem,
+      random: deps.timing?.random ?? Math.random,
     });
-    const idle = deps.idle
-      ? { enabled: true, detail: deps.idle.settings }
-      : { enabled: false, detail: idleProblem ?? 'off (cgroup_parent empty)' };
+    const idle = host.idle
+      ? { enabled: true, detail: host.idle.settings }
+      : { enabled: false, detail: host.idleProblem ?? 'off (cgroup_parent empty)' };
     this.#recorder = new PassRecorder({ ...common, runDir: deps.runDir, reporters, startedAt, idle });
   }
 
@@ -146,7 +167,8 @@ export class Daemon {
   }
 
   async run(): Promise<ExitReason> {
-    const { logger, identity, runDir, engine, observer } = this.#d;
+    const { logger, identity, runDir, engine } = this.#d;
+    const { observer, io } = this.#d.host;
     await runDir.ensure();
     this.#announce();
     const watcher = watchRunDir(runDir.path, () => this.wake(false, true), logger);
@@ -159,21 +181,23 @@ export class Daemon {
       this.#clock,
     );
     const memoryWatch = new MemoryWatch(
-      () => observer.memory(),
+      {
+        read: () => observer.memory(),
+        isShort: (m) => this.#memoryShort(m),
+        onShort: () => this.wake(true),
+        clock: this.#clock,
+      },
       MEMORY_WATCH_MS,
-      (m) => this.#memoryShort(m),
-      () => this.wake(true),
     );
-    const io = this.#d.io;
     io?.start(
       () => ioPolicy(this.config.settings, io.setup.mechanism),
       // urgent but no replan: the disk decides pauses, not how many start, and the engine's own
       // writes while a fill creates containers read as the owner's (a replan cut every fill in passes)
       () => this.wake(true, false),
-      () => this.#diskBusy,
+      () => this.#pass.ownerOnDisk,
     );
     try {
-      const primed = this.#d.primed ?? (await observer.prime(this.#clock.now()));
+      const primed = this.#d.host.primed ?? (await observer.prime(this.#clock.now()));
       // the first decision needs a CPU reading over a meaningful interval
       const first = Math.min(FIRST_READING_MS, this.config.settings.main_sleep * 1000);
       await this.#sleep(Math.max(0, first - (this.#clock.now() - primed.at)), false);
@@ -208,13 +232,13 @@ export class Daemon {
   async #onePass(): Promise<PassRecord> {
     this.#iterations++;
     this.#signals.beginPass();
-    const next = await this.#reloader.maybeReload(this.#clock.now());
+    // a reload runs beside the loop: what it brought since the last pass comes in here, at a pass boundary
+    const next = this.#reloader.poll(this.#clock.now());
     if (next) for (const r of this.#d.reporters ?? []) r.configure?.(next);
     const s = this.config.settings;
     const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(this.#clock.now()));
     const controls = { ...(await this.#d.runDir.readControls()), outsideSchedule, ...this.#forced };
     const record = await this.#pass.run(this.config, controls, this.#signals);
-    if (record.decision) this.#diskBusy = record.decision.io?.ownerBusy === true;
     await this.#recorder.record(record, {
       config: this.config,
       reloadError: this.#reloader.error,
@@ -224,7 +248,8 @@ export class Daemon {
   }
 
   #announce(): void {
-    const { logger, identity, idle, idleProblem } = this.#d;
+    const { logger, identity } = this.#d;
+    const { idle, idleProblem, io } = this.#d.host;
     const config = this.config;
     logger.info('plancton started', { ...identity, config: config.source, hash: config.hash, pid: process.pid });
     for (const w of config.warnings) logger.warn(w);
@@ -233,7 +258,6 @@ export class Daemon {
       logger.warn(
         `pilots do NOT run at idle priority: ${idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`,
       );
-    const io = this.#d.io;
     if (io) logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
   }
 
@@ -245,14 +269,15 @@ export class Daemon {
     logger.info(`${reason}: no pilot left, exiting`);
   }
 
-  /** Whether memory is short by the policy of the last pass (for the watch between passes). */
+  /** Whether memory is short by the policy of the last pass, beyond what its removals still give back (for the watch). */
   #memoryShort(m: MemoryReading): boolean {
     const policy = this.#pass.policy;
     if (policy === undefined) return false;
-    return isMemoryShort(m.memory.availableBytes, m.psi?.some.avg10, policy.memFloorBytes, policy.psiMemoryPct);
+    const onItsWay = this.#pass.memoryOnItsWay(this.#clock.now());
+    return shortBeyondRelease(m.memory.availableBytes, m.psi?.some.avg10, policy, onItsWay);
   }
 
   #sleep(ms: number, wakeable: boolean): Promise<void> {
-    return this.#signals.sleep(this.#clock, ms, wakeable, this.#d.minIntervalMs ?? 1000);
+    return this.#signals.sleep(this.#clock, ms, wakeable, this.#d.timing?.minIntervalMs ?? 1000);
   }
 }

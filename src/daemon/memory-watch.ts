@@ -1,36 +1,47 @@
 import type { MemoryReading } from '../host/observer.ts';
+import type { Clock } from './clock.ts';
+
+/** What the memory watch reads with, decides by and wakes. */
+export interface MemoryWatchDeps {
+  readonly read: () => Promise<MemoryReading>;
+  /** Whether memory is short by the last pass's policy, counting what its removals still give back. */
+  readonly isShort: (m: MemoryReading) => boolean;
+  readonly onShort: () => void;
+  readonly clock: Clock;
+}
 
 /**
  * Reads MemAvailable (and PSI memory) a few times a second, between passes, through the host
  * observer, and calls `onShort` as soon as `isShort` says memory is short, so that pilots go
- * before the kernel's OOM killer picks an owner's process. Two small file reads per tick.
+ * before the kernel's OOM killer picks an owner's process. Two small file reads per tick; waits
+ * on the injected clock, so that tests drive it.
  */
 export class MemoryWatch {
-  readonly #timer: NodeJS.Timeout;
-  #busy = false;
+  readonly #stop = new AbortController();
+  /** Settles once the watch has ended (after close()). */
+  readonly done: Promise<void>;
 
-  constructor(
-    read: () => Promise<MemoryReading>,
-    intervalMs: number,
-    isShort: (m: MemoryReading) => boolean,
-    onShort: () => void,
-  ) {
-    this.#timer = setInterval(() => {
-      if (this.#busy) return;
-      this.#busy = true;
-      void read()
-        .then((m) => {
-          if (isShort(m)) onShort();
-        })
-        .catch(() => undefined)
-        .finally(() => {
-          this.#busy = false;
-        });
-    }, intervalMs);
-    this.#timer.unref();
+  constructor(deps: MemoryWatchDeps, intervalMs: number) {
+    this.done = this.#run(deps, intervalMs);
+  }
+
+  async #run(deps: MemoryWatchDeps, intervalMs: number): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      try {
+        await deps.clock.sleep(intervalMs, signal);
+      } catch {
+        return; // closed
+      }
+      try {
+        if (deps.isShort(await deps.read()) && !signal.aborted) deps.onShort();
+      } catch {
+        // an unreadable /proc/meminfo: the pass reports it; the watch reads again at the next tick
+      }
+    }
   }
 
   close(): void {
-    clearInterval(this.#timer);
+    this.#stop.abort();
   }
 }

@@ -4,6 +4,7 @@
  * (the image bookkeeping, when to come back) from the core's settle().
  */
 import { decide } from '../core/decide.ts';
+import { memoryOnItsWay } from '../core/rules/memory.ts';
 import type { EngineError } from '../core/errors.ts';
 import { poolsOf } from '../core/pools.ts';
 import { ownWorkShare, poolImages, settle, type PassOutcome, type PoolImages } from '../core/settle.ts';
@@ -86,6 +87,8 @@ export class PassRunner {
   #priority: PilotPriority | undefined;
   #engineFailures = 0;
   #status: DaemonStatus = 'active';
+  /** Whether the last decision found the owner on the disk (for the disk's watch between passes). */
+  #ownerOnDisk = false;
 
   constructor(deps: PassDeps) {
     this.#d = deps;
@@ -94,6 +97,16 @@ export class PassRunner {
   /** The policy of the last pass (the memory watch decides by it between passes). */
   get policy(): Policy | undefined {
     return this.#policy;
+  }
+
+  /** Whether the last decision found the owner on the disk. */
+  get ownerOnDisk(): boolean {
+    return this.#ownerOnDisk;
+  }
+
+  /** The memory the last passes' memory removals still give back at `now` (bytes), for the memory watch. */
+  memoryOnItsWay(now: number): number {
+    return memoryOnItsWay(this.#state.memoryFreed, now).bytes;
   }
 
   /** One pass; never throws for an unreachable engine or an abort (the record says so). */
@@ -196,8 +209,10 @@ export class PassRunner {
       controls,
       pilotsLeft: after.length,
       mainMs,
+      memory: { usage: use?.memory, left: after.map((p) => p.id) },
     });
     this.#state = settled.state;
+    this.#ownerOnDisk = decision.io?.ownerBusy === true;
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
     this.#engineFailures = 0;
     this.#status = decision.status;

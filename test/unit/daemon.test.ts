@@ -46,13 +46,13 @@ function daemonWith(
     {
       engine,
       // the test process's own CPU is not the daemon's
-      observer: new HostObserver({ sampler, selfCpu: () => ({ user: 0, system: 0 }) }),
+      host: { observer: new HostObserver({ sampler, selfCpu: () => ({ user: 0, system: 0 }) }) },
       runDir,
       logger: createLogger({ level: 'debug', stream: log, json: true }),
       identity: { instance: 'unit', hostname: 'h', version: 't' },
-      reload: () => Promise.resolve(config()),
+      reload: { load: () => Promise.resolve(config()) },
       apparmor: false,
-      minIntervalMs: 0,
+      timing: { minIntervalMs: 0 },
     },
     config(),
   );

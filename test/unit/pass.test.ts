@@ -223,16 +223,18 @@ describe('a second stop signal', () => {
       const d = new Daemon(
         {
           engine,
-          observer: new HostObserver({
-            sampler: { sample: (now) => Promise.resolve({ ...host, at: now }) },
-            selfCpu: () => ({ user: 0, system: 0 }),
-          }),
+          host: {
+            observer: new HostObserver({
+              sampler: { sample: (now) => Promise.resolve({ ...host, at: now }) },
+              selfCpu: () => ({ user: 0, system: 0 }),
+            }),
+          },
           runDir: new RunDir(mkdtempSync(join(tmpdir(), 'plancton-unit-sigterm-'))),
           logger: log.logger,
           identity: { instance: 'pass', hostname: 'h', version: 't' },
-          reload: () => Promise.resolve(config),
+          reload: { load: () => Promise.resolve(config) },
           apparmor: false,
-          minIntervalMs: 0,
+          timing: { minIntervalMs: 0 },
         },
         loadConfig({ env: { ...env, PLANCTON_MAIN_SLEEP: '0.05' }, args: [] }),
       );

@@ -1,4 +1,4 @@
-import type { HostSample, Pilot, Policy } from '../types.ts';
+import type { FreedMemory, HostSample, Pilot, Policy } from '../types.ts';
 
 /** Memory counts as recovered only this far above the floor, or halfway to all of it if that is less (and PSI this far under its threshold). */
 export const MEMORY_RECOVERY_FACTOR = 1.25;
@@ -56,4 +56,79 @@ export function memoryVictims(
     if (freed >= missingBytes) break;
   }
   return victims;
+}
+
+/**
+ * How long the memory of a pilot removed to free memory counts as on its way back once its removal
+ * ended (ms). The kernel hands a killed pilot's memory back while its processes and cgroup are torn
+ * down, after the engine has already answered: a pass in between must not take it for a shortage
+ * still to cover. Past this, or once memory is no longer short, it counts no more.
+ */
+export const MEMORY_RELEASE_MS = 5000;
+
+/**
+ * The memory still on its way back at `now` from pilots removed to free memory: the entries of
+ * `freed` within MEMORY_RELEASE_MS of their removal whose pilot is gone from the engine's list
+ * (`listed`: one still listed holds its memory, or was never removed), and their bytes.
+ */
+export function memoryOnItsWay(
+  freed: Readonly<Record<string, FreedMemory>> | undefined,
+  now: number,
+  listed?: ReadonlySet<string>,
+): { bytes: number; kept: Record<string, FreedMemory> | undefined } {
+  let bytes = 0;
+  let kept: Record<string, FreedMemory> | undefined;
+  for (const [id, f] of Object.entries(freed ?? {})) {
+    if (listed?.has(id) || now - f.at >= MEMORY_RELEASE_MS || now < f.at) continue;
+    bytes += f.bytes;
+    (kept ??= {})[id] = f;
+  }
+  return { bytes, kept };
+}
+
+/**
+ * What is left to free once the memory on its way back counts (`onItsWayBytes`): undefined when
+ * nothing (it covers what is missing to the floor, or memory is short by PSI alone, which lags,
+ * while it comes back); else the bytes missing to the floor less it (0 or less: no amount, one pilot).
+ */
+export function stillToFree(availableBytes: number, floorBytes: number, onItsWayBytes: number): number | undefined {
+  const missing = floorBytes > 0 ? floorBytes - availableBytes : 0;
+  if (onItsWayBytes <= 0) return missing;
+  const left = missing - onItsWayBytes;
+  return left > 0 ? left : undefined;
+}
+
+/**
+ * The memory watch's question between passes: short by the floor or PSI, and not covered by the
+ * memory the last removals still give back (`onItsWayBytes`, see memoryOnItsWay).
+ */
+export function shortBeyondRelease(
+  availableBytes: number,
+  psiAvg10: number | undefined,
+  policy: Pick<Policy, 'memFloorBytes' | 'psiMemoryPct'>,
+  onItsWayBytes: number,
+): boolean {
+  return (
+    isMemoryShort(availableBytes, psiAvg10, policy.memFloorBytes, policy.psiMemoryPct) &&
+    stillToFree(availableBytes, policy.memFloorBytes, onItsWayBytes) !== undefined
+  );
+}
+
+/**
+ * The memory removals of a pass, once carried out (for settle()): each pilot removed for memory that
+ * is gone from the engine's list after the pass, with what it held (`usage`, the pass's figures) and
+ * when the removal ended. A pilot without a figure is left out: nothing is counted for it.
+ */
+export function freedBy(
+  removed: readonly string[],
+  usage: ReadonlyMap<string, number> | undefined,
+  left: ReadonlySet<string>,
+  at: number,
+): Record<string, FreedMemory> {
+  const out: Record<string, FreedMemory> = {};
+  for (const id of removed) {
+    const bytes = usage?.get(id);
+    if (bytes !== undefined && bytes > 0 && !left.has(id)) out[id] = { bytes, at };
+  }
+  return out;
 }
