@@ -4,7 +4,7 @@
  * Host paths are injected; each file has its pure parser (proc-stat.ts, meminfo.ts, pressure.ts,
  * cgroup-*.ts), and this class only reads and keeps the baselines the rates need.
  */
-import { readFile } from 'node:fs/promises';
+import { readKernelFile } from './kernel-file.ts';
 import type { HostSample, MemorySample, Pressure } from '../core/types.ts';
 import { parseMeminfo } from './meminfo.ts';
 import { PilotCpuMeter, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
@@ -91,8 +91,8 @@ export class HostObserver {
   /** MemAvailable and PSI memory, two small reads (for the memory watch, a few times a second). */
   async memory(): Promise<MemoryReading> {
     const [memory, psi] = await Promise.all([
-      readFile(`${this.#procRoot}/meminfo`, 'utf8').then((t) => parseMeminfo(t)),
-      readFile(`${this.#procRoot}/pressure/memory`, 'utf8').then(
+      readKernelFile(`${this.#procRoot}/meminfo`).then((t) => parseMeminfo(t)),
+      readKernelFile(`${this.#procRoot}/pressure/memory`).then(
         (t) => parsePressure(t),
         () => undefined,
       ),

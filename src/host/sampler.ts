@@ -1,5 +1,5 @@
 /** The thin shell around the /proc parsers: reads files under a configurable proc root. */
-import { readFile } from 'node:fs/promises';
+import { readKernelFile } from './kernel-file.ts';
 import type { HostSample, Pressure } from '../core/types.ts';
 import { parseMeminfo } from './meminfo.ts';
 import { parsePressure } from './pressure.ts';
@@ -40,8 +40,8 @@ export class HostSampler {
     const statFile = `${this.#procRoot}/stat`;
     const meminfoFile = `${this.#procRoot}/meminfo`;
     const [statText, meminfoText, cpu, memory, io] = await Promise.all([
-      readFile(statFile, 'utf8'),
-      readFile(meminfoFile, 'utf8'),
+      readKernelFile(statFile),
+      readKernelFile(meminfoFile),
       ...PSI_RESOURCES.map((resource) => this.#readPressure(resource)),
     ]);
     const stat = parseProcStat(statText, statFile);
@@ -62,7 +62,7 @@ export class HostSampler {
   async #readPressure(resource: (typeof PSI_RESOURCES)[number]): Promise<Pressure | undefined> {
     const file = `${this.#procRoot}/pressure/${resource}`;
     try {
-      return parsePressure(await readFile(file, 'utf8'), file);
+      return parsePressure(await readKernelFile(file), file);
     } catch (error) {
       if (!isMissing(error)) this.#onPressureError(error);
       return undefined;
