@@ -122,7 +122,12 @@ export class IoWatch {
   async apply(outcome: IoOutcome | undefined, pilots: readonly Pilot[]): Promise<string[]> {
     if (!this.#throttle || outcome === undefined) return [];
     const running = pilots.filter((p) => p.state === 'running' || p.state === 'paused').map((p) => p.id);
-    return this.#throttle.apply(outcome.limit, running, [...this.#meter.devices.keys()]);
+    return this.#throttle.apply(
+      outcome.limit,
+      this.#meter.ioDirs(running),
+      [...this.#meter.devices.keys()],
+      this.#meter.parentDir,
+    );
   }
 
   status(outcome: IoOutcome | undefined, pilots: readonly Pilot[]): IoStatus {
