@@ -142,6 +142,7 @@ export class IoMeter {
       ownerIops: Math.max(0, total.ios - prev.total.ios - Math.max(0, p.ios - prev.pilots.ios)) / sec,
       ownerBps: Math.max(0, total.bytes - prev.total.bytes - Math.max(0, p.bytes - prev.pilots.bytes)) / sec,
       psiSomeAvg10: psiText === undefined ? undefined : parsePressureSafe(psiText),
+      pilotsWriteBps: Math.max(0, p.writes - prev.pilots.writes) / sec,
       pilotWriteBps: new Map(),
     };
   }

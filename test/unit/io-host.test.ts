@@ -142,6 +142,7 @@ describe('IoMeter (cgroup v1 layout)', () => {
       ownerIops: 100,
       ownerBps: 500_000,
       psiSomeAvg10: 1.5,
+      pilotsWriteBps: 1_000_000,
       pilotWriteBps: new Map(),
     });
     assert.deepEqual([...m.devices], [['254:0', 'vda']]);
@@ -341,6 +342,7 @@ describe('IoMeter (cgroup v2 layout)', () => {
       ownerIops: 150,
       ownerBps: 2000 * 512 - 512_000,
       psiSomeAvg10: undefined,
+      pilotsWriteBps: 512_000,
       pilotWriteBps: new Map(),
     });
   });

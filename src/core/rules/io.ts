@@ -26,8 +26,16 @@ export interface IoPolicy {
 
 /** One reading of the disks over an interval, the pilots' own I/O taken out. */
 export interface IoReading {
-  /** Requests per second completed on the owner's disks that were not the pilots' (reads and writes, discards apart). */
+  /**
+   * Requests per second completed on the owner's disks that were not the pilots' (reads and
+   * writes, discards apart); the shell hands the median of its last few readings, so that one
+   * burst of other work does not count.
+   */
   readonly ownerIops: number;
+  /** The same, of the latest reading alone (undefined: as `ownerIops`). */
+  readonly ownerIopsNow?: number | undefined;
+  /** All pilots' writes charged to their cgroups, bytes per second, the most of the last few readings (undefined: unknown). */
+  readonly pilotsWriteBps?: number | undefined;
   /** Bytes per second of the same. */
   readonly ownerBps: number;
   /** PSI io `some avg10` of the host, when the kernel has PSI. */
@@ -73,10 +81,39 @@ export interface IoOutcome {
 /** The owner counts as quiet again under this share of `ownerIops` (and of `psiPct`). */
 export const IO_RELEASE_FACTOR = 0.5;
 
-/** Whether this reading alone says the owner is using the disk. */
+/** How often the shell reads the disks (ms), while the pilots write little. */
+export const IO_POLL_MS = 250;
+/** How often while the pilots write heavily (ms): every request the owner makes then waits behind theirs. */
+export const IO_POLL_FAST_MS = 100;
+
+/**
+ * The pilots write heavily: together at least the rate at which one pilot is paused for the
+ * owner (`pilotWriteBps`). Then the owner's every synced write waits behind theirs (40 times
+ * slower here), while taking the disk from them for nothing costs them `quietMs` of writing.
+ */
+export function pilotsWriteHeavily(r: IoReading, p: IoPolicy): boolean {
+  return p.ownerIops > 0 && r.pilotsWriteBps !== undefined && r.pilotsWriteBps >= p.pilotWriteBps;
+}
+
+/**
+ * How long the shell waits before its next reading: IO_POLL_FAST_MS while the pilots write
+ * heavily (seeing the owner one period sooner is worth more than the reading costs: a few cgroup
+ * files), else IO_POLL_MS.
+ */
+export function ioPollMs(r: IoReading | undefined, p: IoPolicy): number {
+  return r !== undefined && pilotsWriteHeavily(r, p) ? IO_POLL_FAST_MS : IO_POLL_MS;
+}
+
+/**
+ * Whether this reading says the owner is using the disk: its median rate at the line; or, while
+ * the pilots write heavily, the latest reading alone at the line (waiting for a second one
+ * leaves the owner a whole period at their mercy, and a wrong call only pauses writers for
+ * `quietMs`); or PSI over its line with some owner I/O.
+ */
 export function ownerUsesDisk(r: IoReading, p: IoPolicy): boolean {
   if (p.ownerIops <= 0) return false;
   if (r.ownerIops >= p.ownerIops) return true;
+  if (pilotsWriteHeavily(r, p) && (r.ownerIopsNow ?? r.ownerIops) >= p.ownerIops) return true;
   return p.psiPct > 0 && r.ownerIops > 0 && r.psiSomeAvg10 !== undefined && r.psiSomeAvg10 > p.psiPct;
 }
 
