@@ -97,7 +97,6 @@ export class IoWatch {
       ...reading,
       ownerIops: median(this.#recent.map((x) => x.ownerIops)),
       ownerBps: median(this.#recent.map((x) => x.ownerBps)),
-      ownerIopsNow: reading.ownerIops,
       // v1 charges a pilot's writes at its fsync: they come in bursts, so the most of the last few
       pilotsWriteBps: Math.max(...this.#recent.map((x) => x.pilotsWriteBps ?? 0)),
     };

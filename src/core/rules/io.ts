@@ -32,8 +32,6 @@ export interface IoReading {
    * burst of other work does not count.
    */
   readonly ownerIops: number;
-  /** The same, of the latest reading alone (undefined: as `ownerIops`). */
-  readonly ownerIopsNow?: number | undefined;
   /** All pilots' writes charged to their cgroups, bytes per second, the most of the last few readings (undefined: unknown). */
   readonly pilotsWriteBps?: number | undefined;
   /** Bytes per second of the same. */
@@ -88,8 +86,8 @@ export const IO_POLL_FAST_MS = 100;
 
 /**
  * The pilots write heavily: together at least the rate at which one pilot is paused for the
- * owner (`pilotWriteBps`). Then the owner's every synced write waits behind theirs (40 times
- * slower here), while taking the disk from them for nothing costs them `quietMs` of writing.
+ * owner (`pilotWriteBps`). Then the owner's every synced write waits behind theirs (20-40 times
+ * slower here) until they are paused.
  */
 export function pilotsWriteHeavily(r: IoReading, p: IoPolicy): boolean {
   return p.ownerIops > 0 && r.pilotsWriteBps !== undefined && r.pilotsWriteBps >= p.pilotWriteBps;
@@ -105,15 +103,15 @@ export function ioPollMs(r: IoReading | undefined, p: IoPolicy): number {
 }
 
 /**
- * Whether this reading says the owner is using the disk: its median rate at the line; or, while
- * the pilots write heavily, the latest reading alone at the line (waiting for a second one
- * leaves the owner a whole period at their mercy, and a wrong call only pauses writers for
- * `quietMs`); or PSI over its line with some owner I/O.
+ * Whether this reading says the owner is using the disk: its rate (the shell's median of a few
+ * readings) at the line, or PSI over its line with some owner I/O. The latest reading alone is
+ * not enough, even while the pilots write heavily: tried, it froze them about 0.1 s sooner for a
+ * large read but not for synced writes, and on a host with frequent other I/O it paused them far
+ * more often (docs/benchmarks.md, section 6).
  */
 export function ownerUsesDisk(r: IoReading, p: IoPolicy): boolean {
   if (p.ownerIops <= 0) return false;
   if (r.ownerIops >= p.ownerIops) return true;
-  if (pilotsWriteHeavily(r, p) && (r.ownerIopsNow ?? r.ownerIops) >= p.ownerIops) return true;
   return p.psiPct > 0 && r.ownerIops > 0 && r.psiSomeAvg10 !== undefined && r.psiSomeAvg10 > p.psiPct;
 }
 
