@@ -12,6 +12,10 @@
  * host other jobs keep busy), and the managed ones `pause_max: 0`, so that only the disk rule
  * pauses them.
  *
+ * Reaction time: in the managed condition, the pilots' freezer state is polled every 5 ms from
+ * the start of each owner workload; the time until every pilot is FROZEN is printed (the owner's
+ * loss is about this time, whatever the mechanism after it).
+ *
  * Pilots' throughput: in each pilot condition, before the owner starts, the pilots write for
  * `--window` s on a host where the owner is quiet; the files they completed are counted (each
  * pilot appends a line per 32 MiB file). Target: the managed pilots keep >= 80% of what the same
@@ -27,7 +31,7 @@ import { join } from 'node:path';
 import { BenchRun, f2, f3, options, sleep, table } from './common.ts';
 import { median, MiB } from '../test/support/bench-host.ts';
 import { docker } from '../test/support/docker.ts';
-import { writerCmd } from '../test/support/io-host.ts';
+import { freezerState, writerCmd } from '../test/support/io-host.ts';
 
 const opt = options({
   reps: '5',
@@ -74,6 +78,24 @@ const WORKLOADS: Record<Workload, () => Promise<number>> = {
   },
   read: () => timed(`dd if=${bigFile} of=/dev/null bs=16k iflag=direct 2>/dev/null`),
 };
+
+/**
+ * Polls the pilots' freezer state every 5 ms from now; `stop()` gives the ms until all of them
+ * were FROZEN, or undefined when they were not before it was called.
+ */
+function frozenWatch(ids: readonly string[], parent: string): { stop: () => number | undefined } {
+  const t0 = performance.now();
+  let at: number | undefined;
+  const timer = setInterval(() => {
+    if (at === undefined && ids.every((id) => freezerState(id, parent) === 'FROZEN')) at = performance.now() - t0;
+  }, 5);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return at;
+    },
+  };
+}
 
 /** Files the pilots completed so far (one line each in /w). */
 async function filesDone(ids: readonly string[]): Promise<number> {
@@ -164,6 +186,7 @@ await run.main(async () => {
   };
   const throughput: Record<'plancton' | 'unmanaged', number[]> = { plancton: [], unmanaged: [] };
   const pilotRatio: number[] = [];
+  const frozenMs: Record<Workload, number[]> = { sync: [], read: [] };
   for (let r = 0; r < reps; r++) {
     const order = CONDITIONS.map((_, i) => CONDITIONS[(i + r) % CONDITIONS.length] as Condition);
     const rep: Partial<Record<Workload, Partial<Record<Condition, number>>>> = { sync: {}, read: {} };
@@ -183,8 +206,15 @@ await run.main(async () => {
           repMiBs[c] = mibs;
           throughput[c].push(mibs);
         }
+        const reaction: string[] = [];
         for (const w of ['sync', 'read'] as const) {
+          const watch = c === 'plancton' ? frozenWatch(pilots.ids, run.cgroup) : undefined;
           const t = await WORKLOADS[w]();
+          const ms = watch?.stop();
+          if (watch) {
+            reaction.push(`${w} frozen after ${ms === undefined ? 'never' : `${ms.toFixed(0)} ms`}`);
+            frozenMs[w].push(ms ?? Infinity);
+          }
           (rep[w] ??= {})[c] = t;
           times[w][c].push(t);
           // quiet time before the next workload: managed pilots are given the disk back
@@ -194,7 +224,7 @@ await run.main(async () => {
           }
         }
         console.log(
-          `rep ${r + 1} ${c.padEnd(9)} sync ${f3(rep.sync?.[c] ?? NaN)} s  read ${f3(rep.read?.[c] ?? NaN)} s${repMiBs[c] === undefined ? '' : `  pilots (owner quiet) ${f2(repMiBs[c])} MiB/s`}  ${pilots.note()}`,
+          `rep ${r + 1} ${c.padEnd(9)} sync ${f3(rep.sync?.[c] ?? NaN)} s  read ${f3(rep.read?.[c] ?? NaN)} s${repMiBs[c] === undefined ? '' : `  pilots (owner quiet) ${f2(repMiBs[c])} MiB/s`}  ${[...reaction, pilots.note()].filter(Boolean).join('; ')}`,
         );
       } finally {
         await pilots.end();
@@ -216,6 +246,11 @@ await run.main(async () => {
     ['pilots', 'MiB/s while the owner is quiet (per rep)', 'median'],
     (['plancton', 'unmanaged'] as const).map((c) => [c, throughput[c].map(f2).join(' '), f2(median(throughput[c]))]),
   );
+  console.log();
+  for (const w of ['sync', 'read'] as const)
+    console.log(
+      `managed, ${w}: every pilot frozen after ${frozenMs[w].map((x) => (Number.isFinite(x) ? x.toFixed(0) : 'never')).join(' ')} ms (median ${f2(median(frozenMs[w]))})`,
+    );
   const sync = median(ratios.sync.plancton);
   const read = median(ratios.read.plancton);
   const keep = median(pilotRatio);

@@ -79,9 +79,20 @@ export async function execute(
         started += await startPilots(action, ctx);
         break;
       case 'pause':
-      case 'unpause':
-        await pauseOrResume(action, ctx);
+      case 'unpause': {
+        // the disk's pauses run together: the owner waits on the disk until the last writer stops
+        const batch = [action];
+        for (let next = actions[i + 1]; action.for === 'io'; next = actions[i + 1]) {
+          if ((next?.kind !== 'pause' && next?.kind !== 'unpause') || next.kind !== action.kind || next.for !== 'io')
+            break;
+          batch.push(next);
+          i++;
+        }
+        const results = await Promise.allSettled(batch.map((a) => pauseOrResume(a, ctx)));
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
         break;
+      }
       case 'exit':
         return { started, removed, pulled, ...pullsOf(pulls), exit: action.reason };
     }

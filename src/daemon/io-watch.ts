@@ -1,10 +1,11 @@
 /**
- * The disk between passes: measures the owner's I/O four times a second, wakes the loop at once when
- * the owner starts using the disk, and hands each pass the busiest reading since the last one.
- * The pure rule (core/rules/io.ts, called by decide) does the deciding.
+ * The disk between passes: measures the owner's I/O four times a second (ten while the pilots
+ * write heavily), wakes the loop at once when the owner starts using the disk, and hands each
+ * pass the busiest reading since the last one. The pure rule (core/rules/io.ts, called by
+ * decide) does the deciding.
  */
 import type { IoMechanism, IoOutcome, IoPolicy, IoReading } from '../core/rules/io.ts';
-import { ownerUsesDisk } from '../core/rules/io.ts';
+import { IO_POLL_MS, ioPollMs, ownerUsesDisk } from '../core/rules/io.ts';
 import type { Settings } from '../config/schema.ts';
 import type { Pilot } from '../core/types.ts';
 import type { IoStatus } from '../report/status.ts';
@@ -12,8 +13,8 @@ import { IoMeter } from '../host/io-meter.ts';
 import { detectIoMechanism, type IoMechanismWanted, type IoSetup } from '../host/io-mechanism.ts';
 import { IoThrottle } from '../host/io-throttle.ts';
 
-/** How often the disks are read between passes (ms): the owner gets the disk back within about a second. */
-export const IO_WATCH_MS = 250;
+/** How often the disks are read between passes while the pilots write little (ms); see ioPollMs. */
+export const IO_WATCH_MS = IO_POLL_MS;
 
 /** Over how long each pilot's writes are measured when the owner is on the disk (ms). */
 const WRITERS_WINDOW_MS = 100;
@@ -48,7 +49,7 @@ export class IoWatch {
   readonly #meter: IoMeter;
   readonly #throttle: IoThrottle | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #busy = false;
+  #closed = false;
   #pilots: readonly string[] = [];
   #running: readonly string[] = [];
   /** The reading with the most owner I/O since the last pass took one. */
@@ -65,48 +66,59 @@ export class IoWatch {
   }
 
   /**
-   * Starts reading every IO_WATCH_MS; `wake` is called when a reading says the owner uses the disk
-   * and the last decision (`ownerBusy()`) did not think so yet, or a pilot still writes to be paused.
+   * Starts reading, every ioPollMs after the last reading ended; `wake` is called when a reading
+   * says the owner uses the disk and the last decision (`ownerBusy()`) did not think so yet, or a
+   * pilot still writes to be paused.
    */
   start(policy: () => IoPolicy, wake: () => void, ownerBusy: () => boolean): void {
-    this.#timer = setInterval(() => {
-      if (this.#busy) return;
-      this.#busy = true;
-      void this.#meter
-        .measure(this.#pilots, Date.now())
-        .then(async (reading) => {
-          this.#error = undefined;
-          if (!reading) return;
-          const p = policy();
-          this.#recent = [...this.#recent, reading].slice(-IO_MEDIAN_OF);
-          let r: IoReading = {
-            ...reading,
-            ownerIops: median(this.#recent.map((x) => x.ownerIops)),
-            ownerBps: median(this.#recent.map((x) => x.ownerBps)),
-          };
-          // which pilot writes how much is read only when it matters: the owner is on the disk
-          if (p.mechanism === 'pause' && this.#running.length > 0 && (ownerUsesDisk(r, p) || ownerBusy())) {
-            r = { ...r, pilotWriteBps: await this.#meter.writers(this.#running, WRITERS_WINDOW_MS) };
-          }
-          this.#last = r;
-          if (!this.#peak || r.ownerIops > this.#peak.ownerIops) this.#peak = { ...r, pilotWriteBps: r.pilotWriteBps };
-          else this.#peak = { ...this.#peak, pilotWriteBps: r.pilotWriteBps };
-          const writers =
-            p.mechanism === 'pause' && [...r.pilotWriteBps.values()].some((bps) => bps >= p.pilotWriteBps);
-          if (ownerUsesDisk(r, p) && (!ownerBusy() || writers)) wake();
-        })
-        .catch((err: unknown) => {
-          this.#error = `cannot read the disks: ${(err as Error).message}`;
-        })
-        .finally(() => {
-          this.#busy = false;
-        });
-    }, IO_WATCH_MS);
-    this.#timer.unref();
+    const next = (): void => {
+      if (this.#closed) return;
+      this.#timer = setTimeout(
+        () => {
+          void this.#read(policy(), wake, ownerBusy)
+            .catch((err: unknown) => {
+              this.#error = `cannot read the disks: ${(err as Error).message}`;
+            })
+            .finally(next);
+        },
+        ioPollMs(this.#last, policy()),
+      );
+      this.#timer.unref();
+    };
+    next();
+  }
+
+  async #read(p: IoPolicy, wake: () => void, ownerBusy: () => boolean): Promise<void> {
+    const reading = await this.#meter.measure(this.#pilots, Date.now());
+    this.#error = undefined;
+    if (!reading) return;
+    this.#recent = [...this.#recent, reading].slice(-IO_MEDIAN_OF);
+    let r: IoReading = {
+      ...reading,
+      ownerIops: median(this.#recent.map((x) => x.ownerIops)),
+      ownerBps: median(this.#recent.map((x) => x.ownerBps)),
+      // v1 charges a pilot's writes at its fsync: they come in bursts, so the most of the last few
+      pilotsWriteBps: Math.max(...this.#recent.map((x) => x.pilotsWriteBps ?? 0)),
+    };
+    // which pilot writes how much is read only when it matters: the owner is on the disk
+    if (p.mechanism === 'pause' && this.#running.length > 0 && (ownerUsesDisk(r, p) || ownerBusy())) {
+      r = { ...r, pilotWriteBps: await this.#meter.writers(this.#running, WRITERS_WINDOW_MS) };
+    }
+    this.#last = r;
+    // the pass gets the reading that says most about the owner: busy before quiet, then the most I/O
+    const peak = this.#peak;
+    const busier =
+      !peak ||
+      (ownerUsesDisk(r, p) && !ownerUsesDisk(peak, p)) ||
+      (ownerUsesDisk(r, p) === ownerUsesDisk(peak, p) && r.ownerIops > peak.ownerIops);
+    this.#peak = busier ? r : { ...peak, pilotWriteBps: r.pilotWriteBps };
+    const writers = p.mechanism === 'pause' && [...r.pilotWriteBps.values()].some((bps) => bps >= p.pilotWriteBps);
+    if (ownerUsesDisk(r, p) && (!ownerBusy() || writers)) wake();
   }
 
   close(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
   }
 
   /** The pass's reading (the busiest since the last pass, the pilots' writes of the latest), and the pilots to measure from now on. */
@@ -122,7 +134,12 @@ export class IoWatch {
   async apply(outcome: IoOutcome | undefined, pilots: readonly Pilot[]): Promise<string[]> {
     if (!this.#throttle || outcome === undefined) return [];
     const running = pilots.filter((p) => p.state === 'running' || p.state === 'paused').map((p) => p.id);
-    return this.#throttle.apply(outcome.limit, running, [...this.#meter.devices.keys()]);
+    return this.#throttle.apply(
+      outcome.limit,
+      this.#meter.ioDirs(running),
+      [...this.#meter.devices.keys()],
+      this.#meter.parentDir,
+    );
   }
 
   status(outcome: IoOutcome | undefined, pilots: readonly Pilot[]): IoStatus {

@@ -3,6 +3,7 @@
  * the pilots' own cgroups were charged, over the interval between two readings.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { IoReading } from '../core/rules/io.ts';
 import { parseBlkioStat } from './blkio-stat.ts';
 import { cgroupPlaces } from './cgroup-cpu.ts';
@@ -11,6 +12,7 @@ import { parseIoStat } from './io-stat.ts';
 import { parsePressure } from './pressure.ts';
 import { parseProcIoWrites } from './proc-io.ts';
 import { parseDirtyBytes } from './memory-stat.ts';
+import { PilotCgroupLocator, type PilotCgroup } from './pilot-cgroups.ts';
 
 export interface IoMeterOptions {
   readonly procRoot: string;
@@ -32,6 +34,7 @@ interface Snapshot {
   readonly at: number;
   readonly total: Counts;
   readonly pilots: Counts;
+  /** Where the pilots' counters were read, and which pilots' cgroups were there. */
   readonly children: string;
 }
 /** One pilot's write figures: charged to its cgroup, dirtied by its processes, dirty page cache now. */
@@ -57,13 +60,21 @@ const text = (file: string): Promise<string | undefined> => readFile(file, 'utf8
  */
 export class IoMeter {
   readonly #o: IoMeterOptions;
+  readonly #locator: PilotCgroupLocator;
   #prev: Snapshot | undefined;
   #devicesAt = -Infinity;
+  /** The pilots' cgroups found from their processes, for the pilots of the last reading. */
+  #located: ReadonlyMap<string, PilotCgroup> = new Map();
+  #locatedFor = '';
+  #locatedAt = -Infinity;
   /** The owner's disks, `major:minor` to name, from the last reading. */
   devices: ReadonlyMap<string, string> = new Map();
+  /** The directory whose recursive counters held the pilots' I/O in the last reading; undefined: summed per pilot. */
+  parentDir: string | undefined;
 
   constructor(options: IoMeterOptions) {
     this.#o = options;
+    this.#locator = new PilotCgroupLocator(options.procRoot, options.cgroupRoot);
   }
 
   /**
@@ -84,7 +95,9 @@ export class IoMeter {
       this.#devicesAt = now;
     }
     const v1 = this.#o.cgroupVersion === '1';
+    await this.#locate(pilotIds, now);
     const parent = this.#parentDir();
+    this.parentDir = parent;
     // everything read at once: a pilot writing hundreds of MB/s moves its counters between two reads
     const [ios, bytes, pilots, children, psiText] = await Promise.all([
       v1 ? text(`${this.#o.cgroupRoot}/blkio/blkio.throttle.io_serviced_recursive`) : undefined,
@@ -99,12 +112,13 @@ export class IoMeter {
           ),
       parent
         ? readdir(parent).then(
+            // a pilot's cgroup is named by its id: `<id>`, `docker-<id>.scope`, `libpod-<id>`
             (names) =>
-              names
-                .filter((n) => /^[0-9a-f]{64}$/.test(n))
+              `${parent}:${names
+                .filter((n) => /[0-9a-f]{64}/.test(n))
                 .sort()
-                .join(','),
-            () => '',
+                .join(',')}`,
+            () => `${parent}:`,
           )
         : Promise.resolve([...pilotIds].sort().join(',')),
       text(`${this.#o.procRoot}/pressure/io`),
@@ -128,6 +142,7 @@ export class IoMeter {
       ownerIops: Math.max(0, total.ios - prev.total.ios - Math.max(0, p.ios - prev.pilots.ios)) / sec,
       ownerBps: Math.max(0, total.bytes - prev.total.bytes - Math.max(0, p.bytes - prev.pilots.bytes)) / sec,
       psiSomeAvg10: psiText === undefined ? undefined : parsePressureSafe(psiText),
+      pilotsWriteBps: Math.max(0, p.writes - prev.pilots.writes) / sec,
       pilotWriteBps: new Map(),
     };
   }
@@ -144,6 +159,7 @@ export class IoMeter {
     windowMs: number,
     wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ): Promise<Map<string, number>> {
+    await this.#locate([...new Set([...this.#located.keys(), ...pilotIds])], Date.now());
     const before = await Promise.all(pilotIds.map((id) => this.#writes(id)));
     const t0 = performance.now();
     await wait(windowMs);
@@ -180,11 +196,46 @@ export class IoMeter {
     return { charged: c?.writes ?? 0, dirtied, dirty: dirty ?? 0 };
   }
 
-  /** The pilots' parent cgroup directory holding the I/O counters; undefined without a parent. */
+  /**
+   * Finds the pilots' cgroups from their processes (pilot-cgroups.ts), when the pilots changed,
+   * and again for pilots not found yet at most every RELOCATE_MS (a scan reads every process's
+   * cgroup file; this runs several times a second).
+   */
+  async #locate(ids: readonly string[], now: number): Promise<void> {
+    const key = [...ids].sort().join(',');
+    const missing = ids.some((id) => !this.#located.has(id));
+    if (key === this.#locatedFor && (!missing || now - this.#locatedAt < RELOCATE_MS)) return;
+    this.#located = await this.#locator.locate(ids);
+    this.#locatedFor = key;
+    this.#locatedAt = now;
+  }
+
+  /**
+   * The directory whose recursive counters are all the pilots' I/O: the parent the pilots were
+   * found in, when every pilot found is a child of one directory of the parent's name (a Docker
+   * engine in a container puts `--cgroup-parent` inside its own cgroup, the systemd driver makes
+   * it a slice); the configured path while no pilot was found; undefined (each pilot's own
+   * counters, summed) without a parent, or with pilots found elsewhere.
+   */
   #parentDir(): string | undefined {
     const name = this.#o.parent?.replace(/^\/+|\/+$/g, '');
     if (!name) return undefined;
-    return this.#o.cgroupVersion === '1' ? `${this.#o.cgroupRoot}/blkio/${name}` : `${this.#o.cgroupRoot}/${name}`;
+    const found = new Set([...this.#located.values()].map((c) => (c.ioDir ? dirname(c.ioDir) : '')));
+    if (found.size === 0)
+      return this.#o.cgroupVersion === '1' ? `${this.#o.cgroupRoot}/blkio/${name}` : `${this.#o.cgroupRoot}/${name}`;
+    const [dir] = found;
+    return found.size === 1 && dir && basename(dir) === basename(name) ? dir : undefined;
+  }
+
+  /** The pilots' own I/O directories (v1 blkio, v2 unified), where they were found or else where the engine usually puts them. */
+  ioDirs(ids: readonly string[]): Map<string, string> {
+    return new Map(
+      ids.flatMap((id) =>
+        this.#dirs(id, 'io')
+          .slice(0, 1)
+          .map((d) => [id, d] as const),
+      ),
+    );
   }
 
   /** v1 blkio counters (`_recursive` for a parent) or v2 io.stat of one cgroup directory, over the owner's devices. */
@@ -211,15 +262,23 @@ export class IoMeter {
     return c;
   }
 
-  /** Where a pilot's cgroup of `controller` may be: under the engine's group, or its systemd scope (v2: one tree). */
-  #pilotDirs(id: string, controller: 'blkio' | 'memory'): string[] {
+  /**
+   * Where a pilot's I/O or memory cgroup is: where it was found from its processes, else (not
+   * found: no access to its processes, or gone) the engine's usual layout, under its group or
+   * its systemd scope (v2: one tree).
+   */
+  #dirs(id: string, kind: 'io' | 'memory'): string[] {
+    const at = this.#located.get(id);
+    const found = kind === 'io' ? at?.ioDir : at?.memoryDir;
+    if (found) return [found];
+    if (!/^[0-9a-f]{64}$/.test(id)) return [];
     const { root, group, scope } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-    const base = this.#o.cgroupVersion === '1' ? `${root}/${controller}` : root;
+    const base = this.#o.cgroupVersion === '1' ? `${root}/${kind === 'io' ? 'blkio' : 'memory'}` : root;
     return [`${base}/${group}/${id}`, `${base}/${scope}`];
   }
 
   async #pilotCounts(id: string): Promise<Counts | undefined> {
-    const dirs = this.#pilotDirs(id, 'blkio');
+    const dirs = this.#dirs(id, 'io');
     for (const dir of dirs) {
       const c = await this.#counts(dir, false);
       if (c) return c;
@@ -229,7 +288,7 @@ export class IoMeter {
 
   /** The pilot's dirty and writeback page cache, bytes (memory cgroup); undefined where it cannot be read. */
   async #dirty(id: string): Promise<number | undefined> {
-    const files = this.#pilotDirs(id, 'memory').map((dir) => `${dir}/memory.stat`);
+    const files = this.#dirs(id, 'memory').map((dir) => `${dir}/memory.stat`);
     for (const file of files) {
       const t = await text(file);
       if (t !== undefined) return parseDirtyBytes(t, file);
@@ -239,7 +298,7 @@ export class IoMeter {
 
   /** All the pilot's processes' dirtied bytes (`/proc/<pid>/io`); undefined where they cannot be read (no CAP_SYS_PTRACE for another user's processes). */
   async #procWrites(id: string): Promise<number | undefined> {
-    const dirs = this.#pilotDirs(id, 'blkio');
+    const dirs = this.#dirs(id, 'io');
     for (const dir of dirs) {
       const procs = await text(`${dir}/cgroup.procs`);
       if (procs === undefined) continue;
@@ -254,6 +313,9 @@ export class IoMeter {
     return undefined;
   }
 }
+
+/** How often pilots whose cgroups were not found are looked for again (ms). */
+const RELOCATE_MS = 2000;
 
 /** Dirty and writeback bytes count as written within this many seconds. */
 const PENDING_SEC = 1;

@@ -1,7 +1,6 @@
 /** The `throttle` mechanism: a bandwidth limit on the pilots' I/O while the owner uses the disk. */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cgroupPlaces } from './cgroup-cpu.ts';
 
 export interface IoThrottleOptions {
   readonly cgroupRoot: string;
@@ -22,6 +21,8 @@ export class IoThrottle {
   readonly #o: IoThrottleOptions;
   /** Pilots (v1) or the parent (v2: the key `parent`) limited now. */
   readonly #limited = new Set<string>();
+  /** v2: the io.max file limited, lifted where it was written. */
+  #parentFile: string | undefined;
 
   constructor(options: IoThrottleOptions) {
     this.#o = options;
@@ -33,16 +34,26 @@ export class IoThrottle {
   }
 
   /**
-   * Limits (`limit`) or lifts the limit on `devices` (`major:minor`) for `pilotIds`. A pilot that
-   * is gone is forgotten; a write that fails is reported in the result, never thrown.
+   * Limits (`limit`) or lifts the limit on `devices` (`major:minor`) for the pilots in `pilotDirs`
+   * (id -> its own I/O cgroup directory, where it was found; io-meter.ts), or (v2) on `parentDir`,
+   * the pilots' parent where they were found (undefined: the configured one). A pilot that is gone
+   * is forgotten; a write that fails is reported in the result, never thrown.
    */
-  async apply(limit: boolean, pilotIds: readonly string[], devices: readonly string[]): Promise<string[]> {
+  async apply(
+    limit: boolean,
+    pilotDirs: ReadonlyMap<string, string>,
+    devices: readonly string[],
+    parentDir?: string,
+  ): Promise<string[]> {
     const errors: string[] = [];
     const write = (file: string, body: string): Promise<void> =>
       writeFile(file, body).catch((err: Error) => void errors.push(`${file}: ${err.message}`));
     if (this.#o.cgroupVersion === '2') {
-      const file = join(this.#o.cgroupRoot, this.#o.parent ?? 'docker', 'io.max');
+      const file =
+        (!limit && this.#parentFile) ||
+        join(parentDir ?? join(this.#o.cgroupRoot, this.#o.parent ?? 'docker'), 'io.max');
       if (limit !== this.#limited.has('parent')) {
+        this.#parentFile = limit ? file : undefined;
         for (const dev of devices)
           await write(file, limit ? `${dev} rbps=${this.#o.bps} wbps=${this.#o.bps}\n` : `${dev} rbps=max wbps=max\n`);
         if (limit) this.#limited.add('parent');
@@ -50,12 +61,11 @@ export class IoThrottle {
       }
       return errors;
     }
-    const present = new Set(pilotIds);
-    for (const id of [...this.#limited]) if (!present.has(id)) this.#limited.delete(id);
-    const targets = limit ? pilotIds.filter((id) => !this.#limited.has(id)) : [...this.#limited];
+    for (const id of [...this.#limited]) if (!pilotDirs.has(id)) this.#limited.delete(id);
+    const targets = limit ? [...pilotDirs.keys()].filter((id) => !this.#limited.has(id)) : [...this.#limited];
     for (const id of targets) {
-      const { root, group } = cgroupPlaces(this.#o.cgroupRoot, id, this.#o.parent);
-      const dir = join(root, 'blkio', group, id);
+      const dir = pilotDirs.get(id);
+      if (dir === undefined) continue;
       const before = errors.length;
       for (const dev of devices) {
         // `MAJ:MIN 0` removes the rule

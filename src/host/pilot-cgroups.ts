@@ -20,6 +20,27 @@ export interface PilotCgroup {
   readonly cpuUsageFile: string;
   /** The file with the memory it uses now: v1 `memory.usage_in_bytes` or v2 `memory.current`. */
   readonly memoryFile: string | undefined;
+  /** Its directory with the I/O accounting and limits: v1 `blkio` (`blkio.throttle.*`), v2 the unified one (`io.stat`, `io.max`). */
+  readonly ioDir: string | undefined;
+  /** Its memory directory (`memory.stat`). */
+  readonly memoryDir: string | undefined;
+}
+
+/** The v1 hierarchy directory under the root that holds `controller` (`blkio`, or a joined `blkio,...`); undefined when not mounted. */
+function mountOf(mounts: readonly string[], controller: string): string | undefined {
+  return mounts.includes(controller) ? controller : mounts.find((m) => m.split(',').includes(controller));
+}
+
+/** The pilot's directory in v1 hierarchy `controller`; undefined when it has no such line or the hierarchy is not mounted. */
+function v1Dir(
+  cgroupRoot: string,
+  paths: ReadonlyMap<string, string>,
+  mounts: readonly string[],
+  controller: string,
+): string | undefined {
+  const path = paths.get(controller);
+  const mount = mountOf(mounts, controller);
+  return path === undefined || mount === undefined ? undefined : join(cgroupRoot, mount, path);
 }
 
 /**
@@ -49,16 +70,15 @@ export function pilotCgroupOf(
     const cpuMount = mounts.includes('cpu') ? 'cpu' : mounts.includes('cpu,cpuacct') ? 'cpu,cpuacct' : undefined;
     const acctMount = mounts.includes('cpuacct') ? 'cpuacct' : cpuMount;
     if (cpuMount === undefined || acctMount === undefined) return undefined;
-    const memory = paths.get('memory');
+    const memoryDir = v1Dir(cgroupRoot, paths, mounts, 'memory');
     return {
       paths,
       cpuRoot: join(cgroupRoot, cpuMount),
       cpuDir: join(cgroupRoot, cpuMount, cpuPath),
       cpuUsageFile: join(cgroupRoot, acctMount, paths.get('cpuacct') ?? cpuPath, 'cpuacct.usage'),
-      memoryFile:
-        memory === undefined || !mounts.includes('memory')
-          ? undefined
-          : join(cgroupRoot, 'memory', memory, 'memory.usage_in_bytes'),
+      memoryFile: memoryDir === undefined ? undefined : join(memoryDir, 'memory.usage_in_bytes'),
+      ioDir: v1Dir(cgroupRoot, paths, mounts, 'blkio'),
+      memoryDir,
     };
   }
   const unified = paths.get('');
@@ -72,6 +92,8 @@ export function pilotCgroupOf(
     cpuDir: dir,
     cpuUsageFile: join(dir, 'cpu.stat'),
     memoryFile: join(dir, 'memory.current'),
+    ioDir: dir,
+    memoryDir: dir,
   };
 }
 

@@ -115,6 +115,35 @@ describe('executor: carries out resolved actions, reads no setting', () => {
     assert.ok(!engine.calls.includes('start'));
   });
 
+  it("the disk's pauses run together (the owner waits for the last); the CPU's one at a time", async () => {
+    const engine = new FakeEngine();
+    engine.images.add('busybox');
+    const ctx = context(engine);
+    await execute([start(5, 5)], [], ctx);
+    const [a, b, c, d, e] = await engine.listPilots('exec');
+    assert.ok(a && b && c && d && e);
+    let inFlight = 0;
+    let most = 0;
+    const pause = engine.pause.bind(engine);
+    engine.pause = async (id, opts) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      try {
+        return await pause(id, opts);
+      } finally {
+        inFlight--;
+      }
+    };
+    const io = (p: typeof a): Action => ({ kind: 'pause', id: p.id, name: p.name, for: 'io' });
+    await execute([io(a), io(b), io(c)], [a, b, c], ctx);
+    assert.equal(most, 3);
+    most = 0;
+    await execute([{ kind: 'pause', id: d.id, name: d.name }, io(e)], [d, e], ctx);
+    assert.equal(most, 1, 'a CPU pause is not batched with the disk');
+    assert.equal((await engine.listPilots('exec')).filter((p) => p.state === 'paused').length, 5);
+    assert.equal(ctx.log().split('"event":"pilot-paused"').length - 1, 5, 'one event per pilot paused');
+  });
+
   it('a stop asked for skips the actions after the one in flight; exit ends the list', async () => {
     const engine = new FakeEngine();
     engine.images.add('busybox');

@@ -142,6 +142,7 @@ describe('IoMeter (cgroup v1 layout)', () => {
       ownerIops: 100,
       ownerBps: 500_000,
       psiSomeAvg10: 1.5,
+      pilotsWriteBps: 1_000_000,
       pilotWriteBps: new Map(),
     });
     assert.deepEqual([...m.devices], [['254:0', 'vda']]);
@@ -232,6 +233,96 @@ describe('IoMeter (cgroup v1 layout)', () => {
   });
 });
 
+describe('IoMeter: pilots located from their processes (pilot-cgroups.ts)', () => {
+  const DIND = 'd'.repeat(64);
+  /** /proc/<pid>/cgroup of a pilot's process in cgroup v1, every controller at `path`. */
+  const procCgroup = (path: string): string =>
+    ['12:memory', '8:blkio', '2:cpuacct', '1:cpu'].map((c) => `${c}:${path}`).join('\n') + '\n';
+  const counters = (dir: string, ios: number, bytes: number, recursive = true): Record<string, string> => {
+    const r = recursive ? '_recursive' : '';
+    return {
+      [`${dir}/blkio.throttle.io_serviced${r}`]: blkio('254:0', 0, ios),
+      [`${dir}/blkio.throttle.io_service_bytes${r}`]: blkio('254:0', 0, bytes),
+    };
+  };
+  const write = async (root: string, files: Record<string, string>): Promise<void> => {
+    for (const [path, body] of Object.entries(files)) await writeFile(join(root, path), body);
+  };
+  const meter = (root: string, parent: string | undefined): IoMeter =>
+    new IoMeter({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'cg'), cgroupVersion: '1', parent });
+
+  it("a Docker engine in a container: the pilots' parent inside its cgroup, not the configured path", async () => {
+    const nested = `cg/blkio/docker/${DIND}/plancton`;
+    const root = await tree({
+      'proc/diskstats': disk(1, 1),
+      'proc/10/cgroup': procCgroup(`/docker/${DIND}`), // the dind engine: the pilot's id nowhere
+      'proc/20/cgroup': procCgroup(`/docker/${DIND}/plancton/${A}`),
+      [`cg/cpu/docker/${DIND}/plancton/${A}/cpu.shares`]: '1024\n',
+      [`cg/cpuacct/docker/${DIND}/plancton/${A}/cpuacct.usage`]: '1\n',
+      [`cg/memory/docker/${DIND}/plancton/${A}/memory.stat`]: 'cache 0\ndirty 3000000\nwriteback 0\n',
+      [`${nested}/${A}/cgroup.procs`]: '20\n',
+      ...counters('cg/blkio', 1000, 1000),
+      ...counters(nested, 100, 100),
+      // Plancton's own parent at the top, where the engine did not put the pilots: a decoy
+      ...counters('cg/blkio/plancton', 0, 0),
+    });
+    const m = meter(root, 'plancton');
+    assert.equal(await m.measure([A], 0), undefined);
+    assert.equal(m.parentDir, join(root, nested));
+    await write(root, { ...counters('cg/blkio', 1700, 1700), ...counters(nested, 600, 600) });
+    // 700 bios on the disk in 1 s, 500 of them the pilot's
+    assert.equal((await m.measure([A], 1000))?.ownerIops, 200);
+    assert.deepEqual(m.ioDirs([A]), new Map([[A, join(root, nested, A)]]));
+    // its dirty page cache is read where it is (3 MB pending: 3 MB/s), not under /memory/plancton
+    assert.deepEqual(await m.writers([A], 10, () => Promise.resolve()), new Map([[A, 3_000_000]]));
+  });
+
+  it("the systemd driver: the pilots' scopes in their slice, a scope that went makes no evidence", async () => {
+    const scope = (id: string): string => `plancton.slice/docker-${id}.scope`;
+    const root = await tree({
+      'proc/diskstats': disk(1, 1),
+      'proc/20/cgroup': procCgroup(`/${scope(A)}`),
+      'proc/21/cgroup': procCgroup(`/${scope(B)}`),
+      [`cg/cpu/${scope(A)}/cpu.shares`]: '2\n',
+      [`cg/cpu/${scope(B)}/cpu.shares`]: '2\n',
+      [`cg/blkio/${scope(A)}/x`]: '',
+      [`cg/blkio/${scope(B)}/x`]: '',
+      ...counters('cg/blkio', 100, 100),
+      ...counters('cg/blkio/plancton.slice', 50, 50),
+    });
+    const m = meter(root, 'plancton.slice');
+    await m.measure([A, B], 0);
+    assert.equal(m.parentDir, join(root, 'cg/blkio/plancton.slice'));
+    await write(root, { ...counters('cg/blkio', 400, 400), ...counters('cg/blkio/plancton.slice', 250, 250) });
+    assert.equal((await m.measure([A, B], 1000))?.ownerIops, 100);
+    await rm(join(root, 'cg/blkio', scope(B)), { recursive: true });
+    await write(root, { ...counters('cg/blkio', 500, 500), ...counters('cg/blkio/plancton.slice', 0, 0) });
+    assert.equal(await m.measure([A, B], 2000), undefined, "the parent's counters dropped with the scope");
+  });
+
+  it('pilots found under different parents: their own counters are summed', async () => {
+    const root = await tree({
+      'proc/diskstats': disk(1, 1),
+      'proc/20/cgroup': procCgroup(`/plancton/libpod-${A}`),
+      'proc/21/cgroup': procCgroup(`/docker/${DIND}/plancton/${B}`),
+      [`cg/cpu/plancton/libpod-${A}/cpu.shares`]: '2\n',
+      [`cg/cpu/docker/${DIND}/plancton/${B}/cpu.shares`]: '2\n',
+      ...counters('cg/blkio', 100, 100),
+      ...counters(`cg/blkio/plancton/libpod-${A}`, 10, 10, false),
+      ...counters(`cg/blkio/docker/${DIND}/plancton/${B}`, 10, 10, false),
+    });
+    const m = meter(root, 'plancton');
+    await m.measure([A, B], 0);
+    assert.equal(m.parentDir, undefined);
+    await write(root, {
+      ...counters('cg/blkio', 400, 400),
+      ...counters(`cg/blkio/plancton/libpod-${A}`, 110, 110, false),
+      ...counters(`cg/blkio/docker/${DIND}/plancton/${B}`, 60, 60, false),
+    });
+    assert.equal((await m.measure([A, B], 1000))?.ownerIops, 150);
+  });
+});
+
 describe('IoMeter (cgroup v2 layout)', () => {
   it("the owner is the disks' requests less the pilots' parent's io.stat", async () => {
     const root = await tree({
@@ -251,6 +342,7 @@ describe('IoMeter (cgroup v2 layout)', () => {
       ownerIops: 150,
       ownerBps: 2000 * 512 - 512_000,
       psiSomeAvg10: undefined,
+      pilotsWriteBps: 512_000,
       pilotWriteBps: new Map(),
     });
   });
@@ -260,7 +352,9 @@ describe('IoThrottle', () => {
   it("v1: limits each pilot's own cgroup while limited, a new pilot on the next pass, and lifts with 0", async () => {
     const root = await tree({ [`blkio/plancton/${A}/x`]: '', [`blkio/plancton/${B}/x`]: '' });
     const t = new IoThrottle({ cgroupRoot: root, cgroupVersion: '1', parent: 'plancton', bps: 1048576 });
-    assert.deepEqual(await t.apply(true, [A], ['254:0']), []);
+    const dirs = (ids: string[]): Map<string, string> =>
+      new Map(ids.map((id) => [id, join(root, 'blkio/plancton', id)]));
+    assert.deepEqual(await t.apply(true, dirs([A]), ['254:0']), []);
     assert.equal(
       await readFile(join(root, `blkio/plancton/${A}/blkio.throttle.write_bps_device`), 'utf8'),
       '254:0 1048576\n',
@@ -269,9 +363,9 @@ describe('IoThrottle', () => {
       await readFile(join(root, `blkio/plancton/${A}/blkio.throttle.read_bps_device`), 'utf8'),
       '254:0 1048576\n',
     );
-    await t.apply(true, [A, B], ['254:0']);
+    await t.apply(true, dirs([A, B]), ['254:0']);
     assert.deepEqual(t.limited, [A, B]);
-    await t.apply(false, [A, B], ['254:0']);
+    await t.apply(false, dirs([A, B]), ['254:0']);
     assert.equal(
       await readFile(join(root, `blkio/plancton/${B}/blkio.throttle.write_bps_device`), 'utf8'),
       '254:0 0\n',
@@ -281,16 +375,26 @@ describe('IoThrottle', () => {
   it('v1: a write that fails is reported, not thrown, and the pilot is not counted as limited', async () => {
     const root = await tree({});
     const t = new IoThrottle({ cgroupRoot: root, cgroupVersion: '1', parent: 'plancton', bps: 1 });
-    const errors = await t.apply(true, [A], ['254:0']);
+    const errors = await t.apply(true, new Map([[A, join(root, 'blkio/plancton', A)]]), ['254:0']);
     assert.match(errors[0] ?? '', /blkio.throttle.write_bps_device: ENOENT/);
     assert.deepEqual(t.limited, []);
   });
   it('v2: io.max on the parent, lifted with max', async () => {
     const root = await tree({ 'plancton/io.max': '' });
     const t = new IoThrottle({ cgroupRoot: root, cgroupVersion: '2', parent: 'plancton', bps: 2000 });
-    await t.apply(true, [A], ['8:0']);
+    await t.apply(true, new Map([[A, join(root, 'plancton', A)]]), ['8:0']);
     assert.equal(await readFile(join(root, 'plancton/io.max'), 'utf8'), '8:0 rbps=2000 wbps=2000\n');
-    await t.apply(false, [A], ['8:0']);
+    await t.apply(false, new Map([[A, join(root, 'plancton', A)]]), ['8:0']);
     assert.equal(await readFile(join(root, 'plancton/io.max'), 'utf8'), '8:0 rbps=max wbps=max\n');
+  });
+  it('v2: io.max on the parent where the pilots were found, lifted there', async () => {
+    const root = await tree({ 'system.slice/docker-x.scope/plancton.slice/io.max': '', 'plancton.slice/io.max': '' });
+    const t = new IoThrottle({ cgroupRoot: root, cgroupVersion: '2', parent: 'plancton.slice', bps: 2000 });
+    const found = join(root, 'system.slice/docker-x.scope/plancton.slice');
+    await t.apply(true, new Map([[A, join(found, `docker-${A}.scope`)]]), ['8:0'], found);
+    assert.equal(await readFile(join(found, 'io.max'), 'utf8'), '8:0 rbps=2000 wbps=2000\n');
+    assert.equal(await readFile(join(root, 'plancton.slice/io.max'), 'utf8'), '');
+    await t.apply(false, new Map(), ['8:0']);
+    assert.equal(await readFile(join(found, 'io.max'), 'utf8'), '8:0 rbps=max wbps=max\n');
   });
 });

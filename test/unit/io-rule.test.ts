@@ -1,7 +1,17 @@
 /** Tables for the I/O rule: the owner's disk use, its hysteresis, and what each mechanism does. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ioDecision, ownerUsesDisk, type IoInput, type IoPolicy, type IoReading } from '../../src/core/rules/io.ts';
+import {
+  IO_POLL_FAST_MS,
+  IO_POLL_MS,
+  ioDecision,
+  ioPollMs,
+  ownerUsesDisk,
+  pilotsWriteHeavily,
+  type IoInput,
+  type IoPolicy,
+  type IoReading,
+} from '../../src/core/rules/io.ts';
 
 const NOW = 1_000_000;
 const policy: IoPolicy = { mechanism: 'pause', ownerIops: 20, psiPct: 0, quietMs: 3000, pilotWriteBps: 1_000_000 };
@@ -35,6 +45,29 @@ describe('ownerUsesDisk: the line', () => {
   ];
   for (const [name, iops, psi, p, want] of cases)
     it(name, () => assert.equal(ownerUsesDisk(reading(iops, {}, psi), { ...policy, ...p }), want));
+});
+
+describe('ownerUsesDisk: the median, also while the pilots write heavily', () => {
+  it('one reading over the line (in no median) is not the owner, however heavily the pilots write', () => {
+    assert.equal(ownerUsesDisk({ ...reading(10), pilotsWriteBps: 9e8 }, policy), false);
+    assert.equal(ownerUsesDisk({ ...reading(20), pilotsWriteBps: 9e8 }, policy), true);
+  });
+});
+
+describe('ioPollMs: faster readings while the pilots write heavily', () => {
+  const cases: Array<[string, number | undefined, Partial<IoPolicy>, number]> = [
+    ['pilots writing at pilotWriteBps', 1_000_000, {}, IO_POLL_FAST_MS],
+    ['pilots writing less', 999_999, {}, IO_POLL_MS],
+    ["pilots' writes unknown", undefined, {}, IO_POLL_MS],
+    ['rule off', 9e8, { ownerIops: 0 }, IO_POLL_MS],
+  ];
+  for (const [name, bps, p, want] of cases)
+    it(name, () => {
+      const pol = { ...policy, ...p };
+      assert.equal(ioPollMs({ ...reading(0), pilotsWriteBps: bps }, pol), want);
+      assert.equal(pilotsWriteHeavily({ ...reading(0), pilotsWriteBps: bps }, pol), want === IO_POLL_FAST_MS);
+    });
+  it('no reading yet: the slow period', () => assert.equal(ioPollMs(undefined, policy), IO_POLL_MS));
 });
 
 describe('ioDecision: hysteresis', () => {

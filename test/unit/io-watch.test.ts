@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import type { IoPolicy, IoReading } from '../../src/core/rules/io.ts';
 import type { Pilot } from '../../src/core/types.ts';
+import { IO_POLL_FAST_MS } from '../../src/core/rules/io.ts';
 import { IO_WATCH_MS, IoWatch } from '../../src/daemon/io-watch.ts';
 import type { IoMeter } from '../../src/host/io-meter.ts';
 
@@ -38,14 +39,14 @@ function fakeMeter(
 
 /** Lets the watch's reading (a chain of promises) finish after a timer tick. */
 const settle = async (): Promise<void> => {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
+  for (let i = 0; i < 50; i++) await Promise.resolve();
 };
 
 describe('IoWatch', () => {
   afterEach(() => mock.timers.reset());
 
   it('wakes the loop on the first reading over the line, asks who writes, and hands the pass the busiest reading', async () => {
-    mock.timers.enable({ apis: ['setInterval'] });
+    mock.timers.enable({ apis: ['setTimeout'] });
     // the owner's rate is the median of the last three readings: 10; 10 (of 10, 500); 500 (of 10, 500, 600); 500 (of 500, 600, 50)
     const meter = fakeMeter([reading(10), reading(500), reading(600), reading(50)], { a: 5e6 });
     const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
@@ -69,8 +70,34 @@ describe('IoWatch', () => {
     w.close();
   });
 
+  it('while the pilots write heavily: the next reading a fast period later; two over the line wake the loop', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const heavy = (ownerIops: number): IoReading => ({ ...reading(ownerIops), pilotsWriteBps: 5e6 });
+    const meter = fakeMeter([heavy(10), heavy(500), heavy(600)], { a: 5e6 });
+    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
+    w.take([pilot('a')]);
+    let wakes = 0;
+    w.start(
+      () => policy,
+      () => wakes++,
+      () => false,
+    );
+    mock.timers.tick(IO_WATCH_MS);
+    await settle();
+    mock.timers.tick(IO_POLL_FAST_MS);
+    await settle();
+    assert.equal(wakes, 0, 'one reading over the line is a burst');
+    mock.timers.tick(IO_POLL_FAST_MS);
+    await settle();
+    assert.equal(wakes, 1, 'woken a fast period later by the second');
+    const r = w.take([pilot('a', 'paused')]);
+    assert.deepEqual([r?.ownerIops, r?.pilotsWriteBps], [500, 5e6]);
+    assert.deepEqual(r?.pilotWriteBps, new Map([['a', 5e6]]));
+    w.close();
+  });
+
   it('while the owner is already busy, wakes only for a writer still to pause', async () => {
-    mock.timers.enable({ apis: ['setInterval'] });
+    mock.timers.enable({ apis: ['setTimeout'] });
     const w1 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 10 }));
     w1.take([pilot('a')]);
     let wakes = 0;
@@ -97,7 +124,7 @@ describe('IoWatch', () => {
   });
 
   it('a reading that fails shows in status, and the next good one clears it', async () => {
-    mock.timers.enable({ apis: ['setInterval'] });
+    mock.timers.enable({ apis: ['setTimeout'] });
     const meter = fakeMeter([]);
     let fail = true;
     (meter as unknown as { measure: () => Promise<IoReading | undefined> }).measure = () =>

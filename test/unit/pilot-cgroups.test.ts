@@ -12,6 +12,7 @@ const DIND = 'd'.repeat(64);
 /** cgroup v1, as seen on this project's CI host (cgroupfs driver): a Docker 26 pilot inside a dind container. */
 const V1_DIND = [
   `12:memory:/docker/${DIND}/plancton/${ID}`,
+  `7:blkio:/docker/${DIND}/plancton/${ID}`,
   `2:cpuacct:/docker/${DIND}/plancton/${ID}`,
   `1:cpu:/docker/${DIND}/plancton/${ID}`,
   `0::/docker/${DIND}/plancton/${ID}`,
@@ -25,11 +26,15 @@ const V2_SYSTEMD = `0::/system.slice/docker-${ID}.scope\n`;
 
 describe('parseProcCgroup / pilotCgroupOf', () => {
   it('v1 with separate cpu and cpuacct hierarchies (Docker in Docker)', () => {
-    const c = pilotCgroupOf('/sys/fs/cgroup', parseProcCgroup(V1_DIND), ['cpu', 'cpuacct', 'memory']);
+    const c = pilotCgroupOf('/sys/fs/cgroup', parseProcCgroup(V1_DIND), ['blkio', 'cpu', 'cpuacct', 'memory']);
     assert.equal(c?.cpuRoot, '/sys/fs/cgroup/cpu');
     assert.equal(c?.cpuDir, `/sys/fs/cgroup/cpu/docker/${DIND}/plancton/${ID}`);
     assert.equal(c?.cpuUsageFile, `/sys/fs/cgroup/cpuacct/docker/${DIND}/plancton/${ID}/cpuacct.usage`);
     assert.equal(c?.memoryFile, `/sys/fs/cgroup/memory/docker/${DIND}/plancton/${ID}/memory.usage_in_bytes`);
+    assert.equal(c?.ioDir, `/sys/fs/cgroup/blkio/docker/${DIND}/plancton/${ID}`);
+    assert.equal(c?.memoryDir, `/sys/fs/cgroup/memory/docker/${DIND}/plancton/${ID}`);
+    // a hierarchy that is not mounted has no directory
+    assert.equal(pilotCgroupOf('/r', parseProcCgroup(V1_DIND), ['cpu', 'cpuacct'])?.ioDir, undefined);
   });
 
   it("v1 with cpu,cpuacct joined (Podman's libpod-<id>)", () => {
@@ -43,6 +48,7 @@ describe('parseProcCgroup / pilotCgroupOf', () => {
     assert.equal(c?.cpuRoot, '/h');
     assert.equal(c?.cpuUsageFile, `/h/system.slice/docker-${ID}.scope/cpu.stat`);
     assert.equal(c?.memoryFile, `/h/system.slice/docker-${ID}.scope/memory.current`);
+    assert.equal(c?.ioDir, `/h/system.slice/docker-${ID}.scope`);
   });
 });
 

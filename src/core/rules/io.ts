@@ -26,8 +26,14 @@ export interface IoPolicy {
 
 /** One reading of the disks over an interval, the pilots' own I/O taken out. */
 export interface IoReading {
-  /** Requests per second completed on the owner's disks that were not the pilots' (reads and writes, discards apart). */
+  /**
+   * Requests per second completed on the owner's disks that were not the pilots' (reads and
+   * writes, discards apart); the shell hands the median of its last few readings, so that one
+   * burst of other work does not count.
+   */
   readonly ownerIops: number;
+  /** All pilots' writes charged to their cgroups, bytes per second, the most of the last few readings (undefined: unknown). */
+  readonly pilotsWriteBps?: number | undefined;
   /** Bytes per second of the same. */
   readonly ownerBps: number;
   /** PSI io `some avg10` of the host, when the kernel has PSI. */
@@ -73,7 +79,36 @@ export interface IoOutcome {
 /** The owner counts as quiet again under this share of `ownerIops` (and of `psiPct`). */
 export const IO_RELEASE_FACTOR = 0.5;
 
-/** Whether this reading alone says the owner is using the disk. */
+/** How often the shell reads the disks (ms), while the pilots write little. */
+export const IO_POLL_MS = 250;
+/** How often while the pilots write heavily (ms): every request the owner makes then waits behind theirs. */
+export const IO_POLL_FAST_MS = 100;
+
+/**
+ * The pilots write heavily: together at least the rate at which one pilot is paused for the
+ * owner (`pilotWriteBps`). Then the owner's every synced write waits behind theirs (20-40 times
+ * slower here) until they are paused.
+ */
+export function pilotsWriteHeavily(r: IoReading, p: IoPolicy): boolean {
+  return p.ownerIops > 0 && r.pilotsWriteBps !== undefined && r.pilotsWriteBps >= p.pilotWriteBps;
+}
+
+/**
+ * How long the shell waits before its next reading: IO_POLL_FAST_MS while the pilots write
+ * heavily (seeing the owner one period sooner is worth more than the reading costs: a few cgroup
+ * files), else IO_POLL_MS.
+ */
+export function ioPollMs(r: IoReading | undefined, p: IoPolicy): number {
+  return r !== undefined && pilotsWriteHeavily(r, p) ? IO_POLL_FAST_MS : IO_POLL_MS;
+}
+
+/**
+ * Whether this reading says the owner is using the disk: its rate (the shell's median of a few
+ * readings) at the line, or PSI over its line with some owner I/O. The latest reading alone is
+ * not enough, even while the pilots write heavily: tried, it froze them about 0.1 s sooner for a
+ * large read but not for synced writes, and on a host with frequent other I/O it paused them far
+ * more often (docs/benchmarks.md, section 6).
+ */
 export function ownerUsesDisk(r: IoReading, p: IoPolicy): boolean {
   if (p.ownerIops <= 0) return false;
   if (r.ownerIops >= p.ownerIops) return true;
