@@ -1,6 +1,6 @@
 /**
- * The disk between passes: measures the owner's I/O four times a second (ten while the pilots
- * write heavily), wakes the loop at once when the owner starts using the disk, and hands each
+ * The disk between passes: while there are pilots and a mechanism to cut their I/O back with,
+ * measures the owner's I/O four times a second (ten while the pilots write heavily), wakes the loop at once when the owner starts using the disk, and hands each
  * pass the busiest reading since the last one. The pure rule (core/rules/io.ts, called by
  * decide) does the deciding.
  */
@@ -71,6 +71,8 @@ export class IoWatch {
    * pilot still writes to be paused.
    */
   start(policy: () => IoPolicy, wake: () => void, ownerBusy: () => boolean): void {
+    // nothing to cut back with: the disks are not read at all (status says why)
+    if (this.setup.mechanism === 'none') return;
     const next = (): void => {
       if (this.#closed) return;
       this.#timer = setTimeout(
@@ -89,6 +91,12 @@ export class IoWatch {
   }
 
   async #read(p: IoPolicy, wake: () => void, ownerBusy: () => boolean): Promise<void> {
+    if (this.#pilots.length === 0) {
+      // no pilot to cut back: no reading (a daemon with no pilot reads no disk figures); the next
+      // pilots' first reading is a new baseline, since the set of pilots changed
+      [this.#recent, this.#last] = [[], undefined];
+      return;
+    }
     const reading = await this.#meter.measure(this.#pilots, Date.now());
     this.#error = undefined;
     if (!reading) return;

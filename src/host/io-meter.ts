@@ -2,7 +2,8 @@
  * The owner's disk use apart from the pilots': everything done on the owner's disks less what
  * the pilots' own cgroups were charged, over the interval between two readings.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readKernelFile } from './kernel-file.ts';
 import { basename, dirname } from 'node:path';
 import type { IoReading } from '../core/rules/io.ts';
 import { parseBlkioStat } from './blkio-stat.ts';
@@ -45,7 +46,7 @@ interface Writes {
 }
 
 const zero = (): Counts => ({ ios: 0, bytes: 0, writes: 0 });
-const text = (file: string): Promise<string | undefined> => readFile(file, 'utf8').catch(() => undefined);
+const text = (file: string): Promise<string | undefined> => readKernelFile(file).catch(() => undefined);
 
 /**
  * Reads the owner's disks and the pilots' I/O accounting. On cgroup v1 the total is the root
@@ -88,7 +89,7 @@ export class IoMeter {
     let disks: DiskStat[] | undefined;
     if (this.#o.cgroupVersion === '2' || now - this.#devicesAt > DEVICES_REFRESH_MS) {
       disks = physicalDisks(
-        parseDiskstats(await readFile(`${this.#o.procRoot}/diskstats`, 'utf8'), `${this.#o.procRoot}/diskstats`),
+        parseDiskstats(await readKernelFile(`${this.#o.procRoot}/diskstats`), `${this.#o.procRoot}/diskstats`),
       );
       const wanted = this.#o.devices?.length ? disks.filter((d) => this.#o.devices?.includes(d.name)) : disks;
       this.devices = new Map(wanted.map((d) => [d.dev, d.name]));

@@ -5,7 +5,8 @@
  * `libpod_parent/libpod-<id>`, and a Docker engine running inside a container (the chart's dind
  * mode), whose pilots live under that container's own cgroup (`/docker/<dind id>/plancton/<id>`).
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readKernelFile } from './kernel-file.ts';
 import { join } from 'node:path';
 
 /** A pilot's cgroup directories, absolute paths under the cgroup root. */
@@ -134,7 +135,7 @@ export class PilotCgroupLocator {
     const left = new Set(ids);
     for (const pid of pids) {
       if (left.size === 0) break;
-      const text = await readFile(join(this.#procRoot, pid, 'cgroup'), 'utf8').catch(() => undefined);
+      const text = await readKernelFile(join(this.#procRoot, pid, 'cgroup')).catch(() => undefined);
       if (text === undefined) continue;
       const id = [...left].find((x) => text.includes(x));
       if (id === undefined) continue;

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readKernelFile } from './kernel-file.ts';
 import { basename, dirname } from 'node:path';
 import { readContainerCpuNs } from './cgroup-cpu.ts';
 import { readContainerMemoryBytes } from './cgroup-memory.ts';
@@ -132,7 +132,7 @@ export class PilotCpuMeter {
 }
 
 async function readNumber(file: string): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
+  const text = await readKernelFile(file).catch(() => undefined);
   const n = Number(text?.trim());
   return text !== undefined && Number.isFinite(n) && n >= 0 ? n : undefined;
 }

@@ -129,7 +129,8 @@ describe('IoWatch', () => {
     let fail = true;
     (meter as unknown as { measure: () => Promise<IoReading | undefined> }).measure = () =>
       fail ? Promise.reject(new Error('EACCES')) : Promise.resolve(reading(3));
-    const w = new IoWatch({ mechanism: 'none', detail: 'off (io_mechanism off)' }, meter);
+    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
+    w.take([pilot('a')]);
     w.start(
       () => policy,
       () => undefined,
@@ -146,8 +147,8 @@ describe('IoWatch', () => {
       pilot('b'),
     ]);
     assert.deepEqual(s, {
-      mechanism: 'none',
-      detail: 'off (io_mechanism off)',
+      mechanism: 'pause',
+      detail: 'd',
       ownerBusy: true,
       ownerIops: 3,
       ownerBps: 12288,
@@ -156,5 +157,44 @@ describe('IoWatch', () => {
       error: undefined,
     });
     w.close();
+  });
+
+  it('reads no disk without a pilot to cut back, nor with no mechanism at all', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    let reads = 0;
+    const counting = (setup: ConstructorParameters<typeof IoWatch>[0]): IoWatch => {
+      const meter = fakeMeter([]);
+      (meter as unknown as { measure: () => Promise<IoReading | undefined> }).measure = () => {
+        reads++;
+        return Promise.resolve(reading(500));
+      };
+      return new IoWatch(setup, meter);
+    };
+    const idle = counting({ mechanism: 'pause', detail: 'd' });
+    idle.start(
+      () => policy,
+      () => undefined,
+      () => false,
+    );
+    const off = counting({ mechanism: 'none', detail: 'off (io_mechanism off)' });
+    off.take([pilot('a')]);
+    off.start(
+      () => policy,
+      () => undefined,
+      () => false,
+    );
+    for (let i = 0; i < 5; i++) {
+      mock.timers.tick(IO_WATCH_MS);
+      await settle();
+    }
+    assert.equal(reads, 0);
+    assert.equal(idle.status(undefined, []).ownerIops, undefined);
+    // a pilot appears: the disks are read from the next tick on
+    idle.take([pilot('a')]);
+    mock.timers.tick(IO_WATCH_MS);
+    await settle();
+    assert.equal(reads, 1);
+    idle.close();
+    off.close();
   });
 });
