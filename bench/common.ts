@@ -3,13 +3,14 @@
  * daemons and raw containers that are always cleaned up (also on Ctrl-C), and result tables.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { DaemonProcess, pilotsOf, type PilotRow } from '../test/support/daemon.ts';
 import { docker, removeByLabel, requireEngine, TEST_RUN_LABEL, waitFor } from '../test/support/docker.ts';
-import { GiB, loadavg, removeCgroup } from '../test/support/bench-host.ts';
+import { CGROUP_ROOT, GiB, loadavg, removeCgroup } from '../test/support/bench-host.ts';
 
 export const NCPUS = cpus().length;
 
@@ -116,6 +117,22 @@ export class BenchRun {
         docker(['run', '-d', '--label', `${TEST_RUN_LABEL}=${this.id}`, ...args, 'busybox', ...cmd]),
       ),
     );
+  }
+
+  /**
+   * A parent cgroup of this run's with cpu.idle=1 made by hand (cgroup v1), what the idle priority
+   * is without Plancton: the `docker run` arguments that put raw containers under it. Removed at the end.
+   */
+  idleParent(): string[] {
+    const group = `${this.cgroup}-raw`;
+    const dir = join(CGROUP_ROOT, 'cpu', group);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'cpu.idle'), '1\n');
+    this.defer(async () => {
+      await this.removeRaw();
+      removeCgroup(group);
+    });
+    return ['--cgroup-parent', `/${group}`];
   }
 
   async removeRaw(): Promise<void> {

@@ -18,10 +18,8 @@
  *
  *   node bench/harvest.ts [--window 30] [--settle 3]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { BUSY_LOOP, BenchRun, f2, f3, NCPUS, options, sleep, table } from './common.ts';
-import { CGROUP_ROOT, CLOCK_TICKS, cpuacctNs, MiB, readCpuTicks, removeCgroup } from '../test/support/bench-host.ts';
+import { CLOCK_TICKS, cpuacctNs, MiB, readCpuTicks } from '../test/support/bench-host.ts';
 
 const opt = options({ window: '30', settle: '3' });
 const windowMs = Number(opt.window) * 1000;
@@ -58,16 +56,7 @@ const harvestOf = (w: Window): number => w.pilotSec / (w.idleSec + w.pilotSec);
 async function raw(idle: boolean): Promise<Window> {
   const args = ['--cpus', '1', '-m', String(64 * MiB)];
   const group = `${run.cgroup}-raw`;
-  if (idle) {
-    const dir = join(CGROUP_ROOT, 'cpu', group);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'cpu.idle'), '1\n');
-    run.defer(async () => {
-      await run.removeRaw();
-      removeCgroup(group);
-    });
-    args.push('--cgroup-parent', `/${group}`);
-  }
+  if (idle) args.push(...run.idleParent());
   const ids = await run.rawContainers(NCPUS, args, BUSY_LOOP);
   try {
     await sleep(settleMs);

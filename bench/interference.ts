@@ -4,7 +4,9 @@
  * The owner job is N = ncpus host processes, each a fixed integer loop in `node -e`, timed from
  * spawn to the last exit. It runs alone (solo); next to N busy-loop pilots managed by Plancton
  * (cpu_policy owner, the idle-priority parent cgroup, every other key at its default); next to
- * the same containers started by hand at default priority (unmanaged); and next to pilots under
+ * the same containers started by hand at default priority (unmanaged), and under a cpu.idle=1
+ * parent made by hand (raw-idle: what idle priority itself gives on this machine, without
+ * Plancton; on a virtual CPU busy siblings cost the owner even at idle priority); and next to pilots under
  * the 0.6 policy (cpu_policy total, no idle cgroup, no pausing). Conditions are interleaved, in
  * a rotating order, for every repetition; each pilot condition starts its pilots afresh, waits
  * until all N run, lets them spin, runs the job, and removes them.
@@ -45,16 +47,18 @@ const PILOT = {
   docks_per_loop: 4,
 };
 
-type Condition = 'solo' | 'plancton' | 'unmanaged' | 'v06';
-const CONDITIONS: readonly Condition[] = ['solo', 'plancton', 'unmanaged', 'v06'];
+type Condition = 'solo' | 'plancton' | 'raw-idle' | 'unmanaged' | 'v06';
+const CONDITIONS: readonly Condition[] = ['solo', 'plancton', 'raw-idle', 'unmanaged', 'v06'];
 
 const run = new BenchRun('Interference: a CPU-bound owner job next to pilots that fill the host');
 
 /** Pilots for one condition, running and spinning; returns how to end them and what they were. */
 async function pilotsFor(c: Condition): Promise<{ end: () => Promise<void>; note: () => Promise<string> }> {
   if (c === 'solo') return { end: () => Promise.resolve(), note: () => Promise.resolve('') };
-  if (c === 'unmanaged') {
-    await run.rawContainers(NCPUS, ['--cpus', String(cpusPerDock), '-m', String(64 * MiB)], BUSY_LOOP);
+  if (c === 'unmanaged' || c === 'raw-idle') {
+    // raw-idle: the same containers under a cpu.idle=1 parent made by hand, the floor of what idle priority gives on this machine
+    const idle = c === 'raw-idle' ? run.idleParent() : [];
+    await run.rawContainers(NCPUS, ['--cpus', String(cpusPerDock), '-m', String(64 * MiB), ...idle], BUSY_LOOP);
     await sleep(settleMs);
     return { end: () => run.removeRaw(), note: () => Promise.resolve(`${NCPUS} pilots`) };
   }
@@ -98,8 +102,8 @@ await run.main(async () => {
     V06_TIMING,
     settleMs,
   });
-  const times: Record<Condition, number[]> = { solo: [], plancton: [], unmanaged: [], v06: [] };
-  const paired: Record<Condition, number[]> = { solo: [], plancton: [], unmanaged: [], v06: [] };
+  const times: Record<Condition, number[]> = { solo: [], plancton: [], 'raw-idle': [], unmanaged: [], v06: [] };
+  const paired: Record<Condition, number[]> = { solo: [], plancton: [], 'raw-idle': [], unmanaged: [], v06: [] };
   for (let r = 0; r < reps; r++) {
     const order = CONDITIONS.map((_, i) => CONDITIONS[(i + r) % CONDITIONS.length] as Condition);
     const thisRep: Partial<Record<Condition, number>> = {};
@@ -130,6 +134,6 @@ await run.main(async () => {
   );
   const ratio = median(paired.plancton);
   console.log(
-    `\nRATIO plancton/solo = ${f3(ratio)} (target <= 1.03: ${ratio <= 1.03 ? 'met' : 'MISSED'}); unmanaged/solo = ${f3(median(paired.unmanaged))}; v06/solo = ${f3(median(paired.v06))}`,
+    `\nRATIO plancton/solo = ${f3(ratio)} (target <= 1.03: ${ratio <= 1.03 ? 'met' : 'MISSED'}); raw-idle/solo = ${f3(median(paired['raw-idle']))} (the machine's floor for idle-priority pilots); unmanaged/solo = ${f3(median(paired.unmanaged))}; v06/solo = ${f3(median(paired.v06))}`,
   );
 });
