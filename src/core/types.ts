@@ -5,7 +5,9 @@
 import type { IoOutcome, IoPolicy, IoReading, IoState } from './rules/io.ts';
 
 /** Container lifecycle states as the engine reports them (Docker's `State.Status`). */
-export type PilotState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+/** Every state a pilot container can be in, as the engine names them. */
+export const PILOT_STATES = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'] as const;
+export type PilotState = (typeof PILOT_STATES)[number];
 
 /** A pilot container that carries this instance's ownership labels. */
 export interface Pilot {

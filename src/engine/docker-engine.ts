@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode';
 import type { Readable } from 'node:stream';
 
 import { EngineError } from '../core/errors.ts';
-import type { Pilot, PilotState } from '../core/types.ts';
+import { PILOT_STATES, type Pilot, type PilotState } from '../core/types.ts';
 import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
 import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
 import { isOwned, LABELS, ownedFilter, poolOfLabels } from './labels.ts';
@@ -38,15 +38,7 @@ interface Abortable {
 /** Options docker-modem understands but @types/dockerode does not declare. */
 type ModemOptions = Dockerode.DockerOptions & { connectionTimeout?: number };
 
-const STATES: ReadonlySet<string> = new Set<PilotState>([
-  'created',
-  'running',
-  'paused',
-  'restarting',
-  'removing',
-  'exited',
-  'dead',
-]);
+const STATES: ReadonlySet<string> = new Set<PilotState>(PILOT_STATES);
 
 /**
  * The only implementation of {@link EnginePort} that talks to Docker, and the only module that

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DaemonStatus, HostSample, PilotState } from '../core/types.ts';
+import { PILOT_STATES, type DaemonStatus, type HostSample } from '../core/types.ts';
 import type { Identity } from '../core/shapes.ts';
 import type { InfluxWriterStats } from './influx-writer.ts';
 import type { Removal } from './removals.ts';
@@ -7,15 +7,6 @@ import type { Reporter } from './reporter.ts';
 import type { StatusReport } from './status.ts';
 
 const DAEMON_STATES: readonly DaemonStatus[] = ['active', 'draining', 'stopping', 'waiting'];
-const PILOT_STATES: readonly PilotState[] = [
-  'created',
-  'running',
-  'paused',
-  'restarting',
-  'removing',
-  'exited',
-  'dead',
-];
 /** Pilot lifetimes are minutes to max_ttl (12 h by default) and beyond. */
 export const UPTIME_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800];
 
