@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { REQUIRE_ENGINE_ENV, randomInstance, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
-import { DaemonProcess, testConfig } from '../support/daemon.ts';
+import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
 import { cpuHog, type Hog } from '../support/bench-host.ts';
 
 interface Engine {
@@ -61,16 +61,8 @@ async function dk(e: Engine, args: readonly string[]): Promise<string> {
 
 /** Running pilot ids of `instance` on the engine, sorted. */
 async function running(e: Engine, instance: string): Promise<string[]> {
-  const out = await dk(e, [
-    'ps',
-    '-q',
-    '--no-trunc',
-    '--filter',
-    `label=org.plancton.instance=${instance}`,
-    '--filter',
-    'status=running',
-  ]);
-  return out === '' ? [] : out.split('\n').sort();
+  const rows = await pilotsOf(instance, 'running', { docker: (args) => dk(e, args) });
+  return rows.map((r) => r.id).sort();
 }
 
 async function all(e: Engine, instance: string): Promise<string[]> {

@@ -43,6 +43,20 @@ const pilots = (instance: string): Promise<PilotRow[]> => pilotsOf(instance, und
 const running = async (instance: string): Promise<string[]> =>
   (await pilots(instance)).filter((p) => p.state === 'running').map((p) => p.id);
 
+/** Kills one of the instance's two running pilots and waits until another has taken its place. */
+async function replaceOne(instance: string): Promise<void> {
+  const [victim] = await running(instance);
+  await docker(['kill', victim ?? '']);
+  await waitFor(
+    'the ended pilot replaced',
+    async () => {
+      const ids = await running(instance);
+      return ids.length === 2 && !ids.includes(victim ?? '') ? true : undefined;
+    },
+    120_000,
+  );
+}
+
 /** Ids of the pilots the daemon says it started, from its log. */
 const startedIds = (log: string): string[] =>
   logRecords(log)
@@ -247,16 +261,7 @@ describe('faults on the real engine', { skip, timeout: 900_000 }, () => {
     assert.match(String(failure.message), /connection refused/);
     await waitFor('2 pilots', async () => ((await running(instance)).length === 2 ? true : undefined), 120_000);
     // a pilot that ends is replaced from the image present, while the pulls keep failing
-    const [victim] = await running(instance);
-    await docker(['kill', victim ?? '']);
-    await waitFor(
-      'the ended pilot replaced',
-      async () => {
-        const ids = await running(instance);
-        return ids.length === 2 && !ids.includes(victim ?? '') ? true : undefined;
-      },
-      120_000,
-    );
+    await replaceOne(instance);
     await waitFor(
       'the pull retried after pull_retry',
       () =>
@@ -419,16 +424,7 @@ describe('faults on the real engine', { skip, timeout: 900_000 }, () => {
     assert.equal(d.status()?.pilots.length, 2);
     assert.equal(startedIds(d.log).length, 2, 'no pilot started beyond max_docks');
     // an ended pilot is replaced, the look-alikes are not mistaken for one
-    const [victim] = await running(instance);
-    await docker(['kill', victim ?? '']);
-    await waitFor(
-      'the ended pilot replaced',
-      async () => {
-        const ids = await running(instance);
-        return ids.length === 2 && !ids.includes(victim ?? '') ? true : undefined;
-      },
-      120_000,
-    );
+    await replaceOne(instance);
     const stop = await d.cli('force-stop');
     assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
     assert.equal(await d.exited(), 0);
