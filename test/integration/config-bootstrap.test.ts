@@ -274,7 +274,9 @@ describe('plancton run with PLANCTON_CONF_GIT on the real engine', { skip: engin
     let exited = false;
     void daemon.finally(() => void (exited = true));
     await waitFor('one pilot from the cloned configuration', () => running(1), 60_000);
-    assert.match(status()?.config.source ?? '', /config\.yaml$/);
+    // the status file is written once the pass that started the pilot is recorded
+    const source = await waitFor('the status file written', () => status()?.config.source, 30_000);
+    assert.match(source, /config\.yaml$/);
 
     await server.commit('site/pilots', { 'config.yaml': testConfig(instance, { max_docks: 2 }) }, 'two pilots');
     await waitFor('two pilots after the new commit', () => running(2), 60_000);
