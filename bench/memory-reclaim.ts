@@ -1,5 +1,5 @@
 /**
- * Memory reclaim: an owner process allocates memory until MemAvailable crosses `mem_floor`;
+ * Memory reclaim: an owner process allocates memory until available memory crosses `mem_floor`;
  * how long until Plancton's pilots have given back enough that memory is above the floor again
  * and the owner's allocation is complete, and whether anything was OOM-killed.
  *
@@ -10,7 +10,9 @@
  * steps) allocates the margin plus `over` MiB. Freeing memory then needs ceil(over / 256)
  * pilots to go. Plancton runs with its defaults (main_sleep 30, memory_stop_timeout 0, the
  * 0.5 s memory watch); the baseline is the same with mem_floor 0 and psi_memory 0 (no reclaim).
- * Cases alternate, `reps` times each.
+ * Cases alternate, `reps` times each. "Available" is what the memory rule holds the floor against:
+ * MemAvailable plus the free pages in the kernel's per-CPU lists (readMemory(), src/host/zoneinfo.ts);
+ * each rep also prints where MemAvailable alone stood against the floor at recovery.
  *
  *   node bench/memory-reclaim.ts [--reps 3] [--pilots 4] [--margin-mib 1024] [--over-mib 384]
  */
@@ -69,6 +71,8 @@ function pilotMemory(): { count: number; bytes: number } {
 
 interface Outcome {
   readonly reclaimSec: number | undefined;
+  /** MemAvailable alone (without the per-CPU lists) against the floor at recovery, MiB. */
+  readonly memAvailableVsFloorMiB: number | undefined;
   readonly ownerDoneSec: number | undefined;
   readonly removed: number;
   readonly reasons: string;
@@ -121,13 +125,17 @@ async function once(reclaim: boolean): Promise<Outcome> {
     // poll MemAvailable and the pilots until memory is back above the floor and the owner is done
     let crossAt: number | undefined;
     let recoveredAt: number | undefined;
+    let memAvailableVsFloor: number | undefined;
     const t0 = Date.now();
     for (;;) {
       const now = Date.now();
-      const avail = readMemory().availableBytes;
+      const reading = readMemory();
+      const avail = reading.availableBytes;
       crossAt ??= steps.find((s) => s.available < floor)?.at ?? (avail < floor ? now : undefined);
-      if (crossAt !== undefined && recoveredAt === undefined && avail >= floor && steps.some((s) => s.done))
+      if (crossAt !== undefined && recoveredAt === undefined && avail >= floor && steps.some((s) => s.done)) {
         recoveredAt = now;
+        memAvailableVsFloor = (reading.memAvailableBytes - floor) / MiB;
+      }
       if (recoveredAt !== undefined || ended || now - t0 > timeoutMs) break;
       await sleep(20);
     }
@@ -147,6 +155,7 @@ async function once(reclaim: boolean): Promise<Outcome> {
     const oom1 = oomKills();
     return {
       reclaimSec: crossAt !== undefined && recoveredAt !== undefined ? (recoveredAt - crossAt) / 1000 : undefined,
+      memAvailableVsFloorMiB: memAvailableVsFloor,
       ownerDoneSec: crossAt !== undefined && done ? (done.at - crossAt) / 1000 : undefined,
       removed: removals.length,
       reasons: [...new Set(removals.map((x) => x.reason))].join(',') || '-',
@@ -179,7 +188,7 @@ await run.main(async () => {
       const o = await once(c === 'plancton');
       results[c].push(o);
       console.log(
-        `rep ${r + 1} ${c.padEnd(8)} reclaim ${o.reclaimSec === undefined ? 'never' : `${f3(o.reclaimSec)} s`}; owner done ${o.ownerDoneSec === undefined ? '?' : `${f3(o.ownerDoneSec)} s`} after crossing; removed ${o.removed} (${o.reasons}); owner ${o.ownerExit}; ${o.oom}; then ${o.afterwards}`,
+        `rep ${r + 1} ${c.padEnd(8)} reclaim ${o.reclaimSec === undefined ? 'never' : `${f3(o.reclaimSec)} s (MemAvailable alone ${Math.round(o.memAvailableVsFloorMiB ?? NaN)} MiB from the floor then)`}; owner done ${o.ownerDoneSec === undefined ? '?' : `${f3(o.ownerDoneSec)} s`} after crossing; removed ${o.removed} (${o.reasons}); owner ${o.ownerExit}; ${o.oom}; then ${o.afterwards}`,
       );
     }
   }

@@ -127,7 +127,7 @@ const DEFS: Record<keyof Settings, Def> = {
   host_cgroup: { doc: 'Where the host\'s cgroup filesystem is mounted. Read at start.', format: 'non-empty', default: '/sys/fs/cgroup' },
   overload_hysteresis: { doc: 'Percent points under overload_margin the excess must fall before an overload is over.', format: 'non-negative', default: 5 },
   pause_max: { doc: 'Seconds a pilot may stay paused while the owner needs the CPU; then it is vacated (stopped gracefully). 0: never pause, vacate after grace_kill.', format: 'seconds', default: 120 },
-  mem_floor: { doc: 'When MemAvailable falls under this (bytes, or a percentage of the host\'s memory such as "10%"), pilots are removed, youngest first, to free memory. 0: off.', format: 'bytes-or-percent', default: '10%' },
+  mem_floor: { doc: 'When MemAvailable (with the free pages in the kernel\'s per-CPU lists, which it leaves out) falls under this (bytes, or a percentage of the host\'s memory such as "10%"), pilots are removed, youngest first, to free memory. 0: off.', format: 'bytes-or-percent', default: '10%' },
   psi_memory: { doc: 'When PSI memory "some avg10" passes this percentage, pilots are removed, youngest first. 0: off.', format: 'non-negative', default: 20 },
   memory_stop_timeout: { doc: 'Seconds a pilot removed to free memory gets before SIGKILL.', format: 'seconds', default: 0 },
   backoff_base: { doc: 'Seconds of the first start backoff after pilots found no work (exit code 75, or an exit within no_work_uptime); doubles per round, with jitter.', format: 'seconds', default: 10 },

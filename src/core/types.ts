@@ -51,9 +51,12 @@ export interface Pressure {
 /** Memory figures from `/proc/meminfo`, in bytes. */
 export interface MemorySample {
   readonly totalBytes: number;
+  /** MemAvailable, plus the free pages in the kernel's per-CPU lists when they are known (`perCpuFreeBytes`). */
   readonly availableBytes: number;
   readonly swapTotalBytes: number;
   readonly swapFreeBytes: number;
+  /** Free pages in the per-CPU lists, which MemAvailable leaves out (host/zoneinfo.ts); undefined: not read. */
+  readonly perCpuFreeBytes?: number | undefined;
 }
 
 /** CPU busy shares over the interval between two `/proc/stat` readings, in percent (0-100). */

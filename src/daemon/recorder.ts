@@ -135,6 +135,9 @@ export class PassRecorder {
       status: d.status,
       pilots: count,
       cpuBusyPct: this.#sample?.cpu?.busyPct,
+      memAvailableMiB:
+        this.#sample === undefined ? undefined : Math.round(this.#sample.memory.availableBytes / 2 ** 20),
+      memoryLow: f.memoryLow,
       ownerBusyPct: f.ownerBusyPct,
       ownerDisturbed: f.ownerDisturbed,
       toStart: f.toStart,

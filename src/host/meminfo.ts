@@ -1,8 +1,27 @@
 /** `/proc/meminfo`, pure: the sampler does the reading. */
 import { ProcParseError } from '../core/errors.ts';
 import type { MemorySample } from '../core/types.ts';
+import { parseZoneinfo, perCpuFreeBytes } from './zoneinfo.ts';
 
 const KIB = 1024;
+
+/**
+ * The host's memory from `/proc/meminfo` and `/proc/zoneinfo` (see zoneinfo.ts): `availableBytes`
+ * is MemAvailable plus the free pages in the kernel's per-CPU lists (`perCpuFreeBytes`), which
+ * MemAvailable leaves out. Without zoneinfo (a missing file) or a page size, it is MemAvailable alone.
+ * @throws ProcParseError as parseMeminfo and parseZoneinfo do.
+ */
+export function parseMemory(
+  meminfo: string,
+  zoneinfo: string | undefined,
+  pageSize: number | undefined,
+  files = { meminfo: '/proc/meminfo', zoneinfo: '/proc/zoneinfo' },
+): MemorySample {
+  const sample = parseMeminfo(meminfo, files.meminfo);
+  if (zoneinfo === undefined || pageSize === undefined) return sample;
+  const perCpu = perCpuFreeBytes(parseZoneinfo(zoneinfo, files.zoneinfo), pageSize);
+  return { ...sample, availableBytes: sample.availableBytes + perCpu, perCpuFreeBytes: perCpu };
+}
 
 /**
  * Parses `/proc/meminfo` into bytes (the kernel's `kB` is KiB).

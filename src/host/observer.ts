@@ -6,10 +6,9 @@
  */
 import { readKernelFile } from './kernel-file.ts';
 import type { HostSample, MemorySample, Pressure } from '../core/types.ts';
-import { parseMeminfo } from './meminfo.ts';
 import { PilotCpuMeter, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
 import { parsePressure } from './pressure.ts';
-import { HostSampler } from './sampler.ts';
+import { HostSampler, readMemory } from './sampler.ts';
 
 export type { PilotCpu } from './pilot-cpu.ts';
 
@@ -91,7 +90,7 @@ export class HostObserver {
   /** MemAvailable and PSI memory, two small reads (for the memory watch, a few times a second). */
   async memory(): Promise<MemoryReading> {
     const [memory, psi] = await Promise.all([
-      readKernelFile(`${this.#procRoot}/meminfo`).then((t) => parseMeminfo(t)),
+      readMemory(this.#procRoot),
       readKernelFile(`${this.#procRoot}/pressure/memory`).then(
         (t) => parsePressure(t),
         () => undefined,

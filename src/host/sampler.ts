@@ -1,7 +1,8 @@
 /** The thin shell around the /proc parsers: reads files under a configurable proc root. */
 import { readKernelFile } from './kernel-file.ts';
-import type { HostSample, Pressure } from '../core/types.ts';
-import { parseMeminfo } from './meminfo.ts';
+import type { HostSample, MemorySample, Pressure } from '../core/types.ts';
+import { parseMemory } from './meminfo.ts';
+import { kernelPageSize } from './page-size.ts';
 import { parsePressure } from './pressure.ts';
 import { cpuUsage, parseProcStat, type ProcStat } from './proc-stat.ts';
 
@@ -32,20 +33,18 @@ export class HostSampler {
   }
 
   /**
-   * Reads stat, meminfo and PSI.
+   * Reads stat, meminfo (with zoneinfo) and PSI.
    * @param now - Stamped on the sample as `at`; the CPU interval itself comes from the kernel.
    * @throws the fs error when stat or meminfo cannot be read, ProcParseError when malformed.
    */
   async sample(now: number): Promise<HostSample> {
     const statFile = `${this.#procRoot}/stat`;
-    const meminfoFile = `${this.#procRoot}/meminfo`;
-    const [statText, meminfoText, cpu, memory, io] = await Promise.all([
+    const [statText, memorySample, cpu, memory, io] = await Promise.all([
       readKernelFile(statFile),
-      readKernelFile(meminfoFile),
+      readMemory(this.#procRoot),
       ...PSI_RESOURCES.map((resource) => this.#readPressure(resource)),
     ]);
     const stat = parseProcStat(statText, statFile);
-    const memorySample = parseMeminfo(meminfoText, meminfoFile);
     const prev = this.#prevStat;
     // Only a fully successful sample moves the baseline, so a failed one loses no CPU time.
     this.#prevStat = stat;
@@ -73,4 +72,21 @@ export class HostSampler {
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * The host's memory: `meminfo`, and `zoneinfo` for the free pages in the per-CPU lists (see
+ * zoneinfo.ts; a kernel or procfs without the file gives MemAvailable alone).
+ * @throws the fs error when meminfo, or a zoneinfo that exists, cannot be read; ProcParseError when malformed.
+ */
+export async function readMemory(procRoot: string): Promise<MemorySample> {
+  const files = { meminfo: `${procRoot}/meminfo`, zoneinfo: `${procRoot}/zoneinfo` };
+  const [meminfo, zoneinfo] = await Promise.all([
+    readKernelFile(files.meminfo),
+    readKernelFile(files.zoneinfo).catch((error: unknown) => {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }),
+  ]);
+  return parseMemory(meminfo, zoneinfo, kernelPageSize(), files);
 }

@@ -78,7 +78,10 @@ export class PlanctonMetrics implements Reporter {
       'Host CPU split in percent of all CPUs: owner (busy minus pilots), pilots, idle.',
       ['part'],
     ),
-    memAvail: this.#gauge('plancton_host_memory_available_bytes', 'MemAvailable of the host.'),
+    memAvail: this.#gauge(
+      'plancton_host_memory_available_bytes',
+      "The host's available memory as mem_floor is held against: MemAvailable plus the free pages in the kernel's per-CPU lists.",
+    ),
     memTotal: this.#gauge('plancton_host_memory_total_bytes', 'MemTotal of the host.'),
     swapTotal: this.#gauge('plancton_host_swap_total_bytes', 'SwapTotal of the host.'),
     swapFree: this.#gauge('plancton_host_swap_free_bytes', 'SwapFree of the host.'),

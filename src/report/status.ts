@@ -53,7 +53,10 @@ export interface StatusReport {
     | {
         readonly ncpus: number;
         readonly cpuBusyPct?: number | undefined;
+        /** MemAvailable plus the free pages in the kernel's per-CPU lists (host/zoneinfo.ts): what mem_floor is held against. */
         readonly memAvailableBytes: number;
+        /** Of memAvailableBytes, the per-CPU lists' part; absent when they could not be read. */
+        readonly memPerCpuFreeBytes?: number | undefined;
         readonly memTotalBytes: number;
         /** The host's CPU split into owner, pilots and idle, made once with the record (cpuSplit): reporters read it. */
         readonly cpu?: CpuSplit | undefined;
@@ -148,6 +151,7 @@ export function hostSummary(h: HostSample | undefined, pilots: StatusReport['pil
     ncpus: h.ncpus,
     cpuBusyPct: h.cpu?.busyPct,
     memAvailableBytes: h.memory.availableBytes,
+    ...(h.memory.perCpuFreeBytes === undefined ? {} : { memPerCpuFreeBytes: h.memory.perCpuFreeBytes }),
     memTotalBytes: h.memory.totalBytes,
   };
   return { ...host, cpu: cpuSplit({ host, pilots }) };
@@ -239,7 +243,7 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
     `engine:   ${r.engine.reachable ? 'reachable' : `UNREACHABLE: ${r.engine.error ?? ''}`}`,
     `priority: ${r.idlePriority ? `${r.idlePriority.enabled ? 'idle' : 'NOT idle'} (${r.idlePriority.detail})` : '-'}`,
     `disk:     ${r.io ? ioLine(r.io) : 'not governed'}`,
-    `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}${r.fit?.ownerDisturbed ? ', last clean reading: this one was mostly Plancton starting or stopping pilots' : ''}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available` : '-'}`,
+    `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}${r.fit?.ownerDisturbed ? ', last clean reading: this one was mostly Plancton starting or stopping pilots' : ''}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available${r.host.memPerCpuFreeBytes === undefined ? '' : ` (${Math.round(r.host.memPerCpuFreeBytes / 2 ** 20)} MiB of it free in the per-CPU lists)`}` : '-'}`,
     `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
   ];
   for (const pool of r.pools ?? []) lines.push(poolLine(pool));

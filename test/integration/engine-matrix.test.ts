@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { REQUIRE_ENGINE_ENV, randomInstance, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
 import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
-import { cpuHog, type Hog } from '../support/bench-host.ts';
+import { cpuHog, readMemory, type Hog } from '../support/bench-host.ts';
 
 interface Engine {
   readonly name: string;
@@ -324,7 +324,8 @@ describe('engine matrix', { concurrency: true, timeout: 20 * 60_000 }, () => {
             at: Date.parse(await dk(e, ['inspect', '-f', '{{.State.StartedAt}}', id])),
           })),
         );
-        const avail = Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
+        // MemAvailable and the per-CPU lists' free pages, as the daemon counts
+        const avail = readMemory().availableBytes;
         const removalsBefore = d?.status()?.removalsTotal ?? 0;
         d?.writeConfig(testConfig(instance, { ...extra, mem_floor: avail + 16 * 1024 * 1024 }));
         try {

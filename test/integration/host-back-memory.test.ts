@@ -1,7 +1,8 @@
 /**
  * Memory-pressure reclaim on the real engine.
  * - An owner process that pushes MemAvailable under mem_floor makes the pilots go, with reason
- *   `memory`, and nothing starts while memory is low. The floor is set 2 GiB under MemAvailable
+ *   `memory`, and nothing starts while memory is low. What the daemon counts as available is
+ *   MemAvailable plus the free pages in the kernel's per-CPU lists, checked against our own reading. The floor is set 2 GiB under MemAvailable
  *   so that other work on the machine does not cross it by itself.
  * - As many of the youngest pilots go in one pass as their memory (the daemon's cgroup figures)
  *   covers what is missing to the floor: pilots each hold 512 MiB (dd's buffer, blocked on a
@@ -78,6 +79,19 @@ suite(
     );
     const pilots = await running(instance, 3);
     assert.equal(d.status()?.removals.length ?? 0, 0, 'nothing removed before the owner needs memory');
+    // the daemon's figure is the kernel's: MemAvailable and the per-CPU lists, read here on our own
+    const passes = d.status()?.iterations ?? 0;
+    const host = await waitFor(
+      'a pass after this one',
+      () => ((d.status()?.iterations ?? 0) > passes ? d.status()?.host : undefined),
+      10_000,
+    );
+    const mine = readMemory();
+    assert.ok(host?.memPerCpuFreeBytes !== undefined, 'the per-CPU lists are counted');
+    assert.ok(
+      Math.abs((host?.memAvailableBytes ?? 0) - mine.availableBytes) < 256 * MiB,
+      `status says ${host?.memAvailableBytes} bytes available, the kernel ${mine.availableBytes} (MemAvailable ${mine.memAvailableBytes})`,
+    );
     const oom0 = oomKills();
 
     const hog = memoryHog(readMemory().availableBytes - floor + GiB / 2);

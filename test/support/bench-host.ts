@@ -3,6 +3,7 @@
  * integration tests: /proc and cgroup counters read directly, CPU and memory hogs run as plain
  * host processes (the "owner"), never through Plancton's own code.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -35,11 +36,29 @@ export function readCpuTicks(procRoot = '/proc'): CpuTicks {
 /** Kernel clock ticks per second (USER_HZ); 100 on every Linux that matters. */
 export const CLOCK_TICKS = 100;
 
-/** `MemAvailable` and `MemTotal` from /proc/meminfo, bytes. */
-export function readMemory(procRoot = '/proc'): { availableBytes: number; totalBytes: number } {
+/** The page size, as `getconf` gives it (independent of Plancton's reading of /proc/self/auxv). */
+export const PAGE_SIZE = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
+
+/**
+ * The free memory as Plancton's memory rule counts it: `MemAvailable` plus the free pages in the
+ * kernel's per-CPU lists (the `count:` lines of /proc/zoneinfo, which MemAvailable leaves out:
+ * src/host/zoneinfo.ts), `MemAvailable` alone as `memAvailableBytes`, and `MemTotal`, bytes.
+ */
+export function readMemory(procRoot = '/proc'): {
+  availableBytes: number;
+  memAvailableBytes: number;
+  totalBytes: number;
+} {
   const text = readFileSync(`${procRoot}/meminfo`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
-  return { availableBytes: kb('MemAvailable'), totalBytes: kb('MemTotal') };
+  const memAvailableBytes = kb('MemAvailable');
+  return { availableBytes: memAvailableBytes + perCpuFree(procRoot), memAvailableBytes, totalBytes: kb('MemTotal') };
+}
+
+function perCpuFree(procRoot: string): number {
+  let pages = 0;
+  for (const m of readFileSync(`${procRoot}/zoneinfo`, 'utf8').matchAll(/^\s+count:\s+(\d+)$/gm)) pages += Number(m[1]);
+  return pages * PAGE_SIZE;
 }
 
 /** The kernel's count of OOM kills since boot (`oom_kill` in /proc/vmstat); undefined on old kernels. */
@@ -146,14 +165,17 @@ export function cpuHog(n: number): Hog {
 /**
  * One host process (the owner) that allocates `bytes` and touches every page, in `stepBytes`
  * steps `stepMs` apart, then holds it until SIGTERM, on which it exits 0. It prints one JSON line
- * per step, `{"at": ms, "allocated": bytes, "available": MemAvailable bytes}`, and a last one with
+ * per step, `{"at": ms, "allocated": bytes, "available": bytes as readMemory() counts}`, and a last one with
  * `"done": true`. An OOM kill shows as the process ending by SIGKILL before it was asked to end.
  */
 export function memoryHog(bytes: number, stepBytes = 64 * MiB, stepMs = 0): ResultPromise {
   const script = `
     const fs = require('node:fs');
-    const avail = () => Number(/^MemAvailable:\\s+(\\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
-    const [total, step, pause] = process.argv.slice(1).map(Number);
+    const [total, step, pause, pageSize] = process.argv.slice(1).map(Number);
+    // MemAvailable plus the per-CPU lists' free pages, as readMemory() counts
+    const avail = () =>
+      Number(/^MemAvailable:\\s+(\\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024 +
+      [...fs.readFileSync('/proc/zoneinfo', 'utf8').matchAll(/^\\s+count:\\s+(\\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0) * pageSize;
     const held = [];
     let allocated = 0;
     process.on('SIGTERM', () => process.exit(0));
@@ -171,7 +193,9 @@ export function memoryHog(bytes: number, stepBytes = 64 * MiB, stepMs = 0): Resu
       setTimeout(next, pause);
     };
     next();`;
-  return execa('node', ['-e', script, String(bytes), String(stepBytes), String(stepMs)], { reject: false });
+  return execa('node', ['-e', script, String(bytes), String(stepBytes), String(stepMs), String(PAGE_SIZE)], {
+    reject: false,
+  });
 }
 
 /** One line the memory hog printed. */
