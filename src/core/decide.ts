@@ -22,6 +22,9 @@ export { vacateOf } from './plan.ts';
 /** States in which a pilot holds (or may soon hold) host resources. */
 const LIVE_STATES = new Set(['running', 'paused', 'restarting']);
 
+/** Whether a pilot is live (running, paused or restarting): one the rules could stop or remove. */
+export const isLive = (p: Pilot): boolean => LIVE_STATES.has(p.state);
+
 /** The CPUs `pilots` are allotted (each pool's at most its max_docks), and the biggest pilot's. */
 export function loadOf(pilots: readonly Pilot[], pools: readonly PoolPolicy[]): PilotLoad {
   const { byPool } = pilotsByPool(pilots, pools);
@@ -55,7 +58,7 @@ export function decide(input: DecideInput): Decision {
   const ended = pilots.filter((p) => p.state === 'exited' || p.state === 'dead' || p.state === 'created');
   for (const p of ended)
     plan.remove(p, p.state === 'created' ? 'never-started' : p.state === 'dead' ? 'dead' : 'exited', false);
-  const live = pilots.filter((p) => LIVE_STATES.has(p.state));
+  const live = pilots.filter(isLive);
   removeExpired(plan, input, live);
   backOff(plan, input, ended, live);
   const memory = freeMemory(plan, input, live);

@@ -269,10 +269,14 @@ export class Daemon {
     logger.info(`${reason}: no pilot left, exiting`);
   }
 
-  /** Whether memory is short by the policy of the last pass, beyond what its removals still give back (for the watch). */
+  /**
+   * Whether memory is short by the policy of the last pass, beyond what its removals still give
+   * back (for the watch). With no live pilot left there is nothing to take: no wake (a pass can
+   * start none while memory is low; the next one comes after main_sleep).
+   */
   #memoryShort(m: MemoryReading): boolean {
     const policy = this.#pass.policy;
-    if (policy === undefined) return false;
+    if (policy === undefined || !this.#pass.pilotsLive) return false;
     const onItsWay = this.#pass.memoryOnItsWay(this.#clock.now());
     return shortBeyondRelease(m.memory.availableBytes, m.psi?.some.avg10, policy, onItsWay);
   }

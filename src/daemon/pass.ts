@@ -3,7 +3,7 @@
  * values come from the host observer and the engine, the decision from the core, what to do next
  * (the image bookkeeping, when to come back) from the core's settle().
  */
-import { decide } from '../core/decide.ts';
+import { decide, isLive } from '../core/decide.ts';
 import { memoryOnItsWay } from '../core/rules/memory.ts';
 import type { EngineError } from '../core/errors.ts';
 import { poolsOf } from '../core/pools.ts';
@@ -89,6 +89,8 @@ export class PassRunner {
   #status: DaemonStatus = 'active';
   /** Whether the last decision found the owner on the disk (for the disk's watch between passes). */
   #ownerOnDisk = false;
+  /** Whether the last pass left a live pilot (or has not run): one the memory rule could take. */
+  #pilotsLive = true;
 
   constructor(deps: PassDeps) {
     this.#d = deps;
@@ -102,6 +104,11 @@ export class PassRunner {
   /** Whether the last decision found the owner on the disk. */
   get ownerOnDisk(): boolean {
     return this.#ownerOnDisk;
+  }
+
+  /** Whether the last pass left a live pilot (true before the first): the memory watch wakes the loop only then. */
+  get pilotsLive(): boolean {
+    return this.#pilotsLive;
   }
 
   /** The memory the last passes' memory removals still give back at `now` (bytes), for the memory watch. */
@@ -213,6 +220,7 @@ export class PassRunner {
     });
     this.#state = settled.state;
     this.#ownerOnDisk = decision.io?.ownerBusy === true;
+    this.#pilotsLive = after.some(isLive);
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
     this.#engineFailures = 0;
     this.#status = decision.status;

@@ -1,6 +1,6 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -26,6 +26,7 @@ function daemonWith(
   engine: FakeEngine,
   env: Record<string, string> = {},
   sampler: { sample(now: number): Promise<HostSample> } = { sample: () => Promise.resolve(host) },
+  procRoot?: string,
 ) {
   const config = () =>
     loadConfig({
@@ -46,7 +47,7 @@ function daemonWith(
     {
       engine,
       // the test process's own CPU is not the daemon's
-      host: { observer: new HostObserver({ sampler, selfCpu: () => ({ user: 0, system: 0 }) }) },
+      host: { observer: new HostObserver({ sampler, procRoot, selfCpu: () => ({ user: 0, system: 0 }) }) },
       runDir,
       logger: createLogger({ level: 'debug', stream: log, json: true }),
       identity: { instance: 'unit', hostname: 'h', version: 't' },
@@ -243,5 +244,28 @@ describe('daemon shell with an in-memory engine', () => {
     assert.equal(await r.done, 'signal');
     assert.equal(engine.pilots.size, 2);
     assert.ok([...engine.pilots.values()].every((p) => p.state === 'running'));
+  });
+  it('memory short: the watch wakes the loop to take a pilot, and no more once none is left', async () => {
+    // 1 GB available of 8: under mem_floor 50%, for the passes (the sampler) and for the watch (meminfo)
+    const short: HostSample = { ...host, memory: { ...host.memory, availableBytes: 1e9 } };
+    const proc = mkdtempSync(join(tmpdir(), 'plancton-unit-proc-'));
+    writeFileSync(join(proc, 'meminfo'), 'MemTotal: 7812500 kB\nMemFree: 976562 kB\nMemAvailable: 976562 kB\n');
+    const engine = new FakeEngine();
+    engine.images.add('busybox');
+    const env = { PLANCTON_MAIN_SLEEP: '30', PLANCTON_MEM_FLOOR: '0', PLANCTON_MAX_DOCKS: '1' };
+    // a first daemon with no floor starts the pilot, a second (the same engine) finds it and memory short
+    const first = daemonWith(engine, env);
+    await waitFor('a pilot', () => (engine.pilots.size === 1 ? true : undefined), 5000);
+    first.d.stop();
+    await first.done;
+    const r = daemonWith(engine, { ...env, PLANCTON_MEM_FLOOR: '50%' }, { sample: () => Promise.resolve(short) }, proc);
+    running = r;
+    // the first pass comes 1 s after start (a CPU interval): it takes the pilot, main_sleep 30 s after it
+    await waitFor('the pilot removed for memory', () => (engine.pilots.size === 0 ? true : undefined), 5000);
+    const passes = iterationsOf(r.log()).length;
+    // the watch reads twice a second: with a pilot left it would wake a pass each time
+    await delay(2000);
+    assert.equal(iterationsOf(r.log()).length, passes, 'no pass woken for memory with no pilot to take');
+    assert.match(r.log(), /"reason":"memory"/);
   });
 });
