@@ -40,6 +40,9 @@ function pass(over: {
   });
 }
 
+/** A moment after a removal, well within MEMORY_RELEASE_MS. */
+const SOON = MEMORY_RELEASE_MS / 2;
+
 const memoryRemovals = (d: Decision): string[] => kinds(d.actions).filter((k) => k.endsWith(':memory'));
 const freed = (entries: Record<string, [gb: number, agoMs: number]>): PolicyState['memoryFreed'] =>
   Object.fromEntries(Object.entries(entries).map(([id, [gb, ago]]) => [id, { bytes: gb * GB, at: NOW - ago }]));
@@ -57,7 +60,7 @@ describe('memory on its way back from the last removals', () => {
     const d = pass({
       available: 0.6,
       pilots: [three[0]!],
-      state: { memoryLow: true, memoryFreed: freed({ id2: [1, 300], id3: [1, 300] }) },
+      state: { memoryLow: true, memoryFreed: freed({ id2: [1, SOON], id3: [1, SOON] }) },
     });
     assert.deepEqual(memoryRemovals(d), []);
     assert.equal(d.fit.blocked, 'memory-pressure', 'and starts nothing');
@@ -68,7 +71,7 @@ describe('memory on its way back from the last removals', () => {
   it('an owner still growing past what is on its way: only the difference is taken', () => {
     // 2 GB missing, 1 GB on its way: the youngest left (1 GB) covers the rest
     const two = [three[0]!, three[1]!];
-    const d = pass({ available: 0, pilots: two, state: { memoryFreed: freed({ id3: [1, 300] }) } });
+    const d = pass({ available: 0, pilots: two, state: { memoryFreed: freed({ id3: [1, SOON] }) } });
     assert.deepEqual(memoryRemovals(d), ['remove:id2:memory']);
   });
 
@@ -82,7 +85,7 @@ describe('memory on its way back from the last removals', () => {
   });
 
   it('a pilot still listed (its removal failed) gives nothing back: it is taken again', () => {
-    const d = pass({ available: 1.5, pilots: three, state: { memoryFreed: freed({ id3: [1, 300] }) } });
+    const d = pass({ available: 1.5, pilots: three, state: { memoryFreed: freed({ id3: [1, SOON] }) } });
     assert.deepEqual(memoryRemovals(d), ['remove:id3:memory']);
     assert.equal(d.state.memoryFreed, undefined);
   });
@@ -91,7 +94,7 @@ describe('memory on its way back from the last removals', () => {
     const d = pass({
       available: 2.1,
       pilots: [three[0]!],
-      state: { memoryLow: true, memoryFreed: freed({ id3: [1, 300] }) },
+      state: { memoryLow: true, memoryFreed: freed({ id3: [1, SOON] }) },
     });
     assert.deepEqual(memoryRemovals(d), []);
     assert.equal(d.state.memoryFreed, undefined);
@@ -100,7 +103,7 @@ describe('memory on its way back from the last removals', () => {
 
   it('PSI over its limit (a 10 s average, it lags) while memory is on its way: none taken; with nothing on its way, one', () => {
     const over = { available: 8, pilots: [three[0]!, three[1]!], psi: 30 };
-    assert.deepEqual(memoryRemovals(pass({ ...over, state: { memoryFreed: freed({ id3: [1, 300] }) } })), []);
+    assert.deepEqual(memoryRemovals(pass({ ...over, state: { memoryFreed: freed({ id3: [1, SOON] }) } })), []);
     assert.deepEqual(memoryRemovals(pass(over)), ['remove:id2:memory']);
   });
 
@@ -138,7 +141,7 @@ describe('settle: what the memory removals of a pass leave on its way back', () 
 
   it('not one still listed (its removal failed), nor one without a figure; earlier entries are kept', () => {
     const d = decision([removal('id3'), removal('id2'), removal('id9')]);
-    const state = { memoryFreed: freed({ id5: [1, 300] }) };
+    const state = { memoryFreed: freed({ id5: [1, SOON] }) };
     const s = settle(state, d, { started: 0, removed: 1 }, ctx(['id1', 'id3'], { id1: 1, id2: 1, id3: 1 }));
     assert.deepEqual(s.state.memoryFreed, { ...state.memoryFreed, id2: { bytes: GB, at: NOW } });
   });
@@ -148,8 +151,8 @@ describe('settle: what the memory removals of a pass leave on its way back', () 
     const first = pass({ available: 0.5, pilots: three });
     assert.deepEqual(memoryRemovals(first), ['remove:id3:memory', 'remove:id2:memory']);
     const settled = settle(first.state, first, { started: 0, removed: 2 }, ctx(['id1'], { id1: 1, id2: 1, id3: 1 }));
-    // 300 ms later, half of it shows yet
-    const second = pass({ available: 1.5, pilots: [three[0]!], state: settled.state, now: NOW + 300 });
+    // a moment later, within MEMORY_RELEASE_MS, half of it shows yet
+    const second = pass({ available: 1.5, pilots: [three[0]!], state: settled.state, now: NOW + SOON });
     assert.deepEqual(memoryRemovals(second), []);
     // all of it shows: over the floor, under the recovery line
     const third = pass({ available: 2.3, pilots: [three[0]!], state: second.state, now: NOW + 1300 });
