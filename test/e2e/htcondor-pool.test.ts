@@ -389,6 +389,14 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     // Two idle slots of host A first, then both jobs at once: the negotiator matches them to
     // the two slots in one cycle (submitted one after the other, a schedd reuses one claim
     // for both, and they run in turn on one pilot: seen).
+    // Host A's pilots may have found no work in the last case (the negotiator can place both of
+    // its jobs on host B): host A then backs off, one probe pilot at a time, and never shows two
+    // slots at once (a CI run waited 300 s for them). A daemon starts out of backoff: host A's is
+    // restarted, without its idle pilots, so that it starts both at once.
+    const dirA = daemons.a!.dir;
+    await daemons.a!.kill('SIGTERM');
+    await removeByLabel(`org.plancton.instance=${instances.a}`);
+    startDaemon('a', dirA);
     await waitFor(
       'two unclaimed slots of host A',
       async () => {

@@ -104,6 +104,9 @@ start_dockerd() {
       fd=${fd##*/}
       if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
+    # from /, not the caller's directory: a clone removed after a test run must not take the
+    # engine's working directory with it
+    cd /
     exec setsid dockerd
   ) </dev/null >>"$LOG" 2>&1 &
   STARTED_PID=$!

@@ -46,7 +46,9 @@ CONF
   else
     rm -f "$SOCKET"
     printf '\n==== podman.sh: starting at %s ====\n' "$(date -Is)" >>"$LOG"
-    CONTAINERS_CONF=$CONF setsid podman system service --time=0 "unix://$SOCKET" </dev/null >>"$LOG" 2>&1 &
+    # from /: conmon needs the service's working directory, and a clone removed after a test
+    # run took it away ("Failed to get working directory", every container fails to start)
+    (cd / && CONTAINERS_CONF=$CONF exec setsid podman system service --time=0 "unix://$SOCKET") </dev/null >>"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 300); do answers && break; sleep 0.2; done
     answers || { tail -n 20 "$LOG" >&2; die "podman API does not answer on $SOCKET"; }
