@@ -190,7 +190,7 @@ export class Daemon {
       MEMORY_WATCH_MS,
     );
     io?.start(
-      () => ioPolicy(this.config.settings, io.setup.mechanism),
+      () => ioPolicy(this.config.settings, io.mechanism),
       // urgent but no replan: the disk decides pauses, not how many start, and the engine's own
       // writes while a fill creates containers read as the owner's (a replan cut every fill in passes)
       () => this.wake(true, false),
@@ -258,7 +258,18 @@ export class Daemon {
       logger.warn(
         `pilots do NOT run at idle priority: ${idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`,
       );
-    if (io) logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
+    if (!io) return;
+    logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
+    const m = io.metering;
+    const blind = m.blind.map((b) => `${b.disk}: ${b.why}`).join('; ');
+    if (m.counted.length)
+      logger.info(
+        `the pilots' I/O is metered by ${m.how} on ${m.counted.join(', ')}${m.switchedOn.length ? `; counting switched on for ${m.switchedOn.join(', ')} by a no-op rule` : ''}`,
+      );
+    if (blind)
+      logger.warn(
+        `the pilots' I/O cannot be seen on ${m.blind.map((b) => b.disk).join(', ')} (${blind})${m.counted.length ? '' : '; the disk rule cannot act'}`,
+      );
   }
 
   /** Drain-stop and force-stop end with the daemon drained, so that a restart starts nothing until `resume`. */

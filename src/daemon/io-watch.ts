@@ -12,6 +12,7 @@ import type { IoStatus } from '../report/status.ts';
 import { IoMeter } from '../host/io-meter.ts';
 import { detectIoMechanism, type IoMechanismWanted, type IoSetup } from '../host/io-mechanism.ts';
 import { IoThrottle } from '../host/io-throttle.ts';
+import { IoAccounting, type IoMetering } from '../host/io-accounting.ts';
 
 /** How often the disks are read between passes while the pilots write little (ms); see ioPollMs. */
 export const IO_WATCH_MS = IO_POLL_MS;
@@ -47,7 +48,10 @@ export function ioPolicy(s: Settings, mechanism: IoMechanism): IoPolicy {
 export class IoWatch {
   readonly setup: IoSetup;
   readonly #meter: IoMeter;
+  readonly #accounting: IoAccounting;
   readonly #throttle: IoThrottle | undefined;
+  /** The disks (`major:minor`, sorted) whose counting was last made sure of. */
+  #ensuredFor = '';
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #pilots: readonly string[] = [];
@@ -59,10 +63,35 @@ export class IoWatch {
   #last: IoReading | undefined;
   #error: string | undefined;
 
-  constructor(setup: IoSetup, meter: IoMeter, throttle?: IoThrottle) {
+  constructor(setup: IoSetup, meter: IoMeter, accounting: IoAccounting, throttle?: IoThrottle) {
     this.setup = setup;
     this.#meter = meter;
+    this.#accounting = accounting;
     this.#throttle = throttle;
+  }
+
+  /**
+   * The mechanism the I/O rule acts with: the one detected at start, or `none` while the kernel
+   * counts no cgroup's I/O on any metered disk (the rule would only ever see a quiet owner).
+   */
+  get mechanism(): IoMechanism {
+    return this.#accounting.blind ? 'none' : this.setup.mechanism;
+  }
+
+  /** How the pilots' I/O is metered, and where it cannot be seen. */
+  get metering(): IoMetering {
+    return this.#accounting.metering;
+  }
+
+  /**
+   * Makes sure the kernel counts every cgroup's I/O on the meter's disks: at start, and again when
+   * the disks change (a disk that appears later is switched on at the reading that finds it).
+   */
+  async ensureCounted(): Promise<void> {
+    const key = [...this.#meter.devices.keys()].sort().join(',');
+    if (key === this.#ensuredFor) return;
+    await this.#accounting.ensure(this.#meter.devices);
+    this.#ensuredFor = key;
   }
 
   /**
@@ -98,6 +127,7 @@ export class IoWatch {
       return;
     }
     const reading = await this.#meter.measure(this.#pilots, Date.now());
+    await this.ensureCounted();
     this.#error = undefined;
     if (!reading) return;
     this.#recent = [...this.#recent, reading].slice(-IO_MEDIAN_OF);
@@ -155,6 +185,7 @@ export class IoWatch {
     return {
       mechanism: this.setup.mechanism,
       detail: this.setup.detail,
+      metering: this.metering,
       ownerBusy: outcome?.ownerBusy ?? false,
       ownerIops: this.#last?.ownerIops,
       ownerBps: this.#last?.ownerBps,
@@ -200,5 +231,8 @@ export async function createIoWatch(
     setup.mechanism === 'throttle'
       ? new IoThrottle({ cgroupRoot: s.host_cgroup, cgroupVersion, parent, bps: s.io_throttle_bps })
       : undefined;
-  return new IoWatch(setup, meter, throttle);
+  const watch = new IoWatch(setup, meter, new IoAccounting({ cgroupRoot: s.host_cgroup, cgroupVersion }), throttle);
+  // nothing to cut back with: no counting is switched on either (nothing would read it)
+  if (setup.mechanism !== 'none') await watch.ensureCounted();
+  return watch;
 }

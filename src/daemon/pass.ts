@@ -163,9 +163,7 @@ export class PassRunner {
     const resolved = resolvePolicy(config, host, notIdle ? 'total' : undefined);
     const { maxDocksError } = resolved;
     const io = this.#d.io;
-    const policy: Policy = io
-      ? { ...resolved.policy, io: ioPolicy(config.settings, io.setup.mechanism) }
-      : resolved.policy;
+    const policy: Policy = io ? { ...resolved.policy, io: ioPolicy(config.settings, io.mechanism) } : resolved.policy;
     this.#policy = policy;
     const view = poolImages(this.#state, poolImagesOf(config, policy), present, now);
     const first = config.pools[0]?.name ?? '';

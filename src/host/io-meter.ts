@@ -21,7 +21,7 @@ export interface IoMeterOptions {
   readonly cgroupVersion: '1' | '2';
   /** Docker's `--cgroup-parent` of the pilots; undefined: `docker`. */
   readonly parent?: string | undefined;
-  /** Names of the disks the owner uses (`sda`, `nvme0n1`); empty: every physical disk. */
+  /** Names of the block devices the owner uses (`sda`, `nvme0n1`, `loop7`); empty: every physical disk. */
   readonly devices?: readonly string[] | undefined;
 }
 
@@ -88,10 +88,11 @@ export class IoMeter {
   async measure(pilotIds: readonly string[], now: number): Promise<IoReading | undefined> {
     let disks: DiskStat[] | undefined;
     if (this.#o.cgroupVersion === '2' || now - this.#devicesAt > DEVICES_REFRESH_MS) {
-      disks = physicalDisks(
-        parseDiskstats(await readKernelFile(`${this.#o.procRoot}/diskstats`), `${this.#o.procRoot}/diskstats`),
-      );
-      const wanted = this.#o.devices?.length ? disks.filter((d) => this.#o.devices?.includes(d.name)) : disks;
+      disks = parseDiskstats(await readKernelFile(`${this.#o.procRoot}/diskstats`), `${this.#o.procRoot}/diskstats`);
+      // disks named in the configuration are taken whatever they are (a loop or device-mapper
+      // device among them); by default, the physical disks, so that no byte is counted twice
+      const named = this.#o.devices;
+      const wanted = named?.length ? disks.filter((d) => named.includes(d.name)) : physicalDisks(disks);
       this.devices = new Map(wanted.map((d) => [d.dev, d.name]));
       this.#devicesAt = now;
     }

@@ -1,11 +1,14 @@
 import type { Controls, DaemonStatus, Decision, HostSample, Pilot, PoolFit } from '../core/types.ts';
 import type { Removal } from './removals.ts';
 import type { IoMechanism } from '../core/rules/io.ts';
+import type { IoMetering } from '../host/io-accounting.ts';
 
 /** What `status` shows of the disk. */
 export interface IoStatus {
   readonly mechanism: IoMechanism;
   readonly detail: string;
+  /** How the pilots' I/O is metered, and on which disks the kernel counts it or not. */
+  readonly metering?: IoMetering | undefined;
   readonly ownerBusy: boolean;
   readonly ownerIops?: number | undefined;
   readonly ownerBps?: number | undefined;
@@ -207,7 +210,14 @@ function ioLine(io: IoStatus): string {
     : io.limited.length
       ? `; limited: ${io.limited.length} cgroup(s)`
       : '';
-  return `${io.mechanism} (${io.detail})${owner}, owner ${io.ownerBusy ? 'BUSY' : 'quiet'}${cut}${io.error ? `; ${io.error}` : ''}`;
+  const m = io.metering;
+  const blind = m?.blind.map((b) => `${b.disk}: ${b.why}`).join('; ');
+  if (m && m.counted.length === 0 && blind)
+    return `BLIND: Plancton cannot see the pilots' I/O (${blind}), so nothing is ${io.mechanism === 'throttle' ? 'throttled' : io.mechanism === 'weight' ? 'weighed' : 'paused'} for the owner's disk use; metered by ${m.how}`;
+  const metered = m
+    ? `; metered by ${m.how}: counted on ${m.counted.join(', ')}${m.switchedOn.length ? ` (switched on by Plancton for ${m.switchedOn.join(', ')}, with a no-op rule)` : ''}${blind ? `; NOT counted on ${blind}` : ''}`
+    : '';
+  return `${io.mechanism} (${io.detail})${metered}${owner}, owner ${io.ownerBusy ? 'BUSY' : 'quiet'}${cut}${io.error ? `; ${io.error}` : ''}`;
 }
 
 /** Most warnings `status` lists; a configuration with more (unknown keys, say) has them counted. */

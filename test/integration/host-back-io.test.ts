@@ -1,23 +1,27 @@
 /**
- * The disk given back, on the real engine and kernel: a pilot that writes and syncs large files
- * is paused (io_mechanism auto on cgroup v1) or throttled (io_mechanism throttle) while an owner
- * process on the host does small synced writes, and released once the owner stops. What status
- * reports is checked against the cgroup files the kernel keeps for the pilot.
+ * The disk given back, on the real engine and kernel, on a disk that has never had a throttle
+ * rule (a fresh loop device with ext4, test/support/fresh-disk.ts), as every disk of a freshly
+ * booted host is: a pilot that writes and syncs large files there is paused (io_mechanism auto on
+ * cgroup v1) or throttled (io_mechanism throttle) while an owner process on the host does small
+ * synced writes there, and released once the owner stops. status says how the I/O is metered
+ * (counting switched on by Plancton for that disk). What status reports is checked against the
+ * cgroup files the kernel keeps for the pilot; the pilots' parent cgroup is named per run and
+ * removed after.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
 import { DaemonProcess, logRecords, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
 import { freezerState, hostIoFacts, ownerSyncWriter, writeLimits, writerCmd } from '../support/io-host.ts';
+import { freshLoopDisk, throttleCounts, type FreshDisk } from '../support/fresh-disk.ts';
+import { removeCgroup } from '../support/bench-host.ts';
 
 const engineSkip = await requireEngine('busybox');
 const facts = hostIoFacts();
 const skip =
   engineSkip || (facts.v1 ? false : 'these checks read cgroup v1 files (freezer, blkio); this host runs cgroup v2');
-const PARENT = 'plancton';
 const BPS = 2 * 1024 * 1024;
 
 const events = (log: string, event: string): Array<Record<string, unknown>> =>
@@ -32,16 +36,17 @@ interface Owner {
 function suite(
   name: string,
   extra: Record<string, unknown>,
-  body: (d: DaemonProcess, pilot: PilotRow, owner: Owner) => Promise<void>,
+  body: (d: DaemonProcess, pilot: PilotRow, owner: Owner, parent: string, disk: FreshDisk) => Promise<void>,
 ): void {
   describe(name, { skip, timeout: 240_000 }, () => {
     const instance = randomInstance();
-    const ownerFile = join(tmpdir(), `plancton-io-owner-${instance}`);
+    const parent = `plancton-test-${instance}`;
+    let disk: FreshDisk | undefined;
     let d: DaemonProcess | undefined;
     let proc: ReturnType<typeof ownerSyncWriter> | undefined;
     const owner: Owner = {
       start: () => {
-        proc = ownerSyncWriter(ownerFile);
+        proc = ownerSyncWriter(join(disk?.mount ?? '/nonexistent', 'owner'));
       },
       end: async () => {
         proc?.kill('SIGKILL');
@@ -51,12 +56,15 @@ function suite(
     };
     after(async () => {
       await owner.end();
-      rmSync(ownerFile, { force: true });
       await d?.cleanup();
       await removeByLabel(`org.plancton.instance=${instance}`);
+      removeCgroup(parent);
+      await disk?.remove();
       if (d) rmSync(d.dir, { recursive: true, force: true });
     });
     it(name, async () => {
+      disk = await freshLoopDisk(512, true);
+      assert.equal(throttleCounts(disk.dev), false, `${disk.name} has never had a throttle rule`);
       // cpus_per_dock stays 0.05 (testConfig): pilots start on a host whose CPU others keep busy, and
       // dd from /dev/zero needs little CPU. The owner counts as busy at 300 requests/s of its own (a synced 4 KiB write is ~3 bios:
       // data, journal, flush); other engines' and tests' I/O on this shared host stays mostly under it
@@ -64,7 +72,10 @@ function suite(
         testConfig(instance, {
           max_docks: 1,
           max_dock_mem: 256 * 1024 * 1024,
-          docker_cmd: writerCmd(32),
+          cgroup_parent: parent,
+          io_devices: [disk.name],
+          binds: [`${disk.mount ?? ''}:/data`],
+          docker_cmd: writerCmd(32, '/data'),
           io_owner_iops: 300,
           io_quiet: 2,
           pause_max: 600,
@@ -90,7 +101,11 @@ function suite(
         60_000,
         500,
       );
-      await body(d, pilot, owner);
+      // status says how the pilots' I/O is metered: counted on the fresh disk, switched on by Plancton
+      const metering = await waitFor('status with the metering', () => d?.status()?.io?.metering, 30_000);
+      assert.deepEqual([metering.counted, metering.switchedOn, metering.blind], [[disk.name], [disk.name], []]);
+      assert.equal(throttleCounts(disk.dev), true);
+      await body(d, pilot, owner, parent, disk);
     });
   });
 }
@@ -98,14 +113,14 @@ function suite(
 suite(
   'cgroup v1, io_mechanism auto: the writing pilot is frozen while the owner writes, thawed after',
   {},
-  async (d, pilot, owner) => {
+  async (d, pilot, owner, parent, disk) => {
     const io = await waitFor('status with the disk', () => d.status()?.io, 30_000);
     // cgroup v1 charges background writeback to the root cgroup: auto pauses, whatever the scheduler
     assert.equal(io.mechanism, 'pause');
-    assert.match(io.detail, new RegExp(`schedulers .*${facts.schedulers[0] ?? ''}`));
+    assert.match(io.detail, new RegExp(`schedulers ${disk.name}:`));
     await waitFor(
       'a quiet owner and the pilot thawed',
-      () => (!d.status()?.io?.ownerBusy && freezerState(pilot.id, PARENT) === 'THAWED' ? true : undefined),
+      () => (!d.status()?.io?.ownerBusy && freezerState(pilot.id, parent) === 'THAWED' ? true : undefined),
       90_000,
       500,
     );
@@ -113,7 +128,7 @@ suite(
     owner.start();
     await waitFor(
       'the pilot frozen by the kernel',
-      () => (freezerState(pilot.id, PARENT) === 'FROZEN' ? true : undefined),
+      () => (freezerState(pilot.id, parent) === 'FROZEN' ? true : undefined),
       60_000,
     );
     const paused = await waitFor(
@@ -134,7 +149,7 @@ suite(
     assert.equal(await docker(['inspect', '-f', '{{.State.Paused}}', pilot.id]), 'true');
 
     await owner.end();
-    await waitFor('the pilot thawed', () => (freezerState(pilot.id, PARENT) === 'THAWED' ? true : undefined), 90_000);
+    await waitFor('the pilot thawed', () => (freezerState(pilot.id, parent) === 'THAWED' ? true : undefined), 90_000);
     await waitFor(
       'a pilot-resumed event for the disk',
       () =>
@@ -157,14 +172,14 @@ suite(
 suite(
   "cgroup v1, io_mechanism throttle: the pilot's own blkio limit is written while the owner writes, lifted after",
   { io_mechanism: 'throttle', io_throttle_bps: BPS },
-  async (d, pilot, owner) => {
+  async (d, pilot, owner, parent) => {
     const io = await waitFor('status with the disk', () => d.status()?.io, 30_000);
     assert.equal(io.mechanism, 'throttle');
     assert.match(io.detail, /on each pilot.*fsync/);
     // other tests' and engines' I/O on this shared host may count as the owner's for a while
     await waitFor(
       'a quiet owner and no limit',
-      () => (!d.status()?.io?.ownerBusy && writeLimits(pilot.id, PARENT).length === 0 ? true : undefined),
+      () => (!d.status()?.io?.ownerBusy && writeLimits(pilot.id, parent).length === 0 ? true : undefined),
       90_000,
       500,
     );
@@ -173,7 +188,7 @@ suite(
     const limits = await waitFor(
       "a write limit in the pilot's cgroup",
       () => {
-        const l = writeLimits(pilot.id, PARENT);
+        const l = writeLimits(pilot.id, parent);
         return l.length > 0 ? l : undefined;
       },
       60_000,
@@ -186,7 +201,7 @@ suite(
     );
 
     await owner.end();
-    await waitFor('the limit lifted', () => (writeLimits(pilot.id, PARENT).length === 0 ? true : undefined), 90_000);
+    await waitFor('the limit lifted', () => (writeLimits(pilot.id, parent).length === 0 ? true : undefined), 90_000);
     await waitFor('status: nothing limited', () => (d.status()?.io?.limited.length === 0 ? true : undefined), 10_000);
     assert.equal((await pilotsOf(d.status()?.instance ?? '')).length, 1);
   },

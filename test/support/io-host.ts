@@ -6,12 +6,23 @@ import { CGROUP_ROOT } from './bench-host.ts';
 /**
  * A pilot command that writes and syncs `mib` MiB files in a loop, appending one line per file
  * to /w (so its throughput can be read back with `wc -l /w`), like job output or a cache fill.
+ * `dir` is where the files go (a bind mount of a test disk; each pilot its own file); default /.
  */
-export function writerCmd(mib: number): string[] {
+export function writerCmd(mib: number, dir = ''): string[] {
+  const f = dir ? `${dir}/f.$(hostname)` : '/f';
   return [
     'sh',
     '-c',
-    `while true; do dd if=/dev/zero of=/f bs=1M count=${mib} conv=fsync 2>/dev/null; rm -f /f; echo x >> /w; done`,
+    `while true; do dd if=/dev/zero of=${f} bs=1M count=${mib} conv=fsync 2>/dev/null; rm -f ${f}; echo x >> /w; done`,
+  ];
+}
+
+/** A pilot command that writes `mib` MiB with O_DIRECT to the block device `device` in a loop (counted at once by the kernel). */
+export function deviceWriterCmd(mib: number, device: string): string[] {
+  return [
+    'sh',
+    '-c',
+    `while true; do dd if=/dev/zero of=${device} bs=1M count=${mib} oflag=direct 2>/dev/null; echo x >> /w; done`,
   ];
 }
 

@@ -6,6 +6,10 @@ import type { Pilot } from '../../src/core/types.ts';
 import { IO_POLL_FAST_MS } from '../../src/core/rules/io.ts';
 import { IO_WATCH_MS, IoWatch } from '../../src/daemon/io-watch.ts';
 import type { IoMeter } from '../../src/host/io-meter.ts';
+import { IoAccounting } from '../../src/host/io-accounting.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const policy: IoPolicy = { mechanism: 'pause', ownerIops: 100, psiPct: 0, quietMs: 3000, pilotWriteBps: 1e6 };
 const reading = (ownerIops: number): IoReading => ({ ownerIops, ownerBps: ownerIops * 4096, pilotWriteBps: new Map() });
@@ -37,6 +41,13 @@ function fakeMeter(
   } as unknown as IoMeter & { writersAsked: string[][] };
 }
 
+/** Accounting on a cgroup v2 tree (a fixture directory) whose root enables the io controller, or not. */
+function counted(io = true): IoAccounting {
+  const root = mkdtempSync(join(tmpdir(), 'plancton-io-watch-'));
+  writeFileSync(join(root, 'cgroup.subtree_control'), io ? 'cpu io memory pids\n' : 'cpu memory pids\n');
+  return new IoAccounting({ cgroupRoot: root, cgroupVersion: '2' });
+}
+
 /** Lets the watch's reading (a chain of promises) finish after a timer tick. */
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 50; i++) await Promise.resolve();
@@ -49,7 +60,7 @@ describe('IoWatch', () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     // the owner's rate is the median of the last three readings: 10; 10 (of 10, 500); 500 (of 10, 500, 600); 500 (of 500, 600, 50)
     const meter = fakeMeter([reading(10), reading(500), reading(600), reading(50)], { a: 5e6 });
-    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
+    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter, counted());
     w.take([pilot('a'), pilot('b', 'paused')]);
     let wakes = 0;
     w.start(
@@ -74,7 +85,7 @@ describe('IoWatch', () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     const heavy = (ownerIops: number): IoReading => ({ ...reading(ownerIops), pilotsWriteBps: 5e6 });
     const meter = fakeMeter([heavy(10), heavy(500), heavy(600)], { a: 5e6 });
-    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
+    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter, counted());
     w.take([pilot('a')]);
     let wakes = 0;
     w.start(
@@ -98,7 +109,7 @@ describe('IoWatch', () => {
 
   it('while the owner is already busy, wakes only for a writer still to pause', async () => {
     mock.timers.enable({ apis: ['setTimeout'] });
-    const w1 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 10 }));
+    const w1 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 10 }), counted());
     w1.take([pilot('a')]);
     let wakes = 0;
     w1.start(
@@ -110,7 +121,7 @@ describe('IoWatch', () => {
     await settle();
     assert.equal(wakes, 0);
     w1.close();
-    const w2 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 2e6 }));
+    const w2 = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 2e6 }), counted());
     w2.take([pilot('a')]);
     w2.start(
       () => policy,
@@ -129,7 +140,7 @@ describe('IoWatch', () => {
     let fail = true;
     (meter as unknown as { measure: () => Promise<IoReading | undefined> }).measure = () =>
       fail ? Promise.reject(new Error('EACCES')) : Promise.resolve(reading(3));
-    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter);
+    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, meter, counted());
     w.take([pilot('a')]);
     w.start(
       () => policy,
@@ -149,6 +160,12 @@ describe('IoWatch', () => {
     assert.deepEqual(s, {
       mechanism: 'pause',
       detail: 'd',
+      metering: {
+        how: 'cgroup v2 io.stat (counted from the first byte)',
+        counted: ['vda'],
+        switchedOn: [],
+        blind: [],
+      },
       ownerBusy: true,
       ownerIops: 3,
       ownerBps: 12288,
@@ -168,7 +185,7 @@ describe('IoWatch', () => {
         reads++;
         return Promise.resolve(reading(500));
       };
-      return new IoWatch(setup, meter);
+      return new IoWatch(setup, meter, counted());
     };
     const idle = counting({ mechanism: 'pause', detail: 'd' });
     idle.start(
@@ -196,5 +213,19 @@ describe('IoWatch', () => {
     assert.equal(reads, 1);
     idle.close();
     off.close();
+  });
+
+  it('blind where the kernel counts no cgroup: the rule gets no mechanism, and status says why', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const w = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([reading(500)], { a: 5e6 }), counted(false));
+    assert.equal(w.mechanism, 'pause', 'before the first check nothing is known to be blind');
+    await w.ensureCounted();
+    assert.equal(w.mechanism, 'none');
+    assert.equal(w.metering.counted.length, 0);
+    assert.match(w.metering.blind[0]?.why ?? '', /io controller is not enabled/);
+    assert.equal(w.metering.blind[0]?.disk, 'vda');
+    const seeing = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([]), counted(true));
+    await seeing.ensureCounted();
+    assert.equal(seeing.mechanism, 'pause');
   });
 });
