@@ -22,7 +22,14 @@
  * containers unmanaged write in the same window of the same repetition - the rule must not hold
  * them back while the owner does not need the disk (their own writeback, others' noise).
  *
- *   node bench/io-interference.ts [--reps 5] [--pilots 2] [--sync-writes 1000] [--read-mib 384] [--window 8] [--cpus-per-dock 0.2] [--gap 5]
+ * The disk: `--disk root` (default) is the host's own disk, where the owner's files go to the
+ * temporary directory and the pilots write to their own root file system; `--disk fresh` is a new
+ * loop device with ext4, backed by tmpfs, that has never had a throttle rule (as every disk of a
+ * freshly booted host: test/support/fresh-disk.ts), where the owner's files go and which the
+ * pilots get as a bind mount; Plancton is pointed at it with io_devices. The header says which,
+ * and whether the kernel counted per-cgroup I/O on it before the run.
+ *
+ *   node bench/io-interference.ts [--disk root|fresh] [--reps 5] [--pilots 2] [--sync-writes 1000] [--read-mib 384] [--window 8] [--cpus-per-dock 0.2] [--gap 5]
  */
 import { execa } from 'execa';
 import { rmSync } from 'node:fs';
@@ -32,8 +39,10 @@ import { BenchRun, f2, f3, options, sleep, table } from './common.ts';
 import { median, MiB } from '../test/support/bench-host.ts';
 import { docker } from '../test/support/docker.ts';
 import { freezerState, writerCmd } from '../test/support/io-host.ts';
+import { freshLoopDisk, throttleCounts, type FreshDisk } from '../test/support/fresh-disk.ts';
 
 const opt = options({
+  disk: 'root',
   reps: '5',
   pilots: '2',
   'sync-writes': '1000',
@@ -48,7 +57,14 @@ const cpusPerDock = Number(opt['cpus-per-dock']);
 const windowMs = Number(opt.window) * 1000;
 const gapMs = Number(opt.gap) * 1000;
 const FILE_MIB = 32;
-const CMD = writerCmd(FILE_MIB);
+if (opt.disk !== 'root' && opt.disk !== 'fresh') throw new Error(`--disk is root or fresh, not ${opt.disk}`);
+/** The fresh disk (`--disk fresh`), made before the run; its files are the owner's and the pilots'. */
+const fresh: FreshDisk | undefined =
+  opt.disk === 'fresh' ? await freshLoopDisk(Number(opt['read-mib']) + 768, true) : undefined;
+const countedBefore = fresh ? throttleCounts(fresh.dev) : throttleCounts('254:0');
+const CMD = writerCmd(FILE_MIB, fresh ? '/data' : '');
+/** What the pilots get to write on the fresh disk: a bind mount of it. */
+const BIND = fresh?.mount ? [`${fresh.mount}:/data`] : [];
 
 type Condition = 'solo' | 'plancton' | 'unmanaged';
 const CONDITIONS: readonly Condition[] = ['solo', 'plancton', 'unmanaged'];
@@ -57,7 +73,7 @@ type Workload = 'sync' | 'read';
 const run = new BenchRun(
   "I/O interference: the owner's synced writes and a large read next to pilots that write heavily",
 );
-const dir = join(tmpdir(), `plancton-bench-io-${run.id}`);
+const dir = join(fresh?.mount ?? tmpdir(), `plancton-bench-io-${run.id}`);
 const syncFile = join(dir, 'sync.dat');
 const bigFile = join(dir, 'big.dat');
 
@@ -111,7 +127,11 @@ async function filesDone(ids: readonly string[]): Promise<number> {
 async function pilotsFor(c: Condition): Promise<{ ids: string[]; end: () => Promise<void>; note: () => string }> {
   if (c === 'solo') return { ids: [], end: () => Promise.resolve(), note: () => '' };
   if (c === 'unmanaged') {
-    const ids = await run.rawContainers(npilots, ['--cpus', String(cpusPerDock), '-m', String(256 * MiB)], CMD);
+    const ids = await run.rawContainers(
+      npilots,
+      ['--cpus', String(cpusPerDock), '-m', String(256 * MiB), ...BIND.flatMap((b) => ['-v', b])],
+      CMD,
+    );
     return { ids, end: () => run.removeRaw(), note: () => `${npilots} pilots` };
   }
   // pause_max 0: no pausing for the CPU (a loaded shared host would pause writers for the CPU
@@ -124,6 +144,7 @@ async function pilotsFor(c: Condition): Promise<{ ids: string[]; end: () => Prom
     max_dock_mem: 256 * MiB,
     cgroup_parent: run.cgroup,
     pause_max: 0,
+    ...(fresh ? { io_devices: [fresh.name], binds: BIND } : {}),
   };
   let d = run.daemon(settings);
   for (let attempt = 1; ; attempt++) {
@@ -143,7 +164,8 @@ async function pilotsFor(c: Condition): Promise<{ ids: string[]; end: () => Prom
     end: () => d.stop(),
     note: () => {
       const count = (e: string): number => d.process.log.split(`"event":"${e}"`).length - 1;
-      return `paused x${count('pilot-paused')}, resumed x${count('pilot-resumed')}, removed x${count('pilot-removed')}; disk: ${d.process.status()?.io?.mechanism ?? '?'}`;
+      const io = d.process.status()?.io;
+      return `paused x${count('pilot-paused')}, resumed x${count('pilot-resumed')}, removed x${count('pilot-removed')}; disk: ${io?.mechanism ?? '?'}, counted on ${io?.metering?.counted.join(',') || 'nothing'}`;
     },
   };
 }
@@ -160,7 +182,12 @@ async function unpaused(ids: readonly string[]): Promise<void> {
 }
 
 await run.main(async () => {
+  if (fresh) run.defer(() => fresh.remove());
   await run.header({
+    disk: fresh
+      ? `fresh loop device ${fresh.name} (${fresh.dev}), ext4 on tmpfs`
+      : 'the root disk (vda 254:0 on the project machine)',
+    countedByTheKernelBeforeTheRun: countedBefore,
     reps,
     pilots: npilots,
     fileMiB: FILE_MIB,
