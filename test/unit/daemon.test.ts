@@ -180,7 +180,8 @@ describe('daemon shell with an in-memory engine', () => {
     const r = daemonWith(engine, { ...fillEnv, PLANCTON_MAIN_SLEEP: '30' }, sampler);
     running = r;
     // 60%: floor((105 - 60) * 2 / 5) = 18 start; then 90% (disturbed, 60 stands in): none, room 2; 2 s later 10%: the last 2
-    await waitFor('20 pilots', () => (engine.pilots.size === 20 ? true : undefined), 6000);
+    // well under main_sleep (30 s), with room for a loaded machine
+    await waitFor('20 pilots', () => (engine.pilots.size === 20 ? true : undefined), 15_000);
     // the pass that started the last two logs a moment after the engine shows them
     await waitFor('3 passes', () => (iterationsOf(r.log()).length >= 3 ? true : undefined), 5000);
     const passes = iterationsOf(r.log());
