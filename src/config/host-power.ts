@@ -69,6 +69,13 @@ function devicePower(path: string): string {
   return 'a device of the host';
 }
 
+/** `host` and `container:<name>`: a network stack other than the pilot's own. */
+function networkPower(net: string): string | undefined {
+  if (net === 'host') return 'the host\'s network stack, its loopback services included';
+  if (net.startsWith('container:')) return 'another container\'s network stack (Plancton\'s own, or a service\'s)';
+  return undefined;
+}
+
 /** `seccomp=unconfined` and `seccomp:unconfined` alike. */
 function securityPower(opt: string): string | undefined {
   const m = /^([a-z-]+)[=:](.*)$/i.exec(opt.trim());
@@ -109,8 +116,8 @@ export function hostPowerOf(settings: Readonly<Settings>, skip: ReadonlySet<stri
     if (why) out.push({ key: `security_opts[${i}]`, setting: 'security_opts', grant: `security_opts:${o.trim()}`, why });
   });
   const net = s.docker_network.trim();
-  if (net === 'host') out.push({ key: 'docker_network', setting: 'docker_network', grant: 'docker_network:host', why: 'the host\'s network stack, its loopback services included' });
-  if (net.startsWith('container:')) out.push({ key: 'docker_network', setting: 'docker_network', grant: `docker_network:${net}`, why: 'another container\'s network stack (Plancton\'s own, or a service\'s)' });
+  const netWhy = networkPower(net);
+  if (netWhy) out.push({ key: 'docker_network', setting: 'docker_network', grant: `docker_network:${net}`, why: netWhy });
   return out;
 }
 
