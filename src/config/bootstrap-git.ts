@@ -30,10 +30,19 @@ export async function git(args: readonly string[], o: GitOptions = {}): Promise<
     env: { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' },
   });
   if (!r.failed) return r.stdout.trim();
-  if ((r as { code?: string }).code === 'ENOENT') throw new BootstrapError('git is not installed (apt-get install git)');
-  const detail = r.timedOut ? `timed out after ${(o.timeoutMs ?? 120_000) / 1000} s` : r.isCanceled ? 'cancelled' : (r.stderr.trim() || (r.shortMessage ?? 'unknown error'));
+  if ((r as { code?: string }).code === 'ENOENT')
+    throw new BootstrapError('git is not installed (apt-get install git)');
+  const detail = r.timedOut
+    ? `timed out after ${(o.timeoutMs ?? 120_000) / 1000} s`
+    : r.isCanceled
+      ? 'cancelled'
+      : r.stderr.trim() || (r.shortMessage ?? 'unknown error');
   // one line, so that a log record or a status field holds all of it
-  const oneLine = detail.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  const oneLine = detail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
   throw new BootstrapError(`git ${args[0] ?? ''} failed: ${redactUrls(oneLine)}`);
 }
 

@@ -35,9 +35,15 @@ export function parseRepoSpec(text: string): RepoSpec {
   const repo = colon < 0 ? s : s.slice(0, colon);
   const branch = colon < 0 ? undefined : s.slice(colon + 1);
   if (!REPO.test(repo) || repo.split('/').some((part) => part === '..' || part.endsWith('.lock'))) {
-    throw new BootstrapError(`"${s}" is not a configuration repository: write user/repo[:branch], e.g. mconcas/plancton-conf:dryrun`, { refused: true });
+    throw new BootstrapError(
+      `"${s}" is not a configuration repository: write user/repo[:branch], e.g. mconcas/plancton-conf:dryrun`,
+      { refused: true },
+    );
   }
-  if (branch !== undefined && (!BRANCH.test(branch) || branch.includes('..') || branch.endsWith('/') || branch.endsWith('.lock'))) {
+  if (
+    branch !== undefined &&
+    (!BRANCH.test(branch) || branch.includes('..') || branch.endsWith('/') || branch.endsWith('.lock'))
+  ) {
     throw new BootstrapError(`"${branch}" is not a branch name (in "${s}")`, { refused: true });
   }
   return { repo: repo.replace(/\.git$/, ''), branch };

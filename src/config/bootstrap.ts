@@ -43,7 +43,8 @@ export interface BootstrapResult {
 /** The git config key that marks a clone as Plancton's own, with the spec it was made from. */
 export const MARK = 'plancton.bootstrap';
 const DRYRUN = '--dryrun';
-export const DRYRUN_CONFIG = '# Written by `plancton bootstrap --dryrun`: an empty configuration, so Plancton runs on its\n# defaults (busybox pilots that sleep). Replace it with `plancton bootstrap user/repo[:branch]`.\n';
+export const DRYRUN_CONFIG =
+  '# Written by `plancton bootstrap --dryrun`: an empty configuration, so Plancton runs on its\n# defaults (busybox pilots that sleep). Replace it with `plancton bootstrap user/repo[:branch]`.\n';
 
 type DirState =
   | { readonly kind: 'absent' | 'empty' }
@@ -51,20 +52,33 @@ type DirState =
   | { readonly kind: 'foreign'; readonly why: string };
 
 export async function bootstrap(o: BootstrapOptions): Promise<BootstrapResult> {
-  if (!o.dryrun && !o.spec) throw new BootstrapError('name a configuration repository, user/repo[:branch], or use --dryrun', { refused: true });
+  if (!o.dryrun && !o.spec)
+    throw new BootstrapError('name a configuration repository, user/repo[:branch], or use --dryrun', { refused: true });
   const wanted = o.dryrun || !o.spec ? DRYRUN : specText(o.spec);
   const url = o.dryrun || !o.spec ? undefined : repoUrl(o.gitBase, o.spec);
   const state = await inspect(o.dir, o.signal);
   if (state.kind === 'own' && state.mark === wanted && (url === undefined || state.url === url) && !state.changed) {
-    if (!url || !o.spec) return { action: 'unchanged', dir: o.dir, source: wanted, commit: await git(['rev-parse', 'HEAD'], { cwd: o.dir, signal: o.signal }) };
+    if (!url || !o.spec)
+      return {
+        action: 'unchanged',
+        dir: o.dir,
+        source: wanted,
+        commit: await git(['rev-parse', 'HEAD'], { cwd: o.dir, signal: o.signal }),
+      };
     return update(o, o.spec);
   }
   if (!o.force) {
     if (state.kind === 'own' && state.changed) {
-      throw new BootstrapError(`${o.dir} has local changes (${state.changed.split('\n').join(', ')}): commit or undo them, or use --force, which moves the directory aside`, { refused: true });
+      throw new BootstrapError(
+        `${o.dir} has local changes (${state.changed.split('\n').join(', ')}): commit or undo them, or use --force, which moves the directory aside`,
+        { refused: true },
+      );
     }
     if (state.kind === 'foreign') {
-      throw new BootstrapError(`${o.dir} holds a configuration plancton bootstrap did not make (${state.why}); move it away, or use --force, which moves it aside`, { refused: true });
+      throw new BootstrapError(
+        `${o.dir} holds a configuration plancton bootstrap did not make (${state.why}); move it away, or use --force, which moves it aside`,
+        { refused: true },
+      );
     }
   }
   // a fresh tree goes in: straight into an absent or empty directory (which may be a mount
@@ -88,7 +102,10 @@ export async function bootstrap(o: BootstrapOptions): Promise<BootstrapResult> {
   } catch (err) {
     await rm(target, { recursive: true, force: true });
     // a mount point (a volume at /etc/plancton) cannot be renamed: its content would have to go
-    throw new BootstrapError(`cannot move ${o.dir} aside (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); if it is a mount point, empty it and run again`, { cause: err });
+    throw new BootstrapError(
+      `cannot move ${o.dir} aside (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); if it is a mount point, empty it and run again`,
+      { cause: err },
+    );
   }
   await rename(target, o.dir);
   if (!keep) await rm(aside, { recursive: true, force: true });
@@ -117,13 +134,26 @@ async function inspect(dir: string, signal: AbortSignal | undefined): Promise<Di
 
 /** Clones (or, for --dryrun, makes) the tree in `target` and marks it; the clone's configuration must validate. */
 async function fresh(o: BootstrapOptions, target: string, wanted: string, url: string | undefined): Promise<string> {
-  const run = (args: readonly string[], cwd?: string): Promise<string> => git(args, { cwd, signal: o.signal, timeoutMs: o.timeoutMs });
+  const run = (args: readonly string[], cwd?: string): Promise<string> =>
+    git(args, { cwd, signal: o.signal, timeoutMs: o.timeoutMs });
   if (url === undefined) {
     await mkdir(target, { recursive: true });
     await run(['init', '--quiet'], target);
     await writeFile(join(target, o.configName), DRYRUN_CONFIG);
     await run(['add', '--', o.configName], target);
-    await run(['-c', 'user.name=plancton', '-c', 'user.email=plancton@localhost', 'commit', '--quiet', '-m', 'plancton bootstrap --dryrun'], target);
+    await run(
+      [
+        '-c',
+        'user.name=plancton',
+        '-c',
+        'user.email=plancton@localhost',
+        'commit',
+        '--quiet',
+        '-m',
+        'plancton bootstrap --dryrun',
+      ],
+      target,
+    );
   } else {
     await mkdir(dirname(target), { recursive: true });
     const branch = o.spec?.branch ? ['--branch', o.spec.branch] : [];
@@ -142,7 +172,8 @@ async function fresh(o: BootstrapOptions, target: string, wanted: string, url: s
 
 /** Brings Plancton's own clean clone up to the remote branch, if the new configuration validates. */
 async function update(o: BootstrapOptions, spec: RepoSpec): Promise<BootstrapResult> {
-  const run = (args: readonly string[]): Promise<string> => git(args, { cwd: o.dir, signal: o.signal, timeoutMs: o.timeoutMs });
+  const run = (args: readonly string[]): Promise<string> =>
+    git(args, { cwd: o.dir, signal: o.signal, timeoutMs: o.timeoutMs });
   const wanted = specText(spec);
   await run(['fetch', '--quiet', 'origin', spec.branch ?? 'HEAD']);
   const [head, next] = [await run(['rev-parse', 'HEAD']), await run(['rev-parse', 'FETCH_HEAD'])];
@@ -164,5 +195,8 @@ async function emptyDir(dir: string): Promise<void> {
 }
 
 function stamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }

@@ -42,12 +42,28 @@ export const BOUNDS: Readonly<Partial<Record<NumericKey, Bound>>> = {
   main_sleep: time(0.05, 'a shorter pass interval turns the loop into a storm of engine calls'),
   grace_kill: time(),
   grace_spawn: time(),
-  cpus_per_dock: { min: MIN_CPUS_PER_DOCK, max: 1024, why: 'CpuQuota = cpus_per_dock * 100000 us, and the kernel refuses a quota under 1000 us' },
+  cpus_per_dock: {
+    min: MIN_CPUS_PER_DOCK,
+    max: 1024,
+    why: 'CpuQuota = cpus_per_dock * 100000 us, and the kernel refuses a quota under 1000 us',
+  },
   docks_per_loop: { min: 0, max: 1000, integer: true },
   max_ttl: time(),
-  max_dock_mem: { min: MIN_MEMORY_BYTES, max: BYTES_MAX, integer: true, also: [0], why: 'Docker refuses a memory limit under 6 MiB (0: no limit)' },
+  max_dock_mem: {
+    min: MIN_MEMORY_BYTES,
+    max: BYTES_MAX,
+    integer: true,
+    also: [0],
+    why: 'Docker refuses a memory limit under 6 MiB (0: no limit)',
+  },
   max_dock_swap: { min: 0, max: BYTES_MAX, integer: true },
-  max_dock_pids: { min: 16, max: 4_194_304, integer: true, also: [0], why: 'a pilot needs a few processes to start at all (0: no limit)' },
+  max_dock_pids: {
+    min: 16,
+    max: 4_194_304,
+    integer: true,
+    also: [0],
+    why: 'a pilot needs a few processes to start at all (0: no limit)',
+  },
   influxdb_queue_size: { min: 0, max: 10_000_000, integer: true },
   influxdb_flush_interval: time(0.5, 'flushing more often than twice a second only loads InfluxDB'),
   stop_timeout: wholeTime(),
@@ -76,7 +92,8 @@ export function outOfBounds(value: number, b: Bound): string | undefined {
   if (!Number.isFinite(value)) return `${describe(b)}, not ${value}`;
   if (b.integer && !Number.isInteger(value)) return `${describe(b)}, not ${value}`;
   if (value < b.min) return `${describe(b)}, not ${value}${b.why ? `: ${b.why}` : ''}`;
-  if (value > b.max) return `${describe(b)}, not ${value}${b.max === TIMER_MAX_S ? ' (the longest time a timer can hold)' : ''}`;
+  if (value > b.max)
+    return `${describe(b)}, not ${value}${b.max === TIMER_MAX_S ? ' (the longest time a timer can hold)' : ''}`;
   return undefined;
 }
 
@@ -89,6 +106,9 @@ export function checkBounds(s: Readonly<Settings>, skip: ReadonlySet<string>, pr
     if (why) problems.push({ key, message: why });
   }
   if (!skip.has('max_dock_mem') && !skip.has('max_dock_swap') && s.max_dock_mem + s.max_dock_swap > BYTES_MAX) {
-    problems.push({ key: 'max_dock_swap', message: 'max_dock_mem + max_dock_swap is too large to be an exact number of bytes' });
+    problems.push({
+      key: 'max_dock_swap',
+      message: 'max_dock_mem + max_dock_swap is too large to be an exact number of bytes',
+    });
   }
 }

@@ -55,7 +55,8 @@ function kind(st: ReturnType<typeof fstatSync>): string {
  * The top level must be a mapping (or empty).
  */
 export function parseConfigText(text: string, origin: string): Record<string, unknown> {
-  const fail = (why: string, cause?: unknown): ConfigError => new ConfigError([{ key: origin, message: why }], { cause });
+  const fail = (why: string, cause?: unknown): ConfigError =>
+    new ConfigError([{ key: origin, message: why }], { cause });
   if (text.length > MAX_CONFIG_BYTES) throw fail(`larger than ${MAX_CONFIG_BYTES} bytes`);
   let doc: unknown;
   try {
@@ -82,7 +83,8 @@ function checkNodes(root: unknown, origin: string): void {
     if (isMap(node)) {
       const seen = new Set<string>();
       for (const pair of node.items) {
-        if (++count > MAX_CONFIG_NODES) throw new ConfigError([{ key: origin, message: `more than ${MAX_CONFIG_NODES} entries` }]);
+        if (++count > MAX_CONFIG_NODES)
+          throw new ConfigError([{ key: origin, message: `more than ${MAX_CONFIG_NODES} entries` }]);
         const key = keyText(pair.key as Node | null, origin);
         if (seen.has(key)) throw new ConfigError([{ key: origin, message: `duplicate key ${key.slice(0, 80)}` }]);
         seen.add(key);
@@ -90,7 +92,8 @@ function checkNodes(root: unknown, origin: string): void {
       }
     } else if (isSeq(node)) {
       for (const item of node.items) {
-        if (++count > MAX_CONFIG_NODES) throw new ConfigError([{ key: origin, message: `more than ${MAX_CONFIG_NODES} entries` }]);
+        if (++count > MAX_CONFIG_NODES)
+          throw new ConfigError([{ key: origin, message: `more than ${MAX_CONFIG_NODES} entries` }]);
         stack.push(item);
       }
     }
@@ -101,5 +104,7 @@ function checkNodes(root: unknown, origin: string): void {
 function keyText(key: Node | null, origin: string): string {
   if (key === null) return '';
   if (isScalar(key)) return String(key.value);
-  throw new ConfigError([{ key: origin, message: `a key must be a plain value, not ${isAlias(key) ? 'an alias' : 'a list or a mapping'}` }]);
+  throw new ConfigError([
+    { key: origin, message: `a key must be a plain value, not ${isAlias(key) ? 'an alias' : 'a list or a mapping'}` },
+  ]);
 }

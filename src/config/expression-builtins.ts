@@ -10,7 +10,11 @@ export interface Builtin {
   readonly apply: (args: readonly number[]) => number;
 }
 
-const single = (fn: (x: number) => number): Builtin => ({ minArgs: 1, maxArgs: 1, apply: (args) => fn(args[0] ?? NaN) });
+const single = (fn: (x: number) => number): Builtin => ({
+  minArgs: 1,
+  maxArgs: 1,
+  apply: (args) => fn(args[0] ?? NaN),
+});
 
 /** The function table; a Map, so that `constructor` or `__proto__` are never found in it. */
 export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
@@ -38,7 +42,7 @@ export function roundHalfEven(x: number): number {
 export function pythonMod(a: number, b: number): number {
   const mod = a % b;
   if (mod === 0) return 0;
-  return (b < 0) !== (mod < 0) ? mod + b : mod;
+  return b < 0 !== mod < 0 ? mod + b : mod;
 }
 
 /**
@@ -48,7 +52,7 @@ export function pythonMod(a: number, b: number): number {
 export function floorDiv(a: number, b: number): number {
   const mod = a % b;
   let div = (a - mod) / b;
-  if (mod !== 0 && (b < 0) !== (mod < 0)) div -= 1;
+  if (mod !== 0 && b < 0 !== mod < 0) div -= 1;
   if (div === 0) return 0;
   const floor = Math.floor(div);
   return div - floor > 0.5 ? floor + 1 : floor;

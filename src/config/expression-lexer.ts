@@ -32,16 +32,21 @@ export type Token =
 /** Yields the tokens of `source` one per call, then `end` tokens forever. */
 export function createLexer(source: string): () => Token {
   if (source.length > MAX_SOURCE_LENGTH) {
-    throw new ExpressionError(`expression is too long (${source.length} characters, at most ${MAX_SOURCE_LENGTH})`, MAX_SOURCE_LENGTH);
+    throw new ExpressionError(
+      `expression is too long (${source.length} characters, at most ${MAX_SOURCE_LENGTH})`,
+      MAX_SOURCE_LENGTH,
+    );
   }
   let offset = 0;
   let count = 0;
   return () => {
     while (isWhitespace(source.charCodeAt(offset))) offset++;
     if (offset >= source.length) return { kind: 'end', text: '', position: source.length };
-    if (++count > MAX_TOKENS) throw new ExpressionError(`expression has too many tokens (at most ${MAX_TOKENS})`, offset);
+    if (++count > MAX_TOKENS)
+      throw new ExpressionError(`expression has too many tokens (at most ${MAX_TOKENS})`, offset);
     const token = readNumber(source, offset) ?? readName(source, offset) ?? readOperator(source, offset);
-    if (token === undefined) throw new ExpressionError(`unexpected character ${describeCharacter(source, offset)}`, offset);
+    if (token === undefined)
+      throw new ExpressionError(`unexpected character ${describeCharacter(source, offset)}`, offset);
     offset += token.text.length;
     return token;
   };
@@ -98,7 +103,8 @@ function readNumber(source: string, start: number): Token | undefined {
   const next = source.charCodeAt(end);
   if (isNameStart(next) || isDigit(next) || source[end] === '.') {
     let badEnd = end;
-    while (isNameStart(source.charCodeAt(badEnd)) || isDigit(source.charCodeAt(badEnd)) || source[badEnd] === '.') badEnd++;
+    while (isNameStart(source.charCodeAt(badEnd)) || isDigit(source.charCodeAt(badEnd)) || source[badEnd] === '.')
+      badEnd++;
     throw new ExpressionError(`invalid number '${source.slice(start, badEnd)}'`, start);
   }
   const text = source.slice(start, end);

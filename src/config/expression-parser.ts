@@ -25,7 +25,12 @@ export type BinaryOperator = (typeof ADDITIVE)[number] | (typeof MULTIPLICATIVE)
 export type ExpressionNode =
   | { readonly kind: 'number'; readonly value: number; readonly position: number }
   | { readonly kind: 'name'; readonly name: string; readonly position: number }
-  | { readonly kind: 'unary'; readonly operator: '+' | '-'; readonly operand: ExpressionNode; readonly position: number }
+  | {
+      readonly kind: 'unary';
+      readonly operator: '+' | '-';
+      readonly operand: ExpressionNode;
+      readonly position: number;
+    }
   | {
       readonly kind: 'binary';
       readonly operator: BinaryOperator;
@@ -33,7 +38,13 @@ export type ExpressionNode =
       readonly right: ExpressionNode;
       readonly position: number;
     }
-  | { readonly kind: 'call'; readonly name: string; readonly builtin: Builtin; readonly args: readonly ExpressionNode[]; readonly position: number };
+  | {
+      readonly kind: 'call';
+      readonly name: string;
+      readonly builtin: Builtin;
+      readonly args: readonly ExpressionNode[];
+      readonly position: number;
+    };
 
 /** Parses `source`, accepting only the variables in `allowedNames` and the functions in BUILTINS. */
 export function parseExpression(source: string, allowedNames: ReadonlySet<string>): ExpressionNode {
@@ -72,7 +83,8 @@ export function parseExpression(source: string, allowedNames: ReadonlySet<string
 
   /** Runs a parse step one nesting level deeper; the cap keeps hostile input off the JS stack limit. */
   function nested<T>(position: number, step: () => T): T {
-    if (++depth > MAX_DEPTH) throw new ExpressionError(`expression is nested too deeply (at most ${MAX_DEPTH} levels)`, position);
+    if (++depth > MAX_DEPTH)
+      throw new ExpressionError(`expression is nested too deeply (at most ${MAX_DEPTH} levels)`, position);
     const result = step();
     depth--;
     return result;
@@ -104,7 +116,13 @@ export function parseExpression(source: string, allowedNames: ReadonlySet<string
     const base = primary();
     const op = take(POWER);
     if (op === undefined) return base;
-    return nested(op.position, () => ({ kind: 'binary', operator: op.text, left: base, right: factor(), position: op.position }));
+    return nested(op.position, () => ({
+      kind: 'binary',
+      operator: op.text,
+      left: base,
+      right: factor(),
+      position: op.position,
+    }));
   }
 
   function primary(): ExpressionNode {
@@ -127,7 +145,11 @@ export function parseExpression(source: string, allowedNames: ReadonlySet<string
     const builtin = BUILTINS.get(name);
     // Checked before reading on, so that `process.exit(1)` reports `process`, not the `.`.
     if (builtin === undefined && !allowedNames.has(name)) {
-      throw new ExpressionError(`unknown name '${name.length > 40 ? `${name.slice(0, 40)}…` : name}'`, position, allowedHint());
+      throw new ExpressionError(
+        `unknown name '${name.length > 40 ? `${name.slice(0, 40)}…` : name}'`,
+        position,
+        allowedHint(),
+      );
     }
     advance();
     const open = take(['(']);
@@ -138,8 +160,12 @@ export function parseExpression(source: string, allowedNames: ReadonlySet<string
     if (builtin === undefined) throw new ExpressionError(`'${name}' is not a function`, position);
     const args = nested(open.position, () => callArguments());
     if (args.length < builtin.minArgs || args.length > builtin.maxArgs) {
-      const expected = builtin.maxArgs === builtin.minArgs ? `exactly ${builtin.minArgs}` : `at least ${builtin.minArgs}`;
-      throw new ExpressionError(`${name}() takes ${expected} argument${builtin.minArgs === 1 ? '' : 's'} (${args.length} given)`, position);
+      const expected =
+        builtin.maxArgs === builtin.minArgs ? `exactly ${builtin.minArgs}` : `at least ${builtin.minArgs}`;
+      throw new ExpressionError(
+        `${name}() takes ${expected} argument${builtin.minArgs === 1 ? '' : 's'} (${args.length} given)`,
+        position,
+      );
     }
     return { kind: 'call', name, builtin, args, position };
   }

@@ -66,7 +66,8 @@ export async function fetchText(url: string, opts: FetchOptions = {}): Promise<s
       return await body(res, current, signal);
     } catch (err) {
       if (err instanceof FetchError) throw err;
-      if (deadline.aborted) throw new FetchError(`GET ${maskUrl(current)}: no complete answer within ${deadlineMs / 1000} s`);
+      if (deadline.aborted)
+        throw new FetchError(`GET ${maskUrl(current)}: no complete answer within ${deadlineMs / 1000} s`);
       if (signal.aborted) throw new FetchError(`GET ${maskUrl(current)}: aborted`);
       throw new FetchError(`GET ${maskUrl(current)}: ${maskSecrets((err as Error).message)}`, { cause: err });
     }
@@ -80,10 +81,14 @@ function checkUrl(text: string, opts: FetchOptions, fromHttps: boolean): URL {
   } catch {
     throw new FetchError(`not a URL: ${maskUrl(text)}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FetchError(`unsupported protocol ${u.protocol} in ${maskUrl(text)}`);
-  if (u.protocol === 'http:' && fromHttps) throw new FetchError(`refused a redirect from https to plain http (${maskUrl(text)})`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new FetchError(`unsupported protocol ${u.protocol} in ${maskUrl(text)}`);
+  if (u.protocol === 'http:' && fromHttps)
+    throw new FetchError(`refused a redirect from https to plain http (${maskUrl(text)})`);
   if (u.protocol === 'http:' && !opts.allowHttp && !loopback(u.hostname)) {
-    throw new FetchError(`${maskUrl(text)}: plain http can be read and changed on the way; use https, or set PLANCTON_CONF_ALLOW_HTTP=1 to accept it`);
+    throw new FetchError(
+      `${maskUrl(text)}: plain http can be read and changed on the way; use https, or set PLANCTON_CONF_ALLOW_HTTP=1 to accept it`,
+    );
   }
   return u;
 }
@@ -91,7 +96,16 @@ function checkUrl(text: string, opts: FetchOptions, fromHttps: boolean): URL {
 function get(u: URL, opts: FetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(u, { method: 'GET', signal, rejectUnauthorized: !opts.insecureTls, headers: { accept: 'application/yaml, text/yaml, text/plain, */*' } }, resolve);
+    const req = request(
+      u,
+      {
+        method: 'GET',
+        signal,
+        rejectUnauthorized: !opts.insecureTls,
+        headers: { accept: 'application/yaml, text/yaml, text/plain, */*' },
+      },
+      resolve,
+    );
     req.on('error', reject);
     req.end();
   });
@@ -111,7 +125,8 @@ function body(res: IncomingMessage, url: string, signal: AbortSignal): Promise<s
     signal.addEventListener('abort', onAbort, { once: true });
     res.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_FETCH_BYTES) res.destroy(new FetchError(`GET ${maskUrl(url)}: larger than ${MAX_FETCH_BYTES} bytes`));
+      if (size > MAX_FETCH_BYTES)
+        res.destroy(new FetchError(`GET ${maskUrl(url)}: larger than ${MAX_FETCH_BYTES} bytes`));
       else chunks.push(c);
     });
     res.on('end', () => {

@@ -11,7 +11,9 @@ import { GRANT_PATTERN } from './host-power.ts';
  */
 
 /** Signal names the kernel knows (node's os.constants.signals), e.g. SIGTERM. */
-export const SIGNAL_NAMES: readonly string[] = Object.keys(constants.signals).filter((n) => n.startsWith('SIG')).sort();
+export const SIGNAL_NAMES: readonly string[] = Object.keys(constants.signals)
+  .filter((n) => n.startsWith('SIG'))
+  .sort();
 
 /**
  * `cgroup_parent`: a plain relative cgroup name, components of letters, digits, `_ . -` (not
@@ -99,7 +101,8 @@ export function registerFormats(): void {
     /** `pools`: a list; each entry is checked key by key in pools.ts, which names the bad ones (`pools[1].share`). */
     'pool-list': {
       validate: (x: unknown) => {
-        if (!Array.isArray(x)) throw new Error('must be a list of mappings, each with a name (and share, docker_image, ...)');
+        if (!Array.isArray(x))
+          throw new Error('must be a list of mappings, each with a name (and share, docker_image, ...)');
       },
       coerce: (v: string) => (v.trim() === '' ? [] : coerceList(v)),
     },
@@ -111,7 +114,8 @@ export function registerFormats(): void {
     /** `uid:gid`, `user`, `user:group`, or empty for the image's default user. */
     user: {
       validate: (x: unknown) => {
-        if (typeof x !== 'string' || !/^([\w.-]+(:[\w.-]+)?)?$/.test(x)) throw new Error('must be uid:gid, user[:group] or empty');
+        if (typeof x !== 'string' || !/^([\w.-]+(:[\w.-]+)?)?$/.test(x))
+          throw new Error('must be uid:gid, user[:group] or empty');
       },
     },
     /** 0.6 `docker_cmd`: a string (split on spaces) or a list. */
@@ -129,13 +133,15 @@ export function registerFormats(): void {
     },
     signal: {
       validate: (x: unknown) => {
-        if (typeof x !== 'string' || !SIGNAL_NAMES.includes(x)) throw new Error(`must be a signal name such as SIGTERM or SIGINT, not ${JSON.stringify(x)}`);
+        if (typeof x !== 'string' || !SIGNAL_NAMES.includes(x))
+          throw new Error(`must be a signal name such as SIGTERM or SIGINT, not ${JSON.stringify(x)}`);
       },
     },
     /** A Docker image reference, parsed as Docker does. */
     image: {
       validate: (x: unknown) => {
-        if (typeof x !== 'string') throw new Error('must be an image reference such as busybox or registry.example.org:5000/pilot:1.2');
+        if (typeof x !== 'string')
+          throw new Error('must be an image reference such as busybox or registry.example.org:5000/pilot:1.2');
         try {
           parseImageReference(x);
         } catch (err) {
@@ -148,21 +154,27 @@ export function registerFormats(): void {
       validate: (x: unknown) => {
         if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a list of strings');
         const bad = x.find((e: string) => !new RegExp(GRANT_PATTERN).test(e));
-        if (bad !== undefined) throw new Error(`"${String(bad)}" is not docker_privileged or binds:, devices:, capabilities:, security_opts:, docker_network: followed by the exact value`);
+        if (bad !== undefined)
+          throw new Error(
+            `"${String(bad)}" is not docker_privileged or binds:, devices:, capabilities:, security_opts:, docker_network: followed by the exact value`,
+          );
       },
       coerce: coerceList,
     },
     /** A bearer token: empty, or 16 and more non-space characters. */
     token: {
       validate: (x: unknown) => {
-        if (typeof x !== 'string' || !new RegExp(TOKEN_PATTERN).test(x)) throw new Error('must be empty or at least 16 characters without spaces');
+        if (typeof x !== 'string' || !new RegExp(TOKEN_PATTERN).test(x))
+          throw new Error('must be empty or at least 16 characters without spaces');
       },
     },
     /** A relative cgroup name, or empty for none. */
     'cgroup-name': {
       validate: (x: unknown) => {
         if (typeof x !== 'string' || !new RegExp(CGROUP_NAME_PATTERN).test(x)) {
-          throw new Error(`${JSON.stringify(x)} must be a plain relative cgroup name such as plancton or plancton/pilots (no leading /, no .., no empty component), or empty`);
+          throw new Error(
+            `${JSON.stringify(x)} must be a plain relative cgroup name such as plancton or plancton/pilots (no leading /, no .., no empty component), or empty`,
+          );
         }
       },
     },
@@ -170,7 +182,8 @@ export function registerFormats(): void {
     'optional-command': {
       validate: (x: unknown) => {
         if (typeof x === 'string') return;
-        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a string or a list of strings');
+        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string'))
+          throw new Error('must be a string or a list of strings');
       },
       coerce: (v: string) => (v.trim().startsWith('[') ? coerceList(v) : v),
     },
@@ -188,7 +201,8 @@ export function registerFormats(): void {
       validate: (x: unknown) => {
         if (typeof x !== 'string') throw new Error('must be a cron pattern such as "* 19-23 * * 1-5"');
         if (x.trim() === '') return;
-        if (x.trim().split(/\s+/).length !== 5) throw new Error('must have 5 fields: minute hour day-of-month month day-of-week');
+        if (x.trim().split(/\s+/).length !== 5)
+          throw new Error('must have 5 fields: minute hour day-of-month month day-of-week');
         const v = cron.validateDetailed(x.trim());
         if (!v.valid) throw new Error(v.errors.map((e) => e.message).join('; ') || 'is not a cron pattern');
       },
@@ -224,7 +238,8 @@ export function registerFormats(): void {
     'url-list': {
       validate: (x: unknown) => {
         if (x === null || typeof x === 'string') return;
-        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string')) throw new Error('must be a URL or a list of URLs');
+        if (!Array.isArray(x) || !x.every((e) => typeof e === 'string'))
+          throw new Error('must be a URL or a list of URLs');
       },
       coerce: (v: string) => (v.trim().startsWith('[') || v.includes(',') ? coerceList(v) : v),
     },

@@ -39,27 +39,36 @@ export function parseImageReference(ref: string): ImageReference {
   const digest = at >= 0 ? ref.slice(at + 1) : undefined;
   const nameTag = at >= 0 ? ref.slice(0, at) : ref;
   if (digest !== undefined) {
-    if (!new RegExp(`^${DIGEST}$`).test(digest)) throw new Error(`"${digest}" is not a digest such as sha256:<64 hex digits>`);
-    if (/^sha256:/i.test(digest) && digest.length !== 'sha256:'.length + 64) throw new Error('a sha256 digest has exactly 64 hex digits');
+    if (!new RegExp(`^${DIGEST}$`).test(digest))
+      throw new Error(`"${digest}" is not a digest such as sha256:<64 hex digits>`);
+    if (/^sha256:/i.test(digest) && digest.length !== 'sha256:'.length + 64)
+      throw new Error('a sha256 digest has exactly 64 hex digits');
   }
   // the tag is after the last colon that is not part of a domain's port (no slash after it)
   const colon = nameTag.lastIndexOf(':');
   const hasTag = colon > nameTag.lastIndexOf('/');
   const name = hasTag ? nameTag.slice(0, colon) : nameTag;
   const tag = hasTag ? nameTag.slice(colon + 1) : undefined;
-  if (tag !== undefined && !new RegExp(`^${TAG}$`).test(tag)) throw new Error(`"${tag}" is not a tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
+  if (tag !== undefined && !new RegExp(`^${TAG}$`).test(tag))
+    throw new Error(`"${tag}" is not a tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
   if (name.length > NAME_MAX) throw new Error(`repository name longer than ${NAME_MAX} characters`);
   const parts = name.split('/');
   const first = parts[0] ?? '';
   // Docker's rule (splitDockerDomain): a first component with ".", ":" or upper case, or "localhost", is a registry
-  const hasDomain = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
+  const hasDomain =
+    parts.length > 1 &&
+    (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
   const domain = hasDomain ? first : undefined;
-  if (domain !== undefined && !new RegExp(`^${DOMAIN}$`).test(domain)) throw new Error(`"${domain}" is not a registry host[:port]`);
+  if (domain !== undefined && !new RegExp(`^${DOMAIN}$`).test(domain))
+    throw new Error(`"${domain}" is not a registry host[:port]`);
   const path = hasDomain ? parts.slice(1) : parts;
   for (const c of path) {
     if (c === '') throw new Error('has an empty path component');
     if (c !== c.toLowerCase()) throw new Error('repository name must be lowercase');
-    if (!new RegExp(`^${COMPONENT}$`).test(c)) throw new Error(`"${c}" is not a repository path component (lower-case letters and digits, separated by . _ __ or -)`);
+    if (!new RegExp(`^${COMPONENT}$`).test(c))
+      throw new Error(
+        `"${c}" is not a repository path component (lower-case letters and digits, separated by . _ __ or -)`,
+      );
   }
   return { domain, path: path.join('/'), tag, digest };
 }

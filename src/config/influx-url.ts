@@ -23,7 +23,8 @@ export function parseInfluxUrl(raw: string): InfluxTarget {
   } catch {
     throw new Error('is not a URL of the form http(s)://host:port#database');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`protocol ${url.protocol} is not http or https`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new Error(`protocol ${url.protocol} is not http or https`);
   if (insecure && url.protocol !== 'https:') throw new Error('insecure_https: goes with an https URL');
   const database = decodeURIComponent(url.hash.replace(/^#/, ''));
   if (!database) throw new Error('names no database: add #database at the end');

@@ -15,7 +15,12 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
   const text = value.trim();
   if (text === '') return undefined;
   const bad = (why: string): ConfigError =>
-    new ConfigError([{ key: 'metrics_listen', message: `${why} in "${text}": expected host:port, [ipv6]:port or :port (every interface)` }]);
+    new ConfigError([
+      {
+        key: 'metrics_listen',
+        message: `${why} in "${text}": expected host:port, [ipv6]:port or :port (every interface)`,
+      },
+    ]);
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(text);
   if (!m) throw bad('not an address');
   const port = Number(m[3]);

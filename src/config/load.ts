@@ -16,8 +16,24 @@ import { defaultPool, loadPools, POOL_KEYS, shapeHash, type LoadedPool } from '.
 export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
 
 /** Keys that pilotShape() reads; it can only run when convict accepted all of them. */
-const PILOT_KEYS = ['docker_image', 'docker_cmd', 'user_group', 'cpus_per_dock', 'max_dock_mem', 'max_dock_swap', 'binds', 'devices',
-  'capabilities', 'security_opts', 'docker_privileged', 'docker_network', 'docker_env', 'docker_no_new_privileges', 'docker_drop_net_raw', 'max_dock_pids'];
+const PILOT_KEYS = [
+  'docker_image',
+  'docker_cmd',
+  'user_group',
+  'cpus_per_dock',
+  'max_dock_mem',
+  'max_dock_swap',
+  'binds',
+  'devices',
+  'capabilities',
+  'security_opts',
+  'docker_privileged',
+  'docker_network',
+  'docker_env',
+  'docker_no_new_privileges',
+  'docker_drop_net_raw',
+  'max_dock_pids',
+];
 
 /** Unknown keys named one by one in the warnings; the rest are counted. */
 const MAX_UNKNOWN_NAMED = 20;
@@ -80,15 +96,29 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   if (!PILOT_KEYS.some((k) => bad.has(k))) pilot = pilotShape(settings, problems);
   const pools = poolsOf(settings, { pilot, maxDocks, facts, bad, problems, warnings });
   if (!bad.has('influxdb_url')) checkInfluxUrls(settings.influxdb_url, problems);
-  if (!['registry_auth_file', 'registry_username', 'registry_password'].some((k) => bad.has(k))) checkRegistryAuth(settings, problems);
+  if (!['registry_auth_file', 'registry_username', 'registry_password'].some((k) => bad.has(k)))
+    checkRegistryAuth(settings, problems);
   if (!bad.has('metrics_listen')) checkMetricsListen(settings, problems, warnings);
   const origins = originsOf(values, opts);
-  const hostPower = bad.has('allow_host_power') ? [] : [...hostPowerOf(settings, bad), ...poolPowers(pools ?? [], settings)];
+  const hostPower = bad.has('allow_host_power')
+    ? []
+    : [...hostPowerOf(settings, bad), ...poolPowers(pools ?? [], settings)];
   if (!bad.has('allow_host_power')) gate(settings, hostPower, origins, opts, problems, warnings);
   if (problems.length || !maxDocks || !pilot || !pools) throw new ConfigError(problems, { warnings });
 
   const stopCommand = stopCommandOf(settings.stop_command);
-  return { settings, pilot, maxDocks, hash: shapeHash(pilot), warnings, source, origins, hostPower, pools, stopCommand };
+  return {
+    settings,
+    pilot,
+    maxDocks,
+    hash: shapeHash(pilot),
+    warnings,
+    source,
+    origins,
+    hostPower,
+    pools,
+    stopCommand,
+  };
 }
 
 /** The pools: those of `pools`, checked, or the one of the top-level keys; undefined when they cannot be made. */
@@ -120,15 +150,24 @@ function poolPowers(pools: readonly LoadedPool[], settings: Settings): HostPower
 }
 
 /** The file's known keys through convict, over defaults and under environment and command line; unknown keys are warnings. */
-function settingsOf(values: Record<string, unknown>, source: string, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): Settings {
+function settingsOf(
+  values: Record<string, unknown>,
+  source: string,
+  opts: LoadOptions,
+  problems: ConfigProblem[],
+  warnings: string[],
+): Settings {
   const conf = newConfig(opts.env, [...opts.args]);
   const known = new Set<string>(KEYS);
   const unknown = Object.keys(values).filter((k) => !known.has(k));
-  for (const k of unknown.slice(0, MAX_UNKNOWN_NAMED)) warnings.push(`unknown key '${k.slice(0, 80)}' in ${source} is ignored`);
-  if (unknown.length > MAX_UNKNOWN_NAMED) warnings.push(`and ${unknown.length - MAX_UNKNOWN_NAMED} more unknown keys in ${source}, ignored`);
+  for (const k of unknown.slice(0, MAX_UNKNOWN_NAMED))
+    warnings.push(`unknown key '${k.slice(0, 80)}' in ${source} is ignored`);
+  if (unknown.length > MAX_UNKNOWN_NAMED)
+    warnings.push(`and ${unknown.length - MAX_UNKNOWN_NAMED} more unknown keys in ${source}, ignored`);
   // convict flattens mappings into dotted keys and then misses them: no key takes a mapping, so say so here.
   for (const [k, v] of Object.entries(values)) {
-    if (known.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) problems.push({ key: k, message: 'must not be a mapping' });
+    if (known.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v))
+      problems.push({ key: k, message: 'must not be a mapping' });
   }
   const fileKnown = Object.fromEntries(
     Object.entries(values).filter(([k, v]) => known.has(k) && v !== null && !problems.some((p) => p.key === k)),
@@ -143,7 +182,13 @@ function settingsOf(values: Record<string, unknown>, source: string, opts: LoadO
 }
 
 /** max_docks compiled, and evaluated on this host (or the one given) when the keys it reads are good; the host's facts. */
-function maxDocksOf(settings: Settings, bad: ReadonlySet<string>, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): { expr?: CompiledExpression | undefined; facts?: HostFacts | undefined } {
+function maxDocksOf(
+  settings: Settings,
+  bad: ReadonlySet<string>,
+  opts: LoadOptions,
+  problems: ConfigProblem[],
+  warnings: string[],
+): { expr?: CompiledExpression | undefined; facts?: HostFacts | undefined } {
   if (bad.has('max_docks')) return {};
   let maxDocks: CompiledExpression;
   try {
@@ -169,7 +214,9 @@ function checkMetricsListen(settings: Settings, problems: ConfigProblem[], warni
   try {
     const address = parseListenAddress(settings.metrics_listen);
     if (address && !isLoopback(address.host)) {
-      warnings.push(`metrics_listen "${settings.metrics_listen}" serves /metrics and /status beyond this host (pilots, configuration source, errors)${settings.metrics_token ? '' : ' to anyone: set metrics_token, or listen on 127.0.0.1'}`);
+      warnings.push(
+        `metrics_listen "${settings.metrics_listen}" serves /metrics and /status beyond this host (pilots, configuration source, errors)${settings.metrics_token ? '' : ' to anyone: set metrics_token, or listen on 127.0.0.1'}`,
+      );
     }
   } catch (err) {
     problems.push(...(err as ConfigError).problems);
@@ -177,11 +224,21 @@ function checkMetricsListen(settings: Settings, problems: ConfigProblem[], warni
 }
 
 /** Settings that give pilots power over the host pass only from the local file, or as allow_host_power lists them. */
-function gate(settings: Settings, hostPower: HostPower[], origins: Record<keyof Settings, Origin>, opts: LoadOptions, problems: ConfigProblem[], warnings: string[]): void {
+function gate(
+  settings: Settings,
+  hostPower: HostPower[],
+  origins: Record<keyof Settings, Origin>,
+  opts: LoadOptions,
+  problems: ConfigProblem[],
+  warnings: string[],
+): void {
   const originOf = (k: keyof Settings): PowerOrigin => (origins[k] === 'file' && opts.remote ? 'remote' : origins[k]);
   const allowOrigin = originOf('allow_host_power');
   if (allowOrigin === 'env' || allowOrigin === 'remote') {
-    problems.push({ key: 'allow_host_power', message: `may be set only in the local configuration file or on the command line, not in ${allowOrigin === 'env' ? envName('allow_host_power') : 'the configuration URL or repository'}` });
+    problems.push({
+      key: 'allow_host_power',
+      message: `may be set only in the local configuration file or on the command line, not in ${allowOrigin === 'env' ? envName('allow_host_power') : 'the configuration URL or repository'}`,
+    });
     return;
   }
   const allowed = new Set([...settings.allow_host_power, ...(opts.allowHostPower ?? [])]);
@@ -189,7 +246,8 @@ function gate(settings: Settings, hostPower: HostPower[], origins: Record<keyof 
 }
 
 function readFileValues(opts: LoadOptions, warnings: string[]): { values: Record<string, unknown>; source: string } {
-  if (opts.text !== undefined) return { values: parseConfigText(opts.text, opts.file ?? 'config'), source: opts.file ?? 'config' };
+  if (opts.text !== undefined)
+    return { values: parseConfigText(opts.text, opts.file ?? 'config'), source: opts.file ?? 'config' };
   if (!opts.file) return { values: {}, source: 'defaults' };
   if (!opts.fileRequired && !existsSync(opts.file)) {
     warnings.push(`no configuration file at ${opts.file}: running on defaults and environment`);
@@ -201,10 +259,13 @@ function readFileValues(opts: LoadOptions, warnings: string[]): { values: Record
 /** Convict reports every bad key on its own line as `key: message: value was ...`. */
 function convictProblems(err: unknown): ConfigProblem[] {
   const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n').filter(Boolean).map((line) => {
-    const m = /^([a-z_]+): (.*)$/s.exec(line);
-    return m ? { key: m[1] ?? 'config', message: m[2] ?? line } : { key: 'config', message: line };
-  });
+  return message
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const m = /^([a-z_]+): (.*)$/s.exec(line);
+      return m ? { key: m[1] ?? 'config', message: m[2] ?? line } : { key: 'config', message: line };
+    });
 }
 
 function originsOf(values: Record<string, unknown>, opts: LoadOptions): Record<keyof Settings, Origin> {

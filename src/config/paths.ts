@@ -31,10 +31,17 @@ export function resolvePaths(o: PathOptions, env: NodeJS.ProcessEnv, isRoot: boo
   const userMode = o.user === true || !isRoot;
   const base = join(home, '.plancton');
   const explicitConfig = o.config ?? env.PLANCTON_CONFIG ?? (o.confDir ? join(o.confDir, 'config.yaml') : undefined);
-  const logDir = o.logDir ?? env.PLANCTON_LOG_DIR ?? (o.daemonised ? (userMode ? join(base, 'log') : '/var/log/plancton') : undefined);
+  const logDir =
+    o.logDir ??
+    env.PLANCTON_LOG_DIR ??
+    (o.daemonised ? (userMode ? join(base, 'log') : '/var/log/plancton') : undefined);
   const explicitRunDir = o.runDir ?? env.PLANCTON_RUN_DIR;
   // an explicit run directory holds its own pid file, so that two instances never share one
-  const defaultPid = explicitRunDir ? join(explicitRunDir, 'plancton.pid') : userMode ? join(base, 'plancton.pid') : '/var/run/plancton.pid';
+  const defaultPid = explicitRunDir
+    ? join(explicitRunDir, 'plancton.pid')
+    : userMode
+      ? join(base, 'plancton.pid')
+      : '/var/run/plancton.pid';
   return {
     runDir: explicitRunDir ?? (userMode ? base : '/var/run/plancton'),
     pidFile: o.pidFile ?? env.PLANCTON_PID_FILE ?? defaultPid,

@@ -28,7 +28,8 @@ export function normalizeDevices(list: readonly unknown[], problems: ConfigProbl
     } else if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
       const m = item as Record<string, unknown>;
       const unknown = Object.keys(m).filter((k) => !['PathOnHost', 'PathInContainer', 'CgroupPermissions'].includes(k));
-      if (unknown.length) return bad(`unknown field(s) ${unknown.join(', ')} (expected PathOnHost, PathInContainer, CgroupPermissions)`);
+      if (unknown.length)
+        return bad(`unknown field(s) ${unknown.join(', ')} (expected PathOnHost, PathInContainer, CgroupPermissions)`);
       ({ PathOnHost: pathOnHost, PathInContainer: pathInContainer, CgroupPermissions: cgroupPermissions } = m);
     } else {
       return bad('must be a "host:container:perms" string or a map with PathOnHost');
@@ -36,20 +37,29 @@ export function normalizeDevices(list: readonly unknown[], problems: ConfigProbl
     pathInContainer = pathInContainer === undefined || pathInContainer === '' ? pathOnHost : pathInContainer;
     cgroupPermissions = cgroupPermissions === undefined || cgroupPermissions === '' ? 'rwm' : cgroupPermissions;
     if (typeof pathOnHost !== 'string' || !pathOnHost.startsWith('/')) return bad('the host path must be absolute');
-    if (typeof pathInContainer !== 'string' || !pathInContainer.startsWith('/')) return bad('the container path must be absolute');
-    if (typeof cgroupPermissions !== 'string' || !PERMS.test(cgroupPermissions)) return bad('permissions must be letters from "rwm"');
+    if (typeof pathInContainer !== 'string' || !pathInContainer.startsWith('/'))
+      return bad('the container path must be absolute');
+    if (typeof cgroupPermissions !== 'string' || !PERMS.test(cgroupPermissions))
+      return bad('permissions must be letters from "rwm"');
     out.push({ pathOnHost, pathInContainer, cgroupPermissions });
   });
   return out;
 }
 
 /** `SYS_ADMIN` / `+SYS_ADMIN` add, `-NET_RAW` drops; a `CAP_` prefix is accepted. */
-export function splitCapabilities(list: readonly string[], problems: ConfigProblem[]): { add: string[]; drop: string[] } {
+export function splitCapabilities(
+  list: readonly string[],
+  problems: ConfigProblem[],
+): { add: string[]; drop: string[] } {
   const add: string[] = [];
   const drop: string[] = [];
   list.forEach((raw, i) => {
     const m = /^\s*([+-]?)\s*(?:CAP_)?([A-Z_]+)\s*$/i.exec(raw);
-    if (!m) return void problems.push({ key: `capabilities[${i}]`, message: `"${raw}" is not a capability such as SYS_ADMIN, +SYS_ADMIN or -NET_RAW` });
+    if (!m)
+      return void problems.push({
+        key: `capabilities[${i}]`,
+        message: `"${raw}" is not a capability such as SYS_ADMIN, +SYS_ADMIN or -NET_RAW`,
+      });
     (m[1] === '-' ? drop : add).push((m[2] ?? '').toUpperCase());
   });
   return { add, drop };
@@ -60,14 +70,18 @@ function checkBinds(binds: readonly string[], problems: ConfigProblem[]): void {
   binds.forEach((b, i) => {
     const parts = b.split(':');
     if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]?.startsWith('/')) {
-      problems.push({ key: `binds[${i}]`, message: `"${b}" is not host:container[:options] with an absolute container path` });
+      problems.push({
+        key: `binds[${i}]`,
+        message: `"${b}" is not host:container[:options] with an absolute container path`,
+      });
     }
   });
 }
 
 function checkEnv(env: readonly string[], problems: ConfigProblem[]): void {
   env.forEach((e, i) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) problems.push({ key: `docker_env[${i}]`, message: `"${e}" is not NAME=value` });
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e))
+      problems.push({ key: `docker_env[${i}]`, message: `"${e}" is not NAME=value` });
   });
 }
 

@@ -26,11 +26,19 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
   const s = config.settings;
   const top = evaluateMaxDocks(config.maxDocks, s, host);
   const errors: string[] = top.error ? [top.error] : [];
-  const pools = config.settings.pools.length === 0 ? undefined : config.pools.map((pool): PoolPolicy => {
-    const max = evaluateMaxDocks(pool.maxDocks, pool.settings, host);
-    if (max.error) errors.push(`pool ${pool.name}: ${max.error}`);
-    return { name: pool.name, share: pool.share, ...poolValues(pool.settings, pool.stopCommand), maxDocks: max.value };
-  });
+  const pools =
+    config.settings.pools.length === 0
+      ? undefined
+      : config.pools.map((pool): PoolPolicy => {
+          const max = evaluateMaxDocks(pool.maxDocks, pool.settings, host);
+          if (max.error) errors.push(`pool ${pool.name}: ${max.error}`);
+          return {
+            name: pool.name,
+            share: pool.share,
+            ...poolValues(pool.settings, pool.stopCommand),
+            maxDocks: max.value,
+          };
+        });
   return {
     policy: {
       maxDocks: top.value,
@@ -56,7 +64,11 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
 }
 
 /** `max_docks` evaluated over the host's facts (0 when it cannot be, as 0.6 did). */
-function evaluateMaxDocks(expr: CompiledExpression, s: Readonly<Settings>, host: HostSample): { value: number; error?: string } {
+function evaluateMaxDocks(
+  expr: CompiledExpression,
+  s: Readonly<Settings>,
+  host: HostSample,
+): { value: number; error?: string } {
   try {
     const v = expr.evaluate({
       ncpus: host.ncpus,
@@ -72,7 +84,10 @@ function evaluateMaxDocks(expr: CompiledExpression, s: Readonly<Settings>, host:
 }
 
 /** The values a pool sets for itself (all but max_docks), from its settings and its stop command as loaded. */
-function poolValues(s: Readonly<Settings>, stopCommand: readonly string[]): Omit<PoolPolicy, 'name' | 'share' | 'maxDocks'> {
+function poolValues(
+  s: Readonly<Settings>,
+  stopCommand: readonly string[],
+): Omit<PoolPolicy, 'name' | 'share' | 'maxDocks'> {
   return {
     cpusPerDock: s.cpus_per_dock,
     maxTtlMs: s.max_ttl * 1000,

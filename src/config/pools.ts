@@ -92,7 +92,9 @@ export interface PoolContext {
 export function loadPools(ctx: PoolContext): LoadedPool[] | undefined {
   const raw = ctx.settings.pools;
   const before = ctx.problems.length;
-  const names = raw.map((entry) => (entry !== null && typeof entry === 'object' ? (entry as { name?: unknown }).name : undefined));
+  const names = raw.map((entry) =>
+    entry !== null && typeof entry === 'object' ? (entry as { name?: unknown }).name : undefined,
+  );
   names.forEach((name, i) => {
     if (typeof name === 'string' && names.indexOf(name) < i)
       ctx.problems.push({ key: `pools[${i}].name`, message: `"${name}" names two pools` });
@@ -109,21 +111,36 @@ function ownKeys(entry: Record<string, unknown>, at: string, problems: ConfigPro
   for (const [k, v] of Object.entries(entry)) {
     if (k === 'name' || k === 'share') continue;
     if (allowed.has(k)) own[k] = v;
-    else if (known.has(k)) problems.push({ key: `${at}.${k}`, message: 'is the host\'s, not a pool\'s: set it at the top level' });
-    else problems.push({ key: `${at}.${k}`, message: `is not a pool key (a pool sets name, share, ${POOL_KEYS.join(', ')})` });
+    else if (known.has(k))
+      problems.push({ key: `${at}.${k}`, message: "is the host's, not a pool's: set it at the top level" });
+    else
+      problems.push({
+        key: `${at}.${k}`,
+        message: `is not a pool key (a pool sets name, share, ${POOL_KEYS.join(', ')})`,
+      });
   }
   return own;
 }
 
-function nameAndShare(entry: Record<string, unknown>, at: string, problems: ConfigProblem[]): { name: string; share: number } | undefined {
+function nameAndShare(
+  entry: Record<string, unknown>,
+  at: string,
+  problems: ConfigProblem[],
+): { name: string; share: number } | undefined {
   const { name, share = 1 } = entry;
   let ok = true;
   if (typeof name !== 'string' || !POOL_NAME.test(name)) {
-    problems.push({ key: `${at}.name`, message: 'must be 1-32 lower-case letters, digits, "_", "." or "-", starting and ending with a letter or digit' });
+    problems.push({
+      key: `${at}.name`,
+      message: 'must be 1-32 lower-case letters, digits, "_", "." or "-", starting and ending with a letter or digit',
+    });
     ok = false;
   }
   if (typeof share !== 'number' || !Number.isFinite(share) || share <= 0 || share > SHARE_MAX) {
-    problems.push({ key: `${at}.share`, message: `must be a number over 0, at most ${SHARE_MAX} (a weight: 70 and 30, or 0.7 and 0.3)` });
+    problems.push({
+      key: `${at}.share`,
+      message: `must be a number over 0, at most ${SHARE_MAX} (a weight: 70 and 30, or 0.7 and 0.3)`,
+    });
     ok = false;
   }
   return ok ? { name: name as string, share: share as number } : undefined;
@@ -152,7 +169,12 @@ function loadPool(entry: unknown, at: string, ctx: PoolContext): LoadedPool | un
  * The top level's settings with the pool's own over them, through convict's formats and the
  * bounds. Only the pool's own keys are named: the top level's are checked (and named) as such.
  */
-function poolSettings(top: Readonly<Settings>, own: Record<string, unknown>, at: string, problems: ConfigProblem[]): Settings | undefined {
+function poolSettings(
+  top: Readonly<Settings>,
+  own: Record<string, unknown>,
+  at: string,
+  problems: ConfigProblem[],
+): Settings | undefined {
   const conf = newConfig({}, []);
   const mine = (key: string): boolean => Object.hasOwn(own, key);
   try {
@@ -180,7 +202,12 @@ function pilotShapeOf(settings: Settings, at: string, problems: ConfigProblem[])
   return found.length ? undefined : shape;
 }
 
-function maxDocksOf(settings: Settings, at: string, ctx: PoolContext, problems: ConfigProblem[]): CompiledExpression | undefined {
+function maxDocksOf(
+  settings: Settings,
+  at: string,
+  ctx: PoolContext,
+  problems: ConfigProblem[],
+): CompiledExpression | undefined {
   let expr: CompiledExpression;
   try {
     expr = compileExpression(String(settings.max_docks), ctx.maxDocksNames);

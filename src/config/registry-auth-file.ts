@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ConfigProblem } from '../core/errors.ts';
 import type { PullSource } from '../core/shapes.ts';
-import { credentialsIn, parseDockerConfig, registryOf, RegistryAuthError, serverAddress, whoOf } from './registry-auth.ts';
+import {
+  credentialsIn,
+  parseDockerConfig,
+  registryOf,
+  RegistryAuthError,
+  serverAddress,
+  whoOf,
+} from './registry-auth.ts';
 import type { Settings } from './schema.ts';
 
 type AuthSettings = Pick<Settings, 'registry_auth_file' | 'registry_username' | 'registry_password'>;
@@ -21,7 +28,11 @@ export async function pullAuthFor(image: string, settings: AuthSettings): Promis
   if (settings.registry_username && settings.registry_password) {
     return {
       registry,
-      auth: { username: settings.registry_username, password: settings.registry_password, serveraddress: serverAddress(registry) },
+      auth: {
+        username: settings.registry_username,
+        password: settings.registry_password,
+        serveraddress: serverAddress(registry),
+      },
       from: `user ${settings.registry_username} from registry_username/registry_password`,
     };
   }
@@ -31,9 +42,12 @@ export async function pullAuthFor(image: string, settings: AuthSettings): Promis
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new RegistryAuthError(`credentials for registry ${registry}: cannot read registry_auth_file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new RegistryAuthError(
+      `credentials for registry ${registry}: cannot read registry_auth_file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
-  if (text.length > MAX_BYTES) throw new RegistryAuthError(`credentials for registry ${registry}: ${file} is larger than ${MAX_BYTES} bytes`);
+  if (text.length > MAX_BYTES)
+    throw new RegistryAuthError(`credentials for registry ${registry}: ${file} is larger than ${MAX_BYTES} bytes`);
   try {
     const creds = credentialsIn(parseDockerConfig(text, file), registry, file);
     return creds ? { registry, auth: creds, from: `${whoOf(creds)} from ${file}` } : { registry };
@@ -49,7 +63,10 @@ export async function pullAuthFor(image: string, settings: AuthSettings): Promis
 export function checkRegistryAuth(settings: AuthSettings, problems: ConfigProblem[]): void {
   if (Boolean(settings.registry_username) !== Boolean(settings.registry_password)) {
     const missing = settings.registry_username ? 'registry_password' : 'registry_username';
-    problems.push({ key: missing, message: `must be set together with ${missing === 'registry_password' ? 'registry_username' : 'registry_password'}` });
+    problems.push({
+      key: missing,
+      message: `must be set together with ${missing === 'registry_password' ? 'registry_username' : 'registry_password'}`,
+    });
   }
   const file = settings.registry_auth_file;
   if (!file) return;
@@ -58,7 +75,10 @@ export function checkRegistryAuth(settings: AuthSettings, problems: ConfigProble
     if (text.length > MAX_BYTES) throw new RegistryAuthError(`${file}: larger than ${MAX_BYTES} bytes`);
     parseDockerConfig(text.toString('utf8'), file);
   } catch (err) {
-    const message = err instanceof RegistryAuthError ? err.message : `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    const message =
+      err instanceof RegistryAuthError
+        ? err.message
+        : `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     problems.push({ key: 'registry_auth_file', message });
   }
 }

@@ -10,7 +10,12 @@ import type { RegistryCredentials } from '../core/shapes.ts';
 export const DOCKER_HUB = 'docker.io';
 /** The server address Docker's own clients send for Docker Hub. */
 const DOCKER_HUB_SERVER = 'https://index.docker.io/v1/';
-const HUB_ALIASES: ReadonlySet<string> = new Set([DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+const HUB_ALIASES: ReadonlySet<string> = new Set([
+  DOCKER_HUB,
+  'index.docker.io',
+  'registry-1.docker.io',
+  'registry.hub.docker.com',
+]);
 
 /** The registry of an image reference, as Docker decides it: a first component with a dot, a colon or `localhost`, else Docker Hub. */
 export function registryOf(image: string): string {
@@ -23,7 +28,11 @@ export function registryOf(image: string): string {
 
 /** An `auths` key as the registry it stands for: no scheme, no path, Docker Hub's aliases as `docker.io`. */
 export function normalizeRegistry(key: string): string {
-  const host = key.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
+  const host = key
+    .trim()
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
   return HUB_ALIASES.has(host) ? DOCKER_HUB : host;
 }
 
@@ -54,9 +63,12 @@ export function parseDockerConfig(text: string, origin: string): DockerConfig {
   } catch (err) {
     // JSON.parse quotes the text around the fault, which may be a password: say where, not what
     const at = /position (\d+)/.exec((err as Error).message)?.[1];
-    throw new RegistryAuthError(`${origin}: not valid JSON${at === undefined ? '' : ` (at ${lineColumn(text, Number(at))})`}`);
+    throw new RegistryAuthError(
+      `${origin}: not valid JSON${at === undefined ? '' : ` (at ${lineColumn(text, Number(at))})`}`,
+    );
   }
-  if (!isMap(doc)) throw new RegistryAuthError(`${origin}: must be a JSON object with "auths", as Docker's config.json`);
+  if (!isMap(doc))
+    throw new RegistryAuthError(`${origin}: must be a JSON object with "auths", as Docker's config.json`);
   const auths = new Map<string, RegistryCredentials>();
   const rawAuths = doc.auths ?? {};
   if (!isMap(rawAuths)) throw new RegistryAuthError(`${origin}: "auths" must be an object of registries`);
@@ -67,25 +79,38 @@ export function parseDockerConfig(text: string, origin: string): DockerConfig {
     if (creds) auths.set(registry, creds);
   }
   const helpers = new Map<string, string>();
-  if (isMap(doc.credHelpers)) for (const [k, v] of Object.entries(doc.credHelpers)) if (typeof v === 'string') helpers.set(normalizeRegistry(k), v);
-  return { auths, helpers, credsStore: typeof doc.credsStore === 'string' && doc.credsStore ? doc.credsStore : undefined };
+  if (isMap(doc.credHelpers))
+    for (const [k, v] of Object.entries(doc.credHelpers))
+      if (typeof v === 'string') helpers.set(normalizeRegistry(k), v);
+  return {
+    auths,
+    helpers,
+    credsStore: typeof doc.credsStore === 'string' && doc.credsStore ? doc.credsStore : undefined,
+  };
 }
 
 /** An entry's credentials: base64 `auth` (`user:password`), else `username`/`password`, else a token; none for an empty entry. */
-function entryCredentials(entry: Record<string, unknown>, registry: string, origin: string): RegistryCredentials | undefined {
-  const str = (k: string): string | undefined => (typeof entry[k] === 'string' && entry[k] !== '' ? entry[k] : undefined);
+function entryCredentials(
+  entry: Record<string, unknown>,
+  registry: string,
+  origin: string,
+): RegistryCredentials | undefined {
+  const str = (k: string): string | undefined =>
+    typeof entry[k] === 'string' && entry[k] !== '' ? entry[k] : undefined;
   const serveraddress = serverAddress(registry);
   const auth = str('auth');
   if (auth !== undefined) {
     const decoded = /^[A-Za-z0-9+/=\s_-]+$/.test(auth) ? Buffer.from(auth, 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');
-    if (colon <= 0) throw new RegistryAuthError(`${origin}: "auth" of registry ${registry} is not base64 of user:password`);
+    if (colon <= 0)
+      throw new RegistryAuthError(`${origin}: "auth" of registry ${registry} is not base64 of user:password`);
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), serveraddress };
   }
   const username = str('username');
   const password = str('password');
   if (username !== undefined || password !== undefined) {
-    if (username === undefined || password === undefined) throw new RegistryAuthError(`${origin}: registry ${registry} needs both "username" and "password"`);
+    if (username === undefined || password === undefined)
+      throw new RegistryAuthError(`${origin}: registry ${registry} needs both "username" and "password"`);
     return { username, password, serveraddress };
   }
   const identitytoken = str('identitytoken');
@@ -101,7 +126,9 @@ export function credentialsIn(config: DockerConfig, registry: string, origin: st
   if (found) return found;
   const helper = config.helpers.get(registry) ?? config.credsStore;
   if (helper !== undefined) {
-    throw new RegistryAuthError(`${origin}: the credentials of registry ${registry} are kept by the credential helper "${helper}", which Plancton does not run; write them into "auths" (base64 "auth")`);
+    throw new RegistryAuthError(
+      `${origin}: the credentials of registry ${registry} are kept by the credential helper "${helper}", which Plancton does not run; write them into "auths" (base64 "auth")`,
+    );
   }
   return undefined;
 }

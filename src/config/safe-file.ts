@@ -32,10 +32,10 @@ export async function writeFileNoFollow(dir: string, name: string, data: string,
 export async function readFileNoFollow(file: string): Promise<string> {
   const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
-    if (!(await fh.stat()).isFile()) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL' });
+    if (!(await fh.stat()).isFile())
+      throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL' });
     return await fh.readFile('utf8');
   } finally {
     await fh.close();
   }
 }
-

@@ -39,12 +39,19 @@ function seconds(env: NodeJS.ProcessEnv, name: string, min: number, fallback: nu
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < min || v > TIMER_MAX_S) throw new ConfigError([{ key: name, message: `must be a number of seconds from ${min} to ${TIMER_MAX_S}, not ${JSON.stringify(raw.slice(0, 40))}` }]);
+  if (!Number.isFinite(v) || v < min || v > TIMER_MAX_S)
+    throw new ConfigError([
+      {
+        key: name,
+        message: `must be a number of seconds from ${min} to ${TIMER_MAX_S}, not ${JSON.stringify(raw.slice(0, 40))}`,
+      },
+    ]);
   return v;
 }
 
 /** The first line of the cache file: which URL the text came from, so another URL never gets it. */
-const cacheHeader = (url: string): string => `# plancton config cache of url-sha256:${createHash('sha256').update(url).digest('hex')}\n`;
+const cacheHeader = (url: string): string =>
+  `# plancton config cache of url-sha256:${createHash('sha256').update(url).digest('hex')}\n`;
 
 /**
  * The configuration, loaded anew on every call: from `PLANCTON_CONF_URL` when set (re-fetched
@@ -106,14 +113,23 @@ export class ConfigSource {
   /** @param signal - aborts a fetch in flight (the daemon's stop). */
   async load(signal?: AbortSignal): Promise<LoadedConfig> {
     const { paths, env, args } = this.#o;
-    if (this.#url && this.#git) throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: 'set either PLANCTON_CONF_URL or PLANCTON_CONF_GIT, not both' }]);
+    if (this.#url && this.#git)
+      throw new ConfigError([
+        { key: 'PLANCTON_CONF_GIT', message: 'set either PLANCTON_CONF_URL or PLANCTON_CONF_GIT, not both' },
+      ]);
     if (this.#url) return this.#loadUrl(this.#url, signal);
     if (this.#git) return this.#loadGit(this.#git, signal);
     const fallback = env.PLANCTON_DEFAULT_CONFIG;
     if (!paths.configRequired && fallback && !existsSync(paths.configFile)) {
       return loadConfig({ file: fallback, fileRequired: true, env, args, hostFacts: this.#o.hostFacts });
     }
-    return loadConfig({ file: paths.configFile, fileRequired: paths.configRequired, env, args, hostFacts: this.#o.hostFacts });
+    return loadConfig({
+      file: paths.configFile,
+      fileRequired: paths.configRequired,
+      env,
+      args,
+      hostFacts: this.#o.hostFacts,
+    });
   }
 
   /** A fetched text becomes the last good one (and is cached) only once it validates. */
@@ -122,13 +138,21 @@ export class ConfigSource {
     const every = seconds(env, 'PLANCTON_CONF_UPDATE', 1, 0);
     const deadlineMs = seconds(env, 'PLANCTON_CONF_TIMEOUT', 1, DEFAULT_FETCH_DEADLINE_MS / 1000) * 1000;
     const allowHostPower = this.#localAllowance();
-    const load = (text: string): LoadedConfig => this.#withFetchFailure(loadConfig({ text, file: safeUrl(url), env, args, hostFacts: this.#o.hostFacts, remote: true, allowHostPower }));
+    const load = (text: string): LoadedConfig =>
+      this.#withFetchFailure(
+        loadConfig({ text, file: safeUrl(url), env, args, hostFacts: this.#o.hostFacts, remote: true, allowHostPower }),
+      );
     const now = (this.#o.now ?? Date.now)();
     if (this.#text !== undefined && now < this.#nextFetch) return load(this.#text);
     this.#nextFetch = now + every * 1000;
     let fetched: string;
     try {
-      fetched = await fetchText(url, { insecureTls: YES.test(env.PLANCTON_CONF_NOSSLVERIFY ?? ''), allowHttp: YES.test(env.PLANCTON_CONF_ALLOW_HTTP ?? ''), deadlineMs, signal });
+      fetched = await fetchText(url, {
+        insecureTls: YES.test(env.PLANCTON_CONF_NOSSLVERIFY ?? ''),
+        allowHttp: YES.test(env.PLANCTON_CONF_ALLOW_HTTP ?? ''),
+        deadlineMs,
+        signal,
+      });
     } catch (err) {
       // a stop that gave the fetch up wants no configuration, and no warning about it
       if (this.#o.strict || signal?.aborted) throw err;
@@ -156,7 +180,17 @@ export class ConfigSource {
     const { paths, env, args } = this.#o;
     // the checkout is the repository's text, not the local administrator's: like a URL's, it may not
     // give pilots power over the host unless the command line allows it
-    const loadFile = (): LoadedConfig => this.#withFetchFailure(loadConfig({ file: paths.configFile, fileRequired: true, env, args, hostFacts: this.#o.hostFacts, remote: true }));
+    const loadFile = (): LoadedConfig =>
+      this.#withFetchFailure(
+        loadConfig({
+          file: paths.configFile,
+          fileRequired: true,
+          env,
+          args,
+          hostFacts: this.#o.hostFacts,
+          remote: true,
+        }),
+      );
     const now = (this.#o.now ?? Date.now)();
     if (this.#cloned && now < this.#nextFetch) return loadFile();
     this.#nextFetch = now + seconds(env, 'PLANCTON_CONF_UPDATE', 1, 0) * 1000;
@@ -169,13 +203,15 @@ export class ConfigSource {
         // an update runs beside the control loop: a hung server must still not hold the reloads for long
         timeoutMs: this.#cloned ? GIT_UPDATE_TIMEOUT_MS : 120_000,
         signal,
-        validate: (text, origin) => void loadConfig({ text, file: origin, env, args, hostFacts: this.#o.hostFacts, remote: true }),
+        validate: (text, origin) =>
+          void loadConfig({ text, file: origin, env, args, hostFacts: this.#o.hostFacts, remote: true }),
       });
       this.#cloned = true;
       this.#fetchFailure = undefined;
     } catch (err) {
       if (err instanceof ConfigError || signal?.aborted) throw err;
-      if (err instanceof BootstrapError && err.refused) throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: err.message }], { cause: err });
+      if (err instanceof BootstrapError && err.refused)
+        throw new ConfigError([{ key: 'PLANCTON_CONF_GIT', message: err.message }], { cause: err });
       if (!existsSync(paths.configFile)) throw err;
       this.#fetchFailure = `${(err as Error).message}; keeping the last good configuration`;
       this.#o.onWarning?.(this.#fetchFailure);
@@ -185,7 +221,9 @@ export class ConfigSource {
 
   /** `config` with the last fetch's failure among its warnings, while the last good text stands in. */
   #withFetchFailure(config: LoadedConfig): LoadedConfig {
-    return this.#fetchFailure === undefined ? config : { ...config, warnings: [...config.warnings, this.#fetchFailure] };
+    return this.#fetchFailure === undefined
+      ? config
+      : { ...config, warnings: [...config.warnings, this.#fetchFailure] };
   }
 
   /**
@@ -199,7 +237,12 @@ export class ConfigSource {
     if (value === undefined || value === null) return [];
     const list = typeof value === 'string' ? [value] : value;
     if (!Array.isArray(list) || !list.every((e) => typeof e === 'string' && new RegExp(GRANT_PATTERN).test(e))) {
-      throw new ConfigError([{ key: 'allow_host_power', message: `in ${file}: must be a list of entries such as docker_privileged or capabilities:SYS_ADMIN` }]);
+      throw new ConfigError([
+        {
+          key: 'allow_host_power',
+          message: `in ${file}: must be a list of entries such as docker_privileged or capabilities:SYS_ADMIN`,
+        },
+      ]);
     }
     return list as string[];
   }
