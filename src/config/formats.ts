@@ -2,7 +2,6 @@ import { constants } from 'node:os';
 import convict from 'convict';
 import cron from 'node-cron';
 import { parseImageReference } from './image-ref.ts';
-import { GRANT_PATTERN } from './host-power.ts';
 
 /**
  * Strict convict formats. Environment variables and command-line values arrive as strings:
@@ -23,6 +22,12 @@ export const CGROUP_NAME_PATTERN = '^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-
 
 /** `metrics_token`: empty, or at least 16 non-space characters. */
 export const TOKEN_PATTERN = '^(|\\S{16,})$';
+
+/**
+ * `allow_host_power`: the kinds an entry may name (host-power.ts's grants), each followed by the
+ * exact value.
+ */
+export const GRANT_PATTERN = '^(docker_privileged|(binds|devices|capabilities|security_opts|docker_network):\\S.*)$';
 
 const TRUE = new Set(['true', 'yes', 'on', '1']);
 const FALSE = new Set(['false', 'no', 'off', '0']);

@@ -12,13 +12,13 @@ export interface HostPower {
   readonly key: string;
   /** The top-level key, for its origin. */
   readonly setting: keyof Settings;
-  /** What `allow_host_power` must list to let a remote source or the environment set it: `capabilities:SYS_ADMIN`. */
+  /**
+   * What `allow_host_power` must list to let a remote source or the environment set it: `capabilities:SYS_ADMIN`
+   * (the kinds of GRANT_PATTERN, formats.ts).
+   */
   readonly grant: string;
   readonly why: string;
 }
-
-/** The kinds an `allow_host_power` entry may name. */
-export const GRANT_PATTERN = '^(docker_privileged|(binds|devices|capabilities|security_opts|docker_network):\\S.*)$';
 
 /** Host trees a pilot must not see at all: binding one, a directory above one, or anything inside one gives power over the host. */
 const HIDDEN = [

@@ -7,7 +7,7 @@ import { DEFAULT_FETCH_DEADLINE_MS, fetchText, safeUrl } from './fetch-text.ts';
 import { readFileNoFollow, writeFileNoFollow } from './safe-file.ts';
 import { TIMER_MAX_S } from './bounds.ts';
 import { parseConfigText, readConfigFile } from './config-text.ts';
-import { GRANT_PATTERN } from './host-power.ts';
+import { GRANT_PATTERN } from './formats.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { HostFacts } from '../core/shapes.ts';
 import type { Paths } from './paths.ts';

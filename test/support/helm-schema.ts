@@ -7,9 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeKey, KEYS, newConfig, type Settings } from '../../src/config/schema.ts';
 import { BOUNDS } from '../../src/config/bounds.ts';
-import { CGROUP_NAME_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/formats.ts';
+import { CGROUP_NAME_PATTERN, GRANT_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/formats.ts';
 import { IMAGE_REFERENCE_PATTERN } from '../../src/config/image-ref.ts';
-import { GRANT_PATTERN } from '../../src/config/host-power.ts';
 import { POOL_KEYS, POOL_NAME, SHARE_MAX } from '../../src/config/pools.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '../../helm/plancton');
