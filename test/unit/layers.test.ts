@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { importsOf, tsFiles } from '../support/imports.ts';
 
 /**
  * The layers of src/, lowest first: a file may import its own directory and lower layers only.
@@ -22,27 +23,11 @@ const LEVEL: Readonly<Record<string, number>> = {
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
-  );
-}
-
-/** Every relative import, re-export and dynamic import of `file`, resolved to a path. */
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  const specs = [
-    ...text.matchAll(/^\s*(?:import|export)\b[^'";]*?from\s+'(\.[^']+)'/gm),
-    ...text.matchAll(/import\('(\.[^']+)'\)/g),
-  ];
-  return specs.map((m) => resolve(dirname(file), m[1] ?? ''));
-}
-
 /** `from -> to` for every import under `root` into a higher layer or a sibling of the same level; unknown layers too. */
 function violations(root: string): string[] {
   const layerOf = (file: string): string => relative(root, file).split('/')[0] ?? '';
   const bad: string[] = [];
-  for (const file of sources(root)) {
+  for (const file of tsFiles(root)) {
     const from = layerOf(file);
     if (LEVEL[from] === undefined) bad.push(`${relative(root, file)}: unknown layer`);
     for (const target of importsOf(file)) {
