@@ -1,7 +1,7 @@
 /**
  * Checks of the Helm chart (helm/plancton) that can run here without a cluster: the values, the
  * schema and their agreement with Plancton; then the real helm 3 and helm 4 (pinned, from
- * test/support/helm-tools.sh) lint and render every ci/*-values.yaml, and the rendered objects
+ * .ci/setup/helm-tools.sh) lint and render every ci/*-values.yaml, and the rendered objects
  * are checked (mounts, env, security context, probes, the ConfigMap's config through
  * `plancton config check`, the Secret kept out of plain env), and decoded by kubectl offline.
  * test/e2e/helm-daemonset.test.ts runs the rendered pod on the engine.

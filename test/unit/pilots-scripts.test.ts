@@ -35,7 +35,7 @@ const scripts = (): string[] => [
       .filter((f) => f.endsWith('.sh'))
       .map((f) => join(ROOT, 'pilots', p, f)),
   ),
-  ...['workqueue-setup.sh', 'htcondor-setup.sh'].map((f) => join(ROOT, 'test/support', f)).filter((f) => existsSync(f)),
+  ...['workqueue-setup.sh', 'htcondor-setup.sh'].map((f) => join(ROOT, '.ci/setup', f)).filter((f) => existsSync(f)),
 ];
 
 const shellcheck = await execa('shellcheck', ['--version'], { reject: false });

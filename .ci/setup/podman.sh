@@ -32,7 +32,7 @@ ensure() {
   fi
   mkdir -p "$STATE"
   cat >"$CONF.tmp" <<'CONF'
-# Written by test/support/podman.sh.
+# Written by .ci/setup/podman.sh.
 [containers]
 # the default raises nofile/nproc to the hard limit, which needs CAP_SYS_RESOURCE
 default_ulimits = []

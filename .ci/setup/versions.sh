@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The exact versions of everything the CI scripts download outside package-lock.json.
-# Sourced by the scripts in test/support; one place to bump them.
+# Sourced by the scripts in .ci/setup; one place to bump them.
 # shellcheck disable=SC2034 # read by the scripts that source this file
 #
 # npm registry packages are pinned to an exact version (the registry keeps every version).

@@ -6,7 +6,7 @@
 #     plancton-pilot-htcondor:test (also the tests' central manager); later builds hit the
 #     engine's cache, so the tests' own `docker build` of it costs seconds.
 #
-# Needs root and a running engine (test/support/engine.sh ensure). Idempotent.
+# Needs root and a running engine (.ci/setup/engine.sh ensure). Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/../.."
@@ -15,7 +15,7 @@ cd "$here/../.."
 
 say() { printf 'htcondor-setup.sh: %s\n' "$*" >&2; }
 t0=$SECONDS
-bash test/support/debian-image.sh "$PLANCTON_NEW_SUITE"
+bash .ci/setup/debian-image.sh "$PLANCTON_NEW_SUITE"
 say "building pilots/htcondor/Dockerfile.debian as plancton-pilot-htcondor:test"
 docker build -q -f pilots/htcondor/Dockerfile.debian --build-arg "BASE_IMAGE=debian:$PLANCTON_NEW_SUITE-slim" \
   -t plancton-pilot-htcondor:test pilots/htcondor >/dev/null

@@ -2,7 +2,7 @@
 # The monitoring servers the integration tests run: Debian's influxdb (1.6) and prometheus (2.42).
 #
 #   monitoring.sh      install influxdb and prometheus if `influxd` or `prometheus` is missing
-#                      (test/support/apt-install.sh); does nothing when both are there.
+#                      (.ci/setup/apt-install.sh); does nothing when both are there.
 #
 # Only installs: the tests start their own servers on free loopback ports with their own
 # data directories and configurations, and stop them. No service is started here (where the

@@ -2,7 +2,7 @@
 # Local stand-in for busybox:latest (no registry can be reached): the static busybox from
 # Debian's busybox-static in an empty tree, one symlink per applet, imported with `docker
 # import`. Does nothing when busybox:latest already exists. Needs a running engine
-# (test/support/engine.sh ensure).
+# (.ci/setup/engine.sh ensure).
 set -euo pipefail
 
 IMAGE=${PLANCTON_BUSYBOX_IMAGE:-busybox:latest}  # overridable to test the build itself
@@ -11,7 +11,7 @@ BUSYBOX=/bin/busybox
 say() { printf 'images.sh: %s\n' "$*" >&2; }
 
 if ! timeout 10 docker info >/dev/null 2>&1; then
-  say "ERROR: the Docker Engine does not answer (run test/support/engine.sh ensure)"
+  say "ERROR: the Docker Engine does not answer (run .ci/setup/engine.sh ensure)"
   exit 1
 fi
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then

