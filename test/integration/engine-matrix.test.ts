@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { REQUIRE_ENGINE_ENV, randomInstance, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
 import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
-import { cpuHog, readMemory, type Hog } from '../support/bench-host.ts';
+import { cpuHog, readMemory, type Hog } from '../support/host.ts';
 
 interface Engine {
   readonly name: string;

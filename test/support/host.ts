@@ -1,7 +1,7 @@
 /**
- * Host readings and load generators shared by the benchmarks (`bench/`) and the host-back
- * integration tests: /proc and cgroup counters read directly, CPU and memory hogs run as plain
- * host processes (the "owner"), never through Plancton's own code.
+ * Host readings and load generators shared by the host-back integration tests and the benchmarks
+ * (`bench/`, whose own readings are in bench/host.ts): /proc and cgroup counters read directly,
+ * CPU and memory hogs run as plain host processes (the "owner"), never through Plancton's own code.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmdirSync } from 'node:fs';
@@ -13,28 +13,6 @@ export const MiB = 2 ** 20;
 
 /** The host's cgroup filesystem (cgroup v1 here: one directory per controller). */
 export const CGROUP_ROOT = '/sys/fs/cgroup';
-
-/** Aggregate CPU time from /proc/stat, in clock ticks. `idle` counts iowait as idle. */
-export interface CpuTicks {
-  readonly busy: number;
-  readonly idle: number;
-  readonly total: number;
-}
-
-export function readCpuTicks(procRoot = '/proc'): CpuTicks {
-  const line = readFileSync(`${procRoot}/stat`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('cpu '));
-  if (line === undefined) throw new Error('no aggregate cpu line in /proc/stat');
-  // user nice system idle iowait irq softirq steal (guest is already counted in user)
-  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, idle, total };
-}
-
-/** Kernel clock ticks per second (USER_HZ); 100 on every Linux that matters. */
-export const CLOCK_TICKS = 100;
 
 /** The page size, as `getconf` gives it (independent of Plancton's reading of /proc/self/auxv). */
 export const PAGE_SIZE = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
@@ -65,47 +43,6 @@ function perCpuFree(procRoot: string): number {
 export function oomKills(procRoot = '/proc'): number | undefined {
   const m = /^oom_kill (\d+)$/m.exec(readFileSync(`${procRoot}/vmstat`, 'utf8'));
   return m ? Number(m[1]) : undefined;
-}
-
-/** CPU time (ns) of a cgroup v1 cpuacct group, e.g. `plancton` or `docker/<id>`; undefined when absent. */
-export function cpuacctNs(group: string): number | undefined {
-  try {
-    return Number(readFileSync(join(CGROUP_ROOT, 'cpuacct', group, 'cpuacct.usage'), 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-}
-
-/** utime + stime of a process, seconds (from /proc/<pid>/stat). */
-export function processCpuSec(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // the command name may hold spaces and parentheses: fields start after the last ')'
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-/** Time a process spent on a CPU, seconds, from /proc/<pid>/schedstat (ns resolution); all its threads. */
-export function processRunSec(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return ns / 1e9;
-}
-
-/** VmRSS of a process, bytes. */
-export function processRssBytes(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
-/** `cat /proc/loadavg`, for the header of every benchmark. */
-export function loadavg(): string {
-  return readFileSync('/proc/loadavg', 'utf8').trim();
 }
 
 /**
@@ -196,29 +133,4 @@ export function memoryHog(bytes: number, stepBytes = 64 * MiB, stepMs = 0): Resu
   return execa('node', ['-e', script, String(bytes), String(stepBytes), String(stepMs), String(PAGE_SIZE)], {
     reject: false,
   });
-}
-
-/** One line the memory hog printed. */
-export interface HogStep {
-  readonly at: number;
-  readonly allocated: number;
-  readonly available: number;
-  readonly done?: boolean;
-}
-
-/** Calls `onStep` for every line the memory hog prints. */
-export function onHogSteps(hog: ResultPromise, onStep: (s: HogStep) => void): void {
-  let rest = '';
-  hog.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (rest + chunk.toString()).split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) if (l.trim()) onStep(JSON.parse(l) as HogStep);
-  });
-}
-
-/** Median of a non-empty list. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
