@@ -4,7 +4,7 @@
 #   - cctools WorkQueue for the manager on the host: Debian's python3-workqueue (the Python
 #     module, for /usr/bin/python3) and coop-computing-tools (work_queue_worker, handy to
 #     compare with the pilot)
-#   - shellcheck, for the pilots' scripts (test/unit/pilots-scripts.test.ts)
+#   - shellcheck, for the pilots' scripts (test/unit/project/pilots-scripts.test.ts)
 #   - the debian:bookworm-slim stand-in the pilot image is built FROM (no registry here):
 #     .ci/setup/node-image.sh builds it, with the node image beside it
 #
