@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { DaemonProcess, pilotsOf, type PilotRow } from '../test/support/daemon.ts';
 import { docker, removeByLabel, requireEngine, TEST_RUN_LABEL, waitFor } from '../test/support/docker.ts';
-import { CGROUP_ROOT, GiB, loadavg, removeCgroup } from '../test/support/bench-host.ts';
+import { CGROUP_ROOT, removeCgroup } from '../test/support/host.ts';
+import { GiB, loadavg } from './host.ts';
 
 export const NCPUS = cpus().length;
 

@@ -27,7 +27,7 @@ import type { Readable } from 'node:stream';
 import { readJsonLines } from '../src/engine/json-stream.ts';
 import { BenchRun, f2, f3, options, table } from './common.ts';
 import { docker, TEST_RUN_LABEL } from '../test/support/docker.ts';
-import { median, MiB, readCpuTicks } from '../test/support/bench-host.ts';
+import { median, MiB, readCpuTicks } from './host.ts';
 
 const opt = options({ reps: '3', 'max-docks': '20', 'docks-per-loop': '4', timeout: '100', 'cpus-per-dock': '0.05' });
 const reps = Number(opt.reps);

@@ -19,7 +19,7 @@
  *   node bench/harvest.ts [--window 30] [--settle 3]
  */
 import { BUSY_LOOP, BenchRun, f2, f3, NCPUS, options, sleep, table } from './common.ts';
-import { CLOCK_TICKS, cpuacctNs, MiB, readCpuTicks } from '../test/support/bench-host.ts';
+import { CLOCK_TICKS, cpuacctNs, MiB, readCpuTicks } from './host.ts';
 
 const opt = options({ window: '30', settle: '3' });
 const windowMs = Number(opt.window) * 1000;

@@ -21,7 +21,7 @@
  *   node bench/interference.ts [--reps 5] [--work 1000000000] [--cpus-per-dock 0.8] [--v06 defaults|scaled]
  */
 import { BUSY_LOOP, BenchRun, f2, f3, NCPUS, options, sleep, table, timeJob } from './common.ts';
-import { median, MiB } from '../test/support/bench-host.ts';
+import { median, MiB } from './host.ts';
 
 const opt = options({ reps: '5', work: '1000000000', 'cpus-per-dock': '0.8', v06: 'defaults', settle: '2' });
 const reps = Number(opt.reps);

@@ -36,7 +36,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchRun, f2, f3, options, sleep, table } from './common.ts';
-import { median, MiB } from '../test/support/bench-host.ts';
+import { median, MiB } from './host.ts';
 import { docker } from '../test/support/docker.ts';
 import { freezerState, writerCmd } from '../test/support/io-host.ts';
 import { freshLoopDisk, throttleCounts, type FreshDisk } from '../test/support/fresh-disk.ts';

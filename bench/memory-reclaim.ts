@@ -19,18 +19,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchRun, f2, f3, options, sleep, table, type BenchDaemon } from './common.ts';
-import {
-  CGROUP_ROOT,
-  GiB,
-  MiB,
-  median,
-  memoryHog,
-  onHogSteps,
-  oomKills,
-  processRunSec,
-  readMemory,
-  type HogStep,
-} from '../test/support/bench-host.ts';
+import { CGROUP_ROOT, memoryHog, oomKills, readMemory } from '../test/support/host.ts';
+import { GiB, MiB, median, onHogSteps, processRunSec, type HogStep } from './host.ts';
 
 const opt = options({ reps: '3', pilots: '4', 'margin-mib': '1024', 'over-mib': '384', timeout: '15' });
 const reps = Number(opt.reps);

@@ -14,7 +14,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { BenchRun, f2, options, sleep, table, type BenchDaemon } from './common.ts';
-import { MiB, processCpuSec, processRssBytes, processRunSec } from '../test/support/bench-host.ts';
+import { MiB, processCpuSec, processRssBytes, processRunSec } from './host.ts';
 
 const opt = options({ window: '60', pilots: '50' });
 const windowMs = Number(opt.window) * 1000;

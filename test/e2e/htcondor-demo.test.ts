@@ -4,7 +4,7 @@
  * the repository's root (compose/htcondor-demo.yml: a central manager and Plancton with
  * config/htcondor.yaml, both images built from the project's Dockerfiles). The last line must
  * show the job's output from a Plancton pilot. The lines run as written, with Compose v2
- * (`docker compose`; CI installs the plugin, test/support/compose-v2.sh); v1.29 only renders the file.
+ * (`docker compose`; CI installs the plugin, .ci/setup/compose-v2.sh); v1.29 only renders the file.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

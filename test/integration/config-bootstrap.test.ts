@@ -19,7 +19,7 @@ import { GitServer } from '../support/git-server.ts';
 
 const gitMissing = (await execa('git', ['--version'], { reject: false })).failed;
 if (gitMissing && process.env.PLANCTON_REQUIRE_ENGINE === '1')
-  throw new Error('PLANCTON_REQUIRE_ENGINE=1 but git is not installed (run test/support/registry-setup.sh)');
+  throw new Error('PLANCTON_REQUIRE_ENGINE=1 but git is not installed (run .ci/setup/registry-setup.sh)');
 const skip = gitMissing ? 'skipped: git is not installed' : false;
 
 const tmp = mkdtempSync(join(tmpdir(), 'plancton-bootstrap-'));

@@ -19,7 +19,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
 import { DaemonProcess, logRecords, passesIn, pilotsOf, testConfig } from '../support/daemon.ts';
-import { cpuHog } from '../support/bench-host.ts';
+import { cpuHog } from '../support/host.ts';
 
 const skip = await requireEngine('busybox');
 const MAIN_SLEEP_S = 1;

@@ -1,8 +1,8 @@
 /**
  * The cases that matter to a user, against every engine the README promises, side by side:
  * Docker 20.10 (the host engine), Docker 26 (trixie's docker.io in a privileged container,
- * test/support/docker26.sh: the chart's dind mode) and Podman 4.3's Docker-compatible API
- * (test/support/podman.sh). The three engines share no state, so their suites run at once.
+ * .ci/setup/docker26.sh: the chart's dind mode) and Podman 4.3's Docker-compatible API
+ * (.ci/setup/podman.sh). The three engines share no state, so their suites run at once.
  * Each engine: fill to max_docks with every pilot's CPU and memory found and its priority read
  * back from its own cgroups, a foreign look-alike untouched, an exited pilot replaced,
  * drain/resume, TTL, adopt after kill -9 without a duplicate, memory reclaim, drain-stop and
@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { REQUIRE_ENGINE_ENV, randomInstance, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
 import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
-import { cpuHog, readMemory, type Hog } from '../support/bench-host.ts';
+import { cpuHog, readMemory, type Hog } from '../support/host.ts';
 
 interface Engine {
   readonly name: string;
@@ -29,7 +29,7 @@ interface Engine {
   readonly restart?: () => Promise<void>;
 }
 
-const SUPPORT = join(import.meta.dirname, '../support');
+const SETUP = join(import.meta.dirname, '../../.ci/setup');
 const ENGINES: Engine[] = [
   { name: 'Docker 20.10 (host engine)', socket: '/var/run/docker.sock', idle: 'idle' },
   {
@@ -47,8 +47,8 @@ const ENGINES: Engine[] = [
     socket: process.env.PLANCTON_PODMAN_SOCKET ?? '/run/plancton-podman/podman.sock',
     idle: 'idle',
     restart: async () => {
-      await execa('bash', [join(SUPPORT, 'podman.sh'), 'stop'], { timeout: 120_000 });
-      await execa('bash', [join(SUPPORT, 'podman.sh'), 'ensure'], { timeout: 300_000 });
+      await execa('bash', [join(SETUP, 'podman.sh'), 'stop'], { timeout: 120_000 });
+      await execa('bash', [join(SETUP, 'podman.sh'), 'ensure'], { timeout: 300_000 });
     },
   },
 ];
@@ -92,7 +92,7 @@ const present = await Promise.all(ENGINES.map(answers));
 for (const [i, e] of ENGINES.entries()) {
   if (!present[i] && process.env[REQUIRE_ENGINE_ENV] === '1')
     throw new Error(
-      `${REQUIRE_ENGINE_ENV}=1 but ${e.name} does not answer on ${e.socket} (test/support/docker26.sh ensure, podman.sh ensure)`,
+      `${REQUIRE_ENGINE_ENV}=1 but ${e.name} does not answer on ${e.socket} (.ci/setup/docker26.sh ensure, podman.sh ensure)`,
     );
 }
 

@@ -1,7 +1,7 @@
 /**
  * dockerd killed (SIGKILL) mid-fill and started again. The host engine is shared, so this runs on
  * a private Docker 26 in a privileged container of its own (the docker:26-dind stand-in that
- * test/support/docker26.sh builds), with its own name and socket directory: its dockerd is the
+ * .ci/setup/docker26.sh builds), with its own name and socket directory: its dockerd is the
  * container's first process, so killing the container kills dockerd, containerd and every pilot
  * with it, and `docker start` brings the same engine back with its storage. Asserts that the
  * daemon waits, then refills to max_docks with no pilot left exited or never started (none
@@ -26,7 +26,7 @@ async function skipReason(): Promise<false | string> {
   if (engine) return engine;
   const r = await execa('docker', ['image', 'inspect', IMAGE], { reject: false });
   if (!r.failed) return false;
-  const why = `image ${IMAGE} is missing (test/support/docker26.sh image)`;
+  const why = `image ${IMAGE} is missing (.ci/setup/docker26.sh image)`;
   if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${why}`);
   return `skipped: ${why}`;
 }

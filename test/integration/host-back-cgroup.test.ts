@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
 import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
-import { CGROUP_ROOT, cgroupOf } from '../support/bench-host.ts';
+import { CGROUP_ROOT, cgroupOf } from '../support/host.ts';
 
 const skip = await requireEngine('busybox');
 const V2 = existsSync(join(CGROUP_ROOT, 'cgroup.controllers'));

@@ -16,7 +16,7 @@ import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '.
 import { DaemonProcess, logRecords, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
 import { freezerState, hostIoFacts, ownerSyncWriter, writeLimits, writerCmd } from '../support/io-host.ts';
 import { freshLoopDisk, throttleCounts, type FreshDisk } from '../support/fresh-disk.ts';
-import { removeCgroup } from '../support/bench-host.ts';
+import { removeCgroup } from '../support/host.ts';
 
 const engineSkip = await requireEngine('busybox');
 const facts = hostIoFacts();

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
 import { DaemonProcess, logRecords, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
-import { GiB, MiB, memoryHog, oomKills, readMemory } from '../support/bench-host.ts';
+import { GiB, MiB, memoryHog, oomKills, readMemory } from '../support/host.ts';
 
 const skip = await requireEngine('busybox');
 

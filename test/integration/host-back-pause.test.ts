@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { rmSync } from 'node:fs';
 import { docker, randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';
 import { DaemonProcess, logRecords, passesIn, pilotsOf, testConfig, type PilotRow } from '../support/daemon.ts';
-import { cpuHog, type Hog } from '../support/bench-host.ts';
+import { cpuHog, type Hog } from '../support/host.ts';
 
 const skip = await requireEngine('busybox');
 const NCPUS = cpus().length;

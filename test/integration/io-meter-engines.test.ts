@@ -19,7 +19,7 @@ import { execa } from 'execa';
 import { IoMeter } from '../../src/host/io-meter.ts';
 import { IoAccounting } from '../../src/host/io-accounting.ts';
 import { REQUIRE_ENGINE_ENV, TEST_RUN_LABEL, docker, waitFor } from '../support/docker.ts';
-import { CGROUP_ROOT } from '../support/bench-host.ts';
+import { CGROUP_ROOT } from '../support/host.ts';
 import { deviceWriterCmd, hostIoFacts } from '../support/io-host.ts';
 import { freshLoopDisk, throttleCounts, type FreshDisk } from '../support/fresh-disk.ts';
 

@@ -10,7 +10,7 @@ import { randomInstance, removeByLabel, requireEngine, waitFor } from '../suppor
 import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
 
 const skip = await requireEngine('busybox');
-const ENGINE_SH = resolve(import.meta.dirname, '../support/engine.sh');
+const ENGINE_SH = resolve(import.meta.dirname, '../../.ci/setup/engine.sh');
 
 describe('engine stopped and restarted mid-run', { skip, timeout: 240_000 }, () => {
   const instance = randomInstance();

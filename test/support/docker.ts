@@ -36,10 +36,10 @@ export async function requireEngine(image?: string): Promise<false | string> {
     await docker(['version', '--format', '{{.Server.APIVersion}}']);
     if (image !== undefined) {
       const present = await execa('docker', ['image', 'inspect', image], { reject: false, timeout: 30_000 });
-      if (present.failed) problem = `image ${image} is missing (run test/support/images.sh)`;
+      if (present.failed) problem = `image ${image} is missing (run .ci/setup/images.sh)`;
     }
   } catch (err) {
-    problem = `the Docker Engine does not answer (run test/support/engine.sh ensure): ${(err as Error).message}`;
+    problem = `the Docker Engine does not answer (run .ci/setup/engine.sh ensure): ${(err as Error).message}`;
   }
   if (problem === undefined) return false;
   if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${problem}`);

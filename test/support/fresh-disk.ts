@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CGROUP_ROOT } from './bench-host.ts';
+import { CGROUP_ROOT } from './host.ts';
 
 export interface FreshDisk {
   /** `loopN`, as /proc/diskstats and `io_devices` name it. */

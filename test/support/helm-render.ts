@@ -1,6 +1,6 @@
 /**
  * The real `helm` (3 and 4) and `kubectl` on the chart, for the tests: the binaries come from
- * test/support/helm-tools.sh (pinned npm packages), the chart is linted and rendered, and the
+ * .ci/setup/helm-tools.sh (pinned npm packages), the chart is linted and rendered, and the
  * rendered objects are parsed for assertions.
  */
 import { execFileSync } from 'node:child_process';
@@ -28,14 +28,14 @@ let tools: HelmTools | undefined;
 /** Installs (once, idempotent) and returns the pinned helm 3, helm 4 and kubectl. Throws when they cannot be had: never skipped. */
 export function helmTools(): HelmTools {
   if (tools) return tools;
-  const support = import.meta.dirname;
-  const bin = execFileSync('bash', [resolve(support, 'helm-tools.sh')], {
+  const setup = resolve(import.meta.dirname, '../../.ci/setup');
+  const bin = execFileSync('bash', [resolve(setup, 'helm-tools.sh')], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     timeout: 600_000,
   }).trim();
   const pinned = (name: string): string =>
-    execFileSync('bash', ['-c', `. "${resolve(support, 'versions.sh')}" && printf %s "$${name}"`], {
+    execFileSync('bash', ['-c', `. "${resolve(setup, 'versions.sh')}" && printf %s "$${name}"`], {
       encoding: 'utf8',
     });
   tools = {

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { TEST_RUN_LABEL, docker, requireEngine, waitFor } from './docker.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-/** The tag test/support/htcondor-setup.sh builds pilots/htcondor/Dockerfile.debian under (not config/htcondor.yaml's). */
+/** The tag .ci/setup/htcondor-setup.sh builds pilots/htcondor/Dockerfile.debian under (not config/htcondor.yaml's). */
 export const HTCONDOR_IMAGE = 'plancton-pilot-htcondor:test';
 export const TRIXIE_IMAGE = 'debian:trixie-slim';
 /** The unprivileged user of the image that submits jobs (HTCondor runs none as root). */
@@ -20,9 +20,9 @@ export const SUBMITTER = 'submitter';
 /** The `skip` option of the HTCondor suites (a throw under PLANCTON_REQUIRE_ENGINE=1, as everywhere). */
 export async function requireHTCondor(): Promise<false | string> {
   const skip = await requireEngine(TRIXIE_IMAGE);
-  if (skip !== false) return skip.replace('run test/support/images.sh', 'run test/support/htcondor-setup.sh');
+  if (skip !== false) return skip.replace('run .ci/setup/images.sh', 'run .ci/setup/htcondor-setup.sh');
   const image = await requireEngine(HTCONDOR_IMAGE);
-  return image === false ? false : image.replace('run test/support/images.sh', 'run test/support/htcondor-setup.sh');
+  return image === false ? false : image.replace('run .ci/setup/images.sh', 'run .ci/setup/htcondor-setup.sh');
 }
 
 let built: Promise<void> | undefined;

@@ -12,7 +12,7 @@ import { REQUIRE_ENGINE_ENV, docker, requireEngine } from './docker.ts';
 
 /** The repository root: the build context and the directory the README's lines run in. */
 export const ROOT = resolve(import.meta.dirname, '../..');
-/** The Dockerfile's default NODE_IMAGE (test/support/node-image.sh builds a local stand-in). */
+/** The Dockerfile's default NODE_IMAGE (.ci/setup/node-image.sh builds a local stand-in). */
 export const NODE_IMAGE = 'node:24-bookworm-slim';
 /** The pilots of the image's embedded default configuration. */
 export const PILOT_IMAGE = 'busybox:latest';
@@ -205,7 +205,7 @@ export async function requireImages(...images: string[]): Promise<false | string
   for (const image of images) {
     const skip = await requireEngine(image);
     if (skip !== false)
-      return skip.replace('run test/support/images.sh', `run test/support/images.sh and test/support/node-image.sh`);
+      return skip.replace('run .ci/setup/images.sh', `run .ci/setup/images.sh and .ci/setup/node-image.sh`);
   }
   return false;
 }
@@ -228,11 +228,11 @@ export async function composeVersion(command: readonly string[]): Promise<string
 
 /**
  * The skip option of a suite run with `command` (fails instead under PLANCTON_REQUIRE_ENGINE=1:
- * CI installs both, test/support/compose-v2.sh and Debian's docker-compose).
+ * CI installs both, .ci/setup/compose-v2.sh and Debian's docker-compose).
  */
 export async function requireCompose(command: readonly string[]): Promise<false | string> {
   if ((await composeVersion(command)) !== undefined) return false;
-  const problem = `\`${command.join(' ')}\` does not run (test/support/compose-v2.sh installs v2, apt-get install docker-compose v1)`;
+  const problem = `\`${command.join(' ')}\` does not run (.ci/setup/compose-v2.sh installs v2, apt-get install docker-compose v1)`;
   if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${problem}`);
   return `skipped: ${problem}; set ${REQUIRE_ENGINE_ENV}=1 to fail instead`;
 }

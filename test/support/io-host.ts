@@ -1,7 +1,7 @@
 /** Shared by the I/O integration test and bench/io-interference.ts: writers, and what the kernel says. */
 import { readFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
-import { CGROUP_ROOT } from './bench-host.ts';
+import { CGROUP_ROOT } from './host.ts';
 
 /**
  * A pilot command that writes and syncs `mib` MiB files in a loop, appending one line per file

@@ -1,6 +1,6 @@
 /**
  * Real InfluxDB 1.x and Prometheus servers for integration tests (Debian's `influxd` and
- * `prometheus`, installed by test/support/monitoring.sh): each on free loopback ports, with its
+ * `prometheus`, installed by .ci/setup/monitoring.sh): each on free loopback ports, with its
  * own configuration and data in a temporary directory, stopped and removed by `stop()`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ export async function requireBinaries(names: readonly string[]): Promise<false |
     if (r.exitCode !== 0) missing.push(n);
   }
   if (missing.length === 0) return false;
-  const problem = `${missing.join(' and ')} missing (run test/support/monitoring.sh)`;
+  const problem = `${missing.join(' and ')} missing (run .ci/setup/monitoring.sh)`;
   if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${problem}`);
   return `skipped: ${problem}; set ${REQUIRE_ENGINE_ENV}=1 to fail instead`;
 }

@@ -14,7 +14,7 @@ import { REQUIRE_ENGINE_ENV, requireEngine } from './docker.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const PILOTS_DIR = resolve(ROOT, 'pilots');
-/** The base image of pilots/workqueue (test/support/node-image.sh builds a local stand-in). */
+/** The base image of pilots/workqueue (.ci/setup/node-image.sh builds a local stand-in). */
 export const DEBIAN_IMAGE = 'debian:bookworm-slim';
 /** The tag the tests build pilots/workqueue under (not config/workqueue.yaml's, so a user's image is never replaced). */
 export const WORKQUEUE_IMAGE = 'plancton-pilot-workqueue:test';
@@ -34,7 +34,7 @@ export async function requireWorkqueue(): Promise<false | string> {
   if (engine !== false) return engine;
   const py = await execa(HOST_PYTHON, ['-c', 'import work_queue'], { reject: false, timeout: 30_000 });
   if (!py.failed) return false;
-  const problem = `${HOST_PYTHON} cannot import work_queue (run test/support/workqueue-setup.sh): ${py.stderr || py.shortMessage}`;
+  const problem = `${HOST_PYTHON} cannot import work_queue (run .ci/setup/workqueue-setup.sh): ${py.stderr || py.shortMessage}`;
   if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${problem}`);
   return `skipped: ${problem}; set ${REQUIRE_ENGINE_ENV}=1 to fail instead`;
 }

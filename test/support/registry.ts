@@ -1,6 +1,6 @@
 /**
  * A private image registry on loopback for tests: Debian's docker-registry (distribution 2.8,
- * installed by test/support/registry-setup.sh) with htpasswd auth, its own storage, on a free
+ * installed by .ci/setup/registry-setup.sh) with htpasswd auth, its own storage, on a free
  * port of 127.0.0.1 (which Docker treats as an insecure registry allowed over plain HTTP).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { docker, waitFor } from './docker.ts';
 export async function registryMissing(): Promise<string | undefined> {
   for (const cmd of ['docker-registry', 'htpasswd']) {
     const r = await execa('sh', ['-c', `command -v ${cmd}`], { reject: false });
-    if (r.failed) return `${cmd} is not installed (run test/support/registry-setup.sh)`;
+    if (r.failed) return `${cmd} is not installed (run .ci/setup/registry-setup.sh)`;
   }
   return undefined;
 }
