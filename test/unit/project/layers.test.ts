@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importsOf, tsFiles } from '../support/imports.ts';
+import { importsOf, tsFiles } from '../../support/imports.ts';
 
 /**
  * The layers of src/, lowest first: a file may import its own directory and lower layers only.
