@@ -1,5 +1,5 @@
 /**
- * The cases that matter to a user, against every engine the README promises, side by side:
+ * The cases that matter to a user, against every engine docs/engines.md lists, side by side:
  * Docker 20.10 (the host engine), Docker 26 (trixie's docker.io in a privileged container,
  * .ci/setup/docker26.sh: the chart's dind mode) and Podman 4.3's Docker-compatible API
  * (.ci/setup/podman.sh). The three engines share no state, so their suites run at once.

@@ -1,4 +1,4 @@
-/** The README's configuration table, generated from the schema (`node test/support/config-reference.ts`). */
+/** The configuration table of docs/configuration.md, generated from the schema (`node test/support/config-reference.ts`). */
 import { describeKey, KEYS } from '../../src/config/schema.ts';
 
 const cell = (v: unknown): string =>

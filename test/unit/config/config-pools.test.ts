@@ -165,7 +165,7 @@ pools:
     assert.equal(allowed.pools[0]?.pilot.binds[0], '/etc:/host-etc');
   });
 
-  it('config/pools.yaml, the README example, loads as two pools with nothing to warn about', () => {
+  it('config/pools.yaml, the example of docs/configuration.md, loads as two pools with nothing to warn about', () => {
     const c = loadConfig({
       file: resolve(import.meta.dirname, '../../../config/pools.yaml'),
       fileRequired: true,
