@@ -1,10 +1,10 @@
 import { stringify } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { influxUrls } from '../config/influx-url.ts';
-import { KEYS, SENSITIVE_KEYS } from '../config/schema.ts';
-import { FetchError } from '../config/fetch-text.ts';
-import { maskUrl } from '../config/mask.ts';
+import { influxUrls } from '../config/schema/influx-url.ts';
+import { KEYS, SENSITIVE_KEYS } from '../config/schema/keys.ts';
+import { FetchError } from '../config/source/fetch-text.ts';
+import { maskUrl } from '../config/source/mask.ts';
 import type { Cli } from './args.ts';
 import { loadFor, pathsOf, sourceFor } from './setup.ts';
 

@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
-import { compileExpression, type CompiledExpression } from './expression.ts';
+import { compileExpression, type CompiledExpression } from './expression/expression.ts';
 import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
-import { envName, KEYS, newConfig, type Settings } from './schema.ts';
-import { checkInfluxUrls } from './influx-url.ts';
-import { isLoopback, parseListenAddress } from './listen-address.ts';
+import { envName, KEYS, newConfig, type Settings } from './schema/keys.ts';
+import { checkInfluxUrls } from './schema/influx-url.ts';
+import { isLoopback, parseListenAddress } from './schema/listen-address.ts';
 import { checkRegistryAuth } from './registry-auth-file.ts';
-import { checkBounds } from './bounds.ts';
-import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './host-power.ts';
-import { parseConfigText, readConfigFile } from './config-text.ts';
-import { checkMaxDocks, type HostFacts } from './host-facts.ts';
+import { checkBounds } from './schema/bounds.ts';
+import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './schema/host-power.ts';
+import { parseConfigText, readConfigFile } from './source/config-text.ts';
+import { checkMaxDocks, type HostFacts } from './expression/max-docks.ts';
 import { defaultPool, loadPools, POOL_KEYS, shapeHash, type LoadedPool } from './pools.ts';
 
 /** Names `max_docks` may use, as in 0.6. */

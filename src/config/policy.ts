@@ -1,7 +1,7 @@
 import type { HostSample, Policy, PoolPolicy } from '../core/types.ts';
-import type { CompiledExpression } from './expression.ts';
+import type { CompiledExpression } from './expression/expression.ts';
 import type { LoadedConfig } from './load.ts';
-import type { Settings } from './schema.ts';
+import type { Settings } from './schema/keys.ts';
 
 /** 0.6 filled 95% of the idle CPU. */
 export const FILL_FACTOR = 0.95;

@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import type { ConfigProblem } from '../core/errors.ts';
 import { DEFAULT_POOL } from '../core/pools.ts';
 import type { HostFacts } from '../core/shapes.ts';
-import { checkBounds } from './bounds.ts';
-import { compileExpression, type CompiledExpression } from './expression.ts';
-import { checkMaxDocks } from './host-facts.ts';
+import { checkBounds } from './schema/bounds.ts';
+import { compileExpression, type CompiledExpression } from './expression/expression.ts';
+import { checkMaxDocks } from './expression/max-docks.ts';
 import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
-import { KEYS, newConfig, type Settings } from './schema.ts';
+import { KEYS, newConfig, type Settings } from './schema/keys.ts';
 
 /** The keys a pool may set for itself; every other key is the host's. */
 export const POOL_KEYS = [

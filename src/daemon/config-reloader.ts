@@ -1,6 +1,6 @@
 import { ConfigError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { KEYS, START_ONLY_KEYS } from '../config/schema.ts';
+import { KEYS, START_ONLY_KEYS } from '../config/schema/keys.ts';
 import type { Logger } from '../report/logger.ts';
 import type { Clock } from './clock.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../../src/core/errors.ts';
 import { loadConfig, type LoadOptions } from '../../../src/config/load.ts';
-import { KEYS, describeKey } from '../../../src/config/schema.ts';
+import { KEYS, describeKey } from '../../../src/config/schema/keys.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-config-'));
 let n = 0;

@@ -5,11 +5,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../../../src/core/errors.ts';
-import { loadConfig } from '../../../src/config/load.ts';
-import { ConfigSource } from '../../../src/config/source.ts';
-import { hostPowerOf } from '../../../src/config/host-power.ts';
-import { newConfig } from '../../../src/config/schema.ts';
+import { ConfigError } from '../../../../src/core/errors.ts';
+import { loadConfig } from '../../../../src/config/load.ts';
+import { ConfigSource } from '../../../../src/config/source/source.ts';
+import { hostPowerOf } from '../../../../src/config/schema/host-power.ts';
+import { newConfig } from '../../../../src/config/schema/keys.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-power-'));
 const HOST = { ncpus: 4, ramBytes: 8e9, swapBytes: 0 };

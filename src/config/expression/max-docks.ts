@@ -1,9 +1,9 @@
-import type { ConfigProblem } from '../core/errors.ts';
-import type { HostFacts } from '../core/shapes.ts';
+import type { ConfigProblem } from '../../core/errors.ts';
+import type { HostFacts } from '../../core/shapes.ts';
 import type { CompiledExpression } from './expression.ts';
-import type { Settings } from './schema.ts';
+import type { Settings } from '../schema/keys.ts';
 
-export type { HostFacts } from '../core/shapes.ts';
+export type { HostFacts } from '../../core/shapes.ts';
 
 /** More pilots than this on one host is a mistake, not a plan. */
 export const MAX_DOCKS_LIMIT = 100_000;

@@ -1,5 +1,5 @@
-import type { ConfigProblem } from '../core/errors.ts';
-import type { Settings } from './schema.ts';
+import type { ConfigProblem } from '../../core/errors.ts';
+import type { Settings } from './keys.ts';
 
 /**
  * Bounds of every numeric key. convict's formats check the type; these check that the value
