@@ -9,11 +9,8 @@ import { checkRegistryAuth } from './registry-auth-file.ts';
 import { checkBounds } from './schema/bounds.ts';
 import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './schema/host-power.ts';
 import { parseConfigText, readConfigFile } from './source/config-text.ts';
-import { checkMaxDocks, type HostFacts } from './expression/max-docks.ts';
+import { checkMaxDocks, MAX_DOCKS_NAMES, type HostFacts } from './expression/max-docks.ts';
 import { defaultPool, loadPools, POOL_KEYS, shapeHash, type LoadedPool } from './pools.ts';
-
-/** Names `max_docks` may use, as in 0.6. */
-export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
 
 /** Keys that pilotShape() reads; it can only run when convict accepted all of them. */
 const PILOT_KEYS = [
@@ -136,7 +133,7 @@ function poolsOf(
   const { pilot, maxDocks, bad } = ctx;
   if (!pilot || !maxDocks || bad.has('pools') || POOL_KEYS.some((k) => bad.has(k))) return undefined;
   if (settings.pools.length === 0) return [defaultPool(settings, pilot, maxDocks)];
-  return loadPools({ ...ctx, settings, maxDocksNames: MAX_DOCKS_NAMES });
+  return loadPools({ ...ctx, settings });
 }
 
 /** The host power of the keys each pool sets itself (inherited ones are the top level's), named `pools[i].key`. */

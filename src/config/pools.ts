@@ -10,7 +10,7 @@ import { DEFAULT_POOL } from '../core/pools.ts';
 import type { HostFacts } from '../core/shapes.ts';
 import { checkBounds } from './schema/bounds.ts';
 import { compileExpression, type CompiledExpression } from './expression/expression.ts';
-import { checkMaxDocks } from './expression/max-docks.ts';
+import { checkMaxDocks, MAX_DOCKS_NAMES } from './expression/max-docks.ts';
 import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
 import { KEYS, newConfig, type Settings } from './schema/keys.ts';
 
@@ -81,7 +81,6 @@ export interface PoolContext {
   readonly warnings: string[];
   /** The host max_docks is checked on, when known. */
   readonly facts?: HostFacts | undefined;
-  readonly maxDocksNames: readonly string[];
 }
 
 /**
@@ -210,7 +209,7 @@ function maxDocksOf(
 ): CompiledExpression | undefined {
   let expr: CompiledExpression;
   try {
-    expr = compileExpression(String(settings.max_docks), ctx.maxDocksNames);
+    expr = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
   } catch (err) {
     problems.push({ key: `${at}.max_docks`, message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
     return undefined;

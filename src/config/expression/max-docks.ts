@@ -5,6 +5,34 @@ import type { Settings } from '../schema/keys.ts';
 
 export type { HostFacts } from '../../core/shapes.ts';
 
+/** The two sizes of a pilot that `max_docks` may read. */
+type PilotSizes = { readonly max_dock_mem: number; readonly max_dock_swap: number };
+
+/**
+ * The variables of `max_docks`, as in 0.6, and where each value comes from: the host's facts or
+ * the pilot's size. The one list: the names the expression may use and the values it is evaluated on.
+ */
+const VARIABLES = {
+  ncpus: (h: HostFacts) => h.ncpus,
+  ram_bytes: (h: HostFacts) => h.ramBytes,
+  swap_bytes: (h: HostFacts) => h.swapBytes,
+  max_dock_mem: (_h: HostFacts, s: PilotSizes) => s.max_dock_mem,
+  max_dock_swap: (_h: HostFacts, s: PilotSizes) => s.max_dock_swap,
+} as const satisfies Record<string, (h: HostFacts, s: PilotSizes) => number>;
+
+/** Names `max_docks` may use. */
+export const MAX_DOCKS_NAMES = Object.keys(VARIABLES) as ReadonlyArray<keyof typeof VARIABLES>;
+
+/** The names whose value depends on the host (a value negative without them is a mistake anywhere). */
+const HOST_NAMES: ReadonlySet<string> = new Set(['ncpus', 'ram_bytes', 'swap_bytes'] satisfies Array<
+  keyof typeof VARIABLES
+>);
+
+/** The values of the variables on a host, for a pilot of this size. */
+export function maxDocksValues(h: HostFacts, s: PilotSizes): Record<string, number> {
+  return Object.fromEntries(MAX_DOCKS_NAMES.map((n) => [n, VARIABLES[n](h, s)]));
+}
+
 /** More pilots than this on one host is a mistake, not a plan. */
 export const MAX_DOCKS_LIMIT = 100_000;
 
@@ -24,13 +52,7 @@ export function checkMaxDocks(
   const on = `on this host (ncpus ${facts.ncpus}, ram_bytes ${facts.ramBytes}, swap_bytes ${facts.swapBytes})`;
   let v: number;
   try {
-    v = expr.evaluate({
-      ncpus: facts.ncpus,
-      ram_bytes: facts.ramBytes,
-      swap_bytes: facts.swapBytes,
-      max_dock_mem: s.max_dock_mem,
-      max_dock_swap: s.max_dock_swap,
-    });
+    v = expr.evaluate(maxDocksValues(facts, s));
   } catch (err) {
     problems.push({
       key: 'max_docks',
@@ -43,7 +65,7 @@ export function checkMaxDocks(
       key: 'max_docks',
       message: `"${String(s.max_docks)}" is ${v} ${on}, more than ${MAX_DOCKS_LIMIT} pilots`,
     });
-  } else if (v < 0 && !expr.names.some((n) => n === 'ncpus' || n === 'ram_bytes' || n === 'swap_bytes')) {
+  } else if (v < 0 && !expr.names.some((n) => HOST_NAMES.has(n))) {
     problems.push({ key: 'max_docks', message: `must not be negative, not ${v}` });
   } else if (v < 0) {
     warnings.push(`max_docks "${s.max_docks}" is ${v} ${on}: no pilot will run`);
