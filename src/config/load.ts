@@ -2,35 +2,15 @@ import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { compileExpression, type CompiledExpression } from './expression/expression.ts';
 import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
-import { envName, KEYS, newConfig, type Settings } from './schema/keys.ts';
+import { envName, KEYS, newConfig, PILOT_KEYS, POOL_KEYS, type Settings } from './schema/keys.ts';
 import { checkInfluxUrls } from './schema/influx-url.ts';
 import { isLoopback, parseListenAddress } from './schema/listen-address.ts';
 import { checkRegistryAuth } from './registry-auth-file.ts';
-import { checkBounds } from './schema/bounds.ts';
+import { checkBounds } from './schema/check-bounds.ts';
 import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './schema/host-power.ts';
 import { parseConfigText, readConfigFile } from './source/config-text.ts';
 import { checkMaxDocks, MAX_DOCKS_NAMES, type HostFacts } from './expression/max-docks.ts';
-import { defaultPool, loadPools, POOL_KEYS, shapeHash, type LoadedPool } from './pools.ts';
-
-/** Keys that pilotShape() reads; it can only run when convict accepted all of them. */
-const PILOT_KEYS = [
-  'docker_image',
-  'docker_cmd',
-  'user_group',
-  'cpus_per_dock',
-  'max_dock_mem',
-  'max_dock_swap',
-  'binds',
-  'devices',
-  'capabilities',
-  'security_opts',
-  'docker_privileged',
-  'docker_network',
-  'docker_env',
-  'docker_no_new_privileges',
-  'docker_drop_net_raw',
-  'max_dock_pids',
-];
+import { defaultPool, loadPools, shapeHash, type LoadedPool } from './pools.ts';
 
 /** Unknown keys named one by one in the warnings; the rest are counted. */
 const MAX_UNKNOWN_NAMED = 20;

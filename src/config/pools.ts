@@ -8,39 +8,11 @@ import { createHash } from 'node:crypto';
 import type { ConfigProblem } from '../core/errors.ts';
 import { DEFAULT_POOL } from '../core/pools.ts';
 import type { HostFacts } from '../core/shapes.ts';
-import { checkBounds } from './schema/bounds.ts';
+import { checkBounds } from './schema/check-bounds.ts';
 import { compileExpression, type CompiledExpression } from './expression/expression.ts';
 import { checkMaxDocks, MAX_DOCKS_NAMES } from './expression/max-docks.ts';
 import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
-import { KEYS, newConfig, type Settings } from './schema/keys.ts';
-
-/** The keys a pool may set for itself; every other key is the host's. */
-export const POOL_KEYS = [
-  'docker_image',
-  'docker_cmd',
-  'cpus_per_dock',
-  'max_docks',
-  'max_ttl',
-  'docker_env',
-  'binds',
-  'devices',
-  'capabilities',
-  'security_opts',
-  'docker_privileged',
-  'docker_no_new_privileges',
-  'docker_drop_net_raw',
-  'user_group',
-  'max_dock_mem',
-  'max_dock_swap',
-  'max_dock_pids',
-  'docker_network',
-  'stop_timeout',
-  'stop_signal',
-  'stop_command',
-  'backoff_base',
-  'backoff_max',
-  'no_work_uptime',
-] as const satisfies ReadonlyArray<keyof Settings>;
+import { KEYS, newConfig, POOL_KEYS, type Settings } from './schema/keys.ts';
 
 /** A pool's name: its pilots' label, a metric label and an InfluxDB tag. */
 export const POOL_NAME = /^[a-z0-9](?:[a-z0-9_.-]{0,30}[a-z0-9])?$/;

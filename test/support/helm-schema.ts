@@ -6,10 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeKey, KEYS, newConfig, type Settings } from '../../src/config/schema/keys.ts';
-import { BOUNDS } from '../../src/config/schema/bounds.ts';
+import { BOUNDS, POOL_KEYS } from '../../src/config/schema/keys.ts';
 import { CGROUP_NAME_PATTERN, GRANT_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/schema/formats.ts';
 import { IMAGE_REFERENCE_PATTERN } from '../../src/config/schema/image-ref.ts';
-import { POOL_KEYS, POOL_NAME, SHARE_MAX } from '../../src/config/pools.ts';
+import { POOL_NAME, SHARE_MAX } from '../../src/config/pools.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '../../helm/plancton');
 export const VALUES_SCHEMA_FILE = resolve(CHART_DIR, 'values.schema.json');

@@ -1,7 +1,6 @@
 import type { ConfigProblem } from '../../core/errors.ts';
 import type { HostFacts } from '../../core/shapes.ts';
 import type { CompiledExpression } from './expression.ts';
-import type { Settings } from '../schema/keys.ts';
 
 export type { HostFacts } from '../../core/shapes.ts';
 
@@ -43,7 +42,7 @@ export const MAX_DOCKS_LIMIT = 100_000;
  * default `ncpus - 2` on a 1-CPU host) means no pilot, as in 0.6, and is said in a warning.
  */
 export function checkMaxDocks(
-  s: Readonly<Settings>,
+  s: PilotSizes & { readonly max_docks: number | string },
   expr: CompiledExpression,
   facts: HostFacts,
   problems: ConfigProblem[],
