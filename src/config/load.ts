@@ -10,7 +10,7 @@ import { checkBounds } from './schema/check-bounds.ts';
 import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './schema/host-power.ts';
 import { parseConfigText, readConfigFile } from './source/config-text.ts';
 import { checkMaxDocks, MAX_DOCKS_NAMES, type HostFacts } from './expression/max-docks.ts';
-import { defaultPool, loadPools, shapeHash, type LoadedPool } from './pools.ts';
+import { defaultPool, loadPools, type LoadedPool } from './pools.ts';
 
 /** Unknown keys named one by one in the warnings; the rest are counted. */
 const MAX_UNKNOWN_NAMED = 20;
@@ -20,10 +20,8 @@ export type Origin = 'default' | 'file' | 'env' | 'arg';
 /** A validated configuration and what was learned while loading it. */
 export interface LoadedConfig {
   readonly settings: Readonly<Settings>;
-  readonly pilot: PilotShape;
+  /** The top level's max_docks (each pool has its own, in `pools`). */
   readonly maxDocks: CompiledExpression;
-  /** Short hash of the pilot shape, stamped on every pilot as a label. */
-  readonly hash: string;
   readonly warnings: readonly string[];
   /** Human-readable origin of the file part: a path, or `defaults` when there was no file. */
   readonly source: string;
@@ -86,9 +84,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const stopCommand = stopCommandOf(settings.stop_command);
   return {
     settings,
-    pilot,
     maxDocks,
-    hash: shapeHash(pilot),
     warnings,
     source,
     origins,

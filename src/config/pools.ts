@@ -40,6 +40,22 @@ export interface LoadedPool {
 export const shapeHash = (pilot: PilotShape): string =>
   createHash('sha256').update(JSON.stringify(pilot)).digest('hex').slice(0, 12);
 
+/** The hash of a configuration's pilots: its one pool's, or over every pool's (logs, status, `config show`). */
+export const poolsHash = (pools: readonly LoadedPool[]): string =>
+  pools.length === 1 && pools[0]
+    ? pools[0].hash
+    : createHash('sha256')
+        .update(pools.map((p) => `${p.name}:${p.hash}`).join(','))
+        .digest('hex')
+        .slice(0, 12);
+
+/** The first pool: the one pilots without a pool label belong to (a configuration has at least one). */
+export function firstPool(pools: readonly LoadedPool[]): LoadedPool {
+  const [first] = pools;
+  if (!first) throw new Error('a configuration has at least one pool');
+  return first;
+}
+
 /** The implicit pool of a configuration without `pools`: the top-level keys, named `default`. */
 export function defaultPool(settings: Readonly<Settings>, pilot: PilotShape, maxDocks: CompiledExpression): LoadedPool {
   const stopCommand = stopCommandOf(settings.stop_command);
