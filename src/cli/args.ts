@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { KEYS } from '../config/schema.ts';
+import { KEYS } from '../config/schema/keys.ts';
 
 /** A parsed command line: the command words, Plancton's own options, and `--<key>` config overrides. */
 export interface Cli {

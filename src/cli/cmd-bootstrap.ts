@@ -1,7 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
-import { bootstrap } from '../config/bootstrap.ts';
-import { BootstrapError, DEFAULT_GIT_BASE, parseRepoSpec } from '../config/bootstrap-spec.ts';
+import { bootstrap } from '../config/source/bootstrap.ts';
+import { BootstrapError, DEFAULT_GIT_BASE, parseRepoSpec } from '../config/source/bootstrap-spec.ts';
 import { loadConfig } from '../config/load.ts';
 import { readHostFacts } from '../host/host-facts.ts';
 import { UsageError, type Cli } from './args.ts';

@@ -1,12 +1,13 @@
 import { stringify } from 'yaml';
 import { ConfigError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { influxUrls } from '../config/influx-url.ts';
-import { KEYS, SENSITIVE_KEYS } from '../config/schema.ts';
-import { FetchError } from '../config/fetch-text.ts';
-import { maskUrl } from '../config/mask.ts';
+import { influxUrls } from '../config/schema/influx-url.ts';
+import { KEYS, SENSITIVE_KEYS } from '../config/schema/keys.ts';
+import { FetchError } from '../config/source/fetch-text.ts';
+import { maskUrl } from '../config/source/mask.ts';
 import type { Cli } from './args.ts';
 import { loadFor, pathsOf, sourceFor } from './setup.ts';
+import { poolsHash } from '../config/pools.ts';
 
 /** Hides the secrets: passwords inside the InfluxDB URLs, and every other sensitive key (passwords) whole. */
 export function masked(config: LoadedConfig): Record<string, unknown> {
@@ -49,10 +50,10 @@ export async function configCommand(
   const values = masked(config);
   if (cli.opts.json) {
     out.write(
-      `${JSON.stringify(sub === 'show' ? { source: config.source, hash: config.hash, values, origins: config.origins } : values, null, 2)}\n`,
+      `${JSON.stringify(sub === 'show' ? { source: config.source, hash: poolsHash(config.pools), values, origins: config.origins } : values, null, 2)}\n`,
     );
   } else if (sub === 'show') {
-    out.write(`# source: ${config.source}; pilot hash ${config.hash}\n`);
+    out.write(`# source: ${config.source}; pilot hash ${poolsHash(config.pools)}\n`);
     for (const k of KEYS)
       out.write(`${stringify({ [k]: values[k] }, { lineWidth: 0 }).trimEnd()}  # ${config.origins[k]}\n`);
   } else {

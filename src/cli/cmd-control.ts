@@ -11,6 +11,7 @@ import { execute } from '../daemon/executor.ts';
 import { HostObserver } from '../host/observer.ts';
 import type { Cli } from './args.ts';
 import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity } from './setup.ts';
+import { firstPool } from '../config/pools.ts';
 
 const notRunning = (pid: number | undefined): string =>
   pid === undefined ? ' (the daemon is not running: it applies at the next start)' : '';
@@ -99,7 +100,7 @@ export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<n
     host,
     pilots,
     controls,
-    image: { name: config.pilot.image, present: true },
+    image: { name: firstPool(config.pools).pilot.image, present: true },
     state: {},
   });
   const result = await execute(actions, pilots, {
@@ -107,7 +108,7 @@ export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<n
     logger,
     removals: new RemovalLog(),
     identity,
-    pilot: { shape: config.pilot, configHash: config.hash },
+    pools: new Map(config.pools.map((p) => [p.name, { shape: p.pilot, configHash: p.hash }])),
     apparmor: await apparmorEnabled(),
     pullSource: (image) => pullAuthFor(image, config.settings),
     clock: systemClock,

@@ -1,39 +1,16 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
-import { compileExpression, type CompiledExpression } from './expression.ts';
+import { compileExpression, type CompiledExpression } from './expression/expression.ts';
 import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
-import { envName, KEYS, newConfig, type Settings } from './schema.ts';
-import { checkInfluxUrls } from './influx-url.ts';
-import { isLoopback, parseListenAddress } from './listen-address.ts';
+import { envName, KEYS, newConfig, PILOT_KEYS, POOL_KEYS, type Settings } from './schema/keys.ts';
+import { checkInfluxUrls } from './schema/influx-url.ts';
+import { isLoopback, parseListenAddress } from './schema/listen-address.ts';
 import { checkRegistryAuth } from './registry-auth-file.ts';
-import { checkBounds } from './bounds.ts';
-import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './host-power.ts';
-import { parseConfigText, readConfigFile } from './config-text.ts';
-import { checkMaxDocks, type HostFacts } from './host-facts.ts';
-import { defaultPool, loadPools, POOL_KEYS, shapeHash, type LoadedPool } from './pools.ts';
-
-/** Names `max_docks` may use, as in 0.6. */
-export const MAX_DOCKS_NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
-
-/** Keys that pilotShape() reads; it can only run when convict accepted all of them. */
-const PILOT_KEYS = [
-  'docker_image',
-  'docker_cmd',
-  'user_group',
-  'cpus_per_dock',
-  'max_dock_mem',
-  'max_dock_swap',
-  'binds',
-  'devices',
-  'capabilities',
-  'security_opts',
-  'docker_privileged',
-  'docker_network',
-  'docker_env',
-  'docker_no_new_privileges',
-  'docker_drop_net_raw',
-  'max_dock_pids',
-];
+import { checkBounds } from './schema/check-bounds.ts';
+import { gateHostPower, hostPowerOf, type HostPower, type PowerOrigin } from './schema/host-power.ts';
+import { parseConfigText, readConfigFile } from './source/config-text.ts';
+import { checkMaxDocks, MAX_DOCKS_NAMES, type HostFacts } from './expression/max-docks.ts';
+import { defaultPool, loadPools, type LoadedPool } from './pools.ts';
 
 /** Unknown keys named one by one in the warnings; the rest are counted. */
 const MAX_UNKNOWN_NAMED = 20;
@@ -43,10 +20,8 @@ export type Origin = 'default' | 'file' | 'env' | 'arg';
 /** A validated configuration and what was learned while loading it. */
 export interface LoadedConfig {
   readonly settings: Readonly<Settings>;
-  readonly pilot: PilotShape;
+  /** The top level's max_docks (each pool has its own, in `pools`). */
   readonly maxDocks: CompiledExpression;
-  /** Short hash of the pilot shape, stamped on every pilot as a label. */
-  readonly hash: string;
   readonly warnings: readonly string[];
   /** Human-readable origin of the file part: a path, or `defaults` when there was no file. */
   readonly source: string;
@@ -109,9 +84,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const stopCommand = stopCommandOf(settings.stop_command);
   return {
     settings,
-    pilot,
     maxDocks,
-    hash: shapeHash(pilot),
     warnings,
     source,
     origins,
@@ -136,7 +109,7 @@ function poolsOf(
   const { pilot, maxDocks, bad } = ctx;
   if (!pilot || !maxDocks || bad.has('pools') || POOL_KEYS.some((k) => bad.has(k))) return undefined;
   if (settings.pools.length === 0) return [defaultPool(settings, pilot, maxDocks)];
-  return loadPools({ ...ctx, settings, maxDocksNames: MAX_DOCKS_NAMES });
+  return loadPools({ ...ctx, settings });
 }
 
 /** The host power of the keys each pool sets itself (inherited ones are the top level's), named `pools[i].key`. */

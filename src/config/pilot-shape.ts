@@ -1,6 +1,6 @@
 import type { ConfigProblem } from '../core/errors.ts';
 import type { DeviceMapping, PilotShape } from '../core/shapes.ts';
-import type { Settings } from './schema.ts';
+import type { Settings } from './schema/keys.ts';
 
 export type { PilotShape } from '../core/shapes.ts';
 

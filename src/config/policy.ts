@@ -1,7 +1,8 @@
 import type { HostSample, Policy, PoolPolicy } from '../core/types.ts';
-import type { CompiledExpression } from './expression.ts';
+import type { CompiledExpression } from './expression/expression.ts';
 import type { LoadedConfig } from './load.ts';
-import type { Settings } from './schema.ts';
+import { maxDocksValues } from './expression/max-docks.ts';
+import type { Settings } from './schema/keys.ts';
 
 /** 0.6 filled 95% of the idle CPU. */
 export const FILL_FACTOR = 0.95;
@@ -70,13 +71,8 @@ function evaluateMaxDocks(
   host: HostSample,
 ): { value: number; error?: string } {
   try {
-    const v = expr.evaluate({
-      ncpus: host.ncpus,
-      ram_bytes: host.memory.totalBytes,
-      swap_bytes: host.memory.swapTotalBytes,
-      max_dock_mem: s.max_dock_mem,
-      max_dock_swap: s.max_dock_swap,
-    });
+    const facts = { ncpus: host.ncpus, ramBytes: host.memory.totalBytes, swapBytes: host.memory.swapTotalBytes };
+    const v = expr.evaluate(maxDocksValues(facts, s));
     return { value: Math.max(0, Math.floor(v)) };
   } catch (err) {
     return { value: 0, error: `max_docks "${String(s.max_docks)}": ${(err as Error).message}` };

@@ -8,39 +8,11 @@ import { createHash } from 'node:crypto';
 import type { ConfigProblem } from '../core/errors.ts';
 import { DEFAULT_POOL } from '../core/pools.ts';
 import type { HostFacts } from '../core/shapes.ts';
-import { checkBounds } from './bounds.ts';
-import { compileExpression, type CompiledExpression } from './expression.ts';
-import { checkMaxDocks } from './host-facts.ts';
+import { checkBounds } from './schema/check-bounds.ts';
+import { compileExpression, type CompiledExpression } from './expression/expression.ts';
+import { checkMaxDocks, MAX_DOCKS_NAMES } from './expression/max-docks.ts';
 import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
-import { KEYS, newConfig, type Settings } from './schema.ts';
-
-/** The keys a pool may set for itself; every other key is the host's. */
-export const POOL_KEYS = [
-  'docker_image',
-  'docker_cmd',
-  'cpus_per_dock',
-  'max_docks',
-  'max_ttl',
-  'docker_env',
-  'binds',
-  'devices',
-  'capabilities',
-  'security_opts',
-  'docker_privileged',
-  'docker_no_new_privileges',
-  'docker_drop_net_raw',
-  'user_group',
-  'max_dock_mem',
-  'max_dock_swap',
-  'max_dock_pids',
-  'docker_network',
-  'stop_timeout',
-  'stop_signal',
-  'stop_command',
-  'backoff_base',
-  'backoff_max',
-  'no_work_uptime',
-] as const satisfies ReadonlyArray<keyof Settings>;
+import { KEYS, newConfig, POOL_KEYS, type Settings } from './schema/keys.ts';
 
 /** A pool's name: its pilots' label, a metric label and an InfluxDB tag. */
 export const POOL_NAME = /^[a-z0-9](?:[a-z0-9_.-]{0,30}[a-z0-9])?$/;
@@ -68,6 +40,22 @@ export interface LoadedPool {
 export const shapeHash = (pilot: PilotShape): string =>
   createHash('sha256').update(JSON.stringify(pilot)).digest('hex').slice(0, 12);
 
+/** The hash of a configuration's pilots: its one pool's, or over every pool's (logs, status, `config show`). */
+export const poolsHash = (pools: readonly LoadedPool[]): string =>
+  pools.length === 1 && pools[0]
+    ? pools[0].hash
+    : createHash('sha256')
+        .update(pools.map((p) => `${p.name}:${p.hash}`).join(','))
+        .digest('hex')
+        .slice(0, 12);
+
+/** The first pool: the one pilots without a pool label belong to (a configuration has at least one). */
+export function firstPool(pools: readonly LoadedPool[]): LoadedPool {
+  const [first] = pools;
+  if (!first) throw new Error('a configuration has at least one pool');
+  return first;
+}
+
 /** The implicit pool of a configuration without `pools`: the top-level keys, named `default`. */
 export function defaultPool(settings: Readonly<Settings>, pilot: PilotShape, maxDocks: CompiledExpression): LoadedPool {
   const stopCommand = stopCommandOf(settings.stop_command);
@@ -81,7 +69,6 @@ export interface PoolContext {
   readonly warnings: string[];
   /** The host max_docks is checked on, when known. */
   readonly facts?: HostFacts | undefined;
-  readonly maxDocksNames: readonly string[];
 }
 
 /**
@@ -210,7 +197,7 @@ function maxDocksOf(
 ): CompiledExpression | undefined {
   let expr: CompiledExpression;
   try {
-    expr = compileExpression(String(settings.max_docks), ctx.maxDocksNames);
+    expr = compileExpression(String(settings.max_docks), MAX_DOCKS_NAMES);
   } catch (err) {
     problems.push({ key: `${at}.max_docks`, message: `${(err as Error).message} in "${String(settings.max_docks)}"` });
     return undefined;

@@ -10,7 +10,7 @@ import {
   serverAddress,
   whoOf,
 } from './registry-auth.ts';
-import type { Settings } from './schema.ts';
+import type { Settings } from './schema/keys.ts';
 
 type AuthSettings = Pick<Settings, 'registry_auth_file' | 'registry_username' | 'registry_password'>;
 

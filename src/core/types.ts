@@ -256,8 +256,8 @@ export type Action =
       readonly ttlMs: number;
       /** The stop_timeout the pilot is told of (PLANCTON_STOP_TIMEOUT). */
       readonly stopTimeoutSec: number;
-      /** The pool the pilots are for; undefined: the configuration's only pilot shape. */
-      readonly pool?: string | undefined;
+      /** The pool the pilots are for (a configuration without pools is one, `default`). */
+      readonly pool: string;
       /** How the pilots ask to be vacated (their pool's stop settings), stamped on them. */
       readonly vacate?: Vacate | undefined;
     }

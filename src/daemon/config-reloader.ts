@@ -1,8 +1,9 @@
 import { ConfigError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { KEYS, START_ONLY_KEYS } from '../config/schema.ts';
+import { KEYS, START_ONLY_KEYS } from '../config/schema/keys.ts';
 import type { Logger } from '../report/logger.ts';
 import type { Clock } from './clock.ts';
+import { poolsHash } from '../config/pools.ts';
 
 /** The whole reload (fetch and parse) must be over within this by default (ms): the config URL's own deadline is 30 s. */
 export const RELOAD_DEADLINE_MS = 60_000;
@@ -116,7 +117,7 @@ export class ConfigReloader {
     const logger = this.#d.logger;
     const changed = KEYS.filter((k) => JSON.stringify(next.settings[k]) !== JSON.stringify(this.#current.settings[k]));
     if (changed.length) {
-      logger.info('configuration reloaded', { changed, hash: next.hash });
+      logger.info('configuration reloaded', { changed, hash: poolsHash(next.pools) });
       const restart = changed.filter((k) => START_ONLY_KEYS.has(k));
       if (restart.length) logger.warn(`changes to ${restart.join(', ')} take effect at the next restart`);
       for (const w of next.warnings) logger.warn(w);

@@ -18,6 +18,7 @@ import { PassRecorder } from './recorder.ts';
 import type { RunDir } from './run-dir.ts';
 import { ScheduleWindow } from './schedule.ts';
 import { watchEngineEvents, watchRunDir } from './wakers.ts';
+import { poolsHash } from '../config/pools.ts';
 
 /** The host as the loop sees it, set up by `plancton run` before the loop starts. */
 export interface DaemonHost {
@@ -251,7 +252,12 @@ export class Daemon {
     const { logger, identity } = this.#d;
     const { idle, idleProblem, io } = this.#d.host;
     const config = this.config;
-    logger.info('plancton started', { ...identity, config: config.source, hash: config.hash, pid: process.pid });
+    logger.info('plancton started', {
+      ...identity,
+      config: config.source,
+      hash: poolsHash(config.pools),
+      pid: process.pid,
+    });
     for (const w of config.warnings) logger.warn(w);
     if (idle) logger.info(`pilots run at idle priority under ${idle.parent} (${idle.settings})`);
     else if (idleProblem)

@@ -17,10 +17,8 @@ export interface ExecContext {
   readonly logger: Logger;
   readonly removals: RemovalLog;
   readonly identity: Identity;
-  /** What new pilots are made from, and the hash of it their labels carry. */
-  readonly pilot: { readonly shape: PilotShape; readonly configHash: string };
-  /** The same for each pool, by name: a start for a pool uses its own (a start without a pool, `pilot`). */
-  readonly pools?: ReadonlyMap<string, { readonly shape: PilotShape; readonly configHash: string }> | undefined;
+  /** What each pool's new pilots are made from, and the hash of it their labels carry, by pool name. */
+  readonly pools: ReadonlyMap<string, { readonly shape: PilotShape; readonly configHash: string }>;
   readonly apparmor: boolean;
   /** The registry of an image and the credentials to pull it with (read anew at every pull). */
   readonly pullSource: (image: string) => Promise<PullSource>;
@@ -221,15 +219,15 @@ async function startPilots(action: Extract<Action, { kind: 'start' }>, ctx: Exec
 /** Creates and starts one pilot; false when the engine refused it (logged). Unreachable-engine errors propagate. */
 function startOne(action: Extract<Action, { kind: 'start' }>, ctx: ExecContext): Promise<boolean> {
   const pilotId = newPilotId(ctx.random);
-  const made = action.pool !== undefined && ctx.pools ? ctx.pools.get(action.pool) : ctx.pilot;
+  const made = ctx.pools.get(action.pool);
   if (!made) {
-    ctx.logger.error(`no pilot shape for pool ${action.pool ?? ''}: not started`, { pool: action.pool });
+    ctx.logger.error(`no pilot shape for pool ${action.pool}: not started`, { pool: action.pool });
     return Promise.resolve(false);
   }
   const spec = buildPilotSpec(made.shape, {
     ...ctx.identity,
     configHash: made.configHash,
-    pool: action.pool === undefined ? undefined : { name: action.pool, vacate: action.vacate },
+    pool: { name: action.pool, vacate: action.vacate },
     pilotId,
     apparmor: ctx.apparmor,
     deadline: ctx.clock.now() + action.ttlMs,

@@ -24,6 +24,7 @@ import type { Clock } from './clock.ts';
 import { ioPolicy, type IoWatch } from './io-watch.ts';
 import { execute } from './executor.ts';
 import type { LoopSignals } from './loop-signals.ts';
+import { firstPool } from '../config/pools.ts';
 
 /** What a pass reads the host through (the HostObserver; tests give their own). */
 export interface Observer {
@@ -173,7 +174,7 @@ export class PassRunner {
       host,
       pilots,
       controls,
-      image: view.images[first] ?? { name: config.pilot.image, present: present.has(config.pilot.image) },
+      image: view.images[first] ?? { name: firstImage(config), present: present.has(firstImage(config)) },
       images: view.images,
       state: view.state,
       pilotsBusyPct: use?.totalPct,
@@ -208,7 +209,7 @@ export class PassRunner {
     const after = outcome.started || outcome.removed ? await engine.listPilots(identity.instance, { signal }) : pilots;
     const mainMs = config.settings.main_sleep * 1000;
     const settled = settle(this.#state, decision, outcome, {
-      image: config.pilot.image,
+      image: firstImage(config),
       pools: this.#policy ? poolImagesOf(config, this.#policy) : undefined,
       at: doneAt,
       controls,
@@ -245,7 +246,6 @@ export class PassRunner {
       logger: d.logger,
       removals: d.removals,
       identity: d.identity,
-      pilot: { shape: config.pilot, configHash: config.hash },
       pools: new Map(config.pools.map((p) => [p.name, { shape: p.pilot, configHash: p.hash }])),
       apparmor: d.apparmor,
       pullSource: (image) => pullAuthFor(image, config.settings),
@@ -284,4 +284,9 @@ export class PassRunner {
 /** The pools of the policy and each one's image, from the configuration they were resolved from. */
 function poolImagesOf(config: LoadedConfig, policy: Policy): PoolImages {
   return { pools: poolsOf(policy), images: Object.fromEntries(config.pools.map((p) => [p.name, p.pilot.image])) };
+}
+
+/** The first pool's image (a configuration has at least one pool). */
+function firstImage(config: LoadedConfig): string {
+  return firstPool(config.pools).pilot.image;
 }

@@ -3,7 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { link, mkdir, rename, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { basename, dirname, join } from 'node:path';
-import { readFileNoFollow, writeFileNoFollow } from '../config/safe-file.ts';
+import { readFileNoFollow, writeFileNoFollow } from '../config/source/safe-file.ts';
 import { checkDirSafe } from './run-dir.ts';
 
 /**

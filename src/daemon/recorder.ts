@@ -15,6 +15,7 @@ import { hostSummary, pilotRows, poolSummary, type IoStatus, type StatusReport }
 import type { Clock } from './clock.ts';
 import type { PassRecord } from './pass.ts';
 import type { RunDir } from './run-dir.ts';
+import { poolsHash } from '../config/pools.ts';
 
 export interface RecorderDeps {
   readonly runDir: RunDir;
@@ -107,7 +108,7 @@ export class PassRecorder {
       iterations: facts.iterations,
       config: {
         source: config.source,
-        hash: config.hash,
+        hash: poolsHash(config.pools),
         mainSleep: config.settings.main_sleep,
         maxDocks: this.#maxDocks.value,
         maxDocksError: this.#maxDocks.error,

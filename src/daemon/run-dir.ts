@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Controls } from '../core/types.ts';
-import { readFileNoFollow, writeFileNoFollow } from '../config/safe-file.ts';
+import { readFileNoFollow, writeFileNoFollow } from '../config/source/safe-file.ts';
 
 /** A run directory (or pid file directory) Plancton must not use: named, with the reason. */
 export class RunDirError extends Error {

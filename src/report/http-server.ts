@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { ListenAddress } from '../config/listen-address.ts';
+import type { ListenAddress } from '../config/schema/listen-address.ts';
 import type { Logger } from './logger.ts';
 import type { Reporter } from './reporter.ts';
 import { unhealthyReason, type StatusReport } from './status.ts';

@@ -3,7 +3,7 @@ import https from 'node:https';
 import { createRequire } from 'node:module';
 import type * as Influx from 'influx';
 import type { IPoolOptions } from 'influx';
-import type { InfluxTarget } from '../config/influx-url.ts';
+import type { InfluxTarget } from '../config/schema/influx-url.ts';
 import type { Point } from './influx-points.ts';
 
 /** What a sink needs of InfluxDB: the one seam the tests replace. */

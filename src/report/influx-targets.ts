@@ -1,5 +1,5 @@
-import type { Settings } from '../config/schema.ts';
-import { influxUrls, parseInfluxUrl, type InfluxTarget } from '../config/influx-url.ts';
+import type { Settings } from '../config/schema/keys.ts';
+import { influxUrls, parseInfluxUrl, type InfluxTarget } from '../config/schema/influx-url.ts';
 
 /** One place to write to, with its credentials resolved and a name safe to print. */
 export interface ResolvedTarget {

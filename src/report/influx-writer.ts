@@ -1,6 +1,6 @@
 import type { HostSample } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import type { Settings } from '../config/schema.ts';
+import type { Settings } from '../config/schema/keys.ts';
 import type { Logger } from './logger.ts';
 import { influxClient, type InfluxClientFactory } from './influx-client.ts';
 import { iterationPoints, removalPoints } from './influx-points.ts';

@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../config/load.ts';
 import type { Identity } from '../core/shapes.ts';
-import { parseListenAddress } from '../config/listen-address.ts';
+import { parseListenAddress } from '../config/schema/listen-address.ts';
 import { InfluxWriter } from './influx-writer.ts';
 import type { Logger } from './logger.ts';
 import type { Reporter } from './reporter.ts';

@@ -16,6 +16,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { removeByLabel, waitFor } from '../support/docker.ts';
 import { ROOT, readmeBlock, requireHTCondor } from '../support/htcondor.ts';
 import { NODE_IMAGE, randomSuffix, requireCompose, requireImages, shell } from '../support/image.ts';
+import { firstPool } from '../../src/config/pools.ts';
 
 const skip =
   (await requireHTCondor()) ||
@@ -86,13 +87,17 @@ describe("the README's HTCondor demo, verbatim", { skip, timeout: 30 * 60_000 },
     >;
     const loaded = loadConfig({ file: join(ROOT, 'config/htcondor.yaml'), fileRequired: true, env: demoEnv, args: [] });
     assert.deepEqual(loaded.warnings, []);
-    assert.equal(loaded.pilot.network, file.networks.default.name, "the pilots join the demo's network");
+    assert.equal(
+      firstPool(loaded.pools).pilot.network,
+      file.networks.default.name,
+      "the pilots join the demo's network",
+    );
     assert.ok(
-      loaded.pilot.env.includes(`CONDOR_HOST=${file.services.cm.hostname}`),
+      firstPool(loaded.pools).pilot.env.includes(`CONDOR_HOST=${file.services.cm.hostname}`),
       'the pilots are pointed at the central manager',
     );
     assert.deepEqual(
-      loaded.pilot.binds,
+      firstPool(loaded.pools).pilot.binds,
       [`${file.volumes.tokens.name}:/etc/condor/tokens-orig.d:ro`],
       'the pilots mount the token volume, read-only',
     );
@@ -100,7 +105,7 @@ describe("the README's HTCondor demo, verbatim", { skip, timeout: 30 * 60_000 },
       file.services.cm.volumes.includes('tokens:/etc/condor/pilot-tokens'),
       'where the central manager writes the token',
     );
-    assert.ok(!loaded.pilot.env.some((e) => /token/i.test(e)), 'no token in the environment');
+    assert.ok(!firstPool(loaded.pools).pilot.env.some((e) => /token/i.test(e)), 'no token in the environment');
   });
 
   it('brings the pool up, runs the job on a Plancton pilot and shows its output; `down` removes the pilots', async (t) => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ConfigError } from '../../src/core/errors.ts';
-import { ConfigSource } from '../../src/config/source.ts';
+import { ConfigSource } from '../../src/config/source/source.ts';
 import type { StatusReport } from '../../src/report/status.ts';
 import { BIN, logRecords, pilotsOf, testConfig } from '../support/daemon.ts';
 import { randomInstance, removeByLabel, requireEngine, waitFor } from '../support/docker.ts';

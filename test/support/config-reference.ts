@@ -1,5 +1,5 @@
 /** The configuration table of docs/configuration.md, generated from the schema (`node test/support/config-reference.ts`). */
-import { describeKey, KEYS } from '../../src/config/schema.ts';
+import { describeKey, KEYS } from '../../src/config/schema/keys.ts';
 
 const cell = (v: unknown): string =>
   v === null ? '(none)' : `\`${typeof v === 'string' ? v || '""' : JSON.stringify(v)}\``;

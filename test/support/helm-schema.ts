@@ -1,15 +1,15 @@
 /**
  * The `config` part of the Helm chart's values.schema.json, generated from Plancton's own schema
- * (src/config/schema.ts) so the two cannot drift: `node test/support/helm-schema.ts` prints it,
+ * (src/config/schema/keys.ts) so the two cannot drift: `node test/support/helm-schema.ts` prints it,
  * `node test/support/helm-schema.ts --write` puts it into helm/plancton/values.schema.json.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { describeKey, KEYS, newConfig, type Settings } from '../../src/config/schema.ts';
-import { BOUNDS } from '../../src/config/bounds.ts';
-import { CGROUP_NAME_PATTERN, GRANT_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/formats.ts';
-import { IMAGE_REFERENCE_PATTERN } from '../../src/config/image-ref.ts';
-import { POOL_KEYS, POOL_NAME, SHARE_MAX } from '../../src/config/pools.ts';
+import { describeKey, KEYS, newConfig, type Settings } from '../../src/config/schema/keys.ts';
+import { BOUNDS, POOL_KEYS } from '../../src/config/schema/keys.ts';
+import { CGROUP_NAME_PATTERN, GRANT_PATTERN, SIGNAL_NAMES, TOKEN_PATTERN } from '../../src/config/schema/formats.ts';
+import { IMAGE_REFERENCE_PATTERN } from '../../src/config/schema/image-ref.ts';
+import { POOL_NAME, SHARE_MAX } from '../../src/config/pools.ts';
 
 export const CHART_DIR = resolve(import.meta.dirname, '../../helm/plancton');
 export const VALUES_SCHEMA_FILE = resolve(CHART_DIR, 'values.schema.json');
@@ -49,7 +49,7 @@ const CHART_RULES: Readonly<Partial<Record<keyof Settings, { note: string; schem
 
 const NON_BLANK = '\\S';
 
-/** Plancton's convict formats (src/config/formats.ts) as JSON Schema, at the level of types and ranges. */
+/** Plancton's convict formats (src/config/schema/formats.ts) as JSON Schema, at the level of types and ranges. */
 const FORMATS: Readonly<Record<string, JsonSchema>> = {
   seconds: { type: 'number', minimum: 0 },
   positive: { type: 'number', exclusiveMinimum: 0 },
@@ -130,7 +130,7 @@ function poolListSchema(): JsonSchema {
   return { type: 'array', items: { type: 'object', required: ['name'], additionalProperties: false, properties } };
 }
 
-/** The numeric bounds Plancton checks (src/config/bounds.ts), as minimum/maximum; values allowed under the minimum (0: off) as an alternative. */
+/** The numeric bounds Plancton checks (src/config/schema/bounds.ts), as minimum/maximum; values allowed under the minimum (0: off) as an alternative. */
 function withBounds(key: keyof Settings, schema: JsonSchema): JsonSchema {
   const b = (BOUNDS as Partial<Record<string, (typeof BOUNDS)[keyof typeof BOUNDS]>>)[key];
   if (!b) return schema;
@@ -163,7 +163,7 @@ export function configSchema(): JsonSchema {
   }
   return {
     description:
-      "Plancton's configuration, rendered as /etc/plancton/config.yaml. Generated from src/config/schema.ts by test/support/helm-schema.ts.",
+      "Plancton's configuration, rendered as /etc/plancton/config.yaml. Generated from src/config/schema/keys.ts by test/support/helm-schema.ts.",
     type: 'object',
     additionalProperties: false,
     properties,

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../../src/core/errors.ts';
 import { loadConfig, type LoadOptions } from '../../../src/config/load.ts';
-import { KEYS, describeKey } from '../../../src/config/schema.ts';
+import { KEYS, describeKey } from '../../../src/config/schema/keys.ts';
+import { firstPool } from '../../../src/config/pools.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-config-'));
 let n = 0;
@@ -28,7 +29,8 @@ function badKeys(fn: () => unknown): string[] {
 }
 
 describe('config: 0.6 defaults', () => {
-  const { settings: s, pilot } = load({});
+  const { settings: s, pools } = load({});
+  const { pilot } = firstPool(pools);
   const expected: Record<string, unknown> = {
     updateconfig: 60,
     image_expiration: 43200,
@@ -63,19 +65,23 @@ describe('config: 0.6 defaults', () => {
     assert.equal(pilot.pidsLimit, 4096);
   });
   it('each of them can be turned off, and a 0.6 file that sets user_group keeps it', () => {
-    const off = load({
-      env: {
-        PLANCTON_DOCKER_NO_NEW_PRIVILEGES: 'false',
-        PLANCTON_DOCKER_DROP_NET_RAW: 'false',
-        PLANCTON_MAX_DOCK_PIDS: '0',
-        PLANCTON_USER_GROUP: '0:0',
-      },
-    }).pilot;
+    const off = firstPool(
+      load({
+        env: {
+          PLANCTON_DOCKER_NO_NEW_PRIVILEGES: 'false',
+          PLANCTON_DOCKER_DROP_NET_RAW: 'false',
+          PLANCTON_MAX_DOCK_PIDS: '0',
+          PLANCTON_USER_GROUP: '0:0',
+        },
+      }).pools,
+    ).pilot;
     assert.deepEqual([off.securityOpt, off.capDrop, off.pidsLimit, off.user], [[], [], 0, '0:0']);
-    const kept = load({
-      env: { PLANCTON_CAPABILITIES: 'NET_RAW', PLANCTON_SECURITY_OPTS: 'no-new-privileges:false' },
-      args: ['--allow_host_power', 'security_opts:no-new-privileges:false'],
-    }).pilot;
+    const kept = firstPool(
+      load({
+        env: { PLANCTON_CAPABILITIES: 'NET_RAW', PLANCTON_SECURITY_OPTS: 'no-new-privileges:false' },
+        args: ['--allow_host_power', 'security_opts:no-new-privileges:false'],
+      }).pools,
+    ).pilot;
     assert.deepEqual([kept.securityOpt, kept.capDrop, kept.capAdd], [['no-new-privileges:false'], [], ['NET_RAW']]);
   });
   it('every key has a doc and a PLANCTON_ env name', () => {
@@ -117,14 +123,14 @@ rigidity: 3
     );
   });
   it('normalizes command, devices and capabilities', () => {
-    assert.deepEqual(c.pilot.cmd, ['/bin/bash', '-c', 'condor_master -f']);
-    assert.deepEqual(c.pilot.devices, [
+    assert.deepEqual(firstPool(c.pools).pilot.cmd, ['/bin/bash', '-c', 'condor_master -f']);
+    assert.deepEqual(firstPool(c.pools).pilot.devices, [
       { pathOnHost: '/dev/fuse', pathInContainer: '/dev/fuse', cgroupPermissions: 'rwm' },
       { pathOnHost: '/dev/kvm', pathInContainer: '/dev/kvm', cgroupPermissions: 'rw' },
       { pathOnHost: '/dev/null', pathInContainer: '/dev/null', cgroupPermissions: 'rwm' },
     ]);
-    assert.deepEqual(c.pilot.capAdd, ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE']);
-    assert.deepEqual(c.pilot.capDrop, ['NET_RAW']);
+    assert.deepEqual(firstPool(c.pools).pilot.capAdd, ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE']);
+    assert.deepEqual(firstPool(c.pools).pilot.capDrop, ['NET_RAW']);
   });
   it('warns about unknown keys by name and goes on', () => {
     // the file's host-power settings (privileged, SYS_ADMIN...) are named in warnings of their own
@@ -137,8 +143,8 @@ rigidity: 3
     const a = load({ file: file('docker_image: busybox\nmain_sleep: 5\n') });
     const b = load({ file: file('docker_image: busybox\nmain_sleep: 7\n') });
     const d = load({ file: file('docker_image: busybox:1\nmain_sleep: 5\n') });
-    assert.equal(a.hash, b.hash);
-    assert.notEqual(a.hash, d.hash);
+    assert.equal(firstPool(a.pools).hash, firstPool(b.pools).hash);
+    assert.notEqual(firstPool(a.pools).hash, firstPool(d.pools).hash);
   });
 });
 
@@ -169,7 +175,7 @@ describe('config: precedence default < file < env < command line', () => {
       args: ['--allow_host_power', 'docker_privileged'],
     });
     assert.deepEqual(e.settings.binds, ['/a:/a', '/b:/b:ro']);
-    assert.deepEqual(e.pilot.capDrop, ['NET_RAW']);
+    assert.deepEqual(firstPool(e.pools).pilot.capDrop, ['NET_RAW']);
     assert.equal(e.settings.docker_privileged, true);
     assert.deepEqual(
       badKeys(() => load({ env: { PLANCTON_DOCKER_PRIVILEGED: 'maybe' } })),

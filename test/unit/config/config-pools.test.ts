@@ -6,6 +6,8 @@ import { ConfigError } from '../../../src/core/errors.ts';
 import { loadConfig, type LoadOptions } from '../../../src/config/load.ts';
 import { resolvePolicy } from '../../../src/config/policy.ts';
 import type { HostSample } from '../../../src/core/types.ts';
+import { firstPool, shapeHash } from '../../../src/config/pools.ts';
+import { pilotShape } from '../../../src/config/pilot-shape.ts';
 
 const HOST = { ncpus: 10, ramBytes: 32e9, swapBytes: 0 };
 const load = (text: string, o: Partial<LoadOptions> = {}) =>
@@ -51,8 +53,8 @@ describe('config: pools', () => {
     assert.equal(c.pools.length, 1);
     const [only] = c.pools;
     assert.deepEqual([only?.name, only?.share, only?.own], ['default', 1, []]);
-    assert.deepEqual(only?.pilot, c.pilot);
-    assert.equal(only?.hash, c.hash);
+    assert.deepEqual(only?.pilot, pilotShape(c.settings, []));
+    assert.equal(only?.hash, shapeHash(pilotShape(c.settings, [])));
     const { policy } = resolvePolicy(c, sample);
     assert.equal(policy.pools, undefined, 'the policy is the one a single-pool Plancton always had');
     assert.equal(policy.maxDocks, 3);
@@ -162,7 +164,7 @@ pools:
     assert.deepEqual(Object.keys(remote), ['pools[0].binds[0]']);
     assert.match(remote['pools[0].binds[0]'] ?? '', /allow_host_power.*binds:\/etc/);
     const allowed = load(text, { remote: true, allowHostPower: ['binds:/etc'] });
-    assert.equal(allowed.pools[0]?.pilot.binds[0], '/etc:/host-etc');
+    assert.equal(firstPool(allowed.pools).pilot.binds[0], '/etc:/host-etc');
   });
 
   it('config/pools.yaml, the example of docs/configuration.md, loads as two pools with nothing to warn about', () => {

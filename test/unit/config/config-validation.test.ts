@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../../../src/core/errors.ts';
 import { loadConfig } from '../../../src/config/load.ts';
 import { readHostFacts } from '../../../src/host/host-facts.ts';
-import { parseImageReference } from '../../../src/config/image-ref.ts';
-import { TIMER_MAX_S } from '../../../src/config/bounds.ts';
+import { parseImageReference } from '../../../src/config/schema/image-ref.ts';
+import { TIMER_MAX_S } from '../../../src/config/schema/bounds.ts';
 
 const HOST = { ncpus: 8, ramBytes: 16e9, swapBytes: 0 };
 const load = (env: Record<string, string>, host = HOST) => loadConfig({ env, args: [], host });

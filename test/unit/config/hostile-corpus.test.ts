@@ -13,9 +13,9 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../../src/core/errors.ts';
-import { FetchError } from '../../../src/config/fetch-text.ts';
-import { maskUrl } from '../../../src/config/mask.ts';
-import { ConfigSource } from '../../../src/config/source.ts';
+import { FetchError } from '../../../src/config/source/fetch-text.ts';
+import { maskUrl } from '../../../src/config/source/mask.ts';
+import { ConfigSource } from '../../../src/config/source/source.ts';
 import type { HostileInput, HostileOutcome } from '../../support/hostile-worker.ts';
 import { startWebServers, type WebServers } from '../../support/web-servers.ts';
 

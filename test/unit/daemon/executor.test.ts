@@ -25,7 +25,7 @@ function context(
     logger: createLogger({ level: 'debug', stream, json: true }),
     removals: new RemovalLog(),
     identity: { instance: 'exec', hostname: 'h', version: 't' },
-    pilot: { shape: config.pilot, configHash: config.hash },
+    pools: new Map(config.pools.map((p) => [p.name, { shape: p.pilot, configHash: p.hash }])),
     apparmor: false,
     pullSource: (image) => pullAuthFor(image, config.settings),
     clock,
@@ -42,6 +42,7 @@ const start = (count: number, concurrency: number): Action => ({
   concurrency,
   ttlMs: 3_600_000,
   stopTimeoutSec: 25,
+  pool: 'default',
 });
 
 describe('executor: carries out resolved actions, reads no setting', () => {

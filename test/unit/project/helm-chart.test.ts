@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml, stringify } from 'yaml';
 import { loadConfig } from '../../../src/config/load.ts';
-import { describeKey, KEYS, START_ONLY_KEYS } from '../../../src/config/schema.ts';
+import { describeKey, KEYS, START_ONLY_KEYS } from '../../../src/config/schema/keys.ts';
 import { configSchema, NOT_IN_CONFIG, readValuesSchema, type JsonSchema } from '../../support/helm-schema.ts';
 import {
   helmTools,
@@ -89,7 +89,7 @@ describe('values.schema.json', () => {
     assert.equal(typeof validateValues, 'function');
   });
 
-  it('its config part is the one generated from src/config/schema.ts', () => {
+  it('its config part is the one generated from src/config/schema/keys.ts', () => {
     const stored = (schema.properties as Record<string, JsonSchema>).config;
     assert.deepEqual(stored, configSchema(), 'run: node test/support/helm-schema.ts --write');
   });

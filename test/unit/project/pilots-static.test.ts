@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../../src/config/load.ts';
+import { firstPool } from '../../../src/config/pools.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 /** The pilot images: pilots/<name>/<file>, run with config/<name>.yaml. */
@@ -143,8 +144,8 @@ describe('pilot Dockerfiles (hadolint-like rules)', () => {
       const loaded = loadConfig({ file, fileRequired: true, env: {}, args: [] });
       assert.deepEqual(loaded.warnings, [], 'no unknown or doubtful keys');
       const cmd = execForm(ins.filter((i) => i.op === 'CMD').at(-1)!.args);
-      assert.deepEqual(loaded.pilot.cmd, cmd, 'docker_cmd is the image CMD');
-      assert.equal(loaded.pilot.network, '', 'the default bridge: a pilot only connects out');
+      assert.deepEqual(firstPool(loaded.pools).pilot.cmd, cmd, 'docker_cmd is the image CMD');
+      assert.equal(firstPool(loaded.pools).pilot.network, '', 'the default bridge: a pilot only connects out');
       assert.equal(loaded.settings.stop_signal, 'SIGTERM');
       const raw = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
       assert.ok(
@@ -159,7 +160,8 @@ describe('pilot Dockerfiles (hadolint-like rules)', () => {
     const user = ins.filter((i) => i.op === 'USER' && i.stage === lastStage(ins)).at(-1);
     assert.ok(user && !/^(0|root)\b/.test(user.args), 'USER is not root');
     assert.equal(
-      loadConfig({ file: join(ROOT, 'config/workqueue.yaml'), fileRequired: true, env: {}, args: [] }).pilot.user,
+      firstPool(loadConfig({ file: join(ROOT, 'config/workqueue.yaml'), fileRequired: true, env: {}, args: [] }).pools)
+        .pilot.user,
       '',
       'config leaves the image user',
     );
@@ -167,7 +169,9 @@ describe('pilot Dockerfiles (hadolint-like rules)', () => {
 
   it('htcondor: the stop grace leaves the running jobs time before the vacate time', () => {
     const c = loadConfig({ file: join(ROOT, 'config/htcondor.yaml'), fileRequired: true, env: {}, args: [] });
-    const env = Object.fromEntries(c.pilot.env.map((e) => e.split(/=(.*)/s).slice(0, 2) as [string, string]));
+    const env = Object.fromEntries(
+      firstPool(c.pools).pilot.env.map((e) => e.split(/=(.*)/s).slice(0, 2) as [string, string]),
+    );
     const vacate = Number(env['HTCONDOR_VACATE_TIME'] ?? 30);
     assert.ok(
       c.settings.stop_timeout > vacate + 5,

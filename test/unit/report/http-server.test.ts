@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { ConfigError } from '../../../src/core/errors.ts';
-import { parseListenAddress } from '../../../src/config/listen-address.ts';
+import { parseListenAddress } from '../../../src/config/schema/listen-address.ts';
 import { MetricsServer } from '../../../src/report/http-server.ts';
 import { PlanctonMetrics } from '../../../src/report/metrics.ts';
 import { memoryLogger, sampleReport, T0 } from '../../support/sample-report.ts';

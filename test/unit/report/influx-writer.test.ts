@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { InfluxTarget } from '../../../src/config/influx-url.ts';
+import type { InfluxTarget } from '../../../src/config/schema/influx-url.ts';
 import type { InfluxClient } from '../../../src/report/influx-client.ts';
 import { iterationPoints, type Point } from '../../../src/report/influx-points.ts';
 import { InfluxWriter } from '../../../src/report/influx-writer.ts';

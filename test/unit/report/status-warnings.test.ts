@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { loadConfig, type LoadedConfig } from '../../../src/config/load.ts';
-import { ConfigSource } from '../../../src/config/source.ts';
+import { ConfigSource } from '../../../src/config/source/source.ts';
 import { PassRecorder } from '../../../src/daemon/recorder.ts';
 import { RunDir } from '../../../src/daemon/run-dir.ts';
 import { createLogger } from '../../../src/report/logger.ts';

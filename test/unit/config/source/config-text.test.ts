@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../../src/core/errors.ts';
-import { MAX_CONFIG_NODES, parseConfigText, readConfigFile } from '../../../src/config/config-text.ts';
+import { ConfigError } from '../../../../src/core/errors.ts';
+import { MAX_CONFIG_NODES, parseConfigText, readConfigFile } from '../../../../src/config/source/config-text.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-text-'));
 

@@ -1,4 +1,4 @@
-import type { ConfigProblem } from '../core/errors.ts';
+import type { ConfigProblem } from '../../core/errors.ts';
 
 /** One InfluxDB 1.x target parsed from 0.6's `[insecure_https:]http(s)://[user:pass@]host:port#database`. */
 export interface InfluxTarget {

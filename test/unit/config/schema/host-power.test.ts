@@ -5,11 +5,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../../../src/core/errors.ts';
-import { loadConfig } from '../../../src/config/load.ts';
-import { ConfigSource } from '../../../src/config/source.ts';
-import { hostPowerOf } from '../../../src/config/host-power.ts';
-import { newConfig } from '../../../src/config/schema.ts';
+import { ConfigError } from '../../../../src/core/errors.ts';
+import { loadConfig } from '../../../../src/config/load.ts';
+import { ConfigSource } from '../../../../src/config/source/source.ts';
+import { hostPowerOf } from '../../../../src/config/schema/host-power.ts';
+import { newConfig } from '../../../../src/config/schema/keys.ts';
+import { firstPool } from '../../../../src/config/pools.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-power-'));
 const HOST = { ncpus: 4, ramBytes: 8e9, swapBytes: 0 };
@@ -252,7 +253,7 @@ describe('the local administrator keeps control', () => {
       const local = join(dir, 'local.yaml');
       writeFileSync(local, 'allow_host_power: ["capabilities:SYS_ADMIN", "devices:/dev/fuse"]\nmax_ttl: 5\n');
       const c = await source(local).load();
-      assert.deepEqual(c.pilot.capAdd, ['SYS_ADMIN']);
+      assert.deepEqual(firstPool(c.pools).pilot.capAdd, ['SYS_ADMIN']);
       assert.equal(c.settings.max_ttl, 43200);
       assert.equal(c.hostPower.length, 2);
       writeFileSync(local, 'allow_host_power: ["capabilities:SYS_ADMIN"]\n');

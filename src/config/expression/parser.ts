@@ -7,10 +7,10 @@
  *   power      := primary ['**' factor]          (so `-2 ** 2 == -4` and `2 ** 3 ** 2 == 512`)
  *   primary    := NUMBER | NAME | NAME '(' expression (',' expression)* [','] ')' | '(' expression ')'
  */
-import { BUILTINS } from './expression-builtins.ts';
-import type { Builtin } from './expression-builtins.ts';
-import { createLexer, describeToken, ExpressionError } from './expression-lexer.ts';
-import type { Operator, Token } from './expression-lexer.ts';
+import { BUILTINS } from './builtins.ts';
+import type { Builtin } from './builtins.ts';
+import { createLexer, describeToken, ExpressionError } from './lexer.ts';
+import type { Operator, Token } from './lexer.ts';
 
 /** Deepest accepted nesting of parentheses, calls, unary signs and `**` exponents (stack safety). */
 export const MAX_DEPTH = 50;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRepoSpec, repoUrl, safeGitUrl, specText } from '../../../src/config/bootstrap-spec.ts';
-import { redactUrls } from '../../../src/config/bootstrap-git.ts';
+import { parseRepoSpec, repoUrl, safeGitUrl, specText } from '../../../../src/config/source/bootstrap-spec.ts';
+import { redactUrls } from '../../../../src/config/source/bootstrap-git.ts';
 
 describe('plancton bootstrap arguments, as 0.6 read them', () => {
   it('splits user/repo[:branch] at the last colon; branches may hold slashes', () => {

@@ -5,9 +5,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../../../src/core/errors.ts';
-import { ConfigSource } from '../../../src/config/source.ts';
-import type { Paths } from '../../../src/config/paths.ts';
+import { ConfigError } from '../../../../src/core/errors.ts';
+import { ConfigSource } from '../../../../src/config/source/source.ts';
+import type { Paths } from '../../../../src/config/source/paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-source-'));
 const paths = (configFile: string, configRequired: boolean): Paths => ({

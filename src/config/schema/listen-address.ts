@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError } from '../../core/errors.ts';
 
 /** Where to listen: `host` undefined means every interface. */
 export interface ListenAddress {

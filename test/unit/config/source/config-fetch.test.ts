@@ -4,11 +4,11 @@ import type { ServerResponse } from 'node:http';
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FetchError, fetchText } from '../../../src/config/fetch-text.ts';
-import { maskSecrets, maskUrl } from '../../../src/config/mask.ts';
-import { ConfigSource } from '../../../src/config/source.ts';
-import type { Paths } from '../../../src/config/paths.ts';
-import { startWebServers, type WebServers } from '../../support/web-servers.ts';
+import { FetchError, fetchText } from '../../../../src/config/source/fetch-text.ts';
+import { maskSecrets, maskUrl } from '../../../../src/config/source/mask.ts';
+import { ConfigSource } from '../../../../src/config/source/source.ts';
+import type { Paths } from '../../../../src/config/source/paths.ts';
+import { startWebServers, type WebServers } from '../../../support/web-servers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plancton-fetch-'));
 const paths: Paths = {

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError } from '../../core/errors.ts';
 
 /** A configuration text is small: anything larger is refused rather than parsed. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

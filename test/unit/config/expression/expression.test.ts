@@ -6,7 +6,7 @@ import {
   MAX_DEPTH,
   MAX_SOURCE_LENGTH,
   MAX_TOKENS,
-} from '../../../src/config/expression.ts';
+} from '../../../../src/config/expression/expression.ts';
 
 const NAMES = ['ncpus', 'ram_bytes', 'swap_bytes', 'max_dock_mem', 'max_dock_swap'] as const;
 const VARS = {

@@ -6,13 +6,13 @@
  * Limits against hostile input: MAX_SOURCE_LENGTH characters, MAX_TOKENS tokens, MAX_DEPTH
  * levels of nesting. Together they keep both the parser and the evaluator far below the JS stack limit.
  */
-import { floorDiv, pythonMod } from './expression-builtins.ts';
-import { ExpressionError } from './expression-lexer.ts';
-import { parseExpression } from './expression-parser.ts';
-import type { BinaryOperator, ExpressionNode } from './expression-parser.ts';
+import { floorDiv, pythonMod } from './builtins.ts';
+import { ExpressionError } from './lexer.ts';
+import { parseExpression } from './parser.ts';
+import type { BinaryOperator, ExpressionNode } from './parser.ts';
 
-export { ExpressionError, MAX_SOURCE_LENGTH, MAX_TOKENS } from './expression-lexer.ts';
-export { MAX_DEPTH } from './expression-parser.ts';
+export { ExpressionError, MAX_SOURCE_LENGTH, MAX_TOKENS } from './lexer.ts';
+export { MAX_DEPTH } from './parser.ts';
 
 /** A parsed expression, ready to be evaluated any number of times. */
 export interface CompiledExpression {

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { Settings } from './schema.ts';
+import type { Settings } from './keys.ts';
 
 /**
  * Settings that give a pilot power over the host: with any of them, a pilot can leave its
