@@ -6,7 +6,7 @@ import { RemovalLog } from '../report/removals.ts';
 import { decide } from '../core/decide.ts';
 import { resolvePolicy } from '../config/policy.ts';
 import { pullAuthFor } from '../config/registry-auth-file.ts';
-import { systemClock } from '../daemon/clock.ts';
+import { systemClock } from '../common/clock.ts';
 import { execute } from '../daemon/executor.ts';
 import { HostObserver } from '../host/observer.ts';
 import type { Cli } from './args.ts';

@@ -8,7 +8,7 @@ import type { MemoryReading } from '../host/observer.ts';
 import type { Logger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../common/clock.ts';
 import { ConfigReloader } from './config-reloader.ts';
 import { ioPolicy, type IoWatch } from './io-watch.ts';
 import { LoopSignals } from './loop-signals.ts';

@@ -14,13 +14,14 @@ import type { LoadedConfig } from '../config/load.ts';
 import { resolvePolicy } from '../config/policy.ts';
 import { pullAuthFor } from '../config/registry-auth-file.ts';
 import type { EnginePort } from '../engine/port.ts';
-import { ENGINE_RETRY_DELAYS_MS, isTransientEngineError, retryDelay } from '../engine/retry.ts';
+import { RETRY_DELAYS_MS, retryDelay } from '../common/retry.ts';
+import { isTransientEngineError } from '../engine/engine-errors.ts';
 import type { HostReading, PilotCpu } from '../host/observer.ts';
 import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { IoStatus } from '../report/status.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../common/clock.ts';
 import { ioPolicy, type IoWatch } from './io-watch.ts';
 import { execute } from './executor.ts';
 import type { LoopSignals } from './loop-signals.ts';
@@ -262,8 +263,7 @@ export class PassRunner {
     err: EngineError,
     seen: { at: number; controls: Controls; reading: HostReading; mainMs: number },
   ): PassRecord {
-    const delay =
-      retryDelay({ delaysMs: ENGINE_RETRY_DELAYS_MS, forever: true }, this.#engineFailures + 1) ?? seen.mainMs;
+    const delay = retryDelay({ delaysMs: RETRY_DELAYS_MS, forever: true }, this.#engineFailures + 1) ?? seen.mainMs;
     this.#engineFailures++;
     const engineChange = this.#status === 'waiting' ? undefined : { to: 'down' as const, statusCode: err.statusCode };
     this.#status = 'waiting';
