@@ -11,7 +11,8 @@ import type { Controls, Decision, HostSample } from '../../../src/core/types.ts'
 import { Daemon } from '../../../src/daemon/daemon.ts';
 import { LoopSignals } from '../../../src/daemon/loop-signals.ts';
 import { PassRecorder } from '../../../src/daemon/recorder.ts';
-import { PassRunner, type Observer } from '../../../src/daemon/pass.ts';
+import type { Observer } from '../../../src/daemon/observe.ts';
+import { PassRunner } from '../../../src/daemon/pass.ts';
 import { RunDir } from '../../../src/daemon/run-dir.ts';
 import { HostObserver } from '../../../src/host/observer.ts';
 import { createLogger } from '../../../src/report/logger.ts';
