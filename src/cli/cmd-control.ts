@@ -3,15 +3,13 @@ import { runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
 import { createLogger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
-import { decide } from '../core/decide.ts';
-import { resolvePolicy } from '../config/policy.ts';
-import { pullAuthFor } from '../config/registry-auth-file.ts';
-import { systemClock } from '../daemon/clock.ts';
-import { execute } from '../daemon/executor.ts';
+import { systemClock } from '../common/clock.ts';
+import { EngineError } from '../core/errors.ts';
+import { LoopSignals } from '../daemon/loop-signals.ts';
+import { PassRunner } from '../daemon/pass.ts';
 import { HostObserver } from '../host/observer.ts';
 import type { Cli } from './args.ts';
 import { apparmorEnabled, engineFor, loadFor, pathsOf, resolveIdentity } from './setup.ts';
-import { firstPool } from '../config/pools.ts';
 
 const notRunning = (pid: number | undefined): string =>
   pid === undefined ? ' (the daemon is not running: it applies at the next start)' : '';
@@ -87,36 +85,23 @@ export async function forceStop(cli: Cli, out: NodeJS.WritableStream): Promise<n
   const config = await loadFor(cli, paths);
   const engine = engineFor(config);
   const identity = await resolveIdentity(config, engine);
-  const logger = createLogger({ level: config.settings.log_level, stream: process.stderr });
-  const pilots = await engine.listPilots(identity.instance);
-  // the same decision the daemon's force-stop makes: every pilot removed, live ones vacated first
-  const now = systemClock.now();
-  const { host } = await new HostObserver({ procRoot: config.settings.host_proc }).host(now);
-  const { policy } = resolvePolicy(config, host);
-  const controls = { drain: false, drainStop: false, forceStop: true };
-  const { actions } = decide({
-    now,
-    policy,
-    host,
-    pilots,
-    controls,
-    image: { name: firstPool(config.pools).pilot.image, present: true },
-    state: {},
-  });
-  const result = await execute(actions, pilots, {
+  // one pass of the daemon's own (observe, decide, execute): every pilot removed, live ones vacated first
+  const pass = await new PassRunner({
     engine,
-    logger,
-    removals: new RemovalLog(),
     identity,
-    pools: new Map(config.pools.map((p) => [p.name, { shape: p.pilot, configHash: p.hash }])),
+    observer: new HostObserver({ procRoot: config.settings.host_proc }),
+    logger: createLogger({ level: config.settings.log_level, stream: process.stderr }),
+    removals: new RemovalLog(),
     apparmor: await apparmorEnabled(),
-    pullSource: (image) => pullAuthFor(image, config.settings),
     clock: systemClock,
     random: Math.random,
-    stopping: () => false,
-  });
+  }).run(config, { drain: false, drainStop: false, forceStop: true }, new LoopSignals());
+  if (pass.engineError !== undefined) throw new EngineError(pass.engineError);
+  if (pass.decision === undefined) throw new Error('cannot sample the host');
+  const removed = pass.outcome?.removed ?? 0;
   await runDir.set('drain', 'left by force-stop');
   await runDir.clear('forceStop');
-  out.write(`removed ${result.removed} of ${pilots.length} pilots of instance ${identity.instance}\n`);
-  return result.removed === pilots.length ? 0 : 1;
+  // the pilots listed after the removals are the ones left
+  out.write(`removed ${removed} of ${removed + pass.pilots.length} pilots of instance ${identity.instance}\n`);
+  return pass.pilots.length === 0 ? 0 : 1;
 }

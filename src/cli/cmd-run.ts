@@ -9,7 +9,7 @@ import type { ConfigSource } from '../config/source/source.ts';
 import { Daemon } from '../daemon/daemon.ts';
 import type { Identity } from '../core/shapes.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
-import { ENGINE_RETRY_DELAYS_MS, withRetry } from '../engine/retry.ts';
+import { RETRY_DELAYS_MS, withRetry } from '../common/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
 import { HostObserver } from '../host/observer.ts';
@@ -191,7 +191,7 @@ async function ioSetup(
 function firstLoad(source: ConfigSource, waits: WaitsOnly, out: NodeJS.WritableStream): Promise<LoadedConfig> {
   if (source.remote) waits.waiting();
   return withRetry(() => source.load(waits.signal), {
-    delaysMs: ENGINE_RETRY_DELAYS_MS,
+    delaysMs: RETRY_DELAYS_MS,
     forever: true,
     signal: waits.signal,
     isRetryable: (err) => !(err instanceof ConfigError) && source.remote,

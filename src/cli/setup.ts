@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { EngineError } from '../core/errors.ts';
-import { ENGINE_RETRY_DELAYS_MS, withRetry } from '../engine/retry.ts';
+import { RETRY_DELAYS_MS, withRetry } from '../common/retry.ts';
 import type { EnginePort } from '../engine/port.ts';
 import { join } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
@@ -62,7 +62,7 @@ export async function resolveIdentity(
   const hostname =
     config.settings.hostname ||
     (await withRetry(async () => (await engine.info()).hostName, {
-      delaysMs: ENGINE_RETRY_DELAYS_MS,
+      delaysMs: RETRY_DELAYS_MS,
       forever: true,
       signal: opts.signal,
       isRetryable: (err) => opts.retry === true && err instanceof EngineError,

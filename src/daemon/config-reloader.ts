@@ -2,7 +2,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { KEYS, START_ONLY_KEYS } from '../config/schema/keys.ts';
 import type { Logger } from '../report/logger.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../common/clock.ts';
 import { poolsHash } from '../config/pools.ts';
 
 /** The whole reload (fetch and parse) must be over within this by default (ms): the config URL's own deadline is 30 s. */

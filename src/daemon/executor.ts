@@ -6,7 +6,7 @@ import { buildPilotSpec, newPilotId } from '../engine/pilot-spec.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../common/clock.ts';
 import { vacate } from './vacate.ts';
 
 export type { Identity } from '../core/shapes.ts';

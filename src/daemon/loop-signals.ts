@@ -1,4 +1,4 @@
-import type { Clock } from './clock.ts';
+import type { Clock } from '../common/clock.ts';
 
 /**
  * What reaches the control loop from outside a pass: a stop (finish the action in flight, then

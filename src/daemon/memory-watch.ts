@@ -1,5 +1,5 @@
 import type { MemoryReading } from '../host/observer.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../common/clock.ts';
 
 /** What the memory watch reads with, decides by and wakes. */
 export interface MemoryWatchDeps {

@@ -1,49 +1,38 @@
 /**
- * One pass: observe() -> decide() -> execute() -> a PassRecord. The shell keeps no policy: the
- * values come from the host observer and the engine, the decision from the core, what to do next
- * (the image bookkeeping, when to come back) from the core's settle().
+ * One pass: observe -> decide -> execute -> record. The observe step (observe.ts) reads the host,
+ * the engine and the pilots' cgroups and resolves the policy; decide is one call of the pure core
+ * on those values; the executor carries its actions out; the core's settle() says what follows
+ * (the image bookkeeping, when to come back); the PassRecord holds it all. The shell keeps no policy.
  */
 import { decide, isLive } from '../core/decide.ts';
 import { memoryOnItsWay } from '../core/rules/memory.ts';
 import type { EngineError } from '../core/errors.ts';
 import { poolsOf } from '../core/pools.ts';
-import { ownWorkShare, poolImages, settle, type PassOutcome, type PoolImages } from '../core/settle.ts';
-import type { Identity } from '../core/shapes.ts';
+import { ownWorkShare, poolImages, type PoolImages } from '../core/decide-inputs.ts';
+import { settle, type PassOutcome } from '../core/settle.ts';
 import type { Controls, DaemonStatus, Decision, Pilot, Policy, PolicyState } from '../core/types.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { resolvePolicy } from '../config/policy.ts';
 import { pullAuthFor } from '../config/registry-auth-file.ts';
-import type { EnginePort } from '../engine/port.ts';
-import { ENGINE_RETRY_DELAYS_MS, isTransientEngineError, retryDelay } from '../engine/retry.ts';
+import { RETRY_DELAYS_MS, retryDelay } from '../common/retry.ts';
+import { isTransientEngineError } from '../engine/engine-errors.ts';
 import type { HostReading, PilotCpu } from '../host/observer.ts';
-import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { IoStatus } from '../report/status.ts';
-import type { Clock } from './clock.ts';
-import { ioPolicy, type IoWatch } from './io-watch.ts';
+import type { Clock } from '../common/clock.ts';
+import type { IoWatch } from './io-watch.ts';
 import { execute } from './executor.ts';
 import type { LoopSignals } from './loop-signals.ts';
 import { firstPool } from '../config/pools.ts';
+import { PassObserver, type ObserveDeps, type Observation } from './observe.ts';
 
-/** What a pass reads the host through (the HostObserver; tests give their own). */
-export interface Observer {
-  host(now: number): Promise<HostReading>;
-  pilots(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu | undefined>;
-}
-
-export interface PassDeps {
-  readonly engine: EnginePort;
-  readonly observer: Observer;
+/** What a pass observes through (ObserveDeps) and acts with. */
+export interface PassDeps extends ObserveDeps {
   /** The disk's watch: its reading goes to decide(), the decision's throttle back to it; undefined: not governed. */
   readonly io?: IoWatch | undefined;
   readonly logger: Logger;
-  readonly identity: Identity;
   readonly removals: RemovalLog;
   readonly apparmor: boolean;
-  /** The idle-priority parent cgroup of new pilots; without it (`idleProblem`), the kill-based CPU rule. */
-  readonly cgroupParent?: string | undefined;
-  readonly idleProblem?: string | undefined;
   readonly clock: Clock;
   readonly random: () => number;
 }
@@ -84,8 +73,6 @@ export class PassRunner {
   #policy: Policy | undefined;
   /** How long the last pass spent on engine work that changed the host (ms): it lands in the next CPU reading. */
   #ownWorkMs = 0;
-  /** The pilots' priority as last read back from their own cgroups. */
-  #priority: PilotPriority | undefined;
   #engineFailures = 0;
   #status: DaemonStatus = 'active';
   /** Whether the last decision found the owner on the disk (for the disk's watch between passes). */
@@ -93,8 +80,11 @@ export class PassRunner {
   /** Whether the last pass left a live pilot (or has not run): one the memory rule could take. */
   #pilotsLive = true;
 
+  readonly #observer: PassObserver;
+
   constructor(deps: PassDeps) {
     this.#d = deps;
+    this.#observer = new PassObserver(deps);
   }
 
   /** The policy of the last pass (the memory watch decides by it between passes). */
@@ -124,13 +114,14 @@ export class PassRunner {
     const mainMs = config.settings.main_sleep * 1000;
     let reading: HostReading;
     try {
-      reading = await this.#d.observer.host(at);
+      reading = await this.#observer.host(at);
     } catch (err) {
       logger.error(`cannot sample the host: ${(err as Error).message}`);
       return { at, controls, pilots: [], status: this.#status, nextMs: mainMs };
     }
     try {
-      return await this.#decideAndAct(config, controls, signals, { at, reading });
+      const seen = await this.#observer.observe(config, at, reading, signals.abortSignal);
+      return await this.#act(config, controls, signals, seen, this.#decide(config, controls, seen));
     } catch (err) {
       if (signals.abortSignal.aborted) return { at, controls, reading, pilots: [], status: this.#status, nextMs: 0 };
       if (!isTransientEngineError(err)) throw err;
@@ -138,33 +129,10 @@ export class PassRunner {
     }
   }
 
-  /** Observes the engine and the pilots' cgroups, and decides. */
-  async #decide(
-    config: LoadedConfig,
-    controls: Controls,
-    signal: AbortSignal,
-    seen: { at: number; reading: HostReading },
-  ) {
-    const { engine, identity } = this.#d;
-    const { at: now, reading } = seen;
+  /** The pure core on the observed values: each pool's image over its book, then decide(). */
+  #decide(config: LoadedConfig, controls: Controls, seen: Observation): Decision {
+    const { at: now, reading, pilots, present, use, policy } = seen;
     const { host } = reading;
-    const pilots = await engine.listPilots(identity.instance, { signal });
-    const present = new Set<string>();
-    for (const image of new Set(config.pools.map((p) => p.pilot.image)))
-      if (await engine.imagePresent(image, { signal })) present.add(image);
-    const use = await this.#d.observer.pilots(
-      pilots.map((p) => p.id),
-      now,
-      host.ncpus,
-    );
-    if (use?.priority) this.#priority = use.priority;
-    // idle priority asked for, but not what the kernel gives the pilots (read back from their own cgroups): the kill-based rule
-    const notIdle =
-      this.#d.idleProblem !== undefined || (this.#d.cgroupParent !== undefined && this.#priority?.enabled === false);
-    const resolved = resolvePolicy(config, host, notIdle ? 'total' : undefined);
-    const { maxDocksError } = resolved;
-    const io = this.#d.io;
-    const policy: Policy = io ? { ...resolved.policy, io: ioPolicy(config.settings, io.mechanism) } : resolved.policy;
     this.#policy = policy;
     const view = poolImages(this.#state, poolImagesOf(config, policy), present, now);
     const first = config.pools[0]?.name ?? '';
@@ -182,23 +150,22 @@ export class PassRunner {
       selfBusyPct: reading.selfBusyPct,
       ownWorkShare: ownWorkShare(this.#ownWorkMs, host.cpu?.intervalSec),
       jitter: this.#d.random(),
-      io: io?.take(pilots),
+      io: seen.io,
     });
     this.#state = decision.state;
-    const maxDocks = poolsOf(policy).reduce((sum, p) => sum + p.maxDocks, 0);
-    return { pilots, use, maxDocks: { value: maxDocks, error: maxDocksError }, decision };
+    return decision;
   }
 
-  /** Decides, carries the decision out, and settles. */
-  async #decideAndAct(
+  /** Carries the decision out, settles, and makes the record. */
+  async #act(
     config: LoadedConfig,
     controls: Controls,
     signals: LoopSignals,
-    seen: { at: number; reading: HostReading },
+    seen: Observation,
+    decision: Decision,
   ): Promise<PassRecord> {
     const { engine, identity, clock } = this.#d;
-    const signal = signals.abortSignal;
-    const { pilots, use, maxDocks, decision } = await this.#decide(config, controls, signal, seen);
+    const { pilots, use } = seen;
     const workStart = clock.monotonic();
     this.#ownWorkMs = 0;
     const outcome = await execute(decision.actions, pilots, this.#execContext(config, signals));
@@ -206,15 +173,17 @@ export class PassRunner {
     if (decision.actions.some((a) => a.kind !== 'exit')) this.#ownWorkMs = clock.monotonic() - workStart;
     for (const e of (await this.#d.io?.apply(decision.io, pilots)) ?? [])
       this.#d.logger.warn(`cannot limit the pilots' I/O: ${e}`);
-    const after = outcome.started || outcome.removed ? await engine.listPilots(identity.instance, { signal }) : pilots;
-    const mainMs = config.settings.main_sleep * 1000;
+    const after =
+      outcome.started || outcome.removed
+        ? await engine.listPilots(identity.instance, { signal: signals.abortSignal })
+        : pilots;
     const settled = settle(this.#state, decision, outcome, {
       image: firstImage(config),
-      pools: this.#policy ? poolImagesOf(config, this.#policy) : undefined,
+      pools: poolImagesOf(config, seen.policy),
       at: doneAt,
       controls,
       pilotsLeft: after.length,
-      mainMs,
+      mainMs: config.settings.main_sleep * 1000,
       memory: { usage: use?.memory, left: after.map((p) => p.id) },
     });
     this.#state = settled.state;
@@ -223,15 +192,9 @@ export class PassRunner {
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
     this.#engineFailures = 0;
     this.#status = decision.status;
+    const maxDocks = { value: poolsOf(seen.policy).reduce((sum, p) => sum + p.maxDocks, 0), error: seen.maxDocksError };
     return {
-      at: seen.at,
-      controls,
-      reading: seen.reading,
-      pilots: after,
-      use,
-      maxDocks,
-      decision,
-      outcome,
+      ...{ at: seen.at, controls, reading: seen.reading, pilots: after, use, maxDocks, decision, outcome },
       io: this.#d.io?.status(decision.io, after),
       status: this.#status,
       engineChange,
@@ -262,8 +225,7 @@ export class PassRunner {
     err: EngineError,
     seen: { at: number; controls: Controls; reading: HostReading; mainMs: number },
   ): PassRecord {
-    const delay =
-      retryDelay({ delaysMs: ENGINE_RETRY_DELAYS_MS, forever: true }, this.#engineFailures + 1) ?? seen.mainMs;
+    const delay = retryDelay({ delaysMs: RETRY_DELAYS_MS, forever: true }, this.#engineFailures + 1) ?? seen.mainMs;
     this.#engineFailures++;
     const engineChange = this.#status === 'waiting' ? undefined : { to: 'down' as const, statusCode: err.statusCode };
     this.#status = 'waiting';

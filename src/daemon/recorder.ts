@@ -12,7 +12,7 @@ import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
 import { hostSummary, pilotRows, poolSummary, type IoStatus, type StatusReport } from '../report/status.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../common/clock.ts';
 import type { PassRecord } from './pass.ts';
 import type { RunDir } from './run-dir.ts';
 import { poolsHash } from '../config/pools.ts';

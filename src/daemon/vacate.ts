@@ -5,7 +5,7 @@
  */
 import type { Vacate } from '../core/types.ts';
 import type { EnginePort } from '../engine/port.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../common/clock.ts';
 
 export interface VacateDeps {
   readonly engine: EnginePort;

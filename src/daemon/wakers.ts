@@ -1,8 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { EnginePort } from '../engine/port.ts';
-import { ENGINE_RETRY_DELAYS_MS, retryDelay } from '../engine/retry.ts';
+import { RETRY_DELAYS_MS, retryDelay } from '../common/retry.ts';
 import type { Logger } from '../report/logger.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../common/clock.ts';
 
 /** The things besides the clock that wake the control loop early. */
 
@@ -47,7 +47,7 @@ export async function watchEngineEvents(
       if (failures === 1) logger.debug(`engine event stream lost: ${(err as Error).message}`);
     }
     if (signal.aborted) break;
-    const ms = retryDelay({ delaysMs: ENGINE_RETRY_DELAYS_MS, forever: true }, failures + 1) ?? 3000;
+    const ms = retryDelay({ delaysMs: RETRY_DELAYS_MS, forever: true }, failures + 1) ?? 3000;
     await clock.sleep(Math.min(ms, 5000), signal).catch(() => undefined);
     wake();
   }

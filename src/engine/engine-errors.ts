@@ -51,3 +51,8 @@ export function engineError(op: string, err: unknown, suffix = ''): EngineError 
 export function short(id: string): string {
   return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id;
 }
+
+/** True for engine failures worth another try: the engine unreachable or timing out, or a server-side error. */
+export function isTransientEngineError(err: unknown): boolean {
+  return err instanceof EngineError && (err.unreachable || (err.statusCode ?? 0) >= 500);
+}

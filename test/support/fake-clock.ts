@@ -1,5 +1,5 @@
 /** A clock for unit tests: time moves only when the code under test sleeps. */
-import type { Clock } from '../../src/daemon/clock.ts';
+import type { Clock } from '../../src/common/clock.ts';
 
 export class FakeClock implements Clock {
   /** Every sleep asked for, in ms, in order. */

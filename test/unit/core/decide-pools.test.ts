@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../src/core/decide.ts';
-import { poolImages, settle } from '../../../src/core/settle.ts';
+import { poolImages } from '../../../src/core/decide-inputs.ts';
+import { settle } from '../../../src/core/settle.ts';
 import { splitIdle } from '../../../src/core/rules/share.ts';
 import type { Action, Decision, DecideInput, Pilot, Policy, PoolPolicy } from '../../../src/core/types.ts';
 import { basePolicy, input, NOW, pilot, S } from '../../support/decide-fixtures.ts';

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { ConfigError } from '../../../src/core/errors.ts';
 import type { HostSample } from '../../../src/core/types.ts';
 import { loadConfig, type LoadedConfig } from '../../../src/config/load.ts';
-import type { Clock } from '../../../src/daemon/clock.ts';
+import type { Clock } from '../../../src/common/clock.ts';
 import { ConfigReloader } from '../../../src/daemon/config-reloader.ts';
 import { Daemon } from '../../../src/daemon/daemon.ts';
 import { RunDir } from '../../../src/daemon/run-dir.ts';

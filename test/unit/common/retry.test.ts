@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { EngineError } from '../../../src/core/errors.ts';
-import { ENGINE_RETRY_DELAYS_MS, isTransientEngineError, withRetry } from '../../../src/engine/retry.ts';
-import type { Sleep } from '../../../src/engine/retry.ts';
+import type { Clock } from '../../../src/common/clock.ts';
+import { RETRY_DELAYS_MS, withRetry } from '../../../src/common/retry.ts';
+import { isTransientEngineError } from '../../../src/engine/engine-errors.ts';
+
+type Sleep = Clock['sleep'];
 
 /** A sleep that records what it was asked and returns at once. */
 function recordingSleep(): { sleep: Sleep; slept: number[] } {
@@ -37,7 +40,12 @@ describe('withRetry', () => {
     const { sleep, slept } = recordingSleep();
     const { fn, attempts } = failing(Array.from({ length: 6 }, unreachable), 'up');
     assert.equal(
-      await withRetry(fn, { delaysMs: [3, 6, 12], forever: true, isRetryable: isTransientEngineError, sleep }),
+      await withRetry(fn, {
+        delaysMs: [3, 6, 12],
+        forever: true,
+        isRetryable: isTransientEngineError,
+        clock: { sleep },
+      }),
       'up',
     );
     assert.deepEqual(slept, [3, 6, 12, 12, 12, 12]);
@@ -47,7 +55,7 @@ describe('withRetry', () => {
   it('returns the first success without sleeping', async () => {
     const { sleep, slept } = recordingSleep();
     const { fn, attempts } = failing([], 'ok');
-    assert.equal(await withRetry(fn, { delaysMs: [1, 2], isRetryable: () => true, sleep }), 'ok');
+    assert.equal(await withRetry(fn, { delaysMs: [1, 2], isRetryable: () => true, clock: { sleep } }), 'ok');
     assert.deepEqual(attempts, [1]);
     assert.deepEqual(slept, []);
   });
@@ -57,9 +65,9 @@ describe('withRetry', () => {
     const { fn, attempts } = failing([unreachable(), unreachable()], 42);
     const retries: [number, number][] = [];
     const result = await withRetry(fn, {
-      delaysMs: ENGINE_RETRY_DELAYS_MS,
+      delaysMs: RETRY_DELAYS_MS,
       isRetryable: isTransientEngineError,
-      sleep,
+      clock: { sleep },
       onRetry: (_err, attempt, delayMs) => retries.push([attempt, delayMs]),
     });
     assert.equal(result, 42);
@@ -76,7 +84,7 @@ describe('withRetry', () => {
     const errors = [1, 2, 3, 4, 5, 6].map((n) => new EngineError(`failure ${n}`, { statusCode: 500 }));
     const { fn, attempts } = failing([...errors], 'never');
     await assert.rejects(
-      withRetry(fn, { delaysMs: ENGINE_RETRY_DELAYS_MS, isRetryable: isTransientEngineError, sleep }),
+      withRetry(fn, { delaysMs: RETRY_DELAYS_MS, isRetryable: isTransientEngineError, clock: { sleep } }),
       errors[4],
     );
     assert.deepEqual(attempts, [1, 2, 3, 4, 5]);
@@ -87,7 +95,10 @@ describe('withRetry', () => {
     const { sleep, slept } = recordingSleep();
     const conflict = new EngineError('create pilot failed', { statusCode: 409 });
     const { fn, attempts } = failing([conflict], 'never');
-    await assert.rejects(withRetry(fn, { delaysMs: [1, 2, 3], isRetryable: isTransientEngineError, sleep }), conflict);
+    await assert.rejects(
+      withRetry(fn, { delaysMs: [1, 2, 3], isRetryable: isTransientEngineError, clock: { sleep } }),
+      conflict,
+    );
     assert.deepEqual(attempts, [1]);
     assert.deepEqual(slept, []);
   });
@@ -110,7 +121,7 @@ describe('withRetry', () => {
     };
     const { fn, attempts } = failing([unreachable(), unreachable()], 'never');
     await assert.rejects(
-      withRetry(fn, { delaysMs: [1000, 1000], isRetryable: () => true, signal: controller.signal, sleep }),
+      withRetry(fn, { delaysMs: [1000, 1000], isRetryable: () => true, signal: controller.signal, clock: { sleep } }),
       reason,
     );
     assert.equal(sleeping, true);
@@ -128,7 +139,7 @@ describe('withRetry', () => {
     };
     const { fn } = failing([unreachable()], 'never');
     await assert.rejects(
-      withRetry(fn, { delaysMs: [5], isRetryable: () => true, signal: controller.signal, sleep }),
+      withRetry(fn, { delaysMs: [5], isRetryable: () => true, signal: controller.signal, clock: { sleep } }),
       reason,
     );
     assert.equal(seen, controller.signal);
@@ -152,13 +163,13 @@ describe('withRetry', () => {
       return Promise.reject(unreachable());
     };
     await assert.rejects(
-      withRetry(fn, { delaysMs: [1], isRetryable: () => true, signal: controller.signal, sleep }),
+      withRetry(fn, { delaysMs: [1], isRetryable: () => true, signal: controller.signal, clock: { sleep } }),
       reason,
     );
     assert.deepEqual(slept, []);
   });
 
-  it('the default sleep is abortable', async () => {
+  it("the default clock (Node's timers) is abortable", async () => {
     const controller = new AbortController();
     const reason = new Error('stop now');
     const { fn } = failing([unreachable()], 'never');
@@ -171,27 +182,8 @@ describe('withRetry', () => {
     });
     await assert.rejects(pending, reason);
   });
-});
-
-describe('isTransientEngineError', () => {
-  it('is true for an unreachable engine and server errors', () => {
-    assert.equal(isTransientEngineError(unreachable()), true);
-    assert.equal(isTransientEngineError(new EngineError('x', { statusCode: 500 })), true);
-    assert.equal(isTransientEngineError(new EngineError('x', { statusCode: 503 })), true);
-  });
-
-  it('is false for client errors and for anything that is not an EngineError', () => {
-    assert.equal(isTransientEngineError(new EngineError('x', { statusCode: 404 })), false);
-    assert.equal(isTransientEngineError(new EngineError('x', { statusCode: 409 })), false);
-    assert.equal(isTransientEngineError(new EngineError('x')), false);
-    assert.equal(
-      isTransientEngineError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
-      false,
-    );
-    assert.equal(isTransientEngineError(undefined), false);
-  });
 
   it('keeps the delays of Plancton 0.6', () => {
-    assert.deepEqual(ENGINE_RETRY_DELAYS_MS, [3000, 6000, 12000, 24000]);
+    assert.deepEqual(RETRY_DELAYS_MS, [3000, 6000, 12000, 24000]);
   });
 });
