@@ -44,6 +44,10 @@ const skip = await requireHTCondor();
 const IDLE = 20;
 /** The startd checks its idle time every IDLE / 4 s (at least 5): the pilot leaves that much late at most. */
 const IDLE_CHECK = 5;
+/** The idle time of host A's pilots in the last case, whose jobs are pinned to them (config/htcondor.yaml's own). */
+const OWNER_IDLE = 1200;
+/** The file a gated job waits for in its pilot before its work (batch's `gate`); the test makes it. */
+const GATE = '/run/plancton-go';
 const VACATE = 5;
 /** stop_timeout: running jobs get 25 - VACATE - 5 (the pilot's margin) = 15 s after the stop signal. */
 const STOP_TIMEOUT = 25;
@@ -55,12 +59,17 @@ const CONFIG = readFileSync(resolve(ROOT, 'config/htcondor.yaml'), 'utf8');
 
 const expected = (n: number): string => createHash('sha256').update(`plancton-${n}`).digest('hex');
 
-/** A cluster of `n` jobs, each writing result.txt (its digest and its pilot's host name), sent back as result.<cluster tag>.<proc>.txt. */
-function batch(tag: string, n: number, seconds: number, extra: readonly string[] = []): string {
+/**
+ * A cluster of `n` jobs, each writing result.txt (its digest and its pilot's host name), sent back
+ * as result.<cluster tag>.<proc>.txt, then sleeping `seconds`; gated, only once GATE exists in its
+ * pilot (the test makes it there with `docker exec`).
+ */
+function batch(tag: string, n: number, seconds: number, extra: readonly string[] = [], gated = false): string {
+  const wait = gated ? `while [ ! -e ${GATE} ]; do sleep 1; done; ` : '';
   return (
     [
       'executable = /bin/sh',
-      `arguments = "-c 'printf plancton-%s $(Process) | sha256sum > result.txt; cat /proc/sys/kernel/hostname >> result.txt; sleep ${seconds}'"`,
+      `arguments = "-c 'printf plancton-%s $(Process) | sha256sum > result.txt; cat /proc/sys/kernel/hostname >> result.txt; ${wait}sleep ${seconds}'"`,
       'transfer_output_files = result.txt',
       `transfer_output_remaps = "result.txt = result.${tag}.$(Process).txt"`,
       `output = ${tag}.$(Process).out`,
@@ -76,12 +85,21 @@ function batch(tag: string, n: number, seconds: number, extra: readonly string[]
   );
 }
 
-/** A job pinned to the pilots of one Plancton host, through the slot ad's PLANCTON_HOST (editable later). */
-function pinned(tag: string, host: string, seconds: number): string {
-  return batch(tag, 1, seconds, [
-    `+PlanctonTarget = "${host}"`,
-    'requirements = TARGET.PLANCTON_HOST =?= MY.PlanctonTarget',
-  ]);
+/**
+ * A gated job pinned, through its PlanctonTarget (editable later with condor_qedit), to the pilots
+ * of one Plancton host (the slot ad's PLANCTON_HOST) or to one pilot (its PLANCTON_PILOT_ID).
+ */
+function pinned(tag: string, target: string, seconds: number): string {
+  return batch(
+    tag,
+    1,
+    seconds,
+    [
+      `+PlanctonTarget = "${target}"`,
+      'requirements = TARGET.PLANCTON_HOST =?= MY.PlanctonTarget || TARGET.PLANCTON_PILOT_ID =?= MY.PlanctonTarget',
+    ],
+    true,
+  );
 }
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -96,7 +114,7 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
   let jobsRun = 0;
 
   /** config/htcondor.yaml as it is, with the site's values (and quick test timings) from the environment. */
-  function envFor(key: 'a' | 'b'): Record<string, string> {
+  function envFor(key: 'a' | 'b', idle = IDLE): Record<string, string> {
     return {
       PLANCTON_INSTANCE_ID: instances[key],
       PLANCTON_HOSTNAME: hosts[key],
@@ -104,7 +122,7 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
       PLANCTON_DOCKER_NETWORK: pool.network,
       PLANCTON_DOCKER_ENV: JSON.stringify([
         `CONDOR_HOST=${pool.host}`,
-        `HTCONDOR_IDLE_TIMEOUT=${IDLE}`,
+        `HTCONDOR_IDLE_TIMEOUT=${idle}`,
         `HTCONDOR_VACATE_TIME=${VACATE}`,
         'HTCONDOR_DEADLINE_MARGIN=60',
       ]),
@@ -118,17 +136,20 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
       PLANCTON_MAIN_SLEEP: '1',
       PLANCTON_UPDATECONFIG: '5',
       // the test's own load (and whatever else this machine runs) must not make Plancton give
-      // the CPU back or hold pilots: the owner's turn is force-stop, below
+      // the CPU back, hold pilots or freeze them for the disk (seen: a pilot paused for the I/O
+      // of other tests, and an error logged when the freeze failed): the owner's turn is
+      // force-stop, below
       PLANCTON_GRACE_KILL: '600',
       PLANCTON_GRACE_SPAWN: '0',
       PLANCTON_PAUSE_MAX: '0',
       PLANCTON_OVERLOAD_MARGIN: '100',
+      PLANCTON_IO_MECHANISM: 'off',
       PLANCTON_LOG_LEVEL: 'debug',
     };
   }
 
-  function startDaemon(key: 'a' | 'b', dir?: string): DaemonProcess {
-    const d = new DaemonProcess(CONFIG, dir).start(envFor(key));
+  function startDaemon(key: 'a' | 'b', dir?: string, idle = IDLE): DaemonProcess {
+    const d = new DaemonProcess(CONFIG, dir).start(envFor(key, idle));
     daemons[key] = d;
     return d;
   }
@@ -159,6 +180,16 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
   };
   const ownerOf = (pilotId: string): 'a' | 'b' | undefined =>
     (['a', 'b'] as const).find((k) => events[k]?.starts().some((e) => e.pilotId === pilotId));
+  /** The container of host `key`'s pilot `pilotId`. */
+  const containerOf = async (key: 'a' | 'b', pilotId: string): Promise<string> => {
+    const id = [...(await pilotIdsOf(key))].find(([, p]) => p === pilotId)?.[0];
+    assert.ok(id, `host ${key} has a pilot ${pilotId}`);
+    return id;
+  };
+  /** Lets the gated job in pilot `pilotId` of host `key` do its work. */
+  const openGate = async (key: 'a' | 'b', pilotId: string): Promise<void> => {
+    await docker(['exec', await containerOf(key, pilotId), 'touch', GATE]);
+  };
 
   before(async () => {
     await buildHTCondorImage();
@@ -386,62 +417,102 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
   });
 
   it('the owner takes host A back mid-job: a job that fits stop_timeout finishes, the other is requeued and completes on host B', async (t) => {
-    // Two idle slots of host A first, then both jobs at once: the negotiator matches them to
-    // the two slots in one cycle (submitted one after the other, a schedd reuses one claim
-    // for both, and they run in turn on one pilot: seen).
-    // Host A's pilots may have found no work in the last case (the negotiator can place both of
-    // its jobs on host B): host A then backs off, one probe pilot at a time, and never shows two
-    // slots at once (a CI run waited 300 s for them). A daemon starts out of backoff: host A's is
-    // restarted, without its idle pilots, so that it starts both at once.
+    // When the owner takes host A back, each of its two pilots must be running one of the two
+    // jobs. Each step below waits on a fact (the engine's pilots and signals, HTCondor's slots and
+    // job states), none on a guess about timing, negotiation cycles or backoff:
+    //  - Host A may be backing off after the last case (its probes found no work when the
+    //    negotiator placed both jobs on host B), one probe pilot at a time. A daemon starts out of
+    //    backoff: host A's is restarted without its pilots, and starts both at once.
+    //  - Those pilots are removed with SIGKILL: their startds never withdraw their slot ads, which
+    //    the collector keeps, Unclaimed, for CLASSAD_LIFETIME (900 s). Seen (SchedLog,
+    //    NegotiatorLog): waiting for any two unclaimed slots of host A was met by the two stale
+    //    ones before the new pilots advertised; the negotiator matched both jobs to them (the
+    //    claims failed: "CCB server rejecting request ... no daemon is currently registered"),
+    //    ten seconds later one to a new pilot and one to a stale slot again; the other new pilot
+    //    left unclaimed after its IDLE s, and the second job ran after the first, on the same
+    //    claim: never both at once, the wait for them timed out. So the slots waited for are those
+    //    of pilots the engine runs now, and each job is pinned to one of them (PlanctonTarget = its
+    //    PLANCTON_PILOT_ID): no stale slot matches, and no job can follow the other on one claim.
+    //  - A pinned job waits for its pilot, which must not leave unclaimed before the negotiator
+    //    gets to it: host A's pilots get OWNER_IDLE s, more than this whole case lasts.
+    //  - Neither job can end before the stop reaches its pilot, however long the other took to
+    //    start: each waits for its gate, which the test opens once the engine has sent that pilot
+    //    its stop signal. The short job then has SHORT s of work left, within the RETIRE s its
+    //    pilot grants running jobs; the long one LONG s, more than RETIRE + VACATE.
+    const SHORT = RETIRE - 10;
+    const LONG = 45;
     const dirA = daemons.a!.dir;
     await daemons.a!.kill('SIGTERM');
     await removeByLabel(`org.plancton.instance=${instances.a}`);
-    startDaemon('a', dirA);
-    await waitFor(
-      'two unclaimed slots of host A',
+    startDaemon('a', dirA, OWNER_IDLE);
+    const [shortPilot = '', longPilot = ''] = await waitFor(
+      'two unclaimed slots of running pilots of host A',
       async () => {
+        const ids = await pilotIdsOf('a');
+        const live = (await running('a')).map((id) => ids.get(id) ?? '');
         const free = (await pool.slots()).filter(
           (s) =>
             s['PLANCTON_HOST'] === hosts.a &&
+            live.includes(String(s['PLANCTON_PILOT_ID'])) &&
             s['SlotType'] === 'Partitionable' &&
             s['State'] === 'Unclaimed' &&
             s['Cpus'] === 1,
         );
-        return free.length >= 2 ? true : undefined;
+        return free.length >= 2 ? free.map((s) => String(s['PLANCTON_PILOT_ID'])) : undefined;
       },
       300_000,
       1000,
     );
-    await pool.write('short.sub', pinned('short', hosts.a, RETIRE - 8));
-    await pool.write('long.sub', pinned('long', hosts.a, 45));
+    await pool.write('short.sub', pinned('short', shortPilot, SHORT));
+    await pool.write('long.sub', pinned('long', longPilot, LONG));
     const [short = NaN, long = NaN] = (
       await pool.run(['sh', '-c', 'condor_submit -terse short.sub && condor_submit -terse long.sub'])
     )
       .split('\n')
       .map((l) => Number(/^(\d+)\./.exec(l)?.[1]));
     assert.ok(Number.isInteger(short) && Number.isInteger(long), 'both jobs submitted');
+    const runsOn = (j: JobAd | undefined, pilot: string): boolean =>
+      j?.['JobStatus'] === 2 && pilotOfSlot(j['RemoteHost']) === pilot;
     await waitFor(
-      'both jobs running on host A',
+      'each job running on its own pilot of host A',
       async () => {
-        const ads = [...(await pool.jobs(short)), ...(await pool.jobs(long))];
-        return ads.length === 2 && ads.every((j) => j['JobStatus'] === 2) ? true : undefined;
+        const [s] = await pool.jobs(short);
+        const [l] = await pool.jobs(long);
+        return runsOn(s, shortPilot) && runsOn(l, longPilot) ? true : undefined;
       },
       300_000,
-      2000,
+      1000,
     ).catch(async (err: unknown) => {
       throw new Error(
-        `${(err as Error).message}: ${JSON.stringify([...(await pool.jobs(short)), ...(await pool.jobs(long))])}`,
+        `${(err as Error).message} (short on ${shortPilot}, long on ${longPilot}): ${JSON.stringify([...(await pool.jobs(short)), ...(await pool.jobs(long))])}`,
       );
     });
-    const longPilot = pilotOfSlot((await pool.jobs(long))[0]?.['RemoteHost']);
+    const containers = { short: await containerOf('a', shortPilot), long: await containerOf('a', longPilot) };
     const tStop = Date.now();
-    const r = await daemons.a!.cli('force-stop', '--timeout', '120');
+    // each gate opens at its own pilot's signal, whether Plancton stops the two at once or in turn
+    const openAtStop = async (pilot: string, container: string): Promise<{ signal: number; open: number }> => {
+      const signal = await waitFor(
+        `the owner's stop signal at pilot ${pilot}`,
+        () => events.a!.kills(tStop).find((e) => e.id === container && e.signal === 15),
+        120_000,
+        100,
+      );
+      await openGate('a', pilot);
+      return { signal: signal.at, open: Date.now() };
+    };
+    const [r, shortGate, longGate] = await Promise.all([
+      daemons.a!.cli('force-stop', '--timeout', '120'),
+      openAtStop(shortPilot, containers.short),
+      openAtStop(longPilot, containers.long),
+    ]);
     assert.equal(r.exitCode, 0, `force-stop: ${r.stdout} ${r.stderr}`);
     await daemons.a!.exited();
     assert.deepEqual(await running('a'), [], 'host A is given back: none of its pilots runs');
     const aEnds = events.a!.dies(tStop);
     t.diagnostic(
-      `force-stop of host A: its ${aEnds.length} pilot(s) ended after ${aEnds.map((e) => ((e.at - tStop) / 1000).toFixed(1)).join(' ')} s, exit codes ${aEnds.map((e) => e.exitCode).join(' ')}`,
+      `force-stop of host A: the stop signal reached the short and long jobs' pilots after ` +
+        `${((shortGate.signal - tStop) / 1000).toFixed(1)} and ${((longGate.signal - tStop) / 1000).toFixed(1)} s, their gates opened after ` +
+        `${((shortGate.open - tStop) / 1000).toFixed(1)} and ${((longGate.open - tStop) / 1000).toFixed(1)} s; its ${aEnds.length} pilot(s) ended after ${aEnds.map((e) => ((e.at - tStop) / 1000).toFixed(1)).join(' ')} s, exit codes ${aEnds.map((e) => e.exitCode).join(' ')}`,
     );
     assert.ok(
       aEnds.every((e) => e.exitCode === 0),
@@ -451,6 +522,9 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     const [shortAd] = await pool.completed(short, 1, 60_000);
     assert.equal(shortAd!['ExitCode'], 0, 'the job that fits in stop_timeout finished');
     assert.equal(shortAd!['NumJobStarts'], 1, '... in its first run (peaceful shutdown)');
+    t.diagnostic(
+      `the short job completed ${((Number(shortAd!['CompletionDate']) * 1000 - shortGate.signal) / 1000).toFixed(0)} s after its pilot's stop signal (${RETIRE} s allowed)`,
+    );
 
     const requeued = await waitFor(
       'the long job back in the queue',
@@ -463,6 +537,17 @@ describe('HTCondor pilots in a real pool', { skip, timeout: 25 * 60_000 }, () =>
     );
     assert.equal(requeued['NumJobStarts'], 1, 'vacated once');
     await pool.run(['condor_qedit', String(long), 'PlanctonTarget', `"${hosts.b}"`]);
+    const pilotB = await waitFor(
+      'the long job running on a pilot of host B',
+      async () => {
+        const [j] = await pool.jobs(long);
+        const pilot = pilotOfSlot(j?.['RemoteHost']);
+        return j?.['JobStatus'] === 2 && ownerOf(pilot) === 'b' ? pilot : undefined;
+      },
+      300_000,
+      1000,
+    );
+    await openGate('b', pilotB);
     const [longAd] = await pool.completed(long, 1, 300_000);
     assert.equal(longAd!['ExitCode'], 0, 'the requeued job completed');
     const finalPilot = pilotOfSlot(longAd!['LastRemoteHost'] ?? longAd!['RemoteHost']);
