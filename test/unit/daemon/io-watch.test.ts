@@ -7,7 +7,7 @@ import { IO_POLL_FAST_MS } from '../../../src/core/rules/io.ts';
 import { IO_WATCH_MS, IoWatch } from '../../../src/daemon/io-watch.ts';
 import type { IoMeter } from '../../../src/host/io-meter.ts';
 import { IoAccounting } from '../../../src/host/io-accounting.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -227,5 +227,40 @@ describe('IoWatch', () => {
     const seeing = new IoWatch({ mechanism: 'pause', detail: 'd' }, fakeMeter([]), counted(true));
     await seeing.ensureCounted();
     assert.equal(seeing.mechanism, 'pause');
+  });
+
+  it('a disk that appears later gets its counting switched on at the reading that finds it (cgroup v1)', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const root = mkdtempSync(join(tmpdir(), 'plancton-io-watch-v1-'));
+    mkdirSync(join(root, 'blkio'));
+    // the kernel counts vda already; sdb, when it comes, is not listed
+    writeFileSync(join(root, 'blkio', 'blkio.throttle.io_serviced'), '254:0 Read 0\n254:0 Write 0\nTotal 0\n');
+    const meter = fakeMeter([reading(3), reading(3)]);
+    const w = new IoWatch(
+      { mechanism: 'pause', detail: 'd' },
+      meter,
+      new IoAccounting({ cgroupRoot: root, cgroupVersion: '1' }),
+    );
+    await w.ensureCounted();
+    assert.deepEqual(w.metering.counted, ['vda']);
+    const rule = join(root, 'blkio', 'blkio.throttle.read_bps_device');
+    assert.equal(existsSync(rule), false, 'nothing written for a counted disk');
+    w.take([pilot('a')]);
+    w.start(
+      () => policy,
+      () => undefined,
+      () => false,
+    );
+    (meter.devices as Map<string, string>).set('8:16', 'sdb');
+    mock.timers.tick(IO_WATCH_MS);
+    await settle();
+    assert.equal(readFileSync(rule, 'utf8'), '8:16 0\n', 'the no-op rule for the new disk');
+    assert.deepEqual(w.metering.counted, ['vda']);
+    assert.deepEqual(
+      w.metering.blind.map((b) => b.disk),
+      ['sdb'],
+      'still unlisted by the fixture kernel: blind, and said',
+    );
+    w.close();
   });
 });
