@@ -178,7 +178,6 @@ export class PassRunner {
         ? await engine.listPilots(identity.instance, { signal: signals.abortSignal })
         : pilots;
     const settled = settle(this.#state, decision, outcome, {
-      image: firstImage(config),
       pools: poolImagesOf(config, seen.policy),
       at: doneAt,
       controls,

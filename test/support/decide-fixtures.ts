@@ -1,4 +1,6 @@
 /** Shared fixtures for the decide() tables. */
+import type { PoolImages } from '../../src/core/decide-inputs.ts';
+import { poolsOf } from '../../src/core/pools.ts';
 import type { Action, DecideInput, Pilot, PilotState, Policy } from '../../src/core/types.ts';
 
 export const S = 1000;
@@ -29,6 +31,9 @@ export const basePolicy: Policy = {
   backoffMaxMs: 600 * S,
   noWorkUptimeMs: 0,
 };
+
+/** The pools of `basePolicy` and their image, as settle() books pulls by. */
+export const basePools: PoolImages = { pools: poolsOf(basePolicy), images: { default: 'busybox' } };
 
 export function pilot(n: number, state: PilotState = 'running', startedAgoSec = 100): Pilot {
   return {

@@ -274,8 +274,8 @@ describe('pools: image bookkeeping per pool', () => {
     assert.deepEqual(view.images.workqueue, { name: 'wq', present: false });
     assert.deepEqual(view.state, { image: { lastPulledName: 'htc', lastPullOkAt: NOW } });
     const d = decide(at({ images: view.images, state: view.state }));
-    const ctx = { image: 'htc', at: NOW + S, controls: input().controls, pilotsLeft: 0, mainMs: 30 * S, pools };
-    const after = settle(d.state, d, { started: 0, removed: 0, pulled: true }, ctx);
+    const ctx = { at: NOW + S, controls: input().controls, pilotsLeft: 0, mainMs: 30 * S, pools };
+    const after = settle(d.state, d, { started: 0, removed: 0, pulls: { wq: true } }, ctx);
     assert.deepEqual(after.state.pools?.workqueue?.image, {
       lastPulledName: 'wq',
       lastPullOkAt: NOW + S,
