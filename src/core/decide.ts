@@ -86,7 +86,7 @@ export function decide(input: DecideInput): Decision {
       ownerBusyPct: cpu.cpu.ownerBusyPct,
       ownerDisturbed: cpu.ownerDisturbed,
       memoryLow: memory.low,
-      backoffLevel: plan.state.backoff?.level ?? 0,
+      backoffLevel: fit.pools?.[0]?.backoffLevel ?? 0,
     },
   };
 }
@@ -112,7 +112,7 @@ function backOff(plan: Plan, input: DecideInput, ended: readonly Pilot[], live: 
   const endedBy = pilotsByPool(ended, plan.pools).byPool;
   const liveBy = pilotsByPool(live, plan.pools).byPool;
   for (const pool of plan.pools) {
-    const prev = poolStateOf(input.state, plan.pools, pool.name).backoff;
+    const prev = poolStateOf(input.state, pool.name).backoff;
     const own = poolPolicy(input.policy, pool);
     const mine = (m: Map<string, Pilot[]>): Pilot[] => m.get(pool.name) ?? [];
     const backoff = nextBackoff(prev, mine(endedBy), mine(liveBy), own, input.now, input.jitter ?? 0.5);

@@ -68,12 +68,8 @@ export function pilotsByPool(
   return { byPool, orphans };
 }
 
-/**
- * What a pool remembers. The first pool's backoff and image book are where a single-pool
- * configuration has always kept them (`state.backoff`, `state.image`); the others' under `state.pools`.
- */
-export function poolStateOf(state: PolicyState, pools: readonly PoolPolicy[], name: string): PoolState {
-  if (name === pools[0]?.name) return { backoff: state.backoff, image: state.image };
+/** What a pool remembers. */
+export function poolStateOf(state: PolicyState, name: string): PoolState {
   return state.pools?.[name] ?? {};
 }
 
@@ -84,11 +80,8 @@ export function withPoolState(
   name: string,
   patch: Partial<PoolState>,
 ): PolicyState {
-  if (name === pools[0]?.name) return forgetGone({ ...state, ...patch }, pools);
-  const next = { ...poolStateOf(state, pools, name), ...patch };
-  const kept = Object.entries(state.pools ?? {}).filter(
-    ([n]) => n !== name && pools.some((p, i) => i > 0 && p.name === n),
-  );
+  const next = { ...poolStateOf(state, name), ...patch };
+  const kept = Object.entries(state.pools ?? {}).filter(([n]) => n !== name && pools.some((p) => p.name === n));
   const entries = next.backoff === undefined && next.image === undefined ? kept : [...kept, [name, next] as const];
   return withPools(state, entries);
 }
@@ -98,13 +91,4 @@ function withPools(state: PolicyState, entries: ReadonlyArray<readonly [string, 
   const rest: { -readonly [K in keyof PolicyState]: PolicyState[K] } = { ...state };
   delete rest.pools;
   return entries.length > 0 ? { ...rest, pools: Object.fromEntries(entries) } : rest;
-}
-
-/** `state` without the memory of pools no longer configured. */
-function forgetGone(state: PolicyState, pools: readonly PoolPolicy[]): PolicyState {
-  if (state.pools === undefined) return state;
-  return withPools(
-    state,
-    Object.entries(state.pools).filter(([n]) => pools.some((p, i) => i > 0 && p.name === n)),
-  );
 }

@@ -41,7 +41,7 @@ function bookPulls(
     const image = pools.images[pool.name];
     if (image === undefined || !pulled.has(image)) continue;
     const ok = outcome.pulls[image] === true;
-    const book = poolStateOf(next, pools.pools, pool.name).image ?? {};
+    const book = poolStateOf(next, pool.name).image ?? {};
     next = withPoolState(next, pools.pools, pool.name, { image: pulledBook(book, image, ok, at) });
   }
   return next;

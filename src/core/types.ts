@@ -188,18 +188,11 @@ export interface PolicyState {
   readonly memoryLow?: boolean | undefined;
   /** When each paused pilot was paused (by id). */
   readonly pausedAt?: Readonly<Record<string, number>> | undefined;
-  /**
-   * Start backoff after pilots that found no work: `since` is when it began (pilots started
-   * after it are probes), no start before `until`.
-   */
-  readonly backoff?: { readonly level: number; readonly until: number; readonly since: number } | undefined;
   /** The owner's CPU (percent) from the last reading not disturbed by the daemon's own engine work, and when it was taken. */
   readonly owner?: { readonly pct: number; readonly at: number } | undefined;
   /** The I/O rule's memory (rules/io.ts). */
   readonly io?: IoState | undefined;
-  /** What is known of the pilot image's pulls (see settle.ts): kept here, not beside the state in the shell. */
-  readonly image?: ImageBook | undefined;
-  /** The backoff and image book of the pools after the first, by name (the first pool's are `backoff` and `image`). */
+  /** Each pool's backoff and image book, by pool name (pools no longer configured are forgotten). */
   readonly pools?: Readonly<Record<string, PoolState>> | undefined;
   /**
    * Pilots removed to free memory whose memory may not show in MemAvailable yet (by id), set by
@@ -208,9 +201,20 @@ export interface PolicyState {
   readonly memoryFreed?: Readonly<Record<string, FreedMemory>> | undefined;
 }
 
+/**
+ * Start backoff after pilots that found no work: `since` is when it began (pilots started
+ * after it are probes), no start before `until`.
+ */
+export interface Backoff {
+  readonly level: number;
+  readonly until: number;
+  readonly since: number;
+}
+
 /** What a pool remembers between passes. */
 export interface PoolState {
-  readonly backoff?: PolicyState['backoff'];
+  readonly backoff?: Backoff | undefined;
+  /** What is known of the pool's image's pulls (see settle.ts): kept here, not beside the state in the shell. */
   readonly image?: ImageBook | undefined;
 }
 
@@ -303,7 +307,8 @@ export interface DecideInput {
   readonly host: HostSample;
   readonly pilots: readonly Pilot[];
   readonly controls: Controls;
-  readonly image: ImageStatus;
+  /** Each pool's image, by pool name. */
+  readonly images: Readonly<Record<string, ImageStatus>>;
   readonly state: PolicyState;
   /** CPU the pilots used over the last interval, in percent of the whole host (cgroup accounting); undefined when unknown. */
   readonly pilotsBusyPct?: number | undefined;
@@ -320,8 +325,6 @@ export interface DecideInput {
   readonly jitter?: number | undefined;
   /** The owner's and the pilots' I/O since the last pass; undefined: unknown. */
   readonly io?: IoReading | undefined;
-  /** Each pool's image, by pool name; a pool absent here uses `image`. */
-  readonly images?: Readonly<Record<string, ImageStatus>> | undefined;
 }
 
 /** The start arithmetic of one pool, for status and reporters. */

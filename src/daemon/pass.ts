@@ -23,7 +23,6 @@ import type { Clock } from '../common/clock.ts';
 import type { IoWatch } from './io-watch.ts';
 import { execute } from './executor.ts';
 import type { LoopSignals } from './loop-signals.ts';
-import { firstPool } from '../config/pools.ts';
 import { PassObserver, type ObserveDeps, type Observation } from './observe.ts';
 
 /** What a pass observes through (ObserveDeps) and acts with. */
@@ -135,14 +134,12 @@ export class PassRunner {
     const { host } = reading;
     this.#policy = policy;
     const view = poolImages(this.#state, poolImagesOf(config, policy), present, now);
-    const first = config.pools[0]?.name ?? '';
     const decision = decide({
       now,
       policy,
       host,
       pilots,
       controls,
-      image: view.images[first] ?? { name: firstImage(config), present: present.has(firstImage(config)) },
       images: view.images,
       state: view.state,
       pilotsBusyPct: use?.totalPct,
@@ -245,9 +242,4 @@ export class PassRunner {
 /** The pools of the policy and each one's image, from the configuration they were resolved from. */
 function poolImagesOf(config: LoadedConfig, policy: Policy): PoolImages {
   return { pools: poolsOf(policy), images: Object.fromEntries(config.pools.map((p) => [p.name, p.pilot.image])) };
-}
-
-/** The first pool's image (a configuration has at least one pool). */
-function firstImage(config: LoadedConfig): string {
-  return firstPool(config.pools).pilot.image;
 }

@@ -51,6 +51,7 @@ export function pilot(n: number, state: PilotState = 'running', startedAgoSec = 
 export function input(over: Partial<DecideInput> & { busy?: number | undefined; ncpus?: number } = {}): DecideInput {
   const { busy: busyGiven, ncpus = 8, ...rest } = over;
   const busy = 'busy' in over ? busyGiven : 0;
+  const image = { name: 'busybox', present: true, lastPulledName: 'busybox', lastPullOkAt: NOW - S };
   return {
     now: NOW,
     policy: basePolicy,
@@ -62,7 +63,7 @@ export function input(over: Partial<DecideInput> & { busy?: number | undefined; 
     },
     pilots: [],
     controls: { drain: false, drainStop: false, forceStop: false },
-    image: { name: 'busybox', present: true, lastPulledName: 'busybox', lastPullOkAt: NOW - S },
+    images: Object.fromEntries(poolsOf(rest.policy ?? basePolicy).map((p) => [p.name, image])),
     state: {},
     ...rest,
   };

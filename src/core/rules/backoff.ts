@@ -1,6 +1,4 @@
-import { EXIT_NO_WORK, type Pilot, type Policy, type PolicyState } from '../types.ts';
-
-type Backoff = NonNullable<PolicyState['backoff']>;
+import { EXIT_NO_WORK, type Backoff, type Pilot, type Policy } from '../types.ts';
 
 /** How an ended pilot's run counts for the pilot contract. */
 export function outcomeOf(p: Pilot, policy: Policy): 'worked' | 'no-work' | 'neutral' {

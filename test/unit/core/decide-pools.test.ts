@@ -108,7 +108,7 @@ describe('pools: work-conserving', () => {
     const ended = pilots.map((p) => (p.id === 'workqueue-9' ? { ...p, exitCode: 75, finishedAt: NOW - S } : p));
     const d = decide(at({ pilots: ended }));
     assert.equal(d.state.pools?.workqueue?.backoff?.level, 1);
-    assert.equal(d.state.backoff, undefined, "the first pool's backoff is untouched");
+    assert.equal(d.state.pools?.htcondor?.backoff, undefined, "the first pool's backoff is untouched");
     assert.deepEqual(starts(d), { htcondor: 1 }, 'the ended pilot is replaced by one of the pool that has work');
   });
 
@@ -272,7 +272,7 @@ describe('pools: image bookkeeping per pool', () => {
     const pools = { pools: two.pools ?? [], images: { htcondor: 'htc', workqueue: 'wq' } };
     const view = poolImages({}, pools, new Set(['htc']), NOW);
     assert.deepEqual(view.images.workqueue, { name: 'wq', present: false });
-    assert.deepEqual(view.state, { image: { lastPulledName: 'htc', lastPullOkAt: NOW } });
+    assert.deepEqual(view.state, { pools: { htcondor: { image: { lastPulledName: 'htc', lastPullOkAt: NOW } } } });
     const d = decide(at({ images: view.images, state: view.state }));
     const ctx = { at: NOW + S, controls: input().controls, pilotsLeft: 0, mainMs: 30 * S, pools };
     const after = settle(d.state, d, { started: 0, removed: 0, pulls: { wq: true } }, ctx);
@@ -281,6 +281,6 @@ describe('pools: image bookkeeping per pool', () => {
       lastPullOkAt: NOW + S,
       lastPullAttemptAt: NOW + S,
     });
-    assert.deepEqual(after.state.image, { lastPulledName: 'htc', lastPullOkAt: NOW });
+    assert.deepEqual(after.state.pools?.htcondor?.image, { lastPulledName: 'htc', lastPullOkAt: NOW });
   });
 });

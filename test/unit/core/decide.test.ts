@@ -91,7 +91,7 @@ describe('decide: starting pilots (0.6 fit rule)', () => {
   });
 
   it('image missing: pull, and no start until it is present', () => {
-    const d = decide(input({ image: { name: 'busybox', present: false } }));
+    const d = decide(input({ images: { default: { name: 'busybox', present: false } } }));
     assert.deepEqual(kinds(d.actions), ['pull']);
     assert.equal(d.fit.blocked, 'image-missing');
   });
@@ -202,7 +202,11 @@ describe('decide: controls', () => {
   const ctl = (c: Partial<DecideInput['controls']>) => ({ drain: false, drainStop: false, forceStop: false, ...c });
   it('drain: no starts, no pulls, pilots keep running, status draining', () => {
     const d = decide(
-      input({ pilots: [pilot(1)], controls: ctl({ drain: true }), image: { name: 'busybox', present: false } }),
+      input({
+        pilots: [pilot(1)],
+        controls: ctl({ drain: true }),
+        images: { default: { name: 'busybox', present: false } },
+      }),
     );
     assert.deepEqual(d.actions, []);
     assert.equal(d.status, 'draining');

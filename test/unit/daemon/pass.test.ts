@@ -184,19 +184,22 @@ describe('settle: what the core makes of a pass once carried out', () => {
   const ctx = { pools: basePools, at: 5000, controls, pilotsLeft: 1, mainMs: 30_000 };
 
   it('an image present before any pull counts as pulled now; a failed pull keeps the last good one', () => {
-    const view = imageView({}, 'busybox', true, 1000);
+    const view = imageView(undefined, 'busybox', true, 1000);
     assert.deepEqual(view.image, { name: 'busybox', present: true, lastPulledName: 'busybox', lastPullOkAt: 1000 });
+    const state = { pools: { default: { image: view.book } } };
     const pulled = decision({}, [{ kind: 'pull', image: 'busybox' }]);
     assert.deepEqual(
-      settle(view.state, pulled, { started: 0, removed: 0, pulls: { busybox: false } }, ctx).state.image,
+      settle(state, pulled, { started: 0, removed: 0, pulls: { busybox: false } }, ctx).state.pools?.default?.image,
       {
         lastPulledName: 'busybox',
         lastPullOkAt: 1000,
         lastPullAttemptAt: 5000,
       },
     );
-    assert.deepEqual(settle(view.state, pulled, { started: 0, removed: 0, pulls: { busybox: true } }, ctx), {
-      state: { image: { lastPulledName: 'busybox', lastPullOkAt: 5000, lastPullAttemptAt: 5000 } },
+    assert.deepEqual(settle(state, pulled, { started: 0, removed: 0, pulls: { busybox: true } }, ctx), {
+      state: {
+        pools: { default: { image: { lastPulledName: 'busybox', lastPullOkAt: 5000, lastPullAttemptAt: 5000 } } },
+      },
       nextMs: 0,
     });
   });
