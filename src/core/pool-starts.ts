@@ -3,7 +3,7 @@
  * under max_docks, its backoff), and the idle CPU divided among the claims by share (rules/share.ts).
  */
 import { vacateOf, type Plan } from './plan.ts';
-import { pilotsByPool, poolPolicy, poolStateOf } from './pools.ts';
+import { pilotsByPool, poolStateOf } from './pools.ts';
 import { probes } from './rules/backoff.ts';
 import type { CpuView } from './rules/cpu.ts';
 import { pullDue } from './rules/pull.ts';
@@ -98,15 +98,14 @@ export function planStarts(
   plan.pools.forEach((pool, i) => {
     const count = counts[i] ?? 0;
     if (count <= 0) return;
-    const own = poolPolicy(policy, pool);
     plan.actions.push({
       kind: 'start',
       count,
       concurrency: Math.max(1, Math.min(count, policy.docksPerLoop)),
-      ttlMs: own.maxTtlMs,
-      stopTimeoutSec: own.stopTimeoutSec,
+      ttlMs: pool.maxTtlMs,
+      stopTimeoutSec: pool.stopTimeoutSec,
       pool: pool.name,
-      vacate: vacateOf(own),
+      vacate: vacateOf(pool),
     });
   });
   const toStart = fits.reduce((sum, f) => sum + f.toStart, 0);

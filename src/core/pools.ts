@@ -1,47 +1,18 @@
 /**
- * Pools of pilots sharing one host: which pool a pilot belongs to, each pool's view of the policy
- * and of the state. A configuration without pools is one pool, `default`, made of the top-level
- * values, so that every decision about it is the one a single-pool Plancton made.
+ * Pools of pilots sharing one host: which pool a pilot belongs to, and each pool's memory in the
+ * state. A configuration without pools is one pool, `default`, made of the top-level values (the
+ * configuration makes it), so that every decision about it is the one a single-pool Plancton made.
  */
-import type { Pilot, Policy, PolicyState, PoolPolicy, PoolState } from './types.ts';
+import type { Pilot, PolicyState, PoolPolicy, PoolState } from './types.ts';
 
 /** The name of the one pool of a configuration without `pools`. */
 export const DEFAULT_POOL = 'default';
 
-/** The pools in force, in the configuration's order (never empty). */
-export function poolsOf(policy: Policy): readonly PoolPolicy[] {
-  if (policy.pools && policy.pools.length > 0) return policy.pools;
-  return [
-    {
-      name: DEFAULT_POOL,
-      share: 1,
-      maxDocks: policy.maxDocks,
-      cpusPerDock: policy.cpusPerDock,
-      maxTtlMs: policy.maxTtlMs,
-      stopTimeoutSec: policy.stopTimeoutSec,
-      stopSignal: policy.stopSignal,
-      stopCommand: policy.stopCommand,
-      backoffBaseMs: policy.backoffBaseMs,
-      backoffMaxMs: policy.backoffMaxMs,
-      noWorkUptimeMs: policy.noWorkUptimeMs,
-    },
-  ];
-}
-
-/** The policy as one pool sees it: the host's values, the pool's own over them. */
-export function poolPolicy(policy: Policy, pool: PoolPolicy): Policy {
-  return {
-    ...policy,
-    maxDocks: pool.maxDocks,
-    cpusPerDock: pool.cpusPerDock,
-    maxTtlMs: pool.maxTtlMs,
-    stopTimeoutSec: pool.stopTimeoutSec,
-    stopSignal: pool.stopSignal,
-    stopCommand: pool.stopCommand,
-    backoffBaseMs: pool.backoffBaseMs,
-    backoffMaxMs: pool.backoffMaxMs,
-    noWorkUptimeMs: pool.noWorkUptimeMs,
-  };
+/** The first pool: the one of pilots without a pool label (a policy has at least one). */
+export function firstOf(pools: readonly PoolPolicy[]): PoolPolicy {
+  const [first] = pools;
+  if (!first) throw new Error('a policy has at least one pool');
+  return first;
 }
 
 /**

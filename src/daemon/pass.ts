@@ -7,7 +7,6 @@
 import { decide, isLive } from '../core/decide.ts';
 import { memoryOnItsWay } from '../core/rules/memory.ts';
 import type { EngineError } from '../core/errors.ts';
-import { poolsOf } from '../core/pools.ts';
 import { ownWorkShare, poolImages, type PoolImages } from '../core/decide-inputs.ts';
 import { settle, type PassOutcome } from '../core/settle.ts';
 import type { Controls, DaemonStatus, Decision, Pilot, Policy, PolicyState } from '../core/types.ts';
@@ -188,7 +187,7 @@ export class PassRunner {
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
     this.#engineFailures = 0;
     this.#status = decision.status;
-    const maxDocks = { value: poolsOf(seen.policy).reduce((sum, p) => sum + p.maxDocks, 0), error: seen.maxDocksError };
+    const maxDocks = { value: seen.policy.pools.reduce((sum, p) => sum + p.maxDocks, 0), error: seen.maxDocksError };
     return {
       ...{ at: seen.at, controls, reading: seen.reading, pilots: after, use, maxDocks, decision, outcome },
       io: this.#d.io?.status(decision.io, after),
@@ -241,5 +240,5 @@ export class PassRunner {
 
 /** The pools of the policy and each one's image, from the configuration they were resolved from. */
 function poolImagesOf(config: LoadedConfig, policy: Policy): PoolImages {
-  return { pools: poolsOf(policy), images: Object.fromEntries(config.pools.map((p) => [p.name, p.pilot.image])) };
+  return { pools: policy.pools, images: Object.fromEntries(config.pools.map((p) => [p.name, p.pilot.image])) };
 }

@@ -2,11 +2,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../src/core/decide.ts';
-import type { Backoff, DecideInput, Pilot, Policy, PolicyState } from '../../../src/core/types.ts';
-import { basePolicy, input, kinds, NOW, pilot, S } from '../../support/decide-fixtures.ts';
+import type { Backoff, DecideInput, Pilot, PolicyState } from '../../../src/core/types.ts';
+import {
+  basePolicy,
+  input,
+  kinds,
+  NOW,
+  pilot,
+  S,
+  type FlatPolicy,
+  type InputOver,
+} from '../../support/decide-fixtures.ts';
 
-const owner: Policy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5 };
-const withPolicy = (p: Partial<Policy>, rest: Parameters<typeof input>[0] = {}): DecideInput =>
+const owner: FlatPolicy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5 };
+const withPolicy = (p: Partial<FlatPolicy>, rest: InputOver = {}): DecideInput =>
   input({ ...rest, policy: { ...owner, ...p } });
 const paused = (n: number, ago = 100): Pilot => pilot(n, 'paused', ago);
 
@@ -338,7 +347,7 @@ describe('pause, resume, vacate', () => {
 });
 
 describe('memory pressure', () => {
-  const mem = (availableBytes: number, psi?: number): Partial<DecideInput> => ({
+  const mem = (availableBytes: number, psi?: number): Partial<Omit<DecideInput, 'policy'>> => ({
     host: {
       at: NOW,
       ncpus: 8,
@@ -385,11 +394,16 @@ describe('memory pressure', () => {
   });
   describe('how many go in one pass: the youngest, until their memory covers what is missing to the floor', () => {
     const three = [pilot(1, 'running', 300), pilot(2, 'running', 200), pilot(3, 'running', 100)];
-    const usage = (gb: Record<string, number>): Partial<DecideInput> => ({
+    const usage = (gb: Record<string, number>): Partial<Omit<DecideInput, 'policy'>> => ({
       pilotMemoryBytes: new Map(Object.entries(gb).map(([id, g]) => [id, g * 1e9])),
     });
     /** The memory removals with MemAvailable `available` GB under a floor of `floor` GB. */
-    const memoryRemovals = (extra: Partial<DecideInput>, floor: number, available: number, psi?: number): string[] =>
+    const memoryRemovals = (
+      extra: Partial<Omit<DecideInput, 'policy'>>,
+      floor: number,
+      available: number,
+      psi?: number,
+    ): string[] =>
       kinds(
         decide({
           ...withPolicy({ ...pol, memFloorBytes: floor * 1e9 }, { pilots: three }),

@@ -5,11 +5,11 @@ import { decide } from '../../../src/core/decide.ts';
 import { poolImages } from '../../../src/core/decide-inputs.ts';
 import { settle } from '../../../src/core/settle.ts';
 import { splitIdle } from '../../../src/core/rules/share.ts';
-import type { Action, Decision, DecideInput, Pilot, Policy, PoolPolicy } from '../../../src/core/types.ts';
-import { basePolicy, input, NOW, pilot, S } from '../../support/decide-fixtures.ts';
+import type { Action, Decision, DecideInput, Pilot, PoolPolicy } from '../../../src/core/types.ts';
+import { basePolicy, input, NOW, pilot, S, type FlatPolicy, type InputOver } from '../../support/decide-fixtures.ts';
 
 // the owner rule on 10 CPUs with 1-CPU pilots: 100 + (10 - 5) = 105% -> 10 slots when the owner is idle
-const owner: Policy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5, docksPerLoop: 4 };
+const owner: FlatPolicy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5, docksPerLoop: 4 };
 const pool = (name: string, share: number, over: Partial<PoolPolicy> = {}): PoolPolicy => ({
   name,
   share,
@@ -30,7 +30,7 @@ const htc = pool('htcondor', 70, {
   stopCommand: ['condor_off', '-peaceful'],
 });
 const wq = pool('workqueue', 30, { stopTimeoutSec: 20 });
-const two: Policy = { ...owner, pools: [htc, wq] };
+const two: FlatPolicy = { ...owner, pools: [htc, wq] };
 
 /** A pilot of `pool`, started `ago` seconds ago. */
 const of = (pool: string, n: number, state: Pilot['state'] = 'running', ago = 100): Pilot => ({
@@ -41,7 +41,7 @@ const of = (pool: string, n: number, state: Pilot['state'] = 'running', ago = 10
 });
 const many = (pool: string, count: number, from = 0): Pilot[] =>
   Array.from({ length: count }, (_, i) => of(pool, from + i, 'running', 1000 + from + i));
-const at = (over: Partial<DecideInput> & { busy?: number }, policy: Policy = two): DecideInput =>
+const at = (over: InputOver, policy: FlatPolicy = two): DecideInput =>
   input({ ncpus: 10, busy: 0, pilotsBusyPct: 0, ...over, policy });
 const starts = (d: Decision): Record<string, number> =>
   Object.fromEntries(d.actions.flatMap((a: Action) => (a.kind === 'start' ? [[a.pool ?? '', a.count]] : [])));
@@ -221,7 +221,8 @@ describe('pools: adoption and removal', () => {
       removes.map((a) => [a.id, a.reason, a.stopFirst, a.vacate]),
       [
         ['old-2', 'pool-removed', true, { graceSec: 45, signal: 'SIGUSR1', command: ['/bin/drain'] }],
-        ['older-3', 'pool-removed', true, { graceSec: 10, signal: 'SIGTERM', command: [] }],
+        // no readable stop label: the first pool's stop settings (there are no others beside the pools')
+        ['older-3', 'pool-removed', true, { graceSec: 300, signal: 'SIGQUIT', command: ['condor_off', '-peaceful'] }],
       ],
     );
     assert.equal(fitOf(d, 'htcondor')?.running, 1, 'the unlabelled pilot counts in the first pool');

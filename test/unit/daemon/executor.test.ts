@@ -43,6 +43,7 @@ const start = (count: number, concurrency: number): Action => ({
   ttlMs: 3_600_000,
   stopTimeoutSec: 25,
   pool: 'default',
+  vacate: { graceSec: 25, signal: 'SIGTERM', command: [] },
 });
 
 describe('executor: carries out resolved actions, reads no setting', () => {
