@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { compileExpression, type CompiledExpression } from './expression/expression.ts';
-import { pilotShape, stopCommandOf, type PilotShape } from './pilot-shape.ts';
+import { pilotShape, type PilotShape } from './pilot-shape.ts';
 import { envName, KEYS, newConfig, PILOT_KEYS, POOL_KEYS, type Settings } from './schema/keys.ts';
 import { checkInfluxUrls } from './schema/influx-url.ts';
 import { isLoopback, parseListenAddress } from './schema/listen-address.ts';
@@ -20,8 +20,6 @@ export type Origin = 'default' | 'file' | 'env' | 'arg';
 /** A validated configuration and what was learned while loading it. */
 export interface LoadedConfig {
   readonly settings: Readonly<Settings>;
-  /** The top level's max_docks (each pool has its own, in `pools`). */
-  readonly maxDocks: CompiledExpression;
   readonly warnings: readonly string[];
   /** Human-readable origin of the file part: a path, or `defaults` when there was no file. */
   readonly source: string;
@@ -30,8 +28,6 @@ export interface LoadedConfig {
   readonly hostPower: readonly HostPower[];
   /** The pools of pilots, in order (never empty): without `pools`, one named `default` of the top-level keys. */
   readonly pools: readonly LoadedPool[];
-  /** `stop_command` normalised like `docker_cmd`: a string split on spaces, a list as it is; empty: none. */
-  readonly stopCommand: readonly string[];
 }
 
 export interface LoadOptions {
@@ -80,18 +76,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     : [...hostPowerOf(settings, bad), ...poolPowers(pools ?? [], settings)];
   if (!bad.has('allow_host_power')) gate(settings, hostPower, origins, opts, problems, warnings);
   if (problems.length || !maxDocks || !pilot || !pools) throw new ConfigError(problems, { warnings });
-
-  const stopCommand = stopCommandOf(settings.stop_command);
-  return {
-    settings,
-    maxDocks,
-    warnings,
-    source,
-    origins,
-    hostPower,
-    pools,
-    stopCommand,
-  };
+  return { settings, warnings, source, origins, hostPower, pools };
 }
 
 /** The pools: those of `pools`, checked, or the one of the top-level keys; undefined when they cannot be made. */

@@ -25,24 +25,16 @@ export function bytesOrPercent(v: number | string, total: number): number {
  */
 export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?: 'owner' | 'total'): ResolvedPolicy {
   const s = config.settings;
-  const top = evaluateMaxDocks(config.maxDocks, s, host);
-  const errors: string[] = top.error ? [top.error] : [];
-  const pools =
-    config.settings.pools.length === 0
-      ? undefined
-      : config.pools.map((pool): PoolPolicy => {
-          const max = evaluateMaxDocks(pool.maxDocks, pool.settings, host);
-          if (max.error) errors.push(`pool ${pool.name}: ${max.error}`);
-          return {
-            name: pool.name,
-            share: pool.share,
-            ...poolValues(pool.settings, pool.stopCommand),
-            maxDocks: max.value,
-          };
-        });
+  const errors: string[] = [];
+  // without `pools` the one pool is the top level: its max_docks error is named as the top level's
+  const named = s.pools.length > 0;
+  const pools = config.pools.map((pool): PoolPolicy => {
+    const max = evaluateMaxDocks(pool.maxDocks, pool.settings, host);
+    if (max.error) errors.push(named ? `pool ${pool.name}: ${max.error}` : max.error);
+    return { name: pool.name, share: pool.share, ...poolValues(pool.settings, pool.stopCommand), maxDocks: max.value };
+  });
   return {
     policy: {
-      maxDocks: top.value,
       docksPerLoop: s.docks_per_loop,
       graceKillMs: s.grace_kill * 1000,
       graceSpawnMs: s.grace_spawn * 1000,
@@ -56,9 +48,8 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
       memFloorBytes: bytesOrPercent(s.mem_floor, host.memory.totalBytes),
       psiMemoryPct: s.psi_memory,
       memoryStopTimeoutSec: s.memory_stop_timeout,
-      ...poolValues(s, config.stopCommand),
       scheduleVacate: s.schedule_vacate,
-      ...(pools ? { pools } : {}),
+      pools,
     },
     maxDocksError: errors.length ? errors.join('; ') : undefined,
   };

@@ -4,23 +4,21 @@
  * CPU reading the daemon's own engine work took. Pure: the shell hands in what it observed.
  */
 import { poolStateOf, withPoolState } from './pools.ts';
-import type { ImageStatus, PolicyState, PoolPolicy } from './types.ts';
+import type { ImageBook, ImageStatus, PolicyState, PoolPolicy } from './types.ts';
 
 /**
  * The image as decide() sees it: what the engine says now and the bookkeeping in `state`. An image
  * found present before any pull counts as pulled now: its expiry runs from here, no pull yet.
  */
 export function imageView(
-  state: PolicyState,
+  known: ImageBook | undefined,
   name: string,
   present: boolean,
   now: number,
-): { image: ImageStatus; state: PolicyState } {
+): { image: ImageStatus; book: ImageBook } {
   const book =
-    present && state.image?.lastPulledName === undefined
-      ? { lastPulledName: name, lastPullOkAt: now }
-      : (state.image ?? {});
-  return { image: { name, present, ...book }, state: { ...state, image: book } };
+    present && known?.lastPulledName === undefined ? { lastPulledName: name, lastPullOkAt: now } : (known ?? {});
+  return { image: { name, present, ...book }, book };
 }
 
 /** The pools and each one's image, by pool name: what settle() and poolImages() book pulls by. */
@@ -41,15 +39,13 @@ export function poolImages(
 ): { images: Record<string, ImageStatus>; state: PolicyState } {
   let next = state;
   const images: Record<string, ImageStatus> = {};
-  pools.pools.forEach((pool, i) => {
+  for (const pool of pools.pools) {
     const name = pools.images[pool.name] ?? '';
-    const view = imageView({ image: poolStateOf(next, pools.pools, pool.name).image }, name, present.has(name), now);
+    const view = imageView(poolStateOf(next, pool.name).image, name, present.has(name), now);
     images[pool.name] = view.image;
-    // an empty book is kept where a single pool always kept it, and not for the others
-    const book = view.state.image;
-    const keep = i === 0 || (book !== undefined && Object.keys(book).length > 0);
-    next = withPoolState(next, pools.pools, pool.name, { image: keep ? book : undefined });
-  });
+    const keep = Object.keys(view.book).length > 0;
+    next = withPoolState(next, pools.pools, pool.name, { image: keep ? view.book : undefined });
+  }
   return { images, state: next };
 }
 

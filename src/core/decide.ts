@@ -1,6 +1,6 @@
 import { Plan } from './plan.ts';
 import { planStarts } from './pool-starts.ts';
-import { pilotsByPool, poolOfPilot, poolPolicy, poolStateOf, withPoolState } from './pools.ts';
+import { pilotsByPool, poolOfPilot, poolStateOf, withPoolState } from './pools.ts';
 import { nextBackoff } from './rules/backoff.ts';
 import { ioDecision, type IoOutcome } from './rules/io.ts';
 import {
@@ -86,7 +86,7 @@ export function decide(input: DecideInput): Decision {
       ownerBusyPct: cpu.cpu.ownerBusyPct,
       ownerDisturbed: cpu.ownerDisturbed,
       memoryLow: memory.low,
-      backoffLevel: plan.state.backoff?.level ?? 0,
+      backoffLevel: fit.pools?.[0]?.backoffLevel ?? 0,
     },
   };
 }
@@ -112,10 +112,9 @@ function backOff(plan: Plan, input: DecideInput, ended: readonly Pilot[], live: 
   const endedBy = pilotsByPool(ended, plan.pools).byPool;
   const liveBy = pilotsByPool(live, plan.pools).byPool;
   for (const pool of plan.pools) {
-    const prev = poolStateOf(input.state, plan.pools, pool.name).backoff;
-    const own = poolPolicy(input.policy, pool);
+    const prev = poolStateOf(input.state, pool.name).backoff;
     const mine = (m: Map<string, Pilot[]>): Pilot[] => m.get(pool.name) ?? [];
-    const backoff = nextBackoff(prev, mine(endedBy), mine(liveBy), own, input.now, input.jitter ?? 0.5);
+    const backoff = nextBackoff(prev, mine(endedBy), mine(liveBy), pool, input.now, input.jitter ?? 0.5);
     plan.state = withPoolState(plan.state, plan.pools, pool.name, { backoff });
   }
 }

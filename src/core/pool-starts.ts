@@ -3,7 +3,7 @@
  * under max_docks, its backoff), and the idle CPU divided among the claims by share (rules/share.ts).
  */
 import { vacateOf, type Plan } from './plan.ts';
-import { pilotsByPool, poolPolicy, poolStateOf } from './pools.ts';
+import { pilotsByPool, poolStateOf } from './pools.ts';
 import { probes } from './rules/backoff.ts';
 import type { CpuView } from './rules/cpu.ts';
 import { pullDue } from './rules/pull.ts';
@@ -16,8 +16,12 @@ type StartFit = Omit<
   'memoryLow' | 'backoffLevel' | 'pilotSharePct' | 'overloaded' | 'ownerBusyPct' | 'ownerDisturbed'
 >;
 
-/** A pool's image as decide() sees it. */
-export const imageOfPool = (input: DecideInput, pool: string): ImageStatus => input.images?.[pool] ?? input.image;
+/** A pool's image as decide() sees it (the shell hands one in for every pool). */
+export function imageOfPool(input: DecideInput, pool: string): ImageStatus {
+  const image = input.images[pool];
+  if (!image) throw new Error(`no image for pool ${pool}`);
+  return image;
+}
 
 /** One pull per image that is due, for the pools' images, unless nothing may start. */
 function planPulls(plan: Plan, input: DecideInput): void {
@@ -40,12 +44,12 @@ function claimOf(
   mine: readonly Pilot[],
   ctx: { spare: number | undefined; paused: number },
 ): { claim: Claim; fit: PoolFit } {
-  const backoff = poolStateOf(plan.state, plan.pools, pool.name).backoff;
+  const backoff = poolStateOf(plan.state, pool.name).backoff;
   const heldCpus = mine.length * pool.cpusPerDock;
   const fitting = ctx.spare === undefined ? 0 : pilotsIn(ctx.spare, pool.cpusPerDock);
   const room = Math.max(0, Math.floor(pool.maxDocks) - mine.length);
-  const poolInput = { ...input, image: imageOfPool(input, pool.name) };
-  const blocked = startBlock(poolInput, { ...plan.state, backoff }, room, fitting, ctx.paused);
+  const image = imageOfPool(input, pool.name);
+  const blocked = startBlock(input, plan.state, { image, backoff, room, fitting, paused: ctx.paused });
   // after a backoff's wait, one probe at a time: a new one only once the last has ended
   const probing = backoff ? probes(backoff, mine).length : 0;
   const perPass = input.policy.docksPerLoop < 1 ? 0 : backoff ? (probing > 0 ? 0 : 1) : Infinity;
@@ -94,15 +98,14 @@ export function planStarts(
   plan.pools.forEach((pool, i) => {
     const count = counts[i] ?? 0;
     if (count <= 0) return;
-    const own = poolPolicy(policy, pool);
     plan.actions.push({
       kind: 'start',
       count,
       concurrency: Math.max(1, Math.min(count, policy.docksPerLoop)),
-      ttlMs: own.maxTtlMs,
-      stopTimeoutSec: own.stopTimeoutSec,
+      ttlMs: pool.maxTtlMs,
+      stopTimeoutSec: pool.stopTimeoutSec,
       pool: pool.name,
-      vacate: vacateOf(own),
+      vacate: vacateOf(pool),
     });
   });
   const toStart = fits.reduce((sum, f) => sum + f.toStart, 0);

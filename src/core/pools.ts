@@ -1,47 +1,18 @@
 /**
- * Pools of pilots sharing one host: which pool a pilot belongs to, each pool's view of the policy
- * and of the state. A configuration without pools is one pool, `default`, made of the top-level
- * values, so that every decision about it is the one a single-pool Plancton made.
+ * Pools of pilots sharing one host: which pool a pilot belongs to, and each pool's memory in the
+ * state. A configuration without pools is one pool, `default`, made of the top-level values (the
+ * configuration makes it), so that every decision about it is the one a single-pool Plancton made.
  */
-import type { Pilot, Policy, PolicyState, PoolPolicy, PoolState } from './types.ts';
+import type { Pilot, PolicyState, PoolPolicy, PoolState } from './types.ts';
 
 /** The name of the one pool of a configuration without `pools`. */
 export const DEFAULT_POOL = 'default';
 
-/** The pools in force, in the configuration's order (never empty). */
-export function poolsOf(policy: Policy): readonly PoolPolicy[] {
-  if (policy.pools && policy.pools.length > 0) return policy.pools;
-  return [
-    {
-      name: DEFAULT_POOL,
-      share: 1,
-      maxDocks: policy.maxDocks,
-      cpusPerDock: policy.cpusPerDock,
-      maxTtlMs: policy.maxTtlMs,
-      stopTimeoutSec: policy.stopTimeoutSec,
-      stopSignal: policy.stopSignal,
-      stopCommand: policy.stopCommand,
-      backoffBaseMs: policy.backoffBaseMs,
-      backoffMaxMs: policy.backoffMaxMs,
-      noWorkUptimeMs: policy.noWorkUptimeMs,
-    },
-  ];
-}
-
-/** The policy as one pool sees it: the host's values, the pool's own over them. */
-export function poolPolicy(policy: Policy, pool: PoolPolicy): Policy {
-  return {
-    ...policy,
-    maxDocks: pool.maxDocks,
-    cpusPerDock: pool.cpusPerDock,
-    maxTtlMs: pool.maxTtlMs,
-    stopTimeoutSec: pool.stopTimeoutSec,
-    stopSignal: pool.stopSignal,
-    stopCommand: pool.stopCommand,
-    backoffBaseMs: pool.backoffBaseMs,
-    backoffMaxMs: pool.backoffMaxMs,
-    noWorkUptimeMs: pool.noWorkUptimeMs,
-  };
+/** The first pool: the one of pilots without a pool label (a policy has at least one). */
+export function firstOf(pools: readonly PoolPolicy[]): PoolPolicy {
+  const [first] = pools;
+  if (!first) throw new Error('a policy has at least one pool');
+  return first;
 }
 
 /**
@@ -68,12 +39,8 @@ export function pilotsByPool(
   return { byPool, orphans };
 }
 
-/**
- * What a pool remembers. The first pool's backoff and image book are where a single-pool
- * configuration has always kept them (`state.backoff`, `state.image`); the others' under `state.pools`.
- */
-export function poolStateOf(state: PolicyState, pools: readonly PoolPolicy[], name: string): PoolState {
-  if (name === pools[0]?.name) return { backoff: state.backoff, image: state.image };
+/** What a pool remembers. */
+export function poolStateOf(state: PolicyState, name: string): PoolState {
   return state.pools?.[name] ?? {};
 }
 
@@ -84,11 +51,8 @@ export function withPoolState(
   name: string,
   patch: Partial<PoolState>,
 ): PolicyState {
-  if (name === pools[0]?.name) return forgetGone({ ...state, ...patch }, pools);
-  const next = { ...poolStateOf(state, pools, name), ...patch };
-  const kept = Object.entries(state.pools ?? {}).filter(
-    ([n]) => n !== name && pools.some((p, i) => i > 0 && p.name === n),
-  );
+  const next = { ...poolStateOf(state, name), ...patch };
+  const kept = Object.entries(state.pools ?? {}).filter(([n]) => n !== name && pools.some((p) => p.name === n));
   const entries = next.backoff === undefined && next.image === undefined ? kept : [...kept, [name, next] as const];
   return withPools(state, entries);
 }
@@ -98,13 +62,4 @@ function withPools(state: PolicyState, entries: ReadonlyArray<readonly [string, 
   const rest: { -readonly [K in keyof PolicyState]: PolicyState[K] } = { ...state };
   delete rest.pools;
   return entries.length > 0 ? { ...rest, pools: Object.fromEntries(entries) } : rest;
-}
-
-/** `state` without the memory of pools no longer configured. */
-function forgetGone(state: PolicyState, pools: readonly PoolPolicy[]): PolicyState {
-  if (state.pools === undefined) return state;
-  return withPools(
-    state,
-    Object.entries(state.pools).filter(([n]) => pools.some((p, i) => i > 0 && p.name === n)),
-  );
 }

@@ -12,10 +12,8 @@ export interface PassOutcome {
   /** Pilots started (fewer than decided when a fill was cut short or a start failed). */
   readonly started: number;
   readonly removed: number;
-  /** undefined: no pull was due; else whether it succeeded (with several pulls: all of them). */
-  readonly pulled?: boolean | undefined;
-  /** With several pulls (pools with different images): whether each image's succeeded. */
-  readonly pulls?: Readonly<Record<string, boolean>> | undefined;
+  /** Each image pulled in this pass and whether its pull succeeded (empty: no pull was due). */
+  readonly pulls: Readonly<Record<string, boolean>>;
   readonly exit?: 'drain-stop' | 'force-stop' | undefined;
 }
 
@@ -42,8 +40,8 @@ function bookPulls(
   for (const pool of pools.pools) {
     const image = pools.images[pool.name];
     if (image === undefined || !pulled.has(image)) continue;
-    const ok = outcome.pulls?.[image] ?? outcome.pulled === true;
-    const book = poolStateOf(next, pools.pools, pool.name).image ?? {};
+    const ok = outcome.pulls[image] === true;
+    const book = poolStateOf(next, pool.name).image ?? {};
     next = withPoolState(next, pools.pools, pool.name, { image: pulledBook(book, image, ok, at) });
   }
   return next;
@@ -51,14 +49,13 @@ function bookPulls(
 
 /** What settle() is told besides the decision and its outcome. */
 export interface SettleContext {
-  readonly image: string;
   /** When the pass ended. */
   readonly at: number;
   readonly controls: Controls;
   readonly pilotsLeft: number;
   readonly mainMs: number;
-  /** With pools: each pool's image, whose book a pull of it updates (else `image` is the one). */
-  readonly pools?: PoolImages | undefined;
+  /** Each pool's image, whose book a pull of it updates. */
+  readonly pools: PoolImages;
   /**
    * For the memory removals: what each pilot held in this pass (bytes by id) and the pilots the
    * engine lists after it (ids); without it, no memory is counted as on its way back.
@@ -84,9 +81,7 @@ export function settle(
   const { at, controls, mainMs } = ctx;
   let next = state;
   const pulled = new Set(decision.actions.flatMap((a) => (a.kind === 'pull' ? [a.image] : [])));
-  if (pulled.size > 0 && ctx.pools) next = bookPulls(state, pulled, outcome, ctx.pools, at);
-  else if (pulled.size > 0)
-    next = { ...state, image: pulledBook(state.image ?? {}, ctx.image, outcome.pulled === true, at) };
+  if (pulled.size > 0) next = bookPulls(state, pulled, outcome, ctx.pools, at);
   const forMemory = decision.actions.flatMap((a) => (a.kind === 'remove' && a.reason === 'memory' ? [a.id] : []));
   if (forMemory.length > 0 && ctx.memory) {
     const freed = freedBy(forMemory, ctx.memory.usage, new Set(ctx.memory.left), at);
@@ -98,7 +93,9 @@ export function settle(
   const filling = outcome.started > 0 && decision.fit.room > outcome.started;
   // memory: come straight back only while there is something to free; the memory watch wakes the loop when it runs short again
   const freeing = decision.actions.some((a) => a.kind === 'remove' && a.reason === 'memory');
-  const busy = outcome.pulled === true || controls.forceStop || (controls.drainStop && ctx.pilotsLeft === 0) || freeing;
+  // a pull that brought every image due is followed at once by the starts it was for
+  const pulledAll = Object.keys(outcome.pulls).length > 0 && Object.values(outcome.pulls).every(Boolean);
+  const busy = pulledAll || controls.forceStop || (controls.drainStop && ctx.pilotsLeft === 0) || freeing;
   // held back by a stand-in owner figure (the reading was mostly our own engine work): a real reading soon
   const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
   // the owner on the disk: look again within a second, to give it back once it is quiet

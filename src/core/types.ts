@@ -105,15 +105,12 @@ export interface ImageStatus {
   readonly lastPullAttemptAt?: number | undefined;
 }
 
-/** The resolved numbers the policy works with (durations in milliseconds). */
+/** The resolved numbers the policy works with (durations in milliseconds); each pool's own are in `pools`. */
 export interface Policy {
-  readonly maxDocks: number;
   /** How many starts may be in flight at once (0.6: per iteration); 0 starts nothing. */
   readonly docksPerLoop: number;
-  readonly cpusPerDock: number;
   readonly graceKillMs: number;
   readonly graceSpawnMs: number;
-  readonly maxTtlMs: number;
   /** Percent points the host may exceed the pilots' CPU share before it counts as overloaded. */
   readonly overloadMarginPct: number;
   /** Share of the idle CPU that pilots may fill (0.6: 0.95). */
@@ -136,6 +133,26 @@ export interface Policy {
   readonly psiMemoryPct: number;
   /** Seconds a pilot removed to free memory gets before SIGKILL. */
   readonly memoryStopTimeoutSec: number;
+  /** Outside the schedule window, vacate running pilots rather than let them finish. */
+  readonly scheduleVacate?: boolean | undefined;
+  /** The disk (rules/io.ts); undefined: not governed. */
+  readonly io?: IoPolicy | undefined;
+  /**
+   * The pilot pools sharing the host (core/pools.ts), in the configuration's order, never empty: a
+   * configuration without `pools` is one pool, `default`, of the top-level keys.
+   */
+  readonly pools: readonly PoolPolicy[];
+}
+
+/** One pool of pilots: its name (the pilots' pool label), its weight in the idle CPU, and its own values. */
+export interface PoolPolicy {
+  readonly name: string;
+  /** Weight of the pool in the idle CPU (any positive number: 70 and 30, or 0.7 and 0.3). */
+  readonly share: number;
+  /** Its max_docks on this host. */
+  readonly maxDocks: number;
+  readonly cpusPerDock: number;
+  readonly maxTtlMs: number;
   /** Seconds a removed pilot gets to go before SIGKILL: stop command and signal together (`stop_timeout`). */
   readonly stopTimeoutSec: number;
   /** The signal that asks a pilot to go (`stop_signal`). */
@@ -146,35 +163,7 @@ export interface Policy {
   readonly backoffMaxMs: number;
   /** A pilot that ends sooner than this after its start found no work. */
   readonly noWorkUptimeMs: number;
-  /** Outside the schedule window, vacate running pilots rather than let them finish. */
-  readonly scheduleVacate?: boolean | undefined;
-  /** The disk (rules/io.ts); undefined: not governed. */
-  readonly io?: IoPolicy | undefined;
-  /**
-   * The pilot pools sharing the host (core/pools.ts); undefined or empty: one pool, `default`, made
-   * of the values above. With pools, the values above that a pool has are its own, not these.
-   */
-  readonly pools?: readonly PoolPolicy[] | undefined;
 }
-
-/** The values a pool sets for itself; the rest of the policy is the host's. */
-export type PoolKey =
-  | 'maxDocks'
-  | 'cpusPerDock'
-  | 'maxTtlMs'
-  | 'stopTimeoutSec'
-  | 'stopSignal'
-  | 'stopCommand'
-  | 'backoffBaseMs'
-  | 'backoffMaxMs'
-  | 'noWorkUptimeMs';
-
-/** One pool of pilots: its name (the pilots' pool label), its weight in the idle CPU, and its own values. */
-export type PoolPolicy = Pick<Policy, PoolKey> & {
-  readonly name: string;
-  /** Weight of the pool in the idle CPU (any positive number: 70 and 30, or 0.7 and 0.3). */
-  readonly share: number;
-};
 
 /** The pilot contract's exit code for "no work here, back off". */
 export const EXIT_NO_WORK = 75;
@@ -188,18 +177,11 @@ export interface PolicyState {
   readonly memoryLow?: boolean | undefined;
   /** When each paused pilot was paused (by id). */
   readonly pausedAt?: Readonly<Record<string, number>> | undefined;
-  /**
-   * Start backoff after pilots that found no work: `since` is when it began (pilots started
-   * after it are probes), no start before `until`.
-   */
-  readonly backoff?: { readonly level: number; readonly until: number; readonly since: number } | undefined;
   /** The owner's CPU (percent) from the last reading not disturbed by the daemon's own engine work, and when it was taken. */
   readonly owner?: { readonly pct: number; readonly at: number } | undefined;
   /** The I/O rule's memory (rules/io.ts). */
   readonly io?: IoState | undefined;
-  /** What is known of the pilot image's pulls (see settle.ts): kept here, not beside the state in the shell. */
-  readonly image?: ImageBook | undefined;
-  /** The backoff and image book of the pools after the first, by name (the first pool's are `backoff` and `image`). */
+  /** Each pool's backoff and image book, by pool name (pools no longer configured are forgotten). */
   readonly pools?: Readonly<Record<string, PoolState>> | undefined;
   /**
    * Pilots removed to free memory whose memory may not show in MemAvailable yet (by id), set by
@@ -208,9 +190,20 @@ export interface PolicyState {
   readonly memoryFreed?: Readonly<Record<string, FreedMemory>> | undefined;
 }
 
+/**
+ * Start backoff after pilots that found no work: `since` is when it began (pilots started
+ * after it are probes), no start before `until`.
+ */
+export interface Backoff {
+  readonly level: number;
+  readonly until: number;
+  readonly since: number;
+}
+
 /** What a pool remembers between passes. */
 export interface PoolState {
-  readonly backoff?: PolicyState['backoff'];
+  readonly backoff?: Backoff | undefined;
+  /** What is known of the pool's image's pulls (see settle.ts): kept here, not beside the state in the shell. */
   readonly image?: ImageBook | undefined;
 }
 
@@ -259,7 +252,7 @@ export type Action =
       /** The pool the pilots are for (a configuration without pools is one, `default`). */
       readonly pool: string;
       /** How the pilots ask to be vacated (their pool's stop settings), stamped on them. */
-      readonly vacate?: Vacate | undefined;
+      readonly vacate: Vacate;
     }
   | {
       readonly kind: 'remove';
@@ -303,7 +296,8 @@ export interface DecideInput {
   readonly host: HostSample;
   readonly pilots: readonly Pilot[];
   readonly controls: Controls;
-  readonly image: ImageStatus;
+  /** Each pool's image, by pool name. */
+  readonly images: Readonly<Record<string, ImageStatus>>;
   readonly state: PolicyState;
   /** CPU the pilots used over the last interval, in percent of the whole host (cgroup accounting); undefined when unknown. */
   readonly pilotsBusyPct?: number | undefined;
@@ -320,8 +314,6 @@ export interface DecideInput {
   readonly jitter?: number | undefined;
   /** The owner's and the pilots' I/O since the last pass; undefined: unknown. */
   readonly io?: IoReading | undefined;
-  /** Each pool's image, by pool name; a pool absent here uses `image`. */
-  readonly images?: Readonly<Record<string, ImageStatus>> | undefined;
 }
 
 /** The start arithmetic of one pool, for status and reporters. */

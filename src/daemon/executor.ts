@@ -55,7 +55,6 @@ export async function execute(
   const byId = new Map(pilots.map((p) => [p.id, p]));
   let started = 0;
   let removed = 0;
-  let pulled: boolean | undefined;
   const pulls: Record<string, boolean> = {};
   for (let i = 0; i < actions.length; i++) {
     const action = actions[i];
@@ -71,7 +70,6 @@ export async function execute(
       }
       case 'pull':
         pulls[action.image] = await pull(action.image, ctx);
-        pulled = (pulled ?? true) && pulls[action.image] === true;
         break;
       case 'start':
         started += await startPilots(action, ctx);
@@ -92,15 +90,10 @@ export async function execute(
         break;
       }
       case 'exit':
-        return { started, removed, pulled, ...pullsOf(pulls), exit: action.reason };
+        return { started, removed, pulls, exit: action.reason };
     }
   }
-  return { started, removed, pulled, ...pullsOf(pulls) };
-}
-
-/** Each image's pull, when there were several (one pull is `pulled` alone). */
-function pullsOf(pulls: Record<string, boolean>): { pulls?: Record<string, boolean> } {
-  return Object.keys(pulls).length > 1 ? { pulls } : {};
+  return { started, removed, pulls };
 }
 
 /** Runs one engine step; true when it succeeded. Unreachable-engine errors and an abort propagate. */

@@ -7,7 +7,6 @@
 import { decide, isLive } from '../core/decide.ts';
 import { memoryOnItsWay } from '../core/rules/memory.ts';
 import type { EngineError } from '../core/errors.ts';
-import { poolsOf } from '../core/pools.ts';
 import { ownWorkShare, poolImages, type PoolImages } from '../core/decide-inputs.ts';
 import { settle, type PassOutcome } from '../core/settle.ts';
 import type { Controls, DaemonStatus, Decision, Pilot, Policy, PolicyState } from '../core/types.ts';
@@ -23,7 +22,6 @@ import type { Clock } from '../common/clock.ts';
 import type { IoWatch } from './io-watch.ts';
 import { execute } from './executor.ts';
 import type { LoopSignals } from './loop-signals.ts';
-import { firstPool } from '../config/pools.ts';
 import { PassObserver, type ObserveDeps, type Observation } from './observe.ts';
 
 /** What a pass observes through (ObserveDeps) and acts with. */
@@ -135,14 +133,12 @@ export class PassRunner {
     const { host } = reading;
     this.#policy = policy;
     const view = poolImages(this.#state, poolImagesOf(config, policy), present, now);
-    const first = config.pools[0]?.name ?? '';
     const decision = decide({
       now,
       policy,
       host,
       pilots,
       controls,
-      image: view.images[first] ?? { name: firstImage(config), present: present.has(firstImage(config)) },
       images: view.images,
       state: view.state,
       pilotsBusyPct: use?.totalPct,
@@ -178,7 +174,6 @@ export class PassRunner {
         ? await engine.listPilots(identity.instance, { signal: signals.abortSignal })
         : pilots;
     const settled = settle(this.#state, decision, outcome, {
-      image: firstImage(config),
       pools: poolImagesOf(config, seen.policy),
       at: doneAt,
       controls,
@@ -192,7 +187,7 @@ export class PassRunner {
     const engineChange = this.#status === 'waiting' ? { to: 'up' as const, failures: this.#engineFailures } : undefined;
     this.#engineFailures = 0;
     this.#status = decision.status;
-    const maxDocks = { value: poolsOf(seen.policy).reduce((sum, p) => sum + p.maxDocks, 0), error: seen.maxDocksError };
+    const maxDocks = { value: seen.policy.pools.reduce((sum, p) => sum + p.maxDocks, 0), error: seen.maxDocksError };
     return {
       ...{ at: seen.at, controls, reading: seen.reading, pilots: after, use, maxDocks, decision, outcome },
       io: this.#d.io?.status(decision.io, after),
@@ -245,10 +240,5 @@ export class PassRunner {
 
 /** The pools of the policy and each one's image, from the configuration they were resolved from. */
 function poolImagesOf(config: LoadedConfig, policy: Policy): PoolImages {
-  return { pools: poolsOf(policy), images: Object.fromEntries(config.pools.map((p) => [p.name, p.pilot.image])) };
-}
-
-/** The first pool's image (a configuration has at least one pool). */
-function firstImage(config: LoadedConfig): string {
-  return firstPool(config.pools).pilot.image;
+  return { pools: policy.pools, images: Object.fromEntries(config.pools.map((p) => [p.name, p.pilot.image])) };
 }

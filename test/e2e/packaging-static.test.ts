@@ -156,7 +156,13 @@ describe('Dockerfile', () => {
     assert.deepEqual(loaded.warnings, []);
     assert.equal(loaded.settings.docker_image, 'busybox');
     assert.equal(
-      loaded.maxDocks.evaluate({ ncpus: 2, ram_bytes: 2 ** 33, swap_bytes: 0, max_dock_mem: 1, max_dock_swap: 0 }),
+      loaded.pools[0]?.maxDocks.evaluate({
+        ncpus: 2,
+        ram_bytes: 2 ** 33,
+        swap_bytes: 0,
+        max_dock_mem: 1,
+        max_dock_swap: 0,
+      }),
       1,
     );
   });

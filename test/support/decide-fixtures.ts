@@ -1,10 +1,20 @@
 /** Shared fixtures for the decide() tables. */
-import type { Action, DecideInput, Pilot, PilotState, Policy } from '../../src/core/types.ts';
+import type { PoolImages } from '../../src/core/decide-inputs.ts';
+import { DEFAULT_POOL } from '../../src/core/pools.ts';
+import type { Action, DecideInput, Pilot, PilotState, Policy, PoolPolicy } from '../../src/core/types.ts';
 
 export const S = 1000;
 export const NOW = 1_000_000 * S;
 
-export const basePolicy: Policy = {
+/**
+ * A policy as the tables write it: the host's values and the one pool's, side by side, so that a
+ * table overrides either with a spread; with `pools`, those are the pools and the flat pool values
+ * are not used. `policyOf` makes the core's Policy of it.
+ */
+export type FlatPolicy = Omit<Policy, 'pools'> &
+  Omit<PoolPolicy, 'name' | 'share'> & { readonly pools?: readonly PoolPolicy[] | undefined };
+
+export const basePolicy: FlatPolicy = {
   maxDocks: 4,
   docksPerLoop: 2,
   cpusPerDock: 1,
@@ -30,6 +40,18 @@ export const basePolicy: Policy = {
   noWorkUptimeMs: 0,
 };
 
+/** The core's Policy of a flat one: its pools, or one pool, `default`, of the flat values. */
+export function policyOf(flat: FlatPolicy): Policy {
+  const { maxDocks, cpusPerDock, maxTtlMs, stopTimeoutSec, stopSignal, stopCommand, pools, ...rest } = flat;
+  const { backoffBaseMs, backoffMaxMs, noWorkUptimeMs, ...host } = rest;
+  const one = { maxDocks, cpusPerDock, maxTtlMs, stopTimeoutSec, stopSignal, stopCommand };
+  const backoff = { backoffBaseMs, backoffMaxMs, noWorkUptimeMs };
+  return { ...host, pools: pools ?? [{ name: DEFAULT_POOL, share: 1, ...one, ...backoff }] };
+}
+
+/** The pools of `basePolicy` and their image, as settle() books pulls by. */
+export const basePools: PoolImages = { pools: policyOf(basePolicy).pools, images: { default: 'busybox' } };
+
 export function pilot(n: number, state: PilotState = 'running', startedAgoSec = 100): Pilot {
   return {
     id: `id${n}`,
@@ -43,12 +65,21 @@ export function pilot(n: number, state: PilotState = 'running', startedAgoSec = 
   };
 }
 
-export function input(over: Partial<DecideInput> & { busy?: number | undefined; ncpus?: number } = {}): DecideInput {
-  const { busy: busyGiven, ncpus = 8, ...rest } = over;
+/** What a table gives input(): any of DecideInput, its policy flat, and the host's busy share and CPUs. */
+export type InputOver = Partial<Omit<DecideInput, 'policy'>> & {
+  policy?: FlatPolicy;
+  busy?: number | undefined;
+  ncpus?: number;
+};
+
+export function input(over: InputOver = {}): DecideInput {
+  const { busy: busyGiven, ncpus = 8, policy: flat = basePolicy, ...rest } = over;
+  const policy = policyOf(flat);
   const busy = 'busy' in over ? busyGiven : 0;
+  const image = { name: 'busybox', present: true, lastPulledName: 'busybox', lastPullOkAt: NOW - S };
   return {
     now: NOW,
-    policy: basePolicy,
+    policy,
     host: {
       at: NOW,
       ncpus,
@@ -57,7 +88,7 @@ export function input(over: Partial<DecideInput> & { busy?: number | undefined; 
     },
     pilots: [],
     controls: { drain: false, drainStop: false, forceStop: false },
-    image: { name: 'busybox', present: true, lastPulledName: 'busybox', lastPullOkAt: NOW - S },
+    images: Object.fromEntries(policy.pools.map((p) => [p.name, image])),
     state: {},
     ...rest,
   };

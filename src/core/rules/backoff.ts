@@ -1,9 +1,10 @@
-import { EXIT_NO_WORK, type Pilot, type Policy, type PolicyState } from '../types.ts';
+import { EXIT_NO_WORK, type Backoff, type Pilot, type PoolPolicy } from '../types.ts';
 
-type Backoff = NonNullable<PolicyState['backoff']>;
+/** What the backoff rule reads of a pool's settings. */
+type BackoffSettings = Pick<PoolPolicy, 'noWorkUptimeMs' | 'backoffBaseMs' | 'backoffMaxMs'>;
 
 /** How an ended pilot's run counts for the pilot contract. */
-export function outcomeOf(p: Pilot, policy: Policy): 'worked' | 'no-work' | 'neutral' {
+export function outcomeOf(p: Pilot, policy: BackoffSettings): 'worked' | 'no-work' | 'neutral' {
   const uptime = p.startedAt !== undefined && p.finishedAt !== undefined ? p.finishedAt - p.startedAt : undefined;
   const quick = uptime !== undefined && uptime < policy.noWorkUptimeMs;
   if (p.exitCode === EXIT_NO_WORK || quick) return 'no-work';
@@ -26,7 +27,7 @@ export function nextBackoff(
   prev: Backoff | undefined,
   ended: readonly Pilot[],
   live: readonly Pilot[],
-  policy: Policy,
+  policy: BackoffSettings,
   now: number,
   jitter: number,
 ): Backoff | undefined {

@@ -35,7 +35,7 @@ function sharePct(cpus: number, ncpus: number): number {
  * starts with the owner at 9%). A pilot then fits, and stays unpaused, while it would get at least
  * about half of its CPU.
  */
-export function marginOf(policy: Policy, ncpus: number, pilotCpus = policy.cpusPerDock): number {
+export function marginOf(policy: Policy, ncpus: number, pilotCpus: number): number {
   if (policy.cpuPolicy === 'total') return policy.overloadMarginPct;
   return Math.max(policy.overloadMarginPct, sharePct(pilotCpus, ncpus) / 2);
 }

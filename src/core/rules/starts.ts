@@ -1,4 +1,4 @@
-import type { DecideInput, PolicyState, StartBlock } from '../types.ts';
+import type { Backoff, DecideInput, ImageStatus, PolicyState, StartBlock } from '../types.ts';
 import { calmLine, type CpuView } from './cpu.ts';
 
 /**
@@ -22,15 +22,20 @@ export function spareCpus(input: DecideInput, cpu: CpuView, heldCpus: number): n
   return (free * ncpus) / 100 - heldCpus;
 }
 
-/** The first reason, in this order, why nothing may start now. */
-export function startBlock(
-  input: DecideInput,
-  state: PolicyState,
-  room: number,
-  fitting: number,
-  paused: number,
-): StartBlock | undefined {
-  const { controls, host, image, policy, now } = input;
+/** What one pool brings to the question: its image, its backoff, its room and how many of its pilots fit. */
+export interface PoolStart {
+  readonly image: ImageStatus;
+  readonly backoff: Backoff | undefined;
+  readonly room: number;
+  readonly fitting: number;
+  /** Pilots paused on the host (any pool's). */
+  readonly paused: number;
+}
+
+/** The first reason, in this order, why nothing may start now in one pool. */
+export function startBlock(input: DecideInput, state: PolicyState, pool: PoolStart): StartBlock | undefined {
+  const { controls, host, policy, now } = input;
+  const { image, backoff, room, fitting, paused } = pool;
   if (controls.forceStop) return 'stopping';
   if (controls.drain || controls.drainStop) return 'draining';
   if (controls.outsideSchedule) return 'outside-schedule';
@@ -38,7 +43,7 @@ export function startBlock(
   if (state.memoryLow) return 'memory-pressure';
   if (!image.present) return 'image-missing';
   if (state.lastKillAt !== undefined && now - state.lastKillAt < policy.graceSpawnMs) return 'grace-spawn';
-  if (state.backoff && now < state.backoff.until) return 'backoff';
+  if (backoff && now < backoff.until) return 'backoff';
   if (paused > 0) return 'paused-pilots';
   if (room <= 0) return 'max-docks';
   if (fitting <= 0) return 'no-idle-cpu';

@@ -118,7 +118,7 @@ rigidity: 3
     assert.equal(c.settings.updateconfig, 30);
     assert.equal(c.settings.cpus_per_dock, 0.5);
     assert.equal(
-      c.maxDocks.evaluate({ ncpus: 8, ram_bytes: 12e9, swap_bytes: 0, max_dock_mem: 4e9, max_dock_swap: 0 }),
+      c.pools[0]?.maxDocks.evaluate({ ncpus: 8, ram_bytes: 12e9, swap_bytes: 0, max_dock_mem: 4e9, max_dock_swap: 0 }),
       3,
     );
   });
@@ -282,7 +282,7 @@ describe('config: max_docks is parsed, never evaluated as code', () => {
   }
   it('accepts a plain number, from a file and from the environment', () => {
     assert.equal(
-      load({ file: file('max_docks: 3\n') }).maxDocks.evaluate({
+      load({ file: file('max_docks: 3\n') }).pools[0]?.maxDocks.evaluate({
         ncpus: 1,
         ram_bytes: 0,
         swap_bytes: 0,
@@ -292,7 +292,7 @@ describe('config: max_docks is parsed, never evaluated as code', () => {
       3,
     );
     assert.equal(
-      load({ env: { PLANCTON_MAX_DOCKS: '5' } }).maxDocks.evaluate({
+      load({ env: { PLANCTON_MAX_DOCKS: '5' } }).pools[0]?.maxDocks.evaluate({
         ncpus: 1,
         ram_bytes: 0,
         swap_bytes: 0,

@@ -56,8 +56,11 @@ describe('config: pools', () => {
     assert.deepEqual(only?.pilot, pilotShape(c.settings, []));
     assert.equal(only?.hash, shapeHash(pilotShape(c.settings, [])));
     const { policy } = resolvePolicy(c, sample);
-    assert.equal(policy.pools, undefined, 'the policy is the one a single-pool Plancton always had');
-    assert.equal(policy.maxDocks, 3);
+    assert.deepEqual(
+      policy.pools.map((p) => [p.name, p.share, p.maxDocks]),
+      [['default', 1, 3]],
+      'one pool, default, of the top-level keys',
+    );
   });
 
   it('each pool has its own keys, and the top level for the rest', () => {
@@ -83,7 +86,7 @@ describe('config: pools', () => {
     assert.notEqual(htc?.hash, wq?.hash);
     const { policy } = resolvePolicy(c, sample);
     assert.deepEqual(
-      policy.pools?.map((p) => [p.name, p.share, p.maxDocks, p.cpusPerDock, p.stopSignal, p.stopTimeoutSec]),
+      policy.pools.map((p) => [p.name, p.share, p.maxDocks, p.cpusPerDock, p.stopSignal, p.stopTimeoutSec]),
       [
         ['htcondor', 70, 5, 2, 'SIGQUIT', 30],
         ['workqueue', 30, 8, 1, 'SIGTERM', 30],

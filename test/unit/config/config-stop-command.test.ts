@@ -24,12 +24,16 @@ describe('config: stop_command normalised at load', () => {
   for (const [text, expected] of table) {
     it(`${text || '(unset)'} -> ${JSON.stringify(expected)}`, () => {
       const config = load(text);
-      assert.deepEqual(config.stopCommand, expected);
-      assert.deepEqual(resolvePolicy(config, host).policy.stopCommand, expected, 'the policy takes it as loaded');
+      assert.deepEqual(config.pools[0]?.stopCommand, expected);
+      assert.deepEqual(
+        resolvePolicy(config, host).policy.pools[0]?.stopCommand,
+        expected,
+        'the policy takes it as loaded',
+      );
     });
   }
   it('from the environment, a string or a JSON list', () => {
-    assert.deepEqual(load('', { PLANCTON_STOP_COMMAND: 'a b' }).stopCommand, ['a', 'b']);
-    assert.deepEqual(load('', { PLANCTON_STOP_COMMAND: '["a b", "c"]' }).stopCommand, ['a b', 'c']);
+    assert.deepEqual(load('', { PLANCTON_STOP_COMMAND: 'a b' }).pools[0]?.stopCommand, ['a', 'b']);
+    assert.deepEqual(load('', { PLANCTON_STOP_COMMAND: '["a b", "c"]' }).pools[0]?.stopCommand, ['a b', 'c']);
   });
 });

@@ -2,11 +2,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../src/core/decide.ts';
-import type { DecideInput, Pilot, Policy } from '../../../src/core/types.ts';
-import { basePolicy, input, kinds, NOW, pilot, S } from '../../support/decide-fixtures.ts';
+import type { Backoff, DecideInput, Pilot, PolicyState } from '../../../src/core/types.ts';
+import {
+  basePolicy,
+  input,
+  kinds,
+  NOW,
+  pilot,
+  S,
+  type FlatPolicy,
+  type InputOver,
+} from '../../support/decide-fixtures.ts';
 
-const owner: Policy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5 };
-const withPolicy = (p: Partial<Policy>, rest: Parameters<typeof input>[0] = {}): DecideInput =>
+const owner: FlatPolicy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5 };
+const withPolicy = (p: Partial<FlatPolicy>, rest: InputOver = {}): DecideInput =>
   input({ ...rest, policy: { ...owner, ...p } });
 const paused = (n: number, ago = 100): Pilot => pilot(n, 'paused', ago);
 
@@ -338,7 +347,7 @@ describe('pause, resume, vacate', () => {
 });
 
 describe('memory pressure', () => {
-  const mem = (availableBytes: number, psi?: number): Partial<DecideInput> => ({
+  const mem = (availableBytes: number, psi?: number): Partial<Omit<DecideInput, 'policy'>> => ({
     host: {
       at: NOW,
       ncpus: 8,
@@ -385,11 +394,16 @@ describe('memory pressure', () => {
   });
   describe('how many go in one pass: the youngest, until their memory covers what is missing to the floor', () => {
     const three = [pilot(1, 'running', 300), pilot(2, 'running', 200), pilot(3, 'running', 100)];
-    const usage = (gb: Record<string, number>): Partial<DecideInput> => ({
+    const usage = (gb: Record<string, number>): Partial<Omit<DecideInput, 'policy'>> => ({
       pilotMemoryBytes: new Map(Object.entries(gb).map(([id, g]) => [id, g * 1e9])),
     });
     /** The memory removals with MemAvailable `available` GB under a floor of `floor` GB. */
-    const memoryRemovals = (extra: Partial<DecideInput>, floor: number, available: number, psi?: number): string[] =>
+    const memoryRemovals = (
+      extra: Partial<Omit<DecideInput, 'policy'>>,
+      floor: number,
+      available: number,
+      psi?: number,
+    ): string[] =>
       kinds(
         decide({
           ...withPolicy({ ...pol, memFloorBytes: floor * 1e9 }, { pilots: three }),
@@ -430,6 +444,8 @@ describe('memory pressure', () => {
 });
 
 describe('backoff after pilots that found no work (the pilot contract)', () => {
+  /** The state of the one pool, `default`, with `backoff`. */
+  const inPool = (backoff: Backoff): PolicyState => ({ pools: { default: { backoff } } });
   const ended = (n: number, exitCode: number, upSec: number): Pilot => ({
     ...pilot(n, 'exited'),
     startedAt: NOW - (upSec + 1) * S,
@@ -439,22 +455,24 @@ describe('backoff after pilots that found no work (the pilot contract)', () => {
   const pol = { noWorkUptimeMs: 10 * S, backoffBaseMs: 10 * S, backoffMaxMs: 600 * S };
   it('exit code 75 starts a backoff of base x (0.5 + 0.5 jitter) and blocks starts', () => {
     const d = decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 0 }));
-    assert.deepEqual(d.state.backoff, { level: 1, until: NOW + 5 * S, since: NOW });
+    assert.deepEqual(d.state.pools?.default?.backoff, { level: 1, until: NOW + 5 * S, since: NOW });
     assert.equal(d.fit.blocked, 'backoff');
     const full = decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 0.999999 }));
-    assert.ok((full.state.backoff?.until ?? 0) < NOW + 10 * S && (full.state.backoff?.until ?? 0) > NOW + 9.99 * S);
+    assert.ok(
+      (full.state.pools?.default?.backoff?.until ?? 0) < NOW + 10 * S &&
+        (full.state.pools?.default?.backoff?.until ?? 0) > NOW + 9.99 * S,
+    );
   });
   it('an exit within no_work_uptime counts as no work, whatever the code; at the boundary it does not', () => {
-    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 0, 9.999)] })).state.backoff?.level, 1);
-    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 1, 9.999)] })).state.backoff?.level, 1);
-    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 0, 10)] })).state.backoff, undefined);
+    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 0, 9.999)] })).state.pools?.default?.backoff?.level, 1);
+    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 1, 9.999)] })).state.pools?.default?.backoff?.level, 1);
+    assert.equal(decide(withPolicy(pol, { pilots: [ended(1, 0, 10)] })).state.pools?.default?.backoff, undefined);
   });
   it('doubles per round up to the cap', () => {
     const since = NOW - 999 * S;
     const at = (level: number) =>
-      decide(
-        withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 1, state: { backoff: { level, until: 0, since } } }),
-      ).state.backoff;
+      decide(withPolicy(pol, { pilots: [ended(1, 75, 100)], jitter: 1, state: inPool({ level, until: 0, since }) }))
+        .state.pools?.default?.backoff;
     assert.deepEqual(at(1), { level: 2, until: NOW + 20 * S, since });
     assert.deepEqual(at(5), { level: 6, until: NOW + 320 * S, since });
     assert.deepEqual(at(6), { level: 7, until: NOW + 600 * S, since });
@@ -462,39 +480,41 @@ describe('backoff after pilots that found no work (the pilot contract)', () => {
   });
   it('after the wait, probes with one pilot at a time: a new probe only once the last has ended', () => {
     const backoff = { level: 3, until: NOW, since: NOW - 100 * S };
-    assert.deepEqual(kinds(decide(withPolicy(pol, { state: { backoff } })).actions), ['start:1']);
+    assert.deepEqual(kinds(decide(withPolicy(pol, { state: inPool(backoff) })).actions), ['start:1']);
     const probe = pilot(7, 'running', 30); // started after `since`
-    const d = decide(withPolicy(pol, { pilots: [probe], state: { backoff } }));
+    const d = decide(withPolicy(pol, { pilots: [probe], state: inPool(backoff) }));
     assert.deepEqual(d.actions, []);
     const veteran = pilot(8, 'running', 500); // started before the backoff: not a probe
-    assert.deepEqual(kinds(decide(withPolicy(pol, { pilots: [veteran], state: { backoff } })).actions), ['start:1']);
+    assert.deepEqual(kinds(decide(withPolicy(pol, { pilots: [veteran], state: inPool(backoff) })).actions), [
+      'start:1',
+    ]);
   });
   it('a probe still running after backoff_max found lasting work: the backoff ends', () => {
     const backoff = { level: 3, until: NOW, since: NOW - 2000 * S };
     const longProbe = pilot(7, 'running', 600); // 600 s = backoff_max
-    const d = decide(withPolicy(pol, { pilots: [longProbe], state: { backoff } }));
-    assert.equal(d.state.backoff, undefined);
+    const d = decide(withPolicy(pol, { pilots: [longProbe], state: inPool(backoff) }));
+    assert.equal(d.state.pools?.default?.backoff, undefined);
     assert.deepEqual(kinds(d.actions), ['start:3'], 'every free slot at once');
-    const young = decide(withPolicy(pol, { pilots: [pilot(7, 'running', 599)], state: { backoff } }));
-    assert.deepEqual(young.state.backoff, backoff);
+    const young = decide(withPolicy(pol, { pilots: [pilot(7, 'running', 599)], state: inPool(backoff) }));
+    assert.deepEqual(young.state.pools?.default?.backoff, backoff);
   });
   it('one pilot that worked (exit 0 after no_work_uptime) ends the backoff at once', () => {
     const d = decide(
       withPolicy(pol, {
         pilots: [ended(1, 0, 500), ended(2, 75, 1)],
-        state: { backoff: { level: 4, until: NOW + 100 * S, since: NOW - 50 * S } },
+        state: inPool({ level: 4, until: NOW + 100 * S, since: NOW - 50 * S }),
       }),
     );
-    assert.equal(d.state.backoff, undefined);
+    assert.equal(d.state.pools?.default?.backoff, undefined);
     assert.deepEqual(kinds(d.actions), ['remove:id1:exited', 'remove:id2:exited', 'start:4']);
   });
   it('a failure after a long run is neutral', () => {
     const d = decide(
       withPolicy(pol, {
         pilots: [ended(1, 1, 500)],
-        state: { backoff: { level: 2, until: NOW - S, since: NOW - 9 * S } },
+        state: inPool({ level: 2, until: NOW - S, since: NOW - 9 * S }),
       }),
     );
-    assert.deepEqual(d.state.backoff, { level: 2, until: NOW - S, since: NOW - 9 * S });
+    assert.deepEqual(d.state.pools?.default?.backoff, { level: 2, until: NOW - S, since: NOW - 9 * S });
   });
 });

@@ -9,7 +9,7 @@ import { decide } from '../../../src/core/decide.ts';
 import { MEMORY_RELEASE_MS, memoryOnItsWay, shortBeyondRelease, stillToFree } from '../../../src/core/rules/memory.ts';
 import { settle } from '../../../src/core/settle.ts';
 import type { DecideInput, Decision, Pilot, PolicyState } from '../../../src/core/types.ts';
-import { basePolicy, input, kinds, NOW, pilot, S } from '../../support/decide-fixtures.ts';
+import { basePolicy, basePools, input, kinds, NOW, pilot, S } from '../../support/decide-fixtures.ts';
 
 const GB = 1e9;
 const policy = { ...basePolicy, memFloorBytes: 2 * GB, psiMemoryPct: 20, memoryStopTimeoutSec: 0 };
@@ -47,7 +47,7 @@ const memoryRemovals = (d: Decision): string[] => kinds(d.actions).filter((k) =>
 const freed = (entries: Record<string, [gb: number, agoMs: number]>): PolicyState['memoryFreed'] =>
   Object.fromEntries(Object.entries(entries).map(([id, [gb, ago]]) => [id, { bytes: gb * GB, at: NOW - ago }]));
 const ctx = (left: readonly string[], usage: Record<string, number>) => ({
-  image: 'busybox',
+  pools: basePools,
   at: NOW,
   controls: { drain: false, drainStop: false, forceStop: false },
   pilotsLeft: left.length,
@@ -134,7 +134,12 @@ describe('settle: what the memory removals of a pass leave on its way back', () 
 
   it('records each pilot removed for memory and gone from the list, with what it held and when its removal ended', () => {
     const d = decision([removal('id3'), removal('id2'), removal('id4', 'ttl')]);
-    const s = settle(d.state, d, { started: 0, removed: 3 }, ctx(['id1'], { id1: 1, id2: 0.5, id3: 0.7, id4: 2 }));
+    const s = settle(
+      d.state,
+      d,
+      { started: 0, removed: 3, pulls: {} },
+      ctx(['id1'], { id1: 1, id2: 0.5, id3: 0.7, id4: 2 }),
+    );
     assert.deepEqual(s.state.memoryFreed, { id2: { bytes: 0.5 * GB, at: NOW }, id3: { bytes: 0.7 * GB, at: NOW } });
     assert.equal(s.nextMs, 0, 'and comes back at once to see what it freed');
   });
@@ -142,7 +147,7 @@ describe('settle: what the memory removals of a pass leave on its way back', () 
   it('not one still listed (its removal failed), nor one without a figure; earlier entries are kept', () => {
     const d = decision([removal('id3'), removal('id2'), removal('id9')]);
     const state = { memoryFreed: freed({ id5: [1, SOON] }) };
-    const s = settle(state, d, { started: 0, removed: 1 }, ctx(['id1', 'id3'], { id1: 1, id2: 1, id3: 1 }));
+    const s = settle(state, d, { started: 0, removed: 1, pulls: {} }, ctx(['id1', 'id3'], { id1: 1, id2: 1, id3: 1 }));
     assert.deepEqual(s.state.memoryFreed, { ...state.memoryFreed, id2: { bytes: GB, at: NOW } });
   });
 
@@ -150,7 +155,12 @@ describe('settle: what the memory removals of a pass leave on its way back', () 
     // 1.5 pilots' memory missing: the two youngest cover it
     const first = pass({ available: 0.5, pilots: three });
     assert.deepEqual(memoryRemovals(first), ['remove:id3:memory', 'remove:id2:memory']);
-    const settled = settle(first.state, first, { started: 0, removed: 2 }, ctx(['id1'], { id1: 1, id2: 1, id3: 1 }));
+    const settled = settle(
+      first.state,
+      first,
+      { started: 0, removed: 2, pulls: {} },
+      ctx(['id1'], { id1: 1, id2: 1, id3: 1 }),
+    );
     // a moment later, within MEMORY_RELEASE_MS, half of it shows yet
     const second = pass({ available: 1.5, pilots: [three[0]!], state: settled.state, now: NOW + SOON });
     assert.deepEqual(memoryRemovals(second), []);

@@ -5,11 +5,11 @@ import { decide } from '../../../src/core/decide.ts';
 import { poolImages } from '../../../src/core/decide-inputs.ts';
 import { settle } from '../../../src/core/settle.ts';
 import { splitIdle } from '../../../src/core/rules/share.ts';
-import type { Action, Decision, DecideInput, Pilot, Policy, PoolPolicy } from '../../../src/core/types.ts';
-import { basePolicy, input, NOW, pilot, S } from '../../support/decide-fixtures.ts';
+import type { Action, Decision, DecideInput, Pilot, PoolPolicy } from '../../../src/core/types.ts';
+import { basePolicy, input, NOW, pilot, S, type FlatPolicy, type InputOver } from '../../support/decide-fixtures.ts';
 
 // the owner rule on 10 CPUs with 1-CPU pilots: 100 + (10 - 5) = 105% -> 10 slots when the owner is idle
-const owner: Policy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5, docksPerLoop: 4 };
+const owner: FlatPolicy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5, docksPerLoop: 4 };
 const pool = (name: string, share: number, over: Partial<PoolPolicy> = {}): PoolPolicy => ({
   name,
   share,
@@ -30,7 +30,7 @@ const htc = pool('htcondor', 70, {
   stopCommand: ['condor_off', '-peaceful'],
 });
 const wq = pool('workqueue', 30, { stopTimeoutSec: 20 });
-const two: Policy = { ...owner, pools: [htc, wq] };
+const two: FlatPolicy = { ...owner, pools: [htc, wq] };
 
 /** A pilot of `pool`, started `ago` seconds ago. */
 const of = (pool: string, n: number, state: Pilot['state'] = 'running', ago = 100): Pilot => ({
@@ -41,7 +41,7 @@ const of = (pool: string, n: number, state: Pilot['state'] = 'running', ago = 10
 });
 const many = (pool: string, count: number, from = 0): Pilot[] =>
   Array.from({ length: count }, (_, i) => of(pool, from + i, 'running', 1000 + from + i));
-const at = (over: Partial<DecideInput> & { busy?: number }, policy: Policy = two): DecideInput =>
+const at = (over: InputOver, policy: FlatPolicy = two): DecideInput =>
   input({ ncpus: 10, busy: 0, pilotsBusyPct: 0, ...over, policy });
 const starts = (d: Decision): Record<string, number> =>
   Object.fromEntries(d.actions.flatMap((a: Action) => (a.kind === 'start' ? [[a.pool ?? '', a.count]] : [])));
@@ -108,7 +108,7 @@ describe('pools: work-conserving', () => {
     const ended = pilots.map((p) => (p.id === 'workqueue-9' ? { ...p, exitCode: 75, finishedAt: NOW - S } : p));
     const d = decide(at({ pilots: ended }));
     assert.equal(d.state.pools?.workqueue?.backoff?.level, 1);
-    assert.equal(d.state.backoff, undefined, "the first pool's backoff is untouched");
+    assert.equal(d.state.pools?.htcondor?.backoff, undefined, "the first pool's backoff is untouched");
     assert.deepEqual(starts(d), { htcondor: 1 }, 'the ended pilot is replaced by one of the pool that has work');
   });
 
@@ -221,7 +221,8 @@ describe('pools: adoption and removal', () => {
       removes.map((a) => [a.id, a.reason, a.stopFirst, a.vacate]),
       [
         ['old-2', 'pool-removed', true, { graceSec: 45, signal: 'SIGUSR1', command: ['/bin/drain'] }],
-        ['older-3', 'pool-removed', true, { graceSec: 10, signal: 'SIGTERM', command: [] }],
+        // no readable stop label: the first pool's stop settings (there are no others beside the pools')
+        ['older-3', 'pool-removed', true, { graceSec: 300, signal: 'SIGQUIT', command: ['condor_off', '-peaceful'] }],
       ],
     );
     assert.equal(fitOf(d, 'htcondor')?.running, 1, 'the unlabelled pilot counts in the first pool');
@@ -272,15 +273,15 @@ describe('pools: image bookkeeping per pool', () => {
     const pools = { pools: two.pools ?? [], images: { htcondor: 'htc', workqueue: 'wq' } };
     const view = poolImages({}, pools, new Set(['htc']), NOW);
     assert.deepEqual(view.images.workqueue, { name: 'wq', present: false });
-    assert.deepEqual(view.state, { image: { lastPulledName: 'htc', lastPullOkAt: NOW } });
+    assert.deepEqual(view.state, { pools: { htcondor: { image: { lastPulledName: 'htc', lastPullOkAt: NOW } } } });
     const d = decide(at({ images: view.images, state: view.state }));
-    const ctx = { image: 'htc', at: NOW + S, controls: input().controls, pilotsLeft: 0, mainMs: 30 * S, pools };
-    const after = settle(d.state, d, { started: 0, removed: 0, pulled: true }, ctx);
+    const ctx = { at: NOW + S, controls: input().controls, pilotsLeft: 0, mainMs: 30 * S, pools };
+    const after = settle(d.state, d, { started: 0, removed: 0, pulls: { wq: true } }, ctx);
     assert.deepEqual(after.state.pools?.workqueue?.image, {
       lastPulledName: 'wq',
       lastPullOkAt: NOW + S,
       lastPullAttemptAt: NOW + S,
     });
-    assert.deepEqual(after.state.image, { lastPulledName: 'htc', lastPullOkAt: NOW });
+    assert.deepEqual(after.state.pools?.htcondor?.image, { lastPulledName: 'htc', lastPullOkAt: NOW });
   });
 });

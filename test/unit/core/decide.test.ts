@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, pullDue } from '../../../src/core/decide.ts';
-import { basePolicy as policy, input, kinds, NOW, pilot, S } from '../../support/decide-fixtures.ts';
-import type { DecideInput, Pilot, Policy } from '../../../src/core/types.ts';
+import { basePolicy as policy, input, kinds, NOW, pilot, S, type FlatPolicy } from '../../support/decide-fixtures.ts';
+import type { DecideInput, Pilot } from '../../../src/core/types.ts';
 
 describe('decide: starting pilots (0.6 fit rule)', () => {
   // fitting = floor(idle * 0.95 * ncpus / (cpus_per_dock * 100)); start min(fitting, max_docks - running) in one pass
@@ -12,7 +12,7 @@ describe('decide: starting pilots (0.6 fit rule)', () => {
     busy: number;
     ncpus: number;
     running: number;
-    p?: Partial<Policy>;
+    p?: Partial<FlatPolicy>;
     start: number;
     blocked?: string;
   }> = [
@@ -91,7 +91,7 @@ describe('decide: starting pilots (0.6 fit rule)', () => {
   });
 
   it('image missing: pull, and no start until it is present', () => {
-    const d = decide(input({ image: { name: 'busybox', present: false } }));
+    const d = decide(input({ images: { default: { name: 'busybox', present: false } } }));
     assert.deepEqual(kinds(d.actions), ['pull']);
     assert.equal(d.fit.blocked, 'image-missing');
   });
@@ -202,7 +202,11 @@ describe('decide: controls', () => {
   const ctl = (c: Partial<DecideInput['controls']>) => ({ drain: false, drainStop: false, forceStop: false, ...c });
   it('drain: no starts, no pulls, pilots keep running, status draining', () => {
     const d = decide(
-      input({ pilots: [pilot(1)], controls: ctl({ drain: true }), image: { name: 'busybox', present: false } }),
+      input({
+        pilots: [pilot(1)],
+        controls: ctl({ drain: true }),
+        images: { default: { name: 'busybox', present: false } },
+      }),
     );
     assert.deepEqual(d.actions, []);
     assert.equal(d.status, 'draining');

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { decide } from '../../../src/core/decide.ts';
 import type { IoPolicy, IoReading } from '../../../src/core/rules/io.ts';
 import { IO_RECHECK_MS, settle } from '../../../src/core/settle.ts';
-import { basePolicy, input, NOW, pilot, S } from '../../support/decide-fixtures.ts';
+import { basePolicy, basePools, input, NOW, pilot, S } from '../../support/decide-fixtures.ts';
 
 const io: IoPolicy = { mechanism: 'pause', ownerIops: 100, psiPct: 0, quietMs: 3 * S, pilotWriteBps: 1e6 };
 const policy = { ...basePolicy, cpuPolicy: 'owner' as const, pauseMaxMs: 120 * S, maxDocks: 1, io };
@@ -14,13 +14,14 @@ const reading = (ownerIops: number, writes: Record<string, number>): IoReading =
   pilotWriteBps: new Map(Object.entries(writes)),
 });
 const ctx = {
-  image: 'busybox',
+  pools: basePools,
   at: NOW,
   controls: { drain: false, drainStop: false, forceStop: false },
   pilotsLeft: 1,
   mainMs: 30 * S,
 };
-const nextMs = (d: ReturnType<typeof decide>): number => settle(d.state, d, { started: 0, removed: 0 }, ctx).nextMs;
+const nextMs = (d: ReturnType<typeof decide>): number =>
+  settle(d.state, d, { started: 0, removed: 0, pulls: {} }, ctx).nextMs;
 
 describe('settle with the I/O rule', () => {
   it('the owner on the disk: the next pass within IO_RECHECK_MS', () => {

@@ -43,6 +43,7 @@ const start = (count: number, concurrency: number): Action => ({
   ttlMs: 3_600_000,
   stopTimeoutSec: 25,
   pool: 'default',
+  vacate: { graceSec: 25, signal: 'SIGTERM', command: [] },
 });
 
 describe('executor: carries out resolved actions, reads no setting', () => {
@@ -63,7 +64,7 @@ describe('executor: carries out resolved actions, reads no setting', () => {
     };
     const ctx = context(engine);
     const outcome = await execute([start(5, 2)], [], ctx);
-    assert.deepEqual(outcome, { started: 5, removed: 0, pulled: undefined });
+    assert.deepEqual(outcome, { started: 5, removed: 0, pulls: {} });
     assert.equal(most, 2);
     const env = [...engine.pilots.values()][0]?.spec.env ?? [];
     assert.ok(env.includes(`PLANCTON_DEADLINE=${Math.floor((ctx.clock.now() + 3_600_000) / 1000)}`), env.join(' '));
@@ -105,7 +106,7 @@ describe('executor: carries out resolved actions, reads no setting', () => {
     assert.deepEqual(await execute([{ kind: 'pull', image: 'busybox' }], [], ctx), {
       started: 0,
       removed: 0,
-      pulled: false,
+      pulls: { busybox: false },
     });
     assert.match(ctx.log(), /pull busybox: not found/);
     engine.down = true;
@@ -159,12 +160,12 @@ describe('executor: carries out resolved actions, reads no setting', () => {
     assert.deepEqual(await execute([{ kind: 'pull', image: 'busybox' }, start(1, 1)], [], ctx), {
       started: 0,
       removed: 0,
-      pulled: true,
+      pulls: { busybox: true },
     });
     assert.deepEqual(await execute([{ kind: 'exit', reason: 'drain-stop' }, start(1, 1)], [], context(engine)), {
       started: 0,
       removed: 0,
-      pulled: undefined,
+      pulls: {},
       exit: 'drain-stop',
     });
   });

@@ -21,6 +21,7 @@ import type { StatusReport } from '../../../src/report/status.ts';
 import { FakeClock } from '../../support/fake-clock.ts';
 import { FakeEngine } from '../../support/fake-engine.ts';
 import { waitFor } from '../../support/docker.ts';
+import { basePools } from '../../support/decide-fixtures.ts';
 
 const env = {
   PLANCTON_MAIN_SLEEP: '30',
@@ -77,7 +78,7 @@ describe('a pass: observe -> decide -> execute -> record', () => {
       first.decision?.actions.map((a) => a.kind),
       ['pull'],
     );
-    assert.deepEqual(first.outcome, { started: 0, removed: 0, pulled: true });
+    assert.deepEqual(first.outcome, { started: 0, removed: 0, pulls: { busybox: true } });
     assert.equal(first.nextMs, 0, 'a pull is followed at once by the starts');
     assert.equal(first.reading?.selfBusyPct, 1);
     const second = await pass.run(config, controls, new LoopSignals());
@@ -180,36 +181,43 @@ describe('settle: what the core makes of a pass once carried out', () => {
     status: 'active',
     fit: { running: 0, fitting: 0, room: 0, toStart: 0, pilotSharePct: 0, overloaded: false, ...over },
   });
-  const ctx = { image: 'busybox', at: 5000, controls, pilotsLeft: 1, mainMs: 30_000 };
+  const ctx = { pools: basePools, at: 5000, controls, pilotsLeft: 1, mainMs: 30_000 };
 
   it('an image present before any pull counts as pulled now; a failed pull keeps the last good one', () => {
-    const view = imageView({}, 'busybox', true, 1000);
+    const view = imageView(undefined, 'busybox', true, 1000);
     assert.deepEqual(view.image, { name: 'busybox', present: true, lastPulledName: 'busybox', lastPullOkAt: 1000 });
+    const state = { pools: { default: { image: view.book } } };
     const pulled = decision({}, [{ kind: 'pull', image: 'busybox' }]);
-    assert.deepEqual(settle(view.state, pulled, { started: 0, removed: 0, pulled: false }, ctx).state.image, {
-      lastPulledName: 'busybox',
-      lastPullOkAt: 1000,
-      lastPullAttemptAt: 5000,
-    });
-    assert.deepEqual(settle(view.state, pulled, { started: 0, removed: 0, pulled: true }, ctx), {
-      state: { image: { lastPulledName: 'busybox', lastPullOkAt: 5000, lastPullAttemptAt: 5000 } },
+    assert.deepEqual(
+      settle(state, pulled, { started: 0, removed: 0, pulls: { busybox: false } }, ctx).state.pools?.default?.image,
+      {
+        lastPulledName: 'busybox',
+        lastPullOkAt: 1000,
+        lastPullAttemptAt: 5000,
+      },
+    );
+    assert.deepEqual(settle(state, pulled, { started: 0, removed: 0, pulls: { busybox: true } }, ctx), {
+      state: {
+        pools: { default: { image: { lastPulledName: 'busybox', lastPullOkAt: 5000, lastPullAttemptAt: 5000 } } },
+      },
       nextMs: 0,
     });
   });
 
   it('comes back at once while filling or freeing memory, 2 s later after a disturbed reading, else after main_sleep', () => {
-    const outcome = { started: 2, removed: 0 };
+    const outcome = { started: 2, removed: 0, pulls: {} };
     assert.equal(settle({}, decision({ room: 5 }), outcome, ctx).nextMs, 0);
     assert.equal(settle({}, decision({ room: 2 }), outcome, ctx).nextMs, 30_000);
     assert.equal(
-      settle({}, decision({ ownerDisturbed: true, blocked: 'no-idle-cpu' }), { started: 0, removed: 0 }, ctx).nextMs,
+      settle({}, decision({ ownerDisturbed: true, blocked: 'no-idle-cpu' }), { started: 0, removed: 0, pulls: {} }, ctx)
+        .nextMs,
       2000,
     );
     const vacate = { graceSec: 0, signal: 'SIGTERM', command: [] };
     const memory = decision({}, [
       { kind: 'remove', id: 'a', name: 'a', reason: 'memory', stopFirst: true, graceSec: 0, vacate },
     ]);
-    assert.equal(settle({}, memory, { started: 0, removed: 1 }, ctx).nextMs, 0);
+    assert.equal(settle({}, memory, { started: 0, removed: 1, pulls: {} }, ctx).nextMs, 0);
   });
 });
 

@@ -43,7 +43,9 @@ describe('schedule window (node-cron patterns)', () => {
 describe('decide outside the schedule window', () => {
   const ctl = { drain: false, drainStop: false, forceStop: false, outsideSchedule: true };
   it('starts and pulls nothing, reports draining, lets pilots finish', () => {
-    const d = decide(input({ pilots: [pilot(1)], controls: ctl, image: { name: 'busybox', present: false } }));
+    const d = decide(
+      input({ pilots: [pilot(1)], controls: ctl, images: { default: { name: 'busybox', present: false } } }),
+    );
     assert.deepEqual(d.actions, []);
     assert.equal(d.fit.blocked, 'outside-schedule');
     assert.equal(d.status, 'draining');
