@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Paths } from '../config/source/paths.ts';
 import type { ConfigSource } from '../config/source/source.ts';
 import { Daemon } from '../daemon/daemon.ts';
-import type { Identity } from '../core/shapes.ts';
+import type { Identity } from '../core/pilot-shape.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
 import { RETRY_DELAYS_MS, withRetry } from '../common/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';

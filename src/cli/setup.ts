@@ -8,7 +8,7 @@ import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { readHostFacts } from '../host/host-facts.ts';
 import { ConfigSource } from '../config/source/source.ts';
 import { resolvePaths, type Paths } from '../config/source/paths.ts';
-import type { Identity } from '../core/shapes.ts';
+import type { Identity } from '../core/pilot-shape.ts';
 import { DockerEngine } from '../engine/docker-engine.ts';
 import type { Cli } from './args.ts';
 

@@ -1,8 +1,8 @@
 import type { ConfigProblem } from '../core/errors.ts';
-import type { DeviceMapping, PilotShape } from '../core/shapes.ts';
+import type { DeviceMapping, PilotShape } from '../core/pilot-shape.ts';
 import type { Settings } from './schema/keys.ts';
 
-export type { PilotShape } from '../core/shapes.ts';
+export type { PilotShape } from '../core/pilot-shape.ts';
 
 /** 0.6 split a string command on spaces; a list is taken as it is. */
 export function splitCommand(cmd: string | readonly string[]): string[] {

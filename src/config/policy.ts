@@ -1,4 +1,4 @@
-import type { HostSample, Policy, PoolPolicy } from '../core/types.ts';
+import type { HostSample, Policy, PoolPolicy } from '../core/decision.ts';
 import type { CompiledExpression } from './expression/expression.ts';
 import type { LoadedConfig } from './load.ts';
 import { maxDocksValues } from './expression/max-docks.ts';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { ConfigProblem } from '../core/errors.ts';
 import { DEFAULT_POOL } from '../core/pools.ts';
-import type { HostFacts } from '../core/shapes.ts';
+import type { HostFacts } from '../core/pilot-shape.ts';
 import { checkBounds } from './schema/check-bounds.ts';
 import { compileExpression, type CompiledExpression } from './expression/expression.ts';
 import { checkMaxDocks, MAX_DOCKS_NAMES } from './expression/max-docks.ts';

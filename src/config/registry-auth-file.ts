@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ConfigProblem } from '../core/errors.ts';
-import type { PullSource } from '../core/shapes.ts';
+import type { PullSource } from '../core/pilot-shape.ts';
 import {
   credentialsIn,
   parseDockerConfig,

@@ -4,7 +4,7 @@
  * and the file, never a secret: not even JSON.parse's own message, which quotes the text.
  */
 
-import type { RegistryCredentials } from '../core/shapes.ts';
+import type { RegistryCredentials } from '../core/pilot-shape.ts';
 
 /** Docker Hub, under the name Docker resolves unqualified images to. */
 export const DOCKER_HUB = 'docker.io';

@@ -4,7 +4,7 @@
  * CPU reading the daemon's own engine work took. Pure: the shell hands in what it observed.
  */
 import { poolStateOf, withPoolState } from './pools.ts';
-import type { ImageBook, ImageStatus, PolicyState, PoolPolicy } from './types.ts';
+import type { ImageBook, ImageStatus, PolicyState, PoolPolicy } from './decision.ts';
 
 /**
  * The image as decide() sees it: what the engine says now and the bookkeeping in `state`. An image

@@ -14,7 +14,7 @@ import {
 } from './rules/cpu.ts';
 import { memoryOnItsWay, memoryState, memoryVictims, stillToFree } from './rules/memory.ts';
 import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
-import type { DaemonStatus, DecideInput, Decision, Pilot, PoolPolicy } from './types.ts';
+import type { DaemonStatus, DecideInput, Decision, Pilot, PoolPolicy } from './decision.ts';
 
 export { pullDue } from './rules/pull.ts';
 export { vacateOf } from './plan.ts';

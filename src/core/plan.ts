@@ -1,6 +1,6 @@
 /** The decision as decide() builds it, step by step: its actions, the pilots removed so far, the state. */
 import { firstOf, poolOfPilot } from './pools.ts';
-import type { Action, Pilot, Policy, PolicyState, PoolPolicy, RemoveReason, Vacate } from './types.ts';
+import type { Action, Pilot, Policy, PolicyState, PoolPolicy, RemoveReason, Vacate } from './decision.ts';
 
 /** How a pilot is asked to go: no time for a stop command when the grace is 0 (memory must be freed now). */
 export function vacateOf(

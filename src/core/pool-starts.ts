@@ -9,7 +9,7 @@ import type { CpuView } from './rules/cpu.ts';
 import { pullDue } from './rules/pull.ts';
 import { pilotsIn, splitIdle, type Claim } from './rules/share.ts';
 import { spareCpus, startBlock } from './rules/starts.ts';
-import type { Decision, DecideInput, ImageStatus, Pilot, PoolFit, PoolPolicy } from './types.ts';
+import type { Decision, DecideInput, ImageStatus, Pilot, PoolFit, PoolPolicy } from './decision.ts';
 
 type StartFit = Omit<
   Decision['fit'],

@@ -3,7 +3,7 @@
  * state. A configuration without pools is one pool, `default`, made of the top-level values (the
  * configuration makes it), so that every decision about it is the one a single-pool Plancton made.
  */
-import type { Pilot, PolicyState, PoolPolicy, PoolState } from './types.ts';
+import type { Pilot, PolicyState, PoolPolicy, PoolState } from './decision.ts';
 
 /** The name of the one pool of a configuration without `pools`. */
 export const DEFAULT_POOL = 'default';

@@ -5,7 +5,7 @@
 import type { PoolImages } from './decide-inputs.ts';
 import { poolStateOf, withPoolState } from './pools.ts';
 import { freedBy } from './rules/memory.ts';
-import type { Controls, Decision, ImageBook, PolicyState } from './types.ts';
+import type { Controls, Decision, ImageBook, PolicyState } from './decision.ts';
 
 /** How a pass went, as the executor reports it. */
 export interface PassOutcome {

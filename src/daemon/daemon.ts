@@ -1,6 +1,6 @@
 import { shortBeyondRelease } from '../core/rules/memory.ts';
-import type { Identity } from '../core/shapes.ts';
-import type { Controls } from '../core/types.ts';
+import type { Identity } from '../core/pilot-shape.ts';
+import type { Controls } from '../core/decision.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { IdleCgroup } from '../host/idle-cgroup.ts';

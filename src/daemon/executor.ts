@@ -1,7 +1,7 @@
 import { EngineError } from '../core/errors.ts';
 import type { PassOutcome } from '../core/settle.ts';
-import type { Identity, PilotShape, PullSource } from '../core/shapes.ts';
-import type { Action, Pilot } from '../core/types.ts';
+import type { Identity, PilotShape, PullSource } from '../core/pilot-shape.ts';
+import type { Action, Pilot } from '../core/decision.ts';
 import { buildPilotSpec, newPilotId } from '../engine/pilot-spec.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { Logger } from '../report/logger.ts';
@@ -9,7 +9,7 @@ import type { RemovalLog } from '../report/removals.ts';
 import type { Clock } from '../common/clock.ts';
 import { vacate } from './vacate.ts';
 
-export type { Identity } from '../core/shapes.ts';
+export type { Identity } from '../core/pilot-shape.ts';
 
 /** Everything the executor needs besides the actions; no setting: the actions carry their values. */
 export interface ExecContext {

@@ -7,7 +7,7 @@
 import type { IoMechanism, IoOutcome, IoPolicy, IoReading } from '../core/rules/io.ts';
 import { IO_POLL_MS, ioPollMs, ownerUsesDisk } from '../core/rules/io.ts';
 import type { Settings } from '../config/schema/keys.ts';
-import type { Pilot } from '../core/types.ts';
+import type { Pilot } from '../core/decision.ts';
 import type { IoStatus } from '../report/status.ts';
 import { IoMeter } from '../host/io-meter.ts';
 import { detectIoMechanism, type IoMechanismWanted, type IoSetup } from '../host/io-mechanism.ts';

@@ -4,11 +4,11 @@
  * then the engine (the pilots, which images it has), the pilots' own cgroups (CPU, memory, the
  * priority the kernel really gives them), the policy resolved for this host, and the disk's watch.
  */
-import type { Pilot, Policy } from '../core/types.ts';
+import type { Pilot, Policy } from '../core/decision.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { resolvePolicy } from '../config/policy.ts';
 import type { IoReading } from '../core/rules/io.ts';
-import type { Identity } from '../core/shapes.ts';
+import type { Identity } from '../core/pilot-shape.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { HostReading, PilotCpu } from '../host/observer.ts';
 import type { PilotPriority } from '../host/pilot-priority.ts';

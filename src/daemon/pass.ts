@@ -9,7 +9,7 @@ import { memoryOnItsWay } from '../core/rules/memory.ts';
 import type { EngineError } from '../core/errors.ts';
 import { ownWorkShare, poolImages, type PoolImages } from '../core/decide-inputs.ts';
 import { settle, type PassOutcome } from '../core/settle.ts';
-import type { Controls, DaemonStatus, Decision, Pilot, Policy, PolicyState } from '../core/types.ts';
+import type { Controls, DaemonStatus, Decision, Pilot, Policy, PolicyState } from '../core/decision.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { pullAuthFor } from '../config/registry-auth-file.ts';
 import { RETRY_DELAYS_MS, retryDelay } from '../common/retry.ts';

@@ -3,8 +3,8 @@
  * `iteration` log line. Figures are taken from the record as the pass made them; a pass that got
  * less far (no host reading, engine unreachable) shows the last ones known.
  */
-import type { Identity } from '../core/shapes.ts';
-import type { Decision, HostSample } from '../core/types.ts';
+import type { Identity } from '../core/pilot-shape.ts';
+import type { Decision, HostSample } from '../core/decision.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { PilotCpu } from '../host/observer.ts';
 import type { PilotPriority } from '../host/pilot-priority.ts';

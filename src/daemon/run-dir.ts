@@ -1,6 +1,6 @@
 import { chmod, lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Controls } from '../core/types.ts';
+import type { Controls } from '../core/decision.ts';
 import { readFileNoFollow, writeFileNoFollow } from '../config/source/safe-file.ts';
 
 /** A run directory (or pid file directory) Plancton must not use: named, with the reason. */

@@ -3,7 +3,7 @@
  * signal, then SIGKILL, all within one grace (the time the command takes comes off the signal's).
  * It lives here rather than in the Docker adapter so that the in-memory engine can test it.
  */
-import type { Vacate } from '../core/types.ts';
+import type { Vacate } from '../core/decision.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { Clock } from '../common/clock.ts';
 

@@ -2,11 +2,11 @@ import type Dockerode from 'dockerode';
 import type { Readable } from 'node:stream';
 
 import { EngineError } from '../core/errors.ts';
-import { PILOT_STATES, type Pilot, type PilotState } from '../core/types.ts';
+import { PILOT_STATES, type Pilot, type PilotState } from '../core/decision.ts';
 import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
 import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
 import { isOwned, LABELS, ownedFilter, poolOfLabels } from './labels.ts';
-import type { PullSource } from '../core/shapes.ts';
+import type { PullSource } from '../core/pilot-shape.ts';
 import type { CallOptions, EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec, RunState } from './port.ts';
 import { loadDockerode } from './dockerode-loader.ts';
 

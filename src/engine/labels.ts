@@ -2,7 +2,7 @@
  * Ownership labels. A container is Plancton's only if it carries these labels: names mean nothing
  * (a foreign `plancton-worker-xyz` is never touched).
  */
-import type { Pilot, Vacate } from '../core/types.ts';
+import type { Pilot, Vacate } from '../core/decision.ts';
 
 export const LABEL_PREFIX = 'org.plancton';
 export const LABELS = {

@@ -1,5 +1,5 @@
-import type { PilotShape } from '../core/shapes.ts';
-import type { Vacate } from '../core/types.ts';
+import type { PilotShape } from '../core/pilot-shape.ts';
+import type { Vacate } from '../core/decision.ts';
 import { pilotLabels } from './labels.ts';
 import type { PilotSpec } from './port.ts';
 

@@ -1,7 +1,7 @@
-import type { EngineInfo, PilotShape, PullSource } from '../core/shapes.ts';
-import type { Pilot } from '../core/types.ts';
+import type { EngineInfo, PilotShape, PullSource } from '../core/pilot-shape.ts';
+import type { Pilot } from '../core/decision.ts';
 
-export type { DeviceMapping, EngineInfo } from '../core/shapes.ts';
+export type { DeviceMapping, EngineInfo } from '../core/pilot-shape.ts';
 
 /**
  * Everything needed to create one pilot container; built by `pilot-spec.ts` from the config.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostFacts } from '../core/shapes.ts';
+import type { HostFacts } from '../core/pilot-shape.ts';
 import { parseMeminfo } from './meminfo.ts';
 import { parseProcStat } from './proc-stat.ts';
 

@@ -1,6 +1,6 @@
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EngineInfo } from '../core/shapes.ts';
+import type { EngineInfo } from '../core/pilot-shape.ts';
 
 /** The pilots' parent cgroup, set to the lowest CPU weight the kernel offers. */
 export interface IdleCgroup {

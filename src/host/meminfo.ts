@@ -1,6 +1,6 @@
 /** `/proc/meminfo`, pure: the sampler does the reading. */
 import { ProcParseError } from '../core/errors.ts';
-import type { MemorySample } from '../core/types.ts';
+import type { MemorySample } from '../core/decision.ts';
 import { parseZoneinfo, perCpuFreeBytes } from './zoneinfo.ts';
 
 const KIB = 1024;

@@ -5,7 +5,7 @@
  * cgroup-*.ts), and this class only reads and keeps the baselines the rates need.
  */
 import { readKernelFile } from './kernel-file.ts';
-import type { HostSample, MemorySample, Pressure } from '../core/types.ts';
+import type { HostSample, MemorySample, Pressure } from '../core/decision.ts';
 import { PilotCpuMeter, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
 import { parsePressure } from './pressure.ts';
 import { HostSampler, readMemory } from './sampler.ts';

@@ -1,6 +1,6 @@
 /** Pressure stall information (`/proc/pressure/{cpu,memory,io}`), pure. */
 import { ProcParseError } from '../core/errors.ts';
-import type { Pressure, PressureLine } from '../core/types.ts';
+import type { Pressure, PressureLine } from '../core/decision.ts';
 
 const KEYS = ['avg10', 'avg60', 'avg300', 'total'] as const;
 

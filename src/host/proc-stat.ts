@@ -3,7 +3,7 @@
  * Pure: the sampler does the reading.
  */
 import { ProcParseError } from '../core/errors.ts';
-import type { CpuUsage } from '../core/types.ts';
+import type { CpuUsage } from '../core/decision.ts';
 
 /** Jiffies per second as /proc/stat reports them: USER_HZ is 100 on every Linux ABI in use. */
 export const USER_HZ = 100;

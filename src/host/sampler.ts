@@ -1,6 +1,6 @@
 /** The thin shell around the /proc parsers: reads files under a configurable proc root. */
 import { readKernelFile } from './kernel-file.ts';
-import type { HostSample, MemorySample, Pressure } from '../core/types.ts';
+import type { HostSample, MemorySample, Pressure } from '../core/decision.ts';
 import { parseMemory } from './meminfo.ts';
 import { kernelPageSize } from './page-size.ts';
 import { parsePressure } from './pressure.ts';

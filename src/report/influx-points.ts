@@ -1,4 +1,4 @@
-import type { HostSample, Pressure } from '../core/types.ts';
+import type { HostSample, Pressure } from '../core/decision.ts';
 import type { Removal } from './removals.ts';
 import type { StatusReport } from './status.ts';
 

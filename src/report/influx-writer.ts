@@ -1,4 +1,4 @@
-import type { HostSample } from '../core/types.ts';
+import type { HostSample } from '../core/decision.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Settings } from '../config/schema/keys.ts';
 import type { Logger } from './logger.ts';

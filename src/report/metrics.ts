@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { PILOT_STATES, type DaemonStatus, type HostSample } from '../core/types.ts';
-import type { Identity } from '../core/shapes.ts';
+import { PILOT_STATES, type DaemonStatus, type HostSample } from '../core/decision.ts';
+import type { Identity } from '../core/pilot-shape.ts';
 import type { InfluxWriterStats } from './influx-writer.ts';
 import type { Removal } from './removals.ts';
 import type { Reporter } from './reporter.ts';

@@ -1,4 +1,4 @@
-import type { RemoveReason } from '../core/types.ts';
+import type { RemoveReason } from '../core/decision.ts';
 
 /** How one pilot ended: kept for status and monitoring, logged as one structured line. */
 export interface Removal {

@@ -1,4 +1,4 @@
-import type { HostSample } from '../core/types.ts';
+import type { HostSample } from '../core/decision.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Removal } from './removals.ts';
 import type { StatusReport } from './status.ts';

@@ -1,5 +1,5 @@
 import type { LoadedConfig } from '../config/load.ts';
-import type { Identity } from '../core/shapes.ts';
+import type { Identity } from '../core/pilot-shape.ts';
 import { parseListenAddress } from '../config/schema/listen-address.ts';
 import { InfluxWriter } from './influx-writer.ts';
 import type { Logger } from './logger.ts';

@@ -1,4 +1,4 @@
-import type { Controls, DaemonStatus, Decision, HostSample, Pilot, PoolFit } from '../core/types.ts';
+import type { Controls, DaemonStatus, Decision, HostSample, Pilot, PoolFit } from '../core/decision.ts';
 import type { Removal } from './removals.ts';
 import type { IoMechanism } from '../core/rules/io.ts';
 import type { IoMetering } from '../host/io-accounting.ts';

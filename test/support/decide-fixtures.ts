@@ -1,7 +1,7 @@
 /** Shared fixtures for the decide() tables. */
 import type { PoolImages } from '../../src/core/decide-inputs.ts';
 import { DEFAULT_POOL } from '../../src/core/pools.ts';
-import type { Action, DecideInput, Pilot, PilotState, Policy, PoolPolicy } from '../../src/core/types.ts';
+import type { Action, DecideInput, Pilot, PilotState, Policy, PoolPolicy } from '../../src/core/decision.ts';
 
 export const S = 1000;
 export const NOW = 1_000_000 * S;

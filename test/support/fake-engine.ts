@@ -1,7 +1,7 @@
 /** An in-memory EnginePort for fast tests of the daemon shell (the real engine is tested in test/integration). */
 import { poolOfLabels } from '../../src/engine/labels.ts';
 import { EngineError } from '../../src/core/errors.ts';
-import type { Pilot } from '../../src/core/types.ts';
+import type { Pilot } from '../../src/core/decision.ts';
 import type {
   CallOptions,
   EngineInfo,

@@ -1,6 +1,6 @@
 /** A status report and host sample as the loop produces them, for the reporters' unit tests. */
 import { PassThrough } from 'node:stream';
-import type { HostSample } from '../../src/core/types.ts';
+import type { HostSample } from '../../src/core/decision.ts';
 import { createLogger, type Logger } from '../../src/report/logger.ts';
 import type { Removal } from '../../src/report/removals.ts';
 import { cpuSplit, type StatusReport } from '../../src/report/status.ts';

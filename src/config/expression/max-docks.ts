@@ -1,8 +1,8 @@
 import type { ConfigProblem } from '../../core/errors.ts';
-import type { HostFacts } from '../../core/shapes.ts';
+import type { HostFacts } from '../../core/pilot-shape.ts';
 import type { CompiledExpression } from './expression.ts';
 
-export type { HostFacts } from '../../core/shapes.ts';
+export type { HostFacts } from '../../core/pilot-shape.ts';
 
 /** The two sizes of a pilot that `max_docks` may read. */
 type PilotSizes = { readonly max_dock_mem: number; readonly max_dock_swap: number };

@@ -9,7 +9,7 @@ import { TIMER_MAX_S } from '../schema/bounds.ts';
 import { parseConfigText, readConfigFile } from './config-text.ts';
 import { GRANT_PATTERN } from '../schema/formats.ts';
 import { ConfigError } from '../../core/errors.ts';
-import type { HostFacts } from '../../core/shapes.ts';
+import type { HostFacts } from '../../core/pilot-shape.ts';
 import type { Paths } from './paths.ts';
 import { bootstrap } from './bootstrap.ts';
 import { BootstrapError, DEFAULT_GIT_BASE, parseRepoSpec, safeGitUrl } from './bootstrap-spec.ts';

@@ -1,4 +1,4 @@
-import { EXIT_NO_WORK, type Backoff, type Pilot, type PoolPolicy } from '../types.ts';
+import { EXIT_NO_WORK, type Backoff, type Pilot, type PoolPolicy } from '../decision.ts';
 
 /** What the backoff rule reads of a pool's settings. */
 type BackoffSettings = Pick<PoolPolicy, 'noWorkUptimeMs' | 'backoffBaseMs' | 'backoffMaxMs'>;

@@ -1,4 +1,4 @@
-import type { HostSample, Policy, PolicyState } from '../types.ts';
+import type { HostSample, Policy, PolicyState } from '../decision.ts';
 
 /** What the CPU readings say, in percent of the whole host. */
 export interface CpuView {

@@ -1,4 +1,4 @@
-import type { FreedMemory, HostSample, Pilot, Policy } from '../types.ts';
+import type { FreedMemory, HostSample, Pilot, Policy } from '../decision.ts';
 
 /** Memory counts as recovered only this far above the floor, or halfway to all of it if that is less (and PSI this far under its threshold). */
 export const MEMORY_RECOVERY_FACTOR = 1.25;

@@ -1,4 +1,4 @@
-import type { Pilot } from '../types.ts';
+import type { Pilot } from '../decision.ts';
 
 const startOf = (p: Pilot): number => p.startedAt ?? p.createdAt;
 

@@ -1,4 +1,4 @@
-import type { ImageStatus, Policy } from '../types.ts';
+import type { ImageStatus, Policy } from '../decision.ts';
 
 /** Pull when the image is missing, was renamed in the config, or has expired; failed pulls wait `pullRetryMs`. */
 export function pullDue(

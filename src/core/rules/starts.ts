@@ -1,4 +1,4 @@
-import type { Backoff, DecideInput, ImageStatus, PolicyState, StartBlock } from '../types.ts';
+import type { Backoff, DecideInput, ImageStatus, PolicyState, StartBlock } from '../decision.ts';
 import { calmLine, type CpuView } from './cpu.ts';
 
 /**

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../../../src/core/errors.ts';
 import { loadConfig, type LoadOptions } from '../../../src/config/load.ts';
 import { resolvePolicy } from '../../../src/config/policy.ts';
-import type { HostSample } from '../../../src/core/types.ts';
+import type { HostSample } from '../../../src/core/decision.ts';
 import { firstPool, shapeHash } from '../../../src/config/pools.ts';
 import { pilotShape } from '../../../src/config/pilot-shape.ts';
 

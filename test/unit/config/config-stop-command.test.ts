@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../../src/config/load.ts';
 import { resolvePolicy } from '../../../src/config/policy.ts';
-import type { HostSample } from '../../../src/core/types.ts';
+import type { HostSample } from '../../../src/core/decision.ts';
 
 const load = (text: string, env: NodeJS.ProcessEnv = {}) => loadConfig({ text, file: 'inline', env, args: [] });
 const host: HostSample = {

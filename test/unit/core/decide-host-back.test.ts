@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../src/core/decide.ts';
-import type { Backoff, DecideInput, Pilot, PolicyState } from '../../../src/core/types.ts';
+import type { Backoff, DecideInput, Pilot, PolicyState } from '../../../src/core/decision.ts';
 import {
   basePolicy,
   input,

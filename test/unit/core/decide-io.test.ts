@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decide } from '../../../src/core/decide.ts';
 import type { IoPolicy, IoReading } from '../../../src/core/rules/io.ts';
-import type { Action } from '../../../src/core/types.ts';
+import type { Action } from '../../../src/core/decision.ts';
 import { basePolicy, input, NOW, pilot, S } from '../../support/decide-fixtures.ts';
 
 const io: IoPolicy = { mechanism: 'pause', ownerIops: 100, psiPct: 0, quietMs: 3 * S, pilotWriteBps: 1e6 };

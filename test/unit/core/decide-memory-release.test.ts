@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { decide } from '../../../src/core/decide.ts';
 import { MEMORY_RELEASE_MS, memoryOnItsWay, shortBeyondRelease, stillToFree } from '../../../src/core/rules/memory.ts';
 import { settle } from '../../../src/core/settle.ts';
-import type { DecideInput, Decision, Pilot, PolicyState } from '../../../src/core/types.ts';
+import type { DecideInput, Decision, Pilot, PolicyState } from '../../../src/core/decision.ts';
 import { basePolicy, basePools, input, kinds, NOW, pilot, S } from '../../support/decide-fixtures.ts';
 
 const GB = 1e9;

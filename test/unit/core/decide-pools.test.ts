@@ -5,7 +5,7 @@ import { decide } from '../../../src/core/decide.ts';
 import { poolImages } from '../../../src/core/decide-inputs.ts';
 import { settle } from '../../../src/core/settle.ts';
 import { splitIdle } from '../../../src/core/rules/share.ts';
-import type { Action, Decision, DecideInput, Pilot, PoolPolicy } from '../../../src/core/types.ts';
+import type { Action, Decision, DecideInput, Pilot, PoolPolicy } from '../../../src/core/decision.ts';
 import { basePolicy, input, NOW, pilot, S, type FlatPolicy, type InputOver } from '../../support/decide-fixtures.ts';
 
 // the owner rule on 10 CPUs with 1-CPU pilots: 100 + (10 - 5) = 105% -> 10 slots when the owner is idle

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, pullDue } from '../../../src/core/decide.ts';
 import { basePolicy as policy, input, kinds, NOW, pilot, S, type FlatPolicy } from '../../support/decide-fixtures.ts';
-import type { DecideInput, Pilot } from '../../../src/core/types.ts';
+import type { DecideInput, Pilot } from '../../../src/core/decision.ts';
 
 describe('decide: starting pilots (0.6 fit rule)', () => {
   // fitting = floor(idle * 0.95 * ncpus / (cpus_per_dock * 100)); start min(fitting, max_docks - running) in one pass

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ConfigError } from '../../../src/core/errors.ts';
-import type { HostSample } from '../../../src/core/types.ts';
+import type { HostSample } from '../../../src/core/decision.ts';
 import { loadConfig, type LoadedConfig } from '../../../src/config/load.ts';
 import type { Clock } from '../../../src/common/clock.ts';
 import { ConfigReloader } from '../../../src/daemon/config-reloader.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../../../src/config/load.ts';
-import type { HostSample } from '../../../src/core/types.ts';
+import type { HostSample } from '../../../src/core/decision.ts';
 import { Daemon } from '../../../src/daemon/daemon.ts';
 import { RunDir } from '../../../src/daemon/run-dir.ts';
 import { HostObserver } from '../../../src/host/observer.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../../src/config/load.ts';
 import { pullAuthFor } from '../../../src/config/registry-auth-file.ts';
-import type { Action } from '../../../src/core/types.ts';
+import type { Action } from '../../../src/core/decision.ts';
 import { execute, type ExecContext } from '../../../src/daemon/executor.ts';
 import { createLogger } from '../../../src/report/logger.ts';
 import { RemovalLog } from '../../../src/report/removals.ts';

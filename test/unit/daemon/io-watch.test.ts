@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import type { IoPolicy, IoReading } from '../../../src/core/rules/io.ts';
-import type { Pilot } from '../../../src/core/types.ts';
+import type { Pilot } from '../../../src/core/decision.ts';
 import { IO_POLL_FAST_MS } from '../../../src/core/rules/io.ts';
 import { IO_WATCH_MS, IoWatch } from '../../../src/daemon/io-watch.ts';
 import type { IoMeter } from '../../../src/host/io-meter.ts';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../../src/config/load.ts';
-import type { Controls, HostSample } from '../../../src/core/types.ts';
+import type { Controls, HostSample } from '../../../src/core/decision.ts';
 import { execute } from '../../../src/daemon/executor.ts';
 import { LoopSignals } from '../../../src/daemon/loop-signals.ts';
 import { PassRunner } from '../../../src/daemon/pass.ts';

@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../../src/config/load.ts';
 import { imageView } from '../../../src/core/decide-inputs.ts';
 import { settle } from '../../../src/core/settle.ts';
-import type { Controls, Decision, HostSample } from '../../../src/core/types.ts';
+import type { Controls, Decision, HostSample } from '../../../src/core/decision.ts';
 import { Daemon } from '../../../src/daemon/daemon.ts';
 import { LoopSignals } from '../../../src/daemon/loop-signals.ts';
 import { PassRecorder } from '../../../src/daemon/recorder.ts';

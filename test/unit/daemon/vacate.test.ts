@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Vacate } from '../../../src/core/types.ts';
+import type { Vacate } from '../../../src/core/decision.ts';
 import { vacate } from '../../../src/daemon/vacate.ts';
 import { FakeClock } from '../../support/fake-clock.ts';
 import { FakeEngine } from '../../support/fake-engine.ts';

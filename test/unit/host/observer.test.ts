@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import type { HostSample } from '../../../src/core/types.ts';
+import type { HostSample } from '../../../src/core/decision.ts';
 import { HostObserver } from '../../../src/host/observer.ts';
 
 const FIXTURE_ROOT = fileURLToPath(new URL('../../fixtures/proc-root', import.meta.url));

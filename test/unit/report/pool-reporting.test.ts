@@ -1,7 +1,7 @@
 /** The pools in what Plancton reports: status lines and rows, /metrics (label pool), InfluxDB (series pool). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PoolFit } from '../../../src/core/types.ts';
+import type { PoolFit } from '../../../src/core/decision.ts';
 import { iterationPoints, SERIES } from '../../../src/report/influx-points.ts';
 import { PlanctonMetrics } from '../../../src/report/metrics.ts';
 import { formatStatus, pilotRows, poolSummary, type StatusReport } from '../../../src/report/status.ts';
