@@ -31,7 +31,15 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
   const pools = config.pools.map((pool): PoolPolicy => {
     const max = evaluateMaxDocks(pool.maxDocks, pool.settings, host);
     if (max.error) errors.push(named ? `pool ${pool.name}: ${max.error}` : max.error);
-    return { name: pool.name, share: pool.share, ...poolValues(pool.settings, pool.stopCommand), maxDocks: max.value };
+    const values = poolValues(pool.settings, pool.stopCommand);
+    return {
+      name: pool.name,
+      share: pool.share,
+      shape: pool.pilot,
+      configHash: pool.hash,
+      ...values,
+      maxDocks: max.value,
+    };
   });
   return {
     policy: {
@@ -70,13 +78,12 @@ function evaluateMaxDocks(
   }
 }
 
-/** The values a pool sets for itself (all but max_docks), from its settings and its stop command as loaded. */
+/** The values a pool sets for itself (all but max_docks and its shape), from its settings and its stop command as loaded. */
 function poolValues(
   s: Readonly<Settings>,
   stopCommand: readonly string[],
-): Omit<PoolPolicy, 'name' | 'share' | 'maxDocks'> {
+): Omit<PoolPolicy, 'name' | 'share' | 'maxDocks' | 'shape' | 'configHash'> {
   return {
-    cpusPerDock: s.cpus_per_dock,
     maxTtlMs: s.max_ttl * 1000,
     stopTimeoutSec: s.stop_timeout,
     stopSignal: s.stop_signal,

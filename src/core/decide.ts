@@ -29,10 +29,11 @@ export const isLive = (p: Pilot): boolean => LIVE_STATES.has(p.state);
 export function loadOf(pilots: readonly Pilot[], pools: readonly PoolPolicy[]): PilotLoad {
   const { byPool } = pilotsByPool(pilots, pools);
   const cpus = pools.reduce(
-    (sum, pool) => sum + Math.min(byPool.get(pool.name)?.length ?? 0, Math.max(0, pool.maxDocks)) * pool.cpusPerDock,
+    (sum, pool) =>
+      sum + Math.min(byPool.get(pool.name)?.length ?? 0, Math.max(0, pool.maxDocks)) * pool.shape.cpusPerDock,
     0,
   );
-  return { cpus, largest: Math.max(...pools.map((p) => p.cpusPerDock)) };
+  return { cpus, largest: Math.max(...pools.map((p) => p.shape.cpusPerDock)) };
 }
 
 /** What the CPU step found, for the steps after it. */

@@ -2,6 +2,7 @@
  * Values shared by the pure decision core and the shell around it.
  * Nothing here performs I/O; times are milliseconds since the epoch unless named otherwise.
  */
+import type { PilotShape } from './pilot-shape.ts';
 import type { IoOutcome, IoPolicy, IoReading, IoState } from './rules/io.ts';
 
 /** Container lifecycle states as the engine reports them (Docker's `State.Status`). */
@@ -151,7 +152,10 @@ export interface PoolPolicy {
   readonly share: number;
   /** Its max_docks on this host. */
   readonly maxDocks: number;
-  readonly cpusPerDock: number;
+  /** What its new pilots are made from (its `cpus_per_dock` among them: the CPUs each is counted for). */
+  readonly shape: PilotShape;
+  /** The hash of the pool's pilot settings, which its pilots' labels carry. */
+  readonly configHash: string;
   readonly maxTtlMs: number;
   /** Seconds a removed pilot gets to go before SIGKILL: stop command and signal together (`stop_timeout`). */
   readonly stopTimeoutSec: number;
@@ -253,6 +257,10 @@ export type Action =
       readonly pool: string;
       /** How the pilots ask to be vacated (their pool's stop settings), stamped on them. */
       readonly vacate: Vacate;
+      /** What the pilots are made from: their pool's shape. */
+      readonly shape: PilotShape;
+      /** The hash of their pool's pilot settings, for their labels. */
+      readonly configHash: string;
     }
   | {
       readonly kind: 'remove';

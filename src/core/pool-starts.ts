@@ -45,8 +45,9 @@ function claimOf(
   ctx: { spare: number | undefined; paused: number },
 ): { claim: Claim; fit: PoolFit } {
   const backoff = poolStateOf(plan.state, pool.name).backoff;
-  const heldCpus = mine.length * pool.cpusPerDock;
-  const fitting = ctx.spare === undefined ? 0 : pilotsIn(ctx.spare, pool.cpusPerDock);
+  const { cpusPerDock } = pool.shape;
+  const heldCpus = mine.length * cpusPerDock;
+  const fitting = ctx.spare === undefined ? 0 : pilotsIn(ctx.spare, cpusPerDock);
   const room = Math.max(0, Math.floor(pool.maxDocks) - mine.length);
   const image = imageOfPool(input, pool.name);
   const blocked = startBlock(input, plan.state, { image, backoff, room, fitting, paused: ctx.paused });
@@ -66,7 +67,7 @@ function claimOf(
     blocked,
     backoffLevel: backoff?.level ?? 0,
   };
-  return { claim: { share: pool.share, cpusPerDock: pool.cpusPerDock, heldCpus, limit }, fit };
+  return { claim: { share: pool.share, cpusPerDock, heldCpus, limit }, fit };
 }
 
 /** The image pulls and the starts, with the arithmetic behind the counts, overall and per pool. */
@@ -82,7 +83,7 @@ export function planStarts(
   const left = plan.left(live);
   const { byPool } = pilotsByPool(left, plan.pools);
   const mineOf = (pool: PoolPolicy): Pilot[] => byPool.get(pool.name) ?? [];
-  const held = plan.pools.reduce((sum, pool) => sum + mineOf(pool).length * pool.cpusPerDock, 0);
+  const held = plan.pools.reduce((sum, pool) => sum + mineOf(pool).length * pool.shape.cpusPerDock, 0);
   const spare = spareCpus(input, cpu, held);
   const parts = plan.pools.map((pool) => claimOf(plan, input, pool, mineOf(pool), { spare, paused }));
   const counts = splitIdle(
@@ -106,6 +107,8 @@ export function planStarts(
       stopTimeoutSec: pool.stopTimeoutSec,
       pool: pool.name,
       vacate: vacateOf(pool),
+      shape: pool.shape,
+      configHash: pool.configHash,
     });
   });
   const toStart = fits.reduce((sum, f) => sum + f.toStart, 0);

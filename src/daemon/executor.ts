@@ -1,6 +1,6 @@
 import { EngineError } from '../core/errors.ts';
 import type { PassOutcome } from '../core/settle.ts';
-import type { Identity, PilotShape, PullSource } from '../core/pilot-shape.ts';
+import type { Identity, PullSource } from '../core/pilot-shape.ts';
 import type { Action, Pilot } from '../core/decision.ts';
 import { buildPilotSpec, newPilotId } from '../engine/pilot-spec.ts';
 import type { EnginePort } from '../engine/port.ts';
@@ -17,8 +17,6 @@ export interface ExecContext {
   readonly logger: Logger;
   readonly removals: RemovalLog;
   readonly identity: Identity;
-  /** What each pool's new pilots are made from, and the hash of it their labels carry, by pool name. */
-  readonly pools: ReadonlyMap<string, { readonly shape: PilotShape; readonly configHash: string }>;
   readonly apparmor: boolean;
   /** The registry of an image and the credentials to pull it with (read anew at every pull). */
   readonly pullSource: (image: string) => Promise<PullSource>;
@@ -212,14 +210,9 @@ async function startPilots(action: Extract<Action, { kind: 'start' }>, ctx: Exec
 /** Creates and starts one pilot; false when the engine refused it (logged). Unreachable-engine errors propagate. */
 function startOne(action: Extract<Action, { kind: 'start' }>, ctx: ExecContext): Promise<boolean> {
   const pilotId = newPilotId(ctx.random);
-  const made = ctx.pools.get(action.pool);
-  if (!made) {
-    ctx.logger.error(`no pilot shape for pool ${action.pool}: not started`, { pool: action.pool });
-    return Promise.resolve(false);
-  }
-  const spec = buildPilotSpec(made.shape, {
+  const spec = buildPilotSpec(action.shape, {
     ...ctx.identity,
-    configHash: made.configHash,
+    configHash: action.configHash,
     pool: { name: action.pool, vacate: action.vacate },
     pilotId,
     apparmor: ctx.apparmor,

@@ -204,7 +204,6 @@ export class PassRunner {
       logger: d.logger,
       removals: d.removals,
       identity: d.identity,
-      pools: new Map(config.pools.map((p) => [p.name, { shape: p.pilot, configHash: p.hash }])),
       apparmor: d.apparmor,
       pullSource: (image) => pullAuthFor(image, config.settings),
       cgroupParent: d.cgroupParent,

@@ -2,6 +2,7 @@
 import type { PoolImages } from '../../src/core/decide-inputs.ts';
 import { DEFAULT_POOL } from '../../src/core/pools.ts';
 import type { Action, DecideInput, Pilot, PilotState, Policy, PoolPolicy } from '../../src/core/decision.ts';
+import type { PilotShape } from '../../src/core/pilot-shape.ts';
 
 export const S = 1000;
 export const NOW = 1_000_000 * S;
@@ -9,10 +10,32 @@ export const NOW = 1_000_000 * S;
 /**
  * A policy as the tables write it: the host's values and the one pool's, side by side, so that a
  * table overrides either with a spread; with `pools`, those are the pools and the flat pool values
- * are not used. `policyOf` makes the core's Policy of it.
+ * are not used. `cpusPerDock` is the one pool's shape's. `policyOf` makes the core's Policy of it.
  */
 export type FlatPolicy = Omit<Policy, 'pools'> &
-  Omit<PoolPolicy, 'name' | 'share'> & { readonly pools?: readonly PoolPolicy[] | undefined };
+  Omit<PoolPolicy, 'name' | 'share' | 'shape' | 'configHash'> & {
+    readonly cpusPerDock: number;
+    readonly pools?: readonly PoolPolicy[] | undefined;
+  };
+
+/** The shape of the tables' pilots (busybox, 1 CPU); their config hash is `h`, as `pilot()`'s. */
+export const baseShape: PilotShape = {
+  image: 'busybox',
+  cmd: [],
+  user: '',
+  binds: [],
+  devices: [],
+  capAdd: [],
+  capDrop: [],
+  securityOpt: [],
+  privileged: false,
+  cpusPerDock: 1,
+  memoryBytes: 0,
+  swapBytes: 0,
+  network: '',
+  env: [],
+  pidsLimit: 0,
+};
 
 export const basePolicy: FlatPolicy = {
   maxDocks: 4,
@@ -44,7 +67,8 @@ export const basePolicy: FlatPolicy = {
 export function policyOf(flat: FlatPolicy): Policy {
   const { maxDocks, cpusPerDock, maxTtlMs, stopTimeoutSec, stopSignal, stopCommand, pools, ...rest } = flat;
   const { backoffBaseMs, backoffMaxMs, noWorkUptimeMs, ...host } = rest;
-  const one = { maxDocks, cpusPerDock, maxTtlMs, stopTimeoutSec, stopSignal, stopCommand };
+  const shape = { ...baseShape, cpusPerDock };
+  const one = { maxDocks, shape, configHash: 'h', maxTtlMs, stopTimeoutSec, stopSignal, stopCommand };
   const backoff = { backoffBaseMs, backoffMaxMs, noWorkUptimeMs };
   return { ...host, pools: pools ?? [{ name: DEFAULT_POOL, share: 1, ...one, ...backoff }] };
 }

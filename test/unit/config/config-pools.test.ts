@@ -86,7 +86,7 @@ describe('config: pools', () => {
     assert.notEqual(htc?.hash, wq?.hash);
     const { policy } = resolvePolicy(c, sample);
     assert.deepEqual(
-      policy.pools.map((p) => [p.name, p.share, p.maxDocks, p.cpusPerDock, p.stopSignal, p.stopTimeoutSec]),
+      policy.pools.map((p) => [p.name, p.share, p.maxDocks, p.shape.cpusPerDock, p.stopSignal, p.stopTimeoutSec]),
       [
         ['htcondor', 70, 5, 2, 'SIGQUIT', 30],
         ['workqueue', 30, 8, 1, 'SIGTERM', 30],

@@ -6,15 +6,30 @@ import { poolImages } from '../../../src/core/decide-inputs.ts';
 import { settle } from '../../../src/core/settle.ts';
 import { splitIdle } from '../../../src/core/rules/share.ts';
 import type { Action, Decision, DecideInput, Pilot, PoolPolicy } from '../../../src/core/decision.ts';
-import { basePolicy, input, NOW, pilot, S, type FlatPolicy, type InputOver } from '../../support/decide-fixtures.ts';
+import {
+  basePolicy,
+  baseShape,
+  input,
+  NOW,
+  pilot,
+  S,
+  type FlatPolicy,
+  type InputOver,
+} from '../../support/decide-fixtures.ts';
 
 // the owner rule on 10 CPUs with 1-CPU pilots: 100 + (10 - 5) = 105% -> 10 slots when the owner is idle
 const owner: FlatPolicy = { ...basePolicy, cpuPolicy: 'owner', overloadHysteresisPct: 5, docksPerLoop: 4 };
-const pool = (name: string, share: number, over: Partial<PoolPolicy> = {}): PoolPolicy => ({
+/** A pool of `share`; `cpusPerDock` is its shape's. */
+const pool = (
+  name: string,
+  share: number,
+  { cpusPerDock = 1, ...over }: Partial<PoolPolicy> & { cpusPerDock?: number } = {},
+): PoolPolicy => ({
   name,
   share,
   maxDocks: 10,
-  cpusPerDock: 1,
+  shape: { ...baseShape, cpusPerDock },
+  configHash: 'h',
   maxTtlMs: 43200 * S,
   stopTimeoutSec: 10,
   stopSignal: 'SIGTERM',

@@ -25,7 +25,6 @@ function context(
     logger: createLogger({ level: 'debug', stream, json: true }),
     removals: new RemovalLog(),
     identity: { instance: 'exec', hostname: 'h', version: 't' },
-    pools: new Map(config.pools.map((p) => [p.name, { shape: p.pilot, configHash: p.hash }])),
     apparmor: false,
     pullSource: (image) => pullAuthFor(image, config.settings),
     clock,
@@ -44,6 +43,8 @@ const start = (count: number, concurrency: number): Action => ({
   stopTimeoutSec: 25,
   pool: 'default',
   vacate: { graceSec: 25, signal: 'SIGTERM', command: [] },
+  shape: (config.pools[0] as (typeof config.pools)[number]).pilot,
+  configHash: (config.pools[0] as (typeof config.pools)[number]).hash,
 });
 
 describe('executor: carries out resolved actions, reads no setting', () => {

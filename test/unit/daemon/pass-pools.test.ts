@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../../src/config/load.ts';
 import type { Controls, HostSample } from '../../../src/core/decision.ts';
-import { execute } from '../../../src/daemon/executor.ts';
 import { LoopSignals } from '../../../src/daemon/loop-signals.ts';
 import { PassRunner } from '../../../src/daemon/pass.ts';
 import { createLogger } from '../../../src/report/logger.ts';
@@ -99,41 +98,6 @@ describe('a pass with two pools', () => {
         ['htcondor', 10, '-'],
         ['workqueue', 0, 'image-missing'],
       ],
-    );
-  });
-
-  it('the executor refuses a start for a pool it has no shape for, and starts the others', async () => {
-    const engine = new FakeEngine();
-    engine.images.add('busybox');
-    const vacate = { graceSec: 10, signal: 'SIGTERM', command: [] };
-    const start = (pool: string) => ({
-      kind: 'start' as const,
-      count: 1,
-      concurrency: 1,
-      ttlMs: 1000,
-      stopTimeoutSec: 10,
-      pool,
-      vacate,
-    });
-    const outcome = await execute([start('gone'), start('htcondor')], [], {
-      engine,
-      logger: createLogger({ level: 'error', stream: new PassThrough(), json: true }),
-      removals: new RemovalLog(),
-      identity: { instance: 'pools', hostname: 'h', version: 't' },
-      pools: new Map(config.pools.slice(0, 1).map((p) => [p.name, { shape: p.pilot, configHash: 'hh' }])),
-      apparmor: false,
-      pullSource: () => Promise.resolve({ registry: 'docker.io' }),
-      clock: new FakeClock(),
-      random: () => 0.5,
-      stopping: () => false,
-    });
-    assert.equal(outcome.started, 1);
-    assert.deepEqual(
-      [...engine.pilots.values()].map((p) => [
-        p.spec.labels['org.plancton.pool'],
-        p.spec.labels['org.plancton.config-hash'],
-      ]),
-      [['htcondor', 'hh']],
     );
   });
 });
