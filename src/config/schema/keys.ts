@@ -509,7 +509,7 @@ export const KEY_TABLE = {
     scope: 'start',
   },
   pools: {
-    doc: "Pools of pilots sharing the host, each a mapping with a name (lower case, the pilots' pool label), a share (weight of the pool in the idle CPU, default 1) and any of docker_image, docker_cmd, cpus_per_dock, max_docks, max_ttl, docker_env, binds, devices, capabilities, security_opts, docker_privileged, docker_no_new_privileges, docker_drop_net_raw, user_group, max_dock_mem, max_dock_swap, max_dock_pids, docker_network, stop_timeout, stop_signal, stop_command, backoff_base, backoff_max, no_work_uptime; a key a pool does not set is the top level's. The idle CPU is divided by share; a pool with no work (backing off) leaves its part to the others. Empty: one pool, default, of the top-level keys. In the environment: JSON.",
+    doc: "Pools of pilots sharing the host, each a mapping with a name (lower case, the pilots' pool label), a share (weight of the pool in the idle CPU, default 1) and any of {pool keys}; a key a pool does not set is the top level's. The idle CPU is divided by share; a pool with no work (backing off) leaves its part to the others. Empty: one pool, default, of the top-level keys. In the environment: JSON.",
     format: 'pool-list',
     default: [],
   },
@@ -551,10 +551,15 @@ export const BOUNDS: Readonly<Partial<Record<NumericKey, Bound>>> = Object.fromE
   KEYS.flatMap((k) => (defOf(k).bounds ? [[k, defOf(k).bounds]] : [])),
 );
 
+/** A key's doc; `{pool keys}` in it stands for the keys a pool may set, from the table. */
+function docOf(key: Key): string {
+  return defOf(key).doc.replace('{pool keys}', POOL_KEYS.join(', '));
+}
+
 /** Documentation of one key, for generated references. */
 export function describeKey(key: Key): { doc: string; default: unknown; env: string; v06: boolean } {
   const d = defOf(key);
-  return { doc: d.doc, default: d.default, env: envName(key), v06: d.v06 === true };
+  return { doc: docOf(key), default: d.default, env: envName(key), v06: d.v06 === true };
 }
 
 /** A fresh convict instance over `env` and `args`, with every key bound to `PLANCTON_<KEY>` and `--<key>`. */
@@ -562,9 +567,9 @@ export function newConfig(env: NodeJS.ProcessEnv, args: string[]): convict.Confi
   registerFormats();
   const schema: Record<string, convict.SchemaObj> = {};
   for (const key of KEYS) {
-    const { doc, format, default: value, sensitive, nullable } = defOf(key);
+    const { format, default: value, sensitive, nullable } = defOf(key);
     schema[key] = {
-      doc,
+      doc: docOf(key),
       format,
       default: value,
       ...(sensitive ? { sensitive } : {}),
