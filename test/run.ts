@@ -21,8 +21,9 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
+/** Every `*.test.ts` under test/<dir>, at any depth, sorted. */
 const files = (dir: string): string[] =>
-  readdirSync(join(ROOT, 'test', dir))
+  readdirSync(join(ROOT, 'test', dir), { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.test.ts'))
     .sort()
     .map((f) => `test/${dir}/${f}`);
@@ -85,13 +86,6 @@ function runLane(lane: Lane, prefix: boolean): Promise<Result> {
   });
 }
 
-/** Every `*.test.ts` under test/<dir>, at any depth. */
-const deep = (dir: string): string[] =>
-  readdirSync(join(ROOT, 'test', dir), { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.test.ts'))
-    .sort()
-    .map((f) => `test/${dir}/${f}`);
-
 const integration = files('integration');
 const e2e = files('e2e');
 const all = [...integration, ...e2e];
@@ -101,7 +95,7 @@ const all = [...integration, ...e2e];
  * others, one at a time.
  */
 const TIMED = /\/(daemon|influx-writer)\.test\.ts$/;
-const unit = deep('unit');
+const unit = files('unit');
 const results: Result[] = [
   await runLane({ name: 'unit', files: unit.filter((f) => !TIMED.test(f)), concurrency: 4 }, false),
   await runLane({ name: 'unit-timed', files: unit.filter((f) => TIMED.test(f)) }, false),

@@ -4,6 +4,7 @@ import type { Controls } from '../core/decision.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { EnginePort } from '../engine/port.ts';
 import type { IdleCgroup } from '../host/idle-cgroup.ts';
+import { blindText } from '../host/io-accounting.ts';
 import type { MemoryReading } from '../host/observer.ts';
 import type { Logger } from '../report/logger.ts';
 import { RemovalLog } from '../report/removals.ts';
@@ -268,7 +269,7 @@ export class Daemon {
     if (!io) return;
     logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
     const m = io.metering;
-    const blind = m.blind.map((b) => `${b.disk}: ${b.why}`).join('; ');
+    const blind = blindText(m);
     if (m.counted.length)
       logger.info(
         `the pilots' I/O is metered by ${m.how} on ${m.counted.join(', ')}${m.switchedOn.length ? `; counting switched on for ${m.switchedOn.join(', ')} by a no-op rule` : ''}`,

@@ -36,6 +36,11 @@ export interface IoAccountingOptions {
   readonly cgroupVersion: '1' | '2';
 }
 
+/** `disk: why` of every blind disk, for status and the log; empty when every disk is counted. */
+export function blindText(m: IoMetering): string {
+  return m.blind.map((b) => `${b.disk}: ${b.why}`).join('; ');
+}
+
 /** The v1 file whose listing says which disks blk-throttle counts, and the one the no-op rule goes to. */
 const V1_LISTING = 'blkio.throttle.io_serviced';
 const V1_RULE = 'blkio.throttle.read_bps_device';
@@ -84,8 +89,8 @@ export class IoAccounting {
     let counted: Set<string>;
     try {
       counted = await listed();
-      for (const dev of devices.keys()) {
-        if (counted.has(dev)) continue;
+      const unlisted = [...devices.keys()].filter((dev) => !counted.has(dev));
+      for (const dev of unlisted) {
         // a kernel file, written at once (kernel-file.ts says why such files are not queued to libuv)
         try {
           writeFileSync(join(dir, V1_RULE), `${dev} 0\n`);
@@ -94,7 +99,8 @@ export class IoAccounting {
         }
       }
       const before = counted;
-      counted = await listed();
+      // read again only where a rule was written: the kernel lists a disk once it counts it
+      if (unlisted.length) counted = await listed();
       for (const [dev, name] of devices) if (counted.has(dev) && !before.has(dev)) this.#switchedOn.add(name);
     } catch (err) {
       const why = `cannot read ${join(dir, V1_LISTING)}: ${(err as Error).message}`;

@@ -1,7 +1,7 @@
 import type { Controls, DaemonStatus, Decision, HostSample, Pilot, PoolFit } from '../core/decision.ts';
 import type { Removal } from './removals.ts';
 import type { IoMechanism } from '../core/rules/io.ts';
-import type { IoMetering } from '../host/io-accounting.ts';
+import { blindText, type IoMetering } from '../host/io-accounting.ts';
 
 /** What `status` shows of the disk. */
 export interface IoStatus {
@@ -211,7 +211,7 @@ function ioLine(io: IoStatus): string {
       ? `; limited: ${io.limited.length} cgroup(s)`
       : '';
   const m = io.metering;
-  const blind = m?.blind.map((b) => `${b.disk}: ${b.why}`).join('; ');
+  const blind = m ? blindText(m) : '';
   if (m && m.counted.length === 0 && blind)
     return `BLIND: Plancton cannot see the pilots' I/O (${blind}), so nothing is ${io.mechanism === 'throttle' ? 'throttled' : io.mechanism === 'weight' ? 'weighed' : 'paused'} for the owner's disk use; metered by ${m.how}`;
   const metered = m
