@@ -13,6 +13,7 @@ import { RETRY_DELAYS_MS, withRetry } from '../common/retry.ts';
 import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts';
 import { RunDir } from '../daemon/run-dir.ts';
 import { HostObserver } from '../host/observer.ts';
+import { PauseBoost } from '../host/pause-boost.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
 import { createIoWatch, type IoWatch } from '../daemon/io-watch.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
@@ -129,6 +130,10 @@ async function daemonFor(s: StartUp): Promise<Daemon> {
         idle: idle.ok ? idle.cgroup : undefined,
         idleProblem: idle.ok ? undefined : idle.reason,
         io,
+        pauseBoost: new PauseBoost(
+          (ids) => observer.locatePilots(ids),
+          (m) => logger.warn(m),
+        ),
       },
       reload: { load: (signal) => s.source.load(signal), deadlineMs: s.source.deadlineMs },
       runDir: s.runDir,

@@ -53,6 +53,8 @@ export function resolvePolicy(config: LoadedConfig, host: HostSample, cpuPolicy?
       cpuPolicy: cpuPolicy ?? (s.cpu_policy === 'total' ? 'total' : 'owner'),
       overloadHysteresisPct: s.overload_hysteresis,
       pauseMaxMs: s.pause_max * 1000,
+      cpuPace: s.cpu_pace === 'one' ? 'one' : 'proportional',
+      resumeCooldownMs: s.resume_cooldown * 1000,
       memFloorBytes: bytesOrPercent(s.mem_floor, host.memory.totalBytes),
       psiMemoryPct: s.psi_memory,
       memoryStopTimeoutSec: s.memory_stop_timeout,

@@ -13,8 +13,9 @@ import {
   type PilotLoad,
 } from './rules/cpu.ts';
 import { memoryOnItsWay, memoryState, memoryVictims, stillToFree } from './rules/memory.ts';
-import { firstPaused, youngest, youngestFirst } from './rules/pick.ts';
-import type { DaemonStatus, DecideInput, Decision, Pilot, PoolPolicy } from './decision.ts';
+import { firstPausedFirst, youngestFirst } from './rules/pick.ts';
+import { PAUSE_TRIES, proportional, toPause, toResume } from './rules/give-back.ts';
+import type { CpuGiveBack, DaemonStatus, DecideInput, Decision, Pilot, PoolPolicy } from './decision.ts';
 
 export { pullDue } from './rules/pull.ts';
 export { vacateOf } from './plan.ts';
@@ -66,7 +67,8 @@ export function decide(input: DecideInput): Decision {
   const cpu = relieveCpu(plan, input, live);
   // the disk: pause the writers while the owner uses it, resume them together when it is quiet
   const io = input.policy.io && !controls.forceStop ? relieveDisk(plan, input, live, cpu.pausedAt) : undefined;
-  resumeOne(plan, input, live, cpu, memory.low, new Set([...(io?.state.paused ?? []), ...(io?.resume ?? [])]));
+  const ioHeld = new Set([...(io?.state.paused ?? []), ...(io?.resume ?? [])]);
+  const giveBack = resume(plan, input, live, cpu, memory.low, ioHeld);
   for (const id of Object.keys(cpu.pausedAt)) if (plan.removed.has(id)) delete cpu.pausedAt[id];
   plan.state = { ...plan.state, pausedAt: cpu.pausedAt };
   // the owner on the disk does not stop starts: a new pilot that writes is paused in the next pass,
@@ -78,6 +80,7 @@ export function decide(input: DecideInput): Decision {
   return {
     state: plan.state,
     io,
+    cpu: giveBack,
     actions: plan.actions,
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
     fit: {
@@ -141,6 +144,11 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   const { now, policy, host, controls } = input;
   const pausedAt: Record<string, number> = {};
   for (const p of live) if (p.state === 'paused') pausedAt[p.id] = plan.state.pausedAt?.[p.id] ?? now;
+  // failed pauses are remembered only for pilots still running
+  const failed = Object.entries(plan.state.pauseFailures ?? {}).filter(([id]) =>
+    live.some((p) => p.id === id && p.state === 'running'),
+  );
+  plan.state = { ...plan.state, pauseFailures: failed.length > 0 ? Object.fromEntries(failed) : undefined };
   const active = plan.left(live).filter((p) => p.state !== 'paused');
   // a reading right after the daemon's own engine work is mostly that work, not the owner's
   const measured = measuredOwnerPct(host, input.pilotsBusyPct, input.selfBusyPct);
@@ -154,13 +162,24 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   plan.state = { ...plan.state, overSince };
   // without a reading there is no evidence either way: act on none
   if (!controls.forceStop && host.cpu !== undefined && overloaded) {
-    const victim = youngest(active);
-    if (victim && policy.pauseMaxMs > 0) {
-      plan.actions.push({ kind: 'pause', id: victim.id, name: victim.name });
-      pausedAt[victim.id] = now;
-    } else if (victim && policy.pauseMaxMs <= 0 && overSince !== undefined && now - overSince >= policy.graceKillMs) {
-      plan.remove(victim, 'overload', true);
-      plan.state = { ...plan.state, lastKillAt: now };
+    if (policy.pauseMaxMs > 0) {
+      const excessOf = (cpus: number): number =>
+        cpuView(host, policy, { cpus, largest: load.largest }, owner.pct).excessPct ?? 0;
+      const failures = plan.state.pauseFailures ?? {};
+      for (const victim of toPause(youngestFirst(active), policy, excessOf, calmLine(cpu, policy))) {
+        // a pilot the engine could not freeze PAUSE_TRIES times in a row goes instead
+        if ((failures[victim.id] ?? 0) >= PAUSE_TRIES) plan.remove(victim, 'unfreezable', true);
+        else {
+          plan.actions.push({ kind: 'pause', id: victim.id, name: victim.name });
+          pausedAt[victim.id] = now;
+        }
+      }
+    } else {
+      const victim = youngestFirst(active)[0];
+      if (victim && overSince !== undefined && now - overSince >= policy.graceKillMs) {
+        plan.remove(victim, 'overload', true);
+        plan.state = { ...plan.state, lastKillAt: now };
+      }
     }
   }
   if (!controls.forceStop) {
@@ -209,26 +228,55 @@ function relieveDisk(
   return io;
 }
 
-/** Resume one paused pilot at a time (not one the I/O rule holds), and only if its share does not tip the host over again. */
-function resumeOne(
+/**
+ * Resumes the pilots paused for the CPU (not those the I/O rule holds) once the owner has stayed
+ * calm for `resume_cooldown`: calm is no overload, no memory shortage, and room under the calm
+ * line for the first paused pilot. As many as fit come back at once (one under 0.6's pace).
+ */
+function resume(
   plan: Plan,
   input: DecideInput,
   live: readonly Pilot[],
   step: CpuStep,
   memoryLow: boolean,
   ioHeld: ReadonlySet<string>,
-): void {
-  const { host, policy } = input;
-  const stillPaused = plan.left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id));
-  if (step.overloaded || memoryLow || host.cpu === undefined || stillPaused.length === 0) return;
-  const next = firstPaused(stillPaused, step.pausedAt);
-  const after = next
-    ? (cpuView(host, policy, loadOf([...step.active, next], plan.pools), step.ownerPct).excessPct ?? 0)
-    : 0;
-  if (next && after <= calmLine(step.cpu, policy)) {
-    plan.actions.push({ kind: 'unpause', id: next.id, name: next.name });
-    delete step.pausedAt[next.id];
+): CpuGiveBack {
+  const { host, policy, now } = input;
+  const following = proportional(policy);
+  const pace = following ? 'proportional' : 'one';
+  const paused = firstPausedFirst(
+    plan.left(live).filter((p) => p.state === 'paused' && !ioHeld.has(p.id)),
+    step.pausedAt,
+  );
+  const pausing = plan.actions.filter((a) => a.kind === 'pause' && a.for === undefined).length;
+  if (paused.length === 0 || host.cpu === undefined) {
+    // without a reading the owner's calm is not known either way: it stands as it was
+    if (paused.length === 0) plan.state = { ...plan.state, calmSince: undefined };
+    const held = paused.length + pausing;
+    return { pace, paused: held, following: following && (step.overloaded || held > 0) };
   }
+  const excessOf = (cpus: number): number =>
+    cpuView(host, policy, { cpus, largest: step.load.largest }, step.ownerPct).excessPct ?? 0;
+  const calm = calmLine(step.cpu, policy);
+  const fits = toResume(paused, step.active, policy, excessOf, calm);
+  const calmNow = !step.overloaded && !memoryLow && fits.length > 0;
+  const calmSince = calmNow ? (plan.state.calmSince ?? now) : undefined;
+  plan.state = { ...plan.state, calmSince };
+  const resumeAt = calmSince === undefined ? undefined : calmSince + policy.resumeCooldownMs;
+  const due = resumeAt !== undefined && now >= resumeAt;
+  if (due) {
+    for (const p of fits) {
+      plan.actions.push({ kind: 'unpause', id: p.id, name: p.name });
+      delete step.pausedAt[p.id];
+    }
+  }
+  const left = paused.length - (due ? fits.length : 0) + pausing;
+  return {
+    pace,
+    paused: left,
+    resumeAt: left > 0 ? resumeAt : undefined,
+    following: following && (step.overloaded || left > 0),
+  };
 }
 
 function statusOf(forceStop: boolean, draining: boolean): DaemonStatus {

@@ -128,6 +128,14 @@ export interface Policy {
   readonly overloadHysteresisPct: number;
   /** How long a pilot may stay paused for the owner before it is vacated; 0: never pause, vacate after grace_kill. */
   readonly pauseMaxMs: number;
+  /**
+   * How many pilots one pass pauses or resumes for the CPU (`cpu_pace`): `proportional`, as many as
+   * the owner's excess (or the room it left) takes, under the owner policy; `one`, one per pass
+   * (0.6's pace, and always under the total policy).
+   */
+  readonly cpuPace: 'proportional' | 'one';
+  /** How long the owner must have stayed calm before pilots paused for the CPU are resumed (`resume_cooldown`). */
+  readonly resumeCooldownMs: number;
   /** MemAvailable under this many bytes frees memory by removing pilots; 0: off. */
   readonly memFloorBytes: number;
   /** PSI memory `some avg10` (percent) over this frees memory by removing pilots; 0: off. */
@@ -181,6 +189,10 @@ export interface PolicyState {
   readonly memoryLow?: boolean | undefined;
   /** When each paused pilot was paused (by id). */
   readonly pausedAt?: Readonly<Record<string, number>> | undefined;
+  /** Since when every reading found the owner calm enough to resume a pilot paused for the CPU, while some are. */
+  readonly calmSince?: number | undefined;
+  /** Pilots whose pause the engine could not carry out, and how many times in a row (by id). */
+  readonly pauseFailures?: Readonly<Record<string, number>> | undefined;
   /** The owner's CPU (percent) from the last reading not disturbed by the daemon's own engine work, and when it was taken. */
   readonly owner?: { readonly pct: number; readonly at: number } | undefined;
   /** The I/O rule's memory (rules/io.ts). */
@@ -239,6 +251,7 @@ export type RemoveReason =
   | 'force-stop'
   | 'memory'
   | 'pause-timeout'
+  | 'unfreezable'
   | 'schedule'
   | 'pool-removed';
 
@@ -341,8 +354,22 @@ export interface PoolFit {
   readonly backoffLevel: number;
 }
 
+/** What the CPU rule did with paused pilots in a pass, for status and settle(). */
+export interface CpuGiveBack {
+  /** The pace in force this pass: proportional only under the owner policy (give-back.ts). */
+  readonly pace: 'proportional' | 'one';
+  /** Pilots paused for the CPU after this pass (the disk's not counted). */
+  readonly paused: number;
+  /** When paused pilots may be resumed, the owner staying calm (calm since plus `resume_cooldown`); undefined: not calm now. */
+  readonly resumeAt?: number | undefined;
+  /** Whether the next pass should come soon (within a second) to follow the owner: proportional pace with the host over the line or pilots paused. */
+  readonly following: boolean;
+}
+
 export interface Decision {
   readonly state: PolicyState;
+  /** The CPU rule's pauses and resumes. */
+  readonly cpu?: CpuGiveBack | undefined;
   /** The I/O rule's outcome (the shell applies a throttle); undefined when the disk is not governed. */
   readonly io?: IoOutcome | undefined;
   readonly actions: readonly Action[];

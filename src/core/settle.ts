@@ -15,6 +15,24 @@ export interface PassOutcome {
   /** Each image pulled in this pass and whether its pull succeeded (empty: no pull was due). */
   readonly pulls: Readonly<Record<string, boolean>>;
   readonly exit?: 'drain-stop' | 'force-stop' | undefined;
+  /** The pilots whose pause the engine carried out, and those whose pause it could not (ids). */
+  readonly paused?: readonly string[] | undefined;
+  readonly pauseFailed?: readonly string[] | undefined;
+}
+
+/** How soon a pass looks again while the CPU rule follows the owner (proportional pace, the host over the line or pilots paused) (ms). */
+export const CPU_RECHECK_MS = 1000;
+
+/** The count of pauses that failed in a row, by pilot, after this pass's. */
+function countPauseFailures(
+  failures: Readonly<Record<string, number>> | undefined,
+  outcome: PassOutcome,
+): Readonly<Record<string, number>> | undefined {
+  if (!failures && !outcome.pauseFailed?.length) return failures;
+  const next: Record<string, number> = { ...failures };
+  for (const id of outcome.paused ?? []) delete next[id];
+  for (const id of outcome.pauseFailed ?? []) next[id] = (next[id] ?? 0) + 1;
+  return Object.keys(next).length > 0 ? next : undefined;
 }
 
 /** How soon a pass held back by a disturbed CPU reading looks again, with a clean one (ms). */
@@ -68,7 +86,9 @@ export interface SettleContext {
  * The state after the pass (`at`: when it ended) and when the next one should run (ms). It comes
  * back at once while something is in motion: a pull to follow with starts, pilots to stop or
  * memory to free, a fill cut short; 2 s later when the decision was held back by a stand-in owner
- * figure; within a second while the owner uses the disk; else after `main_sleep`. The pilots it
+ * figure; within a second while the owner uses the disk, or while the CPU rule follows the owner
+ * (the host over the line, or pilots paused for it); else after `main_sleep`. Pauses that failed
+ * are counted by pilot, for the rule that vacates a pilot the engine cannot freeze. The pilots it
  * removed for memory are remembered with what they held, so that the next passes count that
  * memory as on its way back rather than take more pilots for it (rules/memory.ts).
  */
@@ -87,6 +107,8 @@ export function settle(
     const freed = freedBy(forMemory, ctx.memory.usage, new Set(ctx.memory.left), at);
     if (Object.keys(freed).length > 0) next = { ...next, memoryFreed: { ...next.memoryFreed, ...freed } };
   }
+  const pauseFailures = countPauseFailures(next.pauseFailures, outcome);
+  if (pauseFailures !== next.pauseFailures) next = { ...next, pauseFailures };
   if (outcome.exit) return { state: next, nextMs: 0 };
   // a pass that started pilots with room left (a fill cut short, or fewer fitted) comes back at once;
   // the next reading is mostly the engine starting them, which decide() discounts
@@ -100,9 +122,8 @@ export function settle(
   const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
   // the owner on the disk: look again within a second, to give it back once it is quiet
   const disk = decision.io?.ownerBusy === true || (decision.io?.state.paused?.length ?? 0) > 0;
-  return {
-    state: next,
-    nextMs:
-      busy || filling ? 0 : disk ? Math.min(mainMs, IO_RECHECK_MS) : recheck ? Math.min(mainMs, RECHECK_MS) : mainMs,
-  };
+  // the CPU rule following the owner: over the line, or pilots paused that its calm will bring back
+  const cpu = decision.cpu?.following === true;
+  const soon = disk ? IO_RECHECK_MS : cpu ? CPU_RECHECK_MS : recheck ? RECHECK_MS : undefined;
+  return { state: next, nextMs: busy || filling ? 0 : soon === undefined ? mainMs : Math.min(mainMs, soon) };
 }

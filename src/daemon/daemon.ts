@@ -16,6 +16,7 @@ import { LoopSignals } from './loop-signals.ts';
 import { MemoryWatch } from './memory-watch.ts';
 import type { Observer } from './observe.ts';
 import { PassRunner, type PassRecord } from './pass.ts';
+import type { ExecContext } from './executor.ts';
 import { PassRecorder } from './recorder.ts';
 import type { RunDir } from './run-dir.ts';
 import { ScheduleWindow } from './schedule.ts';
@@ -36,6 +37,8 @@ export interface DaemonHost {
   readonly idleProblem?: string | undefined;
   /** The disk: the owner's I/O measured between passes, the mechanism detected at start; undefined: not governed. */
   readonly io?: IoWatch | undefined;
+  /** Lifts the pilots' idle groups while they are paused (host/pause-boost.ts); undefined: pauses as they are. */
+  readonly pauseBoost?: ExecContext['pauseBoost'];
 }
 
 /** Where the configuration is read anew, beside the loop. */
@@ -121,6 +124,7 @@ export class Daemon {
       apparmor,
       cgroupParent: host.idle?.parent,
       idleProblem: host.idleProblem,
+      pauseBoost: host.pauseBoost,
       random: deps.timing?.random ?? Math.random,
     });
     const idle = host.idle

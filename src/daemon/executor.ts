@@ -22,6 +22,10 @@ export interface ExecContext {
   readonly pullSource: (image: string) => Promise<PullSource>;
   /** The idle-priority parent cgroup for new pilots, when set up. */
   readonly cgroupParent?: string | undefined;
+  /** Lifts the idle groups above pilots for the time of their pause, so that they reach the freezer (host/pause-boost.ts). */
+  readonly pauseBoost?:
+    | { around<T>(ids: readonly string[], fn: () => Promise<T>): Promise<{ result: T; groups: readonly string[] }> }
+    | undefined;
   readonly clock: Clock;
   readonly random: () => number;
   /** Aborted by a second stop signal: every engine call in flight gives up, and the rest is skipped. */
@@ -38,7 +42,11 @@ export interface ExecContext {
 /** How many pilots are stopped and removed at the same time. */
 const REMOVE_CONCURRENCY = 8;
 
+/** How many pilots are paused or resumed at the same time. */
+const PAUSE_CONCURRENCY = 16;
+
 type RemoveAction = Extract<Action, { kind: 'remove' }>;
+type PauseAction = Extract<Action, { kind: 'pause' | 'unpause' }>;
 
 /**
  * Carries out decide()'s actions in order. An engine that cannot be reached aborts the rest
@@ -54,6 +62,15 @@ export async function execute(
   let started = 0;
   let removed = 0;
   const pulls: Record<string, boolean> = {};
+  const paused: string[] = [];
+  const pauseFailed: string[] = [];
+  const done = (): PassOutcome => ({
+    started,
+    removed,
+    pulls,
+    ...(paused.length > 0 ? { paused } : {}),
+    ...(pauseFailed.length > 0 ? { pauseFailed } : {}),
+  });
   for (let i = 0; i < actions.length; i++) {
     const action = actions[i];
     if (!action || ctx.stopping() || ctx.signal?.aborted) break;
@@ -74,24 +91,48 @@ export async function execute(
         break;
       case 'pause':
       case 'unpause': {
-        // the disk's pauses run together: the owner waits on the disk until the last writer stops
-        const batch = [action];
-        for (let next = actions[i + 1]; action.for === 'io'; next = actions[i + 1]) {
-          if ((next?.kind !== 'pause' && next?.kind !== 'unpause') || next.kind !== action.kind || next.for !== 'io')
-            break;
+        // consecutive pauses (or resumes) run together: the owner waits until the last pilot is frozen
+        const batch: PauseAction[] = [action];
+        for (let next = actions[i + 1]; next?.kind === action.kind; next = actions[i + 1]) {
           batch.push(next);
           i++;
         }
-        const results = await Promise.allSettled(batch.map((a) => pauseOrResume(a, ctx)));
-        const failed = results.find((r) => r.status === 'rejected');
-        if (failed) throw failed.reason;
+        const ok = await pauseBatch(batch, ctx);
+        if (action.kind === 'pause') batch.forEach((a, n) => (ok[n] ? paused : pauseFailed).push(a.id));
         break;
       }
       case 'exit':
-        return { started, removed, pulls, exit: action.reason };
+        return { ...done(), exit: action.reason };
     }
   }
-  return { started, removed, pulls };
+  return done();
+}
+
+/**
+ * Pauses (or resumes) a batch, PAUSE_CONCURRENCY at a time; pauses run with the pilots' idle
+ * groups lifted (pauseBoost). Whether each succeeded, in order; unreachable-engine errors propagate.
+ */
+async function pauseBatch(batch: readonly PauseAction[], ctx: ExecContext): Promise<boolean[]> {
+  const run = async (): Promise<boolean[]> => {
+    const ok: boolean[] = [];
+    for (let from = 0; from < batch.length; from += PAUSE_CONCURRENCY) {
+      const results = await Promise.allSettled(
+        batch.slice(from, from + PAUSE_CONCURRENCY).map((a) => pauseOrResume(a, ctx)),
+      );
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const r of results) ok.push(r.status === 'fulfilled' && r.value);
+    }
+    return ok;
+  };
+  const pausing = batch[0]?.kind === 'pause';
+  if (!pausing || !ctx.pauseBoost) return run();
+  return (
+    await ctx.pauseBoost.around(
+      batch.map((a) => a.id),
+      run,
+    )
+  ).result;
 }
 
 /** Runs one engine step; true when it succeeded. Unreachable-engine errors and an abort propagate. */
@@ -132,10 +173,11 @@ function pull(image: string, ctx: ExecContext): Promise<boolean> {
   });
 }
 
-async function pauseOrResume(action: Extract<Action, { kind: 'pause' | 'unpause' }>, ctx: ExecContext): Promise<void> {
+async function pauseOrResume(action: PauseAction, ctx: ExecContext): Promise<boolean> {
   const { kind, id, name } = action;
   const disk = action.for === 'io';
-  await guard(ctx, { container: id, name }, async () => {
+  const context = { container: id, name, ...(kind === 'pause' ? { event: 'pilot-pause-failed' } : {}) };
+  return guard(ctx, context, async () => {
     await (kind === 'pause'
       ? ctx.engine.pause(id, { signal: ctx.signal })
       : ctx.engine.unpause(id, { signal: ctx.signal }));

@@ -20,7 +20,7 @@ import type { RemovalLog } from '../report/removals.ts';
 import type { IoStatus } from '../report/status.ts';
 import type { Clock } from '../common/clock.ts';
 import type { IoWatch } from './io-watch.ts';
-import { execute } from './executor.ts';
+import { execute, type ExecContext } from './executor.ts';
 import type { LoopSignals } from './loop-signals.ts';
 import { PassObserver, type ObserveDeps, type Observation } from './observe.ts';
 
@@ -33,6 +33,8 @@ export interface PassDeps extends ObserveDeps {
   readonly apparmor: boolean;
   readonly clock: Clock;
   readonly random: () => number;
+  /** Lifts the pilots' idle groups for the time of their pause. */
+  readonly pauseBoost?: ExecContext['pauseBoost'];
 }
 
 /** What one pass saw, decided and did: the one record the status file and the reporters are made from. */
@@ -207,6 +209,7 @@ export class PassRunner {
       apparmor: d.apparmor,
       pullSource: (image) => pullAuthFor(image, config.settings),
       cgroupParent: d.cgroupParent,
+      pauseBoost: d.pauseBoost,
       clock: d.clock,
       random: d.random,
       signal: signals.abortSignal,

@@ -11,7 +11,15 @@ import type { PilotPriority } from '../host/pilot-priority.ts';
 import type { Logger } from '../report/logger.ts';
 import type { RemovalLog } from '../report/removals.ts';
 import type { Reporter } from '../report/reporter.ts';
-import { hostSummary, pilotRows, poolSummary, type IoStatus, type StatusReport } from '../report/status.ts';
+import {
+  hostSummary,
+  pilotRows,
+  poolSummary,
+  type CpuStatus,
+  type IoStatus,
+  type StatusReport,
+} from '../report/status.ts';
+import { PAUSE_TRIES } from '../core/rules/give-back.ts';
 import type { Clock } from '../common/clock.ts';
 import type { PassRecord } from './pass.ts';
 import type { RunDir } from './run-dir.ts';
@@ -119,6 +127,7 @@ export class PassRecorder {
       engine: { reachable: this.#engineError === undefined, error: this.#engineError },
       idlePriority: this.#priority ?? d.idle,
       io: this.#io,
+      cpu: this.#cpuStatus(config),
       controls: rec.controls,
       host: hostSummary(this.#sample, pilots),
       fit: this.#decision?.fit,
@@ -126,6 +135,21 @@ export class PassRecorder {
       pools: poolSummary(pools, this.#decision?.fit.pools, pilots),
       removals: d.removals.latest(20),
       removalsTotal: d.removals.total,
+    };
+  }
+
+  /** The CPU rule's give-back as the last decision left it. */
+  #cpuStatus(config: LoadedConfig): CpuStatus | undefined {
+    const cpu = this.#decision?.cpu;
+    if (!cpu) return undefined;
+    const failures = Object.entries(this.#decision?.state.pauseFailures ?? {}).map(([id, count]) => ({ id, count }));
+    return {
+      pace: cpu.pace,
+      cooldownSec: config.settings.resume_cooldown,
+      paused: cpu.paused,
+      resumeAt: cpu.resumeAt,
+      pauseFailures: failures.length > 0 ? failures : undefined,
+      pauseTries: PAUSE_TRIES,
     };
   }
 

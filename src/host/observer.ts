@@ -7,6 +7,7 @@
 import { readKernelFile } from './kernel-file.ts';
 import type { HostSample, MemorySample, Pressure } from '../core/decision.ts';
 import { PilotCpuMeter, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
+import type { PilotCgroup } from './pilot-cgroups.ts';
 import { parsePressure } from './pressure.ts';
 import { HostSampler, readMemory } from './sampler.ts';
 
@@ -85,6 +86,11 @@ export class HostObserver {
   /** The pilots' CPU and memory from their cgroups; undefined without a cgroup root. */
   async pilots(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu | undefined> {
     return this.#pilots?.measure(ids, now, ncpus);
+  }
+
+  /** Where these pilots' cgroups are (for the pause boost); empty without a cgroup root. */
+  async locatePilots(ids: readonly string[]): Promise<ReadonlyMap<string, PilotCgroup>> {
+    return this.#pilots ? this.#pilots.locate(ids) : new Map();
   }
 
   /** MemAvailable and PSI memory, two small reads (for the memory watch, a few times a second). */

@@ -116,9 +116,10 @@ export class PilotCgroupLocator {
     this.#cgroupRoot = cgroupRoot;
   }
 
-  /** The cgroups of these pilots that could be found; forgets pilots not asked about. */
-  async locate(ids: readonly string[]): Promise<Map<string, PilotCgroup>> {
-    for (const id of [...this.#found.keys()]) if (!ids.includes(id)) this.#found.delete(id);
+  /** The cgroups of these pilots that could be found; forgets pilots not asked about unless `keep` (a lookup of a few). */
+  async locate(ids: readonly string[], keep = false): Promise<Map<string, PilotCgroup>> {
+    const asked = new Set(ids);
+    if (!keep) for (const id of [...this.#found.keys()]) if (!asked.has(id)) this.#found.delete(id);
     const missing = ids.filter((id) => !this.#found.has(id) && /^[0-9a-f]{12,64}$/.test(id));
     if (missing.length > 0) await this.#scan(missing);
     return new Map(

@@ -60,6 +60,11 @@ export class PilotCpuMeter {
     this.#locator = opts.procRoot ? new PilotCgroupLocator(opts.procRoot, cgroupRoot) : undefined;
   }
 
+  /** Where these pilots' cgroups are (found before, or now from their processes), without forgetting the others. */
+  async locate(ids: readonly string[]): Promise<ReadonlyMap<string, PilotCgroup>> {
+    return this.#locator ? this.#locator.locate(ids, true) : new Map();
+  }
+
   async measure(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu> {
     const located = this.#locator ? await this.#locator.locate(ids) : new Map<string, PilotCgroup>();
     await this.#idleWhereTheyLive(located);

@@ -51,6 +51,8 @@ export interface StatusReport {
   readonly idlePriority?: { readonly enabled: boolean; readonly detail: string } | undefined;
   /** The disk: the mechanism detected at start (and why), whether the owner uses the disk now, what is cut back. */
   readonly io?: IoStatus | undefined;
+  /** The CPU rule's give-back: its pace, the pilots paused for the owner's CPU, when they may be resumed, failed pauses. */
+  readonly cpu?: CpuStatus | undefined;
   readonly controls: Controls;
   readonly host?:
     | {
@@ -81,6 +83,32 @@ export interface StatusReport {
   readonly pools?: readonly PoolStatus[] | undefined;
   readonly removals: readonly Removal[];
   readonly removalsTotal: number;
+}
+
+/** The CPU rule's pauses in `status`. */
+export interface CpuStatus {
+  readonly pace: 'proportional' | 'one';
+  readonly cooldownSec: number;
+  readonly paused: number;
+  /** When the paused pilots may be resumed if the owner stays calm; absent: the owner is not calm now. */
+  readonly resumeAt?: number | undefined;
+  /** Pilots whose pause failed, with how many times in a row; at `pauseTries` such a pilot is vacated instead. */
+  readonly pauseFailures?: ReadonlyArray<{ readonly id: string; readonly count: number }> | undefined;
+  readonly pauseTries: number;
+}
+
+/** The `cpu:` line of `plancton status`. */
+export function cpuLine(c: CpuStatus, now: number): string {
+  const when = (t: number): string =>
+    `${new Date(t).toISOString().slice(11, 19)} UTC (in ${age(Math.max(0, (t - now) / 1000))})`;
+  const held =
+    c.paused === 0
+      ? 'no pilot paused for the owner'
+      : `${c.paused} pilot(s) paused for the owner; ${c.resumeAt === undefined ? 'not resuming: the owner is not calm' : `resume ${c.resumeAt <= now ? 'now' : `at ${when(c.resumeAt)}`} if the owner stays calm`}`;
+  const failures = c.pauseFailures?.length
+    ? `; pause FAILED: ${c.pauseFailures.map((f) => `${f.id.slice(0, 12)} x${f.count}`).join(', ')} (tried again, vacated after ${c.pauseTries} in a row)`
+    : '';
+  return `${held} (${c.pace} pace, resume_cooldown ${c.cooldownSec} s)${failures}`;
 }
 
 /** One pool in `status`. */
@@ -253,6 +281,7 @@ export function formatStatus(r: StatusReport, now: number, alive: boolean): stri
     `engine:   ${r.engine.reachable ? 'reachable' : `UNREACHABLE: ${r.engine.error ?? ''}`}`,
     `priority: ${r.idlePriority ? `${r.idlePriority.enabled ? 'idle' : 'NOT idle'} (${r.idlePriority.detail})` : '-'}`,
     `disk:     ${r.io ? ioLine(r.io) : 'not governed'}`,
+    ...(r.cpu ? [`cpu:      ${cpuLine(r.cpu, now)}`] : []),
     `host:     ${r.host ? `${r.host.ncpus} CPUs, ${pct(r.host.cpuBusyPct)} busy (owner ${pct(r.fit?.ownerBusyPct)}${r.fit?.ownerDisturbed ? ', last clean reading: this one was mostly Plancton starting or stopping pilots' : ''}), ${(r.host.memAvailableBytes / 2 ** 30).toFixed(1)} of ${(r.host.memTotalBytes / 2 ** 30).toFixed(1)} GiB available${r.host.memPerCpuFreeBytes === undefined ? '' : ` (${Math.round(r.host.memPerCpuFreeBytes / 2 ** 20)} MiB of it free in the per-CPU lists)`}` : '-'}`,
     `pilots:   ${r.pilots.length} of max ${r.config.maxDocks}${r.config.maxDocksError ? ` (${r.config.maxDocksError})` : ''}${r.fit?.blocked ? `; not starting: ${r.fit.blocked}` : ''}`,
   ];

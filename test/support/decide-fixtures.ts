@@ -52,6 +52,9 @@ export const basePolicy: FlatPolicy = {
   cpuPolicy: 'total',
   overloadHysteresisPct: 0,
   pauseMaxMs: 0,
+  // 0.6's pace: one pilot per pass, resumed at the first calm pass (give-back.test.ts has the proportional one)
+  cpuPace: 'one',
+  resumeCooldownMs: 0,
   memFloorBytes: 0,
   psiMemoryPct: 0,
   memoryStopTimeoutSec: 0,

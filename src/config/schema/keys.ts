@@ -341,6 +341,17 @@ export const KEY_TABLE = {
     default: 120,
     bounds: time(),
   },
+  cpu_pace: {
+    doc: "How many pilots one pass pauses when the owner needs the CPU, and resumes when it is calm again. proportional: as many as the owner's excess takes (youngest first), and as many as fit back under the calm line; passes then follow every second while pilots are paused or the host is over the line. one: one per pass, at main_sleep (0.6's pace). The total cpu_policy always goes one per pass.",
+    format: ['proportional', 'one'],
+    default: 'proportional',
+  },
+  resume_cooldown: {
+    doc: 'Seconds the owner must stay calm (no overload, room for a paused pilot) before pilots paused for the CPU are resumed; a new burst of the owner starts the count again. 0: resume at the first calm pass.',
+    format: 'seconds',
+    default: 15,
+    bounds: time(),
+  },
   mem_floor: {
     doc: 'When MemAvailable (with the free pages in the kernel\'s per-CPU lists, which it leaves out) falls under this (bytes, or a percentage of the host\'s memory such as "10%"), pilots are removed, youngest first, to free memory. 0: off.',
     format: 'bytes-or-percent',

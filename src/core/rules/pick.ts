@@ -17,15 +17,8 @@ export function youngestFirst(candidates: readonly Pilot[]): Pilot[] {
   return [...candidates].sort((a, b) => (younger(a, b) ? -1 : younger(b, a) ? 1 : 0));
 }
 
-/** The pilot paused first (by `pausedAt`), for resuming in order. */
-export function firstPaused(
-  candidates: readonly Pilot[],
-  pausedAt: Readonly<Record<string, number>>,
-): Pilot | undefined {
-  let best: Pilot | undefined;
-  for (const p of candidates) {
-    const t = pausedAt[p.id] ?? 0;
-    if (!best || t < (pausedAt[best.id] ?? 0) || (t === (pausedAt[best.id] ?? 0) && p.id < best.id)) best = p;
-  }
-  return best;
+/** The pilots from the one paused first (by `pausedAt`) to the one paused last, for resuming in order. */
+export function firstPausedFirst(candidates: readonly Pilot[], pausedAt: Readonly<Record<string, number>>): Pilot[] {
+  const at = (p: Pilot): number => pausedAt[p.id] ?? 0;
+  return [...candidates].sort((a, b) => at(a) - at(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

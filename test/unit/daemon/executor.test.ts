@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../../src/config/load.ts';
 import { pullAuthFor } from '../../../src/config/registry-auth-file.ts';
 import type { Action } from '../../../src/core/decision.ts';
+import { EngineError } from '../../../src/core/errors.ts';
 import { execute, type ExecContext } from '../../../src/daemon/executor.ts';
 import { createLogger } from '../../../src/report/logger.ts';
 import { RemovalLog } from '../../../src/report/removals.ts';
@@ -118,10 +119,23 @@ describe('executor: carries out resolved actions, reads no setting', () => {
     assert.ok(!engine.calls.includes('start'));
   });
 
-  it("the disk's pauses run together (the owner waits for the last); the CPU's one at a time", async () => {
+  it('consecutive pauses run together (the owner waits for the last), inside one boost; failures are reported by pilot', async () => {
     const engine = new FakeEngine();
     engine.images.add('busybox');
-    const ctx = context(engine);
+    const boosts: string[][] = [];
+    let boosted = false;
+    const pauseBoost = {
+      async around<T>(ids: readonly string[], fn: () => Promise<T>): Promise<{ result: T; groups: readonly string[] }> {
+        boosts.push([...ids]);
+        boosted = true;
+        try {
+          return { result: await fn(), groups: ['/g'] };
+        } finally {
+          boosted = false;
+        }
+      },
+    };
+    const ctx = context(engine, { pauseBoost });
     await execute([start(5, 5)], [], ctx);
     const [a, b, c, d, e] = await engine.listPilots('exec');
     assert.ok(a && b && c && d && e);
@@ -129,22 +143,35 @@ describe('executor: carries out resolved actions, reads no setting', () => {
     let most = 0;
     const pause = engine.pause.bind(engine);
     engine.pause = async (id, opts) => {
+      assert.ok(boosted, 'every pause runs inside the boost');
       most = Math.max(most, ++inFlight);
       await new Promise((resolve) => setTimeout(resolve, 5));
       try {
+        if (id === e.id) throw new EngineError('OCI runtime pause failed: unable to freeze', { statusCode: 500 });
         return await pause(id, opts);
       } finally {
         inFlight--;
       }
     };
     const io = (p: typeof a): Action => ({ kind: 'pause', id: p.id, name: p.name, for: 'io' });
+    const cpu = (p: typeof a): Action => ({ kind: 'pause', id: p.id, name: p.name });
     await execute([io(a), io(b), io(c)], [a, b, c], ctx);
     assert.equal(most, 3);
     most = 0;
-    await execute([{ kind: 'pause', id: d.id, name: d.name }, io(e)], [d, e], ctx);
-    assert.equal(most, 1, 'a CPU pause is not batched with the disk');
-    assert.equal((await engine.listPilots('exec')).filter((p) => p.state === 'paused').length, 5);
-    assert.equal(ctx.log().split('"event":"pilot-paused"').length - 1, 5, 'one event per pilot paused');
+    const outcome = await execute([cpu(d), cpu(e)], [d, e], ctx);
+    assert.equal(most, 2, "the CPU's pauses run together too");
+    assert.deepEqual(outcome.paused, [d.id]);
+    assert.deepEqual(outcome.pauseFailed, [e.id]);
+    assert.deepEqual(boosts, [
+      [a.id, b.id, c.id],
+      [d.id, e.id],
+    ]);
+    assert.equal((await engine.listPilots('exec')).filter((p) => p.state === 'paused').length, 4);
+    assert.equal(ctx.log().split('"event":"pilot-paused"').length - 1, 4, 'one event per pilot paused');
+    assert.match(
+      ctx.log(),
+      /unable to freeze.*"event":"pilot-pause-failed"|"event":"pilot-pause-failed".*unable to freeze/,
+    );
   });
 
   it('a stop asked for skips the actions after the one in flight; exit ends the list', async () => {
