@@ -14,7 +14,7 @@ import {
 } from './rules/cpu.ts';
 import { memoryOnItsWay, memoryState, memoryVictims, stillToFree } from './rules/memory.ts';
 import { firstPausedFirst, youngestFirst } from './rules/pick.ts';
-import { PAUSE_TRIES, proportional, toPause, toResume } from './rules/give-back.ts';
+import { PAUSE_TRIES, PilotCpus, proportional, toPause, toResume } from './rules/give-back.ts';
 import type { CpuGiveBack, DaemonStatus, DecideInput, Decision, Pilot, PoolPolicy } from './decision.ts';
 
 export { pullDue } from './rules/pull.ts';
@@ -152,8 +152,11 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   const active = plan.left(live).filter((p) => p.state !== 'paused');
   // a reading right after the daemon's own engine work is mostly that work, not the owner's
   const measured = measuredOwnerPct(host, input.pilotsBusyPct, input.selfBusyPct);
-  const owner = ownerReading(measured, input.ownWorkShare, plan.state.owner, now);
-  plan.state = { ...plan.state, owner: owner.kept };
+  const reading = ownerReading(measured, input.ownWorkShare, plan.state.owner, now);
+  plan.state = { ...plan.state, owner: reading.kept };
+  // an owner who rose since the pass's interval began, as the CPU watch saw it
+  const recent = policy.cpuPolicy === 'owner' && host.cpu !== undefined ? input.recentOwnerPct : undefined;
+  const owner = recent !== undefined && recent > (reading.pct ?? 0) ? { ...reading, pct: recent } : reading;
   const load = loadOf(active, plan.pools);
   const cpu = cpuView(host, policy, load, owner.pct);
   const overloaded = isOverloaded(cpu, plan.state.overSince !== undefined, policy);
@@ -249,14 +252,15 @@ function resume(
     step.pausedAt,
   );
   const pausing = plan.actions.filter((a) => a.kind === 'pause' && a.for === undefined).length;
+  const excessOf = (cpus: number): number =>
+    cpuView(host, policy, { cpus, largest: step.load.largest }, step.ownerPct).excessPct ?? 0;
   if (paused.length === 0 || host.cpu === undefined) {
     // without a reading the owner's calm is not known either way: it stands as it was
     if (paused.length === 0) plan.state = { ...plan.state, calmSince: undefined };
     const held = paused.length + pausing;
-    return { pace, paused: held, following: following && (step.overloaded || held > 0) };
+    const wakeAbovePct = following && host.cpu !== undefined ? wakeLine(step, plan, [], excessOf) : undefined;
+    return { pace, paused: held, wakeAbovePct, following: following && (step.overloaded || held > 0) };
   }
-  const excessOf = (cpus: number): number =>
-    cpuView(host, policy, { cpus, largest: step.load.largest }, step.ownerPct).excessPct ?? 0;
   const calm = calmLine(step.cpu, policy);
   const fits = toResume(paused, step.active, policy, excessOf, calm);
   const calmNow = !step.overloaded && !memoryLow && fits.length > 0;
@@ -271,12 +275,31 @@ function resume(
     }
   }
   const left = paused.length - (due ? fits.length : 0) + pausing;
+  const wakeAbovePct = following ? wakeLine(step, plan, due ? fits : [], excessOf) : undefined;
   return {
     pace,
     paused: left,
     resumeAt: left > 0 ? resumeAt : undefined,
+    wakeAbovePct,
     following: following && (step.overloaded || left > 0),
   };
+}
+
+/**
+ * The owner's figure over which the host is over the margin once this pass's pauses and resumes
+ * are done: the excess is linear in the owner's figure, so it is the owner's figure now plus how
+ * far the excess then is under the margin.
+ */
+function wakeLine(
+  step: CpuStep,
+  plan: Plan,
+  resumed: readonly Pilot[],
+  excessOf: (cpus: number) => number,
+): number | undefined {
+  if (step.ownerPct === undefined) return undefined;
+  const pausing = new Set(plan.actions.flatMap((a) => (a.kind === 'pause' ? [a.id] : [])));
+  const running = new PilotCpus([...step.active.filter((p) => !pausing.has(p.id)), ...resumed], plan.pools);
+  return step.ownerPct + step.cpu.marginPct - excessOf(running.cpus);
 }
 
 function statusOf(forceStop: boolean, draining: boolean): DaemonStatus {

@@ -329,6 +329,12 @@ export interface DecideInput {
    * pass's starts, stops, pauses, pulls), which shows as host CPU outside the pilots; 0 or undefined: none.
    */
   readonly ownWorkShare?: number | undefined;
+  /**
+   * The owner's CPU (percent of the host) over the last half second, measured between passes by the
+   * CPU watch with no engine work of the daemon in it; under the owner policy it counts when it is
+   * higher than the pass's own figure (an owner who rose since the pass's interval began).
+   */
+  readonly recentOwnerPct?: number | undefined;
   /** Memory each pilot uses now, in bytes by container id (cgroup accounting, page cache included); a pilot absent: unknown. */
   readonly pilotMemoryBytes?: ReadonlyMap<string, number> | undefined;
   /** A random number in [0, 1) for the backoff's jitter. */
@@ -362,6 +368,11 @@ export interface CpuGiveBack {
   readonly paused: number;
   /** When paused pilots may be resumed, the owner staying calm (calm since plus `resume_cooldown`); undefined: not calm now. */
   readonly resumeAt?: number | undefined;
+  /**
+   * The owner's CPU (percent) over which the host is over the margin with the pilots left running:
+   * the CPU watch wakes the loop when the owner passes it (proportional pace only).
+   */
+  readonly wakeAbovePct?: number | undefined;
   /** Whether the next pass should come soon (within a second) to follow the owner: proportional pace with the host over the line or pilots paused. */
   readonly following: boolean;
 }

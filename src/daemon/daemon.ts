@@ -14,6 +14,7 @@ import { ConfigReloader } from './config-reloader.ts';
 import { ioPolicy, type IoWatch } from './io-watch.ts';
 import { LoopSignals } from './loop-signals.ts';
 import { MemoryWatch } from './memory-watch.ts';
+import { CpuWatch } from './cpu-watch.ts';
 import type { Observer } from './observe.ts';
 import { PassRunner, type PassRecord } from './pass.ts';
 import type { ExecContext } from './executor.ts';
@@ -26,7 +27,12 @@ import { poolsHash } from '../config/pools.ts';
 /** The host as the loop sees it, set up by `plancton run` before the loop starts. */
 export interface DaemonHost {
   /** The host observer (HostObserver): the pass's reading and the memory watch's. */
-  readonly observer: Observer & { prime(now: number): Promise<{ at: number }>; memory(): Promise<MemoryReading> };
+  readonly observer: Observer & {
+    prime(now: number): Promise<{ at: number }>;
+    memory(): Promise<MemoryReading>;
+    /** The owner's CPU since the last call, for the CPU watch; absent or undefined: no watch. */
+    ownerCpu?(): Promise<number | undefined>;
+  };
   /**
    * When the observer took its first reading (the CPU baseline): `plancton run` primes it before
    * its own start-up work, so that the two overlap. Without it, the loop primes the observer itself.
@@ -82,6 +88,9 @@ const FIRST_READING_MS = 250;
 
 /** How often the memory watch reads MemAvailable between passes (ms). */
 const MEMORY_WATCH_MS = 500;
+
+/** How often the CPU watch reads the owner's CPU between passes (ms): two small reads. */
+const CPU_WATCH_MS = 500;
 
 /**
  * The control loop: a pass (observe, decide, execute, record) every `main_sleep` seconds, and
@@ -175,7 +184,7 @@ export class Daemon {
 
   async run(): Promise<ExitReason> {
     const { logger, identity, runDir, engine } = this.#d;
-    const { observer, io } = this.#d.host;
+    const { observer } = this.#d.host;
     await runDir.ensure();
     this.#announce();
     const watcher = watchRunDir(runDir.path, () => this.wake(false, true), logger);
@@ -187,6 +196,30 @@ export class Daemon {
       this.#signals.stopSignal,
       this.#clock,
     );
+    const watches = this.#startWatches();
+    try {
+      const primed = this.#d.host.primed ?? (await observer.prime(this.#clock.now()));
+      // the first decision needs a CPU reading over a meaningful interval
+      const first = Math.min(FIRST_READING_MS, this.config.settings.main_sleep * 1000);
+      await this.#sleep(Math.max(0, first - (this.#clock.now() - primed.at)), false);
+      return await this.#loop();
+    } finally {
+      this.#schedule.close();
+      watches.close();
+      watcher?.close();
+      this.#signals.stop();
+      await events;
+      await Promise.all((this.#d.reporters ?? []).map((r) => r.close().catch(() => undefined)));
+      logger.info('plancton stopped');
+    }
+  }
+
+  /**
+   * The watches between passes: memory and the owner's CPU a few times a second, the disk's I/O.
+   * Each wakes the loop early when the owner needs something back.
+   */
+  #startWatches(): { close(): void } {
+    const { observer, io } = this.#d.host;
     const memoryWatch = new MemoryWatch(
       {
         read: () => observer.memory(),
@@ -196,6 +229,23 @@ export class Daemon {
       },
       MEMORY_WATCH_MS,
     );
+    const ownerCpu = observer.ownerCpu?.bind(observer);
+    const cpuWatch = ownerCpu
+      ? new CpuWatch(
+          {
+            read: ownerCpu,
+            threshold: () => this.#pass.cpuWakeAbove,
+            quiet: () => this.#pass.quiet,
+            // urgent, no replan: the owner's rise decides pauses; a fill in flight is cut by the next pass
+            onOver: (pct) => {
+              this.#pass.noteOwner(pct);
+              this.wake(true, false);
+            },
+            clock: this.#clock,
+          },
+          CPU_WATCH_MS,
+        )
+      : undefined;
     io?.start(
       () => ioPolicy(this.config.settings, io.mechanism),
       // urgent but no replan: the disk decides pauses, not how many start, and the engine's own
@@ -203,22 +253,13 @@ export class Daemon {
       () => this.wake(true, false),
       () => this.#pass.ownerOnDisk,
     );
-    try {
-      const primed = this.#d.host.primed ?? (await observer.prime(this.#clock.now()));
-      // the first decision needs a CPU reading over a meaningful interval
-      const first = Math.min(FIRST_READING_MS, this.config.settings.main_sleep * 1000);
-      await this.#sleep(Math.max(0, first - (this.#clock.now() - primed.at)), false);
-      return await this.#loop();
-    } finally {
-      this.#schedule.close();
-      memoryWatch.close();
-      io?.close();
-      watcher?.close();
-      this.#signals.stop();
-      await events;
-      await Promise.all((this.#d.reporters ?? []).map((r) => r.close().catch(() => undefined)));
-      logger.info('plancton stopped');
-    }
+    return {
+      close: () => {
+        memoryWatch.close();
+        cpuWatch?.close();
+        io?.close();
+      },
+    };
   }
 
   async #loop(): Promise<ExitReason> {

@@ -66,6 +66,12 @@ export interface PassRecord {
   readonly nextMs: number;
 }
 
+/** How long after a pass its engine work may still show in the host's CPU (ms): the CPU watch ignores that time. */
+export const QUIET_AFTER_PASS_MS = 1000;
+
+/** How old the CPU watch's figure may be when the pass it woke decides (ms). */
+const RECENT_OWNER_MAX_AGE_MS = 1000;
+
 /** Runs passes and keeps what the core needs between them (its state) and the engine's health. */
 export class PassRunner {
   readonly #d: PassDeps;
@@ -79,6 +85,13 @@ export class PassRunner {
   #ownerOnDisk = false;
   /** Whether the last pass left a live pilot (or has not run): one the memory rule could take. */
   #pilotsLive = true;
+  /** A pass is running (its engine calls show as host CPU outside the pilots), and when the last one ended (monotonic ms). */
+  #inPass = false;
+  #passEndedAt = Number.NEGATIVE_INFINITY;
+  /** The owner's figure the CPU watch saw over the line since the last pass, and when. */
+  #recentOwner: { readonly pct: number; readonly at: number } | undefined;
+  /** The owner's figure over which the last decision's host is over the CPU margin. */
+  #cpuWakeAbove: number | undefined;
 
   readonly #observer: PassObserver;
 
@@ -102,6 +115,21 @@ export class PassRunner {
     return this.#pilotsLive;
   }
 
+  /** The owner's CPU figure (percent) over which the CPU watch should wake the loop; undefined: nothing to watch for. */
+  get cpuWakeAbove(): number | undefined {
+    return this.#cpuWakeAbove;
+  }
+
+  /** Whether no engine work of the daemon shows in the host's CPU now: no pass runs, and the last ended QUIET_AFTER_PASS_MS ago. */
+  get quiet(): boolean {
+    return !this.#inPass && this.#d.clock.monotonic() - this.#passEndedAt >= QUIET_AFTER_PASS_MS;
+  }
+
+  /** The CPU watch saw the owner at `pct` (over the line): the next pass decides by it. */
+  noteOwner(pct: number): void {
+    this.#recentOwner = { pct, at: this.#d.clock.monotonic() };
+  }
+
   /** The memory the last passes' memory removals still give back at `now` (bytes), for the memory watch. */
   memoryOnItsWay(now: number): number {
     return memoryOnItsWay(this.#state.memoryFreed, now).bytes;
@@ -109,6 +137,16 @@ export class PassRunner {
 
   /** One pass; never throws for an unreachable engine or an abort (the record says so). */
   async run(config: LoadedConfig, controls: Controls, signals: LoopSignals): Promise<PassRecord> {
+    this.#inPass = true;
+    try {
+      return await this.#run(config, controls, signals);
+    } finally {
+      this.#inPass = false;
+      this.#passEndedAt = this.#d.clock.monotonic();
+    }
+  }
+
+  async #run(config: LoadedConfig, controls: Controls, signals: LoopSignals): Promise<PassRecord> {
     const { clock, logger } = this.#d;
     const at = clock.now();
     const mainMs = config.settings.main_sleep * 1000;
@@ -135,6 +173,10 @@ export class PassRunner {
     const { host } = reading;
     this.#policy = policy;
     const view = poolImages(this.#state, poolImagesOf(config, policy), present, now);
+    // the watch's figure is for the pass it woke: one a second old or older is stale
+    const recent = this.#recentOwner;
+    this.#recentOwner = undefined;
+    const fresh = recent !== undefined && this.#d.clock.monotonic() - recent.at <= RECENT_OWNER_MAX_AGE_MS;
     const decision = decide({
       now,
       policy,
@@ -149,8 +191,10 @@ export class PassRunner {
       ownWorkShare: ownWorkShare(this.#ownWorkMs, host.cpu?.intervalSec),
       jitter: this.#d.random(),
       io: seen.io,
+      recentOwnerPct: fresh ? recent.pct : undefined,
     });
     this.#state = decision.state;
+    this.#cpuWakeAbove = decision.cpu?.wakeAbovePct;
     return decision;
   }
 

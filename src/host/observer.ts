@@ -8,6 +8,7 @@ import { readKernelFile } from './kernel-file.ts';
 import type { HostSample, MemorySample, Pressure } from '../core/decision.ts';
 import { PilotCpuMeter, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
 import type { PilotCgroup } from './pilot-cgroups.ts';
+import { OwnerCpuMeter } from './owner-cpu.ts';
 import { parsePressure } from './pressure.ts';
 import { HostSampler, readMemory } from './sampler.ts';
 
@@ -48,6 +49,7 @@ export class HostObserver {
   readonly #selfCpu: () => NodeJS.CpuUsage;
   readonly #pilotOptions: PilotCpuOptions;
   #pilots: PilotCpuMeter | undefined;
+  #owner: OwnerCpuMeter | undefined;
   #lastSelf: NodeJS.CpuUsage | undefined;
 
   constructor(options: HostObserverOptions = {}) {
@@ -68,6 +70,13 @@ export class HostObserver {
    */
   usePilotParent(idle: { readonly parent: string; readonly usageFile: string } | undefined): void {
     if (this.#cgroupRoot !== undefined) this.#pilots = new PilotCpuMeter(this.#cgroupRoot, idle, this.#pilotOptions);
+    // the owner between passes needs one counter that covers every pilot: the idle parent's
+    this.#owner = idle ? new OwnerCpuMeter(this.#procRoot, idle.usageFile, this.#selfCpu) : undefined;
+  }
+
+  /** The owner's CPU since the last call (the CPU watch's own interval); undefined without the idle parent's counter. */
+  async ownerCpu(): Promise<number | undefined> {
+    return this.#owner?.read();
   }
 
   /** Takes the first reading, the baseline of the first CPU interval; a failure is left to the first pass to report. */

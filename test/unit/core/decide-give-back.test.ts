@@ -65,6 +65,28 @@ describe('proportional give-back', () => {
   });
 });
 
+describe('the CPU watch between passes', () => {
+  it('draws the line the owner must pass to wake the loop: where the excess reaches the margin', () => {
+    const d = decide(at({ busy: 0, pilots: running(63) }));
+    // owner + 98.44 - 100 = 10 at an owner of 11.56%
+    assert.ok(Math.abs((d.cpu?.wakeAbovePct ?? 0) - (10 + 100 - (63 * 100) / 64)) < 1e-9);
+    assert.equal(decide(at({ busy: 0, pilots: running(63), flat: { cpuPace: 'one' } })).cpu?.wakeAbovePct, undefined);
+  });
+  it('the line counts the pauses of the pass: after 28 pauses the owner has room up to 55.3%', () => {
+    const d = decide(at({ busy: 50, pilots: running(63) }));
+    assert.ok(Math.abs((d.cpu?.wakeAbovePct ?? 0) - (10 + 100 - (35 * 100) / 64)) < 1e-9);
+  });
+  it("its figure counts when higher than the pass's own (the owner rose since the interval began)", () => {
+    const d = decide(at({ busy: 0, recentOwnerPct: 50, pilots: running(63) }));
+    assert.equal(paused(d).length, 28);
+    assert.equal(d.fit.ownerBusyPct, 50);
+    const lower = decide(at({ busy: 50, recentOwnerPct: 0, pilots: running(63) }));
+    assert.equal(paused(lower).length, 28, 'a lower one does not hide the pass figure');
+    const total = decide(at({ busy: 0, recentOwnerPct: 90, pilots: running(40), flat: { cpuPolicy: 'total' } }));
+    assert.equal(paused(total).length, 0, 'the total policy reads busy over its own interval only');
+  });
+});
+
 describe('resume after the cooldown', () => {
   const half = (): Pilot[] => [
     ...running(35),

@@ -1,0 +1,57 @@
+import type { Clock } from '../common/clock.ts';
+
+/** What the CPU watch reads with, decides by and wakes. */
+export interface CpuWatchDeps {
+  /** The owner's CPU since the last read (percent of the host); undefined: no figure this time. */
+  readonly read: () => Promise<number | undefined>;
+  /** The owner's figure over which the host is over the CPU margin, by the last pass; undefined: nothing to watch for. */
+  readonly threshold: () => number | undefined;
+  /** False while the daemon's own engine work (a pass) runs or has just run: its CPU would read as the owner's. */
+  readonly quiet: () => boolean;
+  /** Told the owner's figure that passed the threshold. */
+  readonly onOver: (ownerPct: number) => void;
+  readonly clock: Clock;
+}
+
+/**
+ * Reads the owner's CPU a few times a second, between passes, and calls `onOver` as soon as it
+ * passes the line the last pass drew, so that pilots are paused within a second of the owner's
+ * rise rather than at the next `main_sleep`. A reading whose interval overlapped the daemon's own
+ * engine work is dropped. Waits on the injected clock, so that tests drive it.
+ */
+export class CpuWatch {
+  readonly #stop = new AbortController();
+  /** Settles once the watch has ended (after close()). */
+  readonly done: Promise<void>;
+
+  constructor(deps: CpuWatchDeps, intervalMs: number) {
+    this.done = this.#run(deps, intervalMs);
+  }
+
+  async #run(deps: CpuWatchDeps, intervalMs: number): Promise<void> {
+    const signal = this.#stop.signal;
+    let wasQuiet = deps.quiet();
+    while (!signal.aborted) {
+      try {
+        await deps.clock.sleep(intervalMs, signal);
+      } catch {
+        return; // closed
+      }
+      const quiet = deps.quiet();
+      try {
+        const pct = await deps.read();
+        const line = deps.threshold();
+        // the whole interval must have been quiet: its start (the last tick) and its end
+        if (quiet && wasQuiet && pct !== undefined && line !== undefined && pct > line && !signal.aborted)
+          deps.onOver(pct);
+      } catch {
+        // an unreadable /proc/stat: the pass reports it; the watch reads again at the next tick
+      }
+      wasQuiet = quiet && deps.quiet();
+    }
+  }
+
+  close(): void {
+    this.#stop.abort();
+  }
+}
