@@ -9,6 +9,7 @@ import {
   isOverloaded,
   measuredOwnerPct,
   ownerReading,
+  sharePct,
   type CpuView,
   type PilotLoad,
 } from './rules/cpu.ts';
@@ -74,13 +75,19 @@ export function decide(input: DecideInput): Decision {
   // the owner on the disk does not stop starts: a new pilot that writes is paused in the next pass,
   // one that only computes is what the host is for (and on a shared host the disk is often busy)
   const fit = planStarts(plan, input, live, cpu.cpu, Object.keys(cpu.pausedAt).length);
+  // the pilots this pass starts take their share out of the owner's room too (the excess is linear in it)
+  const starting = plan.actions.reduce((sum, a) => (a.kind === 'start' ? sum + a.count * a.shape.cpusPerDock : sum), 0);
+  const cpuOut =
+    giveBack.wakeAbovePct === undefined || starting === 0
+      ? giveBack
+      : { ...giveBack, wakeAbovePct: giveBack.wakeAbovePct - sharePct(starting, input.host.ncpus) };
   if (controls.forceStop && pilots.length === 0) plan.actions.push({ kind: 'exit', reason: 'force-stop' });
   else if (controls.drainStop && !controls.forceStop && pilots.length === 0)
     plan.actions.push({ kind: 'exit', reason: 'drain-stop' });
   return {
     state: plan.state,
     io,
-    cpu: giveBack,
+    cpu: cpuOut,
     actions: plan.actions,
     status: statusOf(controls.forceStop, controls.drain || controls.drainStop || controls.outsideSchedule === true),
     fit: {

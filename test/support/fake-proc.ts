@@ -1,8 +1,9 @@
 /**
- * A /proc for `host_proc` that describes an idle host of `ncpus` CPUs and plenty of memory, so
- * that a daemon on this 2-CPU, shared machine divides a known amount of idle CPU (the shares of
- * pools are then exact numbers, not the other engineers' load). `stat` is rewritten every 100 ms
- * from the wall clock, all idle, as the kernel would count it; the pilots and the engine are real.
+ * A /proc for `host_proc` that describes a host of `ncpus` CPUs and plenty of memory, so that a
+ * daemon on this 2-CPU, shared machine sees a known owner (the shares of pools are then exact
+ * numbers, not the other engineers' load). `stat` is rewritten every 100 ms from the wall clock,
+ * as the kernel would count it: idle, or `busy` percent busy from the moment it is set (an owner
+ * rising or leaving); the pilots and the engine are real.
  */
 import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,12 @@ const USER_HZ = 100;
 export class FakeProc {
   readonly dir = mkdtempSync(join(tmpdir(), 'plancton-fake-proc-'));
   readonly #ncpus: number;
-  readonly #t0 = Date.now() - 60_000;
   #timer: NodeJS.Timeout | undefined;
+  /** Jiffies of one CPU so far, busy and idle, up to #at (ms); every CPU counts alike. */
+  #user = 0;
+  #idle = 60 * USER_HZ;
+  #at = Date.now();
+  #busyPct = 0;
 
   constructor(ncpus: number) {
     this.#ncpus = ncpus;
@@ -31,14 +36,31 @@ export class FakeProc {
       );
     this.#write();
     this.#timer = setInterval(() => this.#write(), 100);
+    // a suite skipped by a name pattern never runs its after(): the timer must not hold the process
+    this.#timer.unref();
   }
 
-  /** Every CPU idle since t0: idle jiffies grow with the wall clock. */
+  /** The share of every CPU busy from now on (percent); the time before counts at the share it had. */
+  set busy(pct: number) {
+    this.#write();
+    this.#busyPct = pct;
+  }
+
+  get busy(): number {
+    return this.#busyPct;
+  }
+
+  /** The jiffies grow with the wall clock, busy at the share set. */
   #write(): void {
-    const idle = Math.floor(((Date.now() - this.#t0) / 1000) * USER_HZ);
-    const line = (name: string, n: number): string => `${name} 0 0 0 ${n} 0 0 0 0 0 0`;
-    const lines = [line('cpu ', idle * this.#ncpus)];
-    for (let i = 0; i < this.#ncpus; i++) lines.push(line(`cpu${i}`, idle));
+    const now = Date.now();
+    const jiffies = ((now - this.#at) / 1000) * USER_HZ;
+    this.#at = now;
+    this.#user += (jiffies * this.#busyPct) / 100;
+    this.#idle += (jiffies * (100 - this.#busyPct)) / 100;
+    const [user, idle] = [Math.floor(this.#user), Math.floor(this.#idle)];
+    const line = (name: string, u: number, n: number): string => `${name} ${u} 0 0 ${n} 0 0 0 0 0 0`;
+    const lines = [line('cpu ', user * this.#ncpus, idle * this.#ncpus)];
+    for (let i = 0; i < this.#ncpus; i++) lines.push(line(`cpu${i}`, user, idle));
     lines.push('ctxt 1', 'btime 1700000000', 'processes 1', 'procs_running 1', 'procs_blocked 0');
     const next = join(this.dir, 'stat.next');
     writeFileSync(next, `${lines.join('\n')}\n`);

@@ -22,7 +22,7 @@ export interface PilotLoad {
 }
 
 /** The CPU share of `cpus` CPUs, in percent of the host. */
-function sharePct(cpus: number, ncpus: number): number {
+export function sharePct(cpus: number, ncpus: number): number {
   return (100 * cpus) / Math.max(1, ncpus);
 }
 

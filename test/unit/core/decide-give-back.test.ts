@@ -72,6 +72,11 @@ describe('the CPU watch between passes', () => {
     assert.ok(Math.abs((d.cpu?.wakeAbovePct ?? 0) - (10 + 100 - (63 * 100) / 64)) < 1e-9);
     assert.equal(decide(at({ busy: 0, pilots: running(63), flat: { cpuPace: 'one' } })).cpu?.wakeAbovePct, undefined);
   });
+  it('and the pilots the pass starts: a fill of 8 on an idle 8-CPU host leaves the owner 10 points', () => {
+    const d = decide(at({ ncpus: 8, busy: 0, pilots: [], flat: { maxDocks: 8, docksPerLoop: 8 } }));
+    assert.equal(d.fit.toStart, 8);
+    assert.ok(Math.abs((d.cpu?.wakeAbovePct ?? 0) - 10) < 1e-9, `${d.cpu?.wakeAbovePct}`);
+  });
   it('the line counts the pauses of the pass: after 28 pauses the owner has room up to 55.3%', () => {
     const d = decide(at({ busy: 50, pilots: running(63) }));
     assert.ok(Math.abs((d.cpu?.wakeAbovePct ?? 0) - (10 + 100 - (35 * 100) / 64)) < 1e-9);
