@@ -146,7 +146,7 @@ describe("the README's HTCondor demo, verbatim", { skip, timeout: 30 * 60_000 },
 
     // The pilots run the image Compose built for `cm`, which carries the project's labels: no
     // Compose command of the demo may take them for its own (issue 23). Compose v1's `down` did
-    // stop and remove them itself, with its own 10 s time-out, so it is v1 that takes it down.
+    // stop and remove them itself (Compose's stop, not Plancton's vacate): v1 takes the demo down.
     const pilots = await waitFor(
       'a running pilot of the demo',
       async () => {
