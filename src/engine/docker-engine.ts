@@ -5,7 +5,7 @@ import { EngineError } from '../core/errors.ts';
 import { PILOT_STATES, type Pilot, type PilotState } from '../core/decision.ts';
 import { detailOf, engineError, short, statusOf } from './engine-errors.ts';
 import { errorMessageOf, readJsonLines, toPilotEvent } from './json-stream.ts';
-import { isOwned, LABELS, ownedFilter, poolOfLabels } from './labels.ts';
+import { composeLabelsCleared, isOwned, LABELS, ownedFilter, poolOfLabels } from './labels.ts';
 import type { PullSource } from '../core/pilot-shape.ts';
 import type { CallOptions, EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec, RunState } from './port.ts';
 import { loadDockerode } from './dockerode-loader.ts';
@@ -107,7 +107,15 @@ export class DockerEngine implements EnginePort {
 
   async createAndStart(spec: PilotSpec, opts: CallOptions = {}): Promise<string> {
     const docker = this.#client();
-    const body = { ...createBody(spec), abortSignal: opts.signal };
+    // An image missing here is create's failure to report (404), not this look-up's.
+    const image = await this.#call(
+      `inspect image ${spec.image}`,
+      opts,
+      () => docker.getImage(spec.image).inspect(),
+      [404],
+    );
+    const labels = { ...composeLabelsCleared(image?.Config.Labels), ...spec.labels };
+    const body = { ...createBody(spec, labels), abortSignal: opts.signal };
     const container = await this.#call(`create pilot ${spec.name}`, opts, () => docker.createContainer(body));
     try {
       await container.start({ abortSignal: opts.signal });
@@ -378,7 +386,8 @@ function modemAddress(options: DockerEngineOptions): ModemOptions {
   return { host: url.hostname, port: url.port || (protocol === 'https' ? '2376' : '2375'), protocol };
 }
 
-function createBody(spec: PilotSpec): Dockerode.ContainerCreateOptions {
+/** The create request of `spec`, with `labels` (the spec's and those that override the image's). */
+function createBody(spec: PilotSpec, labels: Readonly<Record<string, string>>): Dockerode.ContainerCreateOptions {
   const hostConfig: Dockerode.HostConfig = {
     CpuPeriod: spec.cpuPeriod,
     CpuQuota: spec.cpuQuota,
@@ -403,7 +412,7 @@ function createBody(spec: PilotSpec): Dockerode.ContainerCreateOptions {
     Image: spec.image,
     Cmd: [...spec.cmd],
     Hostname: spec.hostname,
-    Labels: { ...spec.labels },
+    Labels: { ...labels },
     Env: [...spec.env],
     HostConfig: hostConfig,
   };

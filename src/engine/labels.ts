@@ -26,6 +26,31 @@ export const LABELS = {
 export const MANAGED_BY = 'plancton';
 export const ROLE_PILOT = 'pilot';
 
+/**
+ * Docker Compose's label namespace. Compose (v1 and v2) finds a project's containers by
+ * `com.docker.compose.project=<name>` (with `.service`, `.oneoff`, `.container-number`,
+ * `.config-hash`), and a container inherits every label of its image: a pilot of an image that
+ * Compose built (`build:` under a service) or that was committed from a Compose container would
+ * pass for that project's container (`docker-compose down` stops and removes it).
+ */
+export const COMPOSE_LABEL_PREFIX = 'com.docker.compose.';
+
+/**
+ * The labels that take the image's Compose labels away from a new pilot: every one the image
+ * carries, emptied. Docker cannot delete an inherited label, only override it; an empty value is
+ * no project, service or one-off flag any Compose asks for. A label the image lacks is not added,
+ * so that a filter on a label's mere presence (v2's `config-hash`) stays unmatched.
+ */
+export function composeLabelsCleared(
+  imageLabels: Readonly<Record<string, string>> | null | undefined,
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(imageLabels ?? {})
+      .filter((key) => key.startsWith(COMPOSE_LABEL_PREFIX))
+      .map((key) => [key, '']),
+  );
+}
+
 /** Labels for a new pilot of `instance`; with `pool`, the pool it is for and how it asks to be vacated. */
 export function pilotLabels(
   instance: string,

@@ -16,7 +16,15 @@ import { docker, waitFor } from '../support/docker.ts';
 import { CHART_DIR } from '../support/helm-values.ts';
 import { helmTools, podSpec, renderChart } from '../support/helm-render.ts';
 import { runPod, type RunningPod } from '../support/helm-pod.ts';
-import { NODE_IMAGE, PILOT_IMAGE, dockerExec, ensureImage, randomSuffix, requireImages } from '../support/image.ts';
+import {
+  NODE_IMAGE,
+  PILOT_IMAGE,
+  dockerExec,
+  ensureImage,
+  randomSuffix,
+  requireImages,
+  statusIn,
+} from '../support/image.ts';
 
 const DIND_IMAGE = 'docker:26-dind';
 const skip = await requireImages(NODE_IMAGE, PILOT_IMAGE, DIND_IMAGE);
@@ -78,6 +86,31 @@ async function running(instance: string, host?: string): Promise<string[]> {
   return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim().split('\n') : [];
 }
 
+/** What the kubelet does to a pod it replaces: SIGTERM to each container, SIGKILL after the grace period; then the pod is gone. */
+async function replace(pod: RunningPod, objects: readonly unknown[]): Promise<void> {
+  const grace = (
+    objects as Array<{ kind?: string; spec?: { template?: { spec?: { terminationGracePeriodSeconds?: number } } } }>
+  ).find((o) => o.kind === 'DaemonSet')?.spec?.template?.spec?.terminationGracePeriodSeconds;
+  assert.ok(grace !== undefined, 'terminationGracePeriodSeconds is rendered');
+  for (const name of pod.containers.values())
+    await execa('docker', ['stop', '-t', String(grace), name], { reject: false, timeout: (grace + 60) * 1000 });
+  await pod.remove();
+}
+
+/** `docker inspect` of each container: state and start time, to tell one left alone from one restarted or gone. */
+async function startTimes(ids: readonly string[], host?: string): Promise<string[]> {
+  return Promise.all(
+    ids.map(async (id) => {
+      const r = await execa(
+        'docker',
+        [...(host ? ['--host', host] : []), 'inspect', '-f', '{{.State.Status}} {{.State.StartedAt}}', id],
+        { reject: false, timeout: 60_000 },
+      );
+      return r.exitCode === 0 ? r.stdout.trim() : 'gone';
+    }),
+  );
+}
+
 describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { skip, timeout: 15 * 60_000 }, () => {
   before(async () => {
     await ensureImage();
@@ -86,6 +119,7 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
   describe("host-socket mode (ci/chart-secret-values.yaml: credentials in the chart's Secret)", () => {
     const node = `helm-node-${randomSuffix()}`;
     let pod: RunningPod | undefined;
+    let objects: Awaited<ReturnType<typeof render>> = [];
 
     after(async () => {
       await pod?.remove();
@@ -94,7 +128,7 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
     });
 
     it("fills the host engine with pilots of the node's instance; the probe passes; no credential in the logs", async () => {
-      const objects = await render('chart-secret-values.yaml');
+      objects = await render('chart-secret-values.yaml');
       pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
       const plancton = pod.containers.get('plancton') ?? '';
       const pilots = await waitFor(
@@ -140,22 +174,52 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
       for (const secret of ['s3cret', 'plancton:pw@', ':pw@', token])
         assert.ok(!text.includes(secret), `the log shows ${secret}`);
     });
+
+    it('a replaced pod (SIGTERM, on_stop keep) leaves the pilots running; the new pod, same node, adopts them and starts none', async () => {
+      assert.ok(pod, 'the pod of the test before');
+      const pilots = (await running(node)).sort();
+      assert.equal(pilots.length, 2);
+      const before = await startTimes(pilots);
+      await replace(pod, objects);
+      pod = undefined;
+      assert.deepEqual(await startTimes(pilots), before, 'the pilots run on without their Plancton');
+      pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
+      const plancton = pod.containers.get('plancton') ?? '';
+      const status = await waitFor(
+        "three passes of the new pod's Plancton",
+        async () => {
+          const s = await statusIn(plancton).catch(() => undefined);
+          return s && s.iterations >= 3 ? s : undefined;
+        },
+        120_000,
+        1000,
+      );
+      assert.deepEqual(
+        status.pilots.map((p) => p.id.slice(0, 12)).sort(),
+        pilots,
+        'the new Plancton counts the old pilots as its own (same instance id: the node name)',
+      );
+      assert.deepEqual((await running(node)).sort(), pilots, 'no pilot started beside them');
+      assert.deepEqual(await startTimes(pilots), before, 'nor any restarted');
+    });
   });
 
   describe('dind mode (ci/dind-values.yaml, the rendered sidecar with the Docker 26 stand-in)', () => {
     const node = `helm-node-${randomSuffix()}`;
+    // the node's root for the pod's hostPaths (the dind storage, the run dir), kept across pods
+    const nodeDir = mkdtempSync(join(tmpdir(), 'plancton-helm-node-'));
     let pod: RunningPod | undefined;
+    let objects: Awaited<ReturnType<typeof render>> = [];
+    let pilots: string[] = [];
 
     after(async () => {
       await pod?.remove();
+      rmSync(nodeDir, { recursive: true, force: true });
     });
 
-    it("fills the sidecar's own engine with pilots; none land on the host engine", async () => {
-      const objects = await render('dind-values.yaml', {
-        engine: { mode: 'dind', dind: { image: { repository: 'docker', tag: '26-dind' } } },
-      });
-      pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
-      const socketDir = pod.volumes.get('dind-socket');
+    /** The socket of the pod's sidecar engine, once it answers. */
+    async function sidecarEngine(p: RunningPod): Promise<string> {
+      const socketDir = p.volumes.get('dind-socket');
       assert.ok(socketDir, 'no dind-socket volume');
       const inner = `unix://${socketDir}/docker.sock`;
       const version = await waitFor(
@@ -171,9 +235,18 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
         500,
       );
       assert.match(version, /^26\./);
+      return inner;
+    }
+
+    it("fills the sidecar's own engine with pilots; none land on the host engine", async () => {
+      objects = await render('dind-values.yaml', {
+        engine: { mode: 'dind', dind: { image: { repository: 'docker', tag: '26-dind' } } },
+      });
+      pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`, {}, nodeDir);
+      const inner = await sidecarEngine(pod);
       // stands in for the pull from a registry the sidecar would do (none is reachable here)
       await execa('bash', ['-c', `docker save busybox:latest | docker --host ${inner} load -q`], { timeout: 180_000 });
-      const pilots = await waitFor(
+      pilots = await waitFor(
         '2 running pilots in the sidecar engine',
         async () => {
           const ids = await running(node, inner);
@@ -184,6 +257,15 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
       );
       assert.equal(pilots.length, 2);
       assert.deepEqual(await running(node), [], 'pilots on the host engine');
+      // the pilots' processes are in cgroups under the sidecar container's, which the kubelet
+      // puts under the pod's: their CPU and memory count as the pod's (requests, limits, eviction)
+      const sidecarId = await docker(['inspect', '-f', '{{.Id}}', pod.containers.get('dind') ?? '']);
+      for (const id of pilots) {
+        const r = await execa('bash', ['-c', `grep -h -- '${id}' /proc/[0-9]*/cgroup 2>/dev/null | head -n 1`], {
+          reject: false,
+        });
+        assert.ok(String(r.stdout).includes(sidecarId), `pilot ${id}'s cgroup (${r.stdout}) is inside the sidecar's`);
+      }
       const plancton = pod.containers.get('plancton') ?? '';
       await waitFor(
         'the liveness probe to pass',
@@ -197,6 +279,40 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
         'version',
       ]);
       assert.equal(sidecarProbe.exitCode, 0, sidecarProbe.stderr);
+    });
+
+    it('a replaced pod: its pilots end with its engine; with hostPath storage the next pod has the image cached, and its Plancton clears the dead pilots and starts new ones', async () => {
+      assert.ok(pod, 'the pod of the test before');
+      await replace(pod, objects);
+      pod = undefined;
+      for (const id of pilots) {
+        const r = await execa('bash', ['-c', `grep -l -- '${id}' /proc/[0-9]*/cgroup 2>/dev/null | head -n 1`], {
+          reject: false,
+        });
+        assert.equal(String(r.stdout).trim(), '', `a process of pilot ${id} outlived its pod`);
+      }
+      pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`, {}, nodeDir);
+      const inner = await sidecarEngine(pod);
+      // no `docker load` this time: the image is still in the node's storage directory
+      const image = await execa('docker', ['--host', inner, 'image', 'inspect', '-f', '{{.Id}}', 'busybox:latest'], {
+        reject: false,
+      });
+      assert.equal(image.exitCode, 0, `the image cache did not survive the pod: ${image.stderr}`);
+      const fresh = await waitFor(
+        "2 new running pilots, and none of the old pod's left",
+        async () => {
+          const ids = await running(node, inner);
+          const old = await startTimes(pilots, inner);
+          return ids.length === 2 && old.every((s) => s === 'gone') ? ids : undefined;
+        },
+        180_000,
+        500,
+      );
+      assert.deepEqual(
+        fresh.filter((id) => pilots.includes(id)),
+        [],
+        'the old pilots were not restarted',
+      );
     });
   });
 });

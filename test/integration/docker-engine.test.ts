@@ -345,6 +345,89 @@ async function fakeEngine(
   };
 }
 
+/** The engines docs/engines.md lists (as test/integration/engine-matrix.test.ts reaches them). */
+const ENGINES = [
+  { name: 'Docker 20.10 (host engine)', socket: '/var/run/docker.sock' },
+  { name: 'Docker 26', socket: process.env.PLANCTON_DOCKER26_SOCKET ?? '/run/plancton-docker26/docker.sock' },
+  { name: 'Podman 4.3', socket: process.env.PLANCTON_PODMAN_SOCKET ?? '/run/plancton-podman/podman.sock' },
+];
+
+for (const e of ENGINES) {
+  /** The docker CLI on this engine; rejects with stderr. */
+  const dk = async (args: readonly string[], input?: string): Promise<string> => {
+    const r = await execa('docker', ['--host', `unix://${e.socket}`, ...args], {
+      reject: false,
+      timeout: 120_000,
+      ...(input === undefined ? {} : { input }),
+    });
+    if (r.exitCode !== 0) throw new Error(`docker ${args.join(' ')} on ${e.name}: ${String(r.stderr)}`);
+    return String(r.stdout).trim();
+  };
+  const answers = await dk(['version', '--format', '{{.Server.Version}}']).then(
+    () => true,
+    () => false,
+  );
+  if (!answers && process.env.PLANCTON_REQUIRE_ENGINE === '1')
+    throw new Error(`PLANCTON_REQUIRE_ENGINE=1 but ${e.name} does not answer on ${e.socket}`);
+  describe(
+    `DockerEngine on ${e.name}: a pilot never passes for a Compose project's container`,
+    {
+      skip: answers ? false : `${e.name} does not answer on ${e.socket}`,
+      timeout: 120_000,
+    },
+    () => {
+      const project = `plancton-cl-${randomBytes(3).toString('hex')}`;
+      const image = `${project}:labelled`;
+      const engine = new DockerEngine({ socketPath: e.socket });
+      after(async () => {
+        const ids = await dk(['ps', '-aq', '--filter', `label=${runLabel}`]).catch(() => '');
+        if (ids) await dk(['rm', '-f', ...ids.split('\n')]).catch(() => '');
+        await dk(['rmi', image]).catch(() => '');
+      });
+
+      it("empties the Compose labels the pilot's image carries and adds none, keeps its own labels, and still lists it", async () => {
+        // the labels `docker compose build` gives an image, and those a committed Compose container leaves
+        const composeLabels = {
+          'com.docker.compose.project': project,
+          'com.docker.compose.service': 'cm',
+          'com.docker.compose.version': '2.26.1',
+          'com.docker.compose.config-hash': 'f00',
+          'com.docker.compose.oneoff': 'False',
+          'com.docker.compose.container-number': '1',
+        };
+        const labelLines = Object.entries(composeLabels).map(([k, v]) => `LABEL ${k}="${v}"`);
+        await dk(
+          ['build', '-q', '-t', image, '-'],
+          [`FROM ${IMAGE}`, ...labelLines, 'LABEL other="kept"', ''].join('\n'),
+        );
+        const spec = pilotSpec({ image });
+        const id = await engine.createAndStart(spec);
+        const [info] = JSON.parse(await dk(['container', 'inspect', id])) as [
+          { Config: { Labels: Record<string, string> } },
+        ];
+        const labels = info.Config.Labels;
+        for (const key of Object.keys(composeLabels)) assert.equal(labels[key], '', `${key} emptied`);
+        assert.equal(labels.other, 'kept', "the image's other labels are inherited as ever");
+        for (const [k, v] of Object.entries(spec.labels)) assert.equal(labels[k], v);
+        assert.equal(await dk(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]), '');
+        assert.ok(
+          (await engine.listPilots(instance)).some((p) => p.id === id),
+          'the pilot is still listed as ours',
+        );
+        // an image without Compose labels gives a pilot without any
+        const plain = await engine.createAndStart(pilotSpec());
+        const plainLabels = JSON.parse(
+          await dk(['container', 'inspect', '-f', '{{json .Config.Labels}}', plain]),
+        ) as Record<string, string>;
+        assert.deepEqual(
+          Object.keys(plainLabels).filter((k) => k.startsWith('com.docker.compose.')),
+          [],
+        );
+      });
+    },
+  );
+}
+
 const isUnreachable = (err: unknown): boolean =>
   err instanceof EngineError && err.unreachable && err.statusCode === undefined;
 

@@ -8,7 +8,8 @@
  *
  * What differs from a kubelet, and why: hostPaths other than the node's /proc, /sys/fs/cgroup
  * and the Docker socket (the run dir, the dind storage) are put under the pod's own temporary
- * directory, so a test leaves nothing on the machine; no cgroup limits from `resources` are
+ * directory, or under a directory of the test's that stands for the node's root (`nodeDir`), so
+ * a test leaves nothing on the machine; no cgroup limits from `resources` are
  * applied (the kubelet would set them on the pod's cgroup); probes are run by the test itself.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,12 +66,16 @@ function containerArgs(
 /**
  * Starts the pod of `objects` (a `helm template` output) as node `nodeName`; `images` maps a
  * rendered image to the local one to run instead (none by default: the rendered ones run).
+ * `nodeDir` stands for the node's root for the remapped hostPaths (`<nodeDir><path>`), so that
+ * a pod replaced on the same node finds what the one before it left there; without it they are
+ * the pod's own, like its emptyDirs.
  */
 export async function runPod(
   objects: readonly K8sObject[],
   nodeName: string,
   label: string,
   images: Record<string, string> = {},
+  nodeDir?: string,
 ): Promise<RunningPod> {
   const spec = podSpec(objects);
   const dir = mkdtempSync(join(tmpdir(), 'plancton-pod-'));
@@ -96,7 +101,7 @@ export async function runPod(
       } else if (v.hostPath && NODE_PATHS.includes(v.hostPath.path)) {
         volumes.set(v.name, v.hostPath.path);
       } else if (v.hostPath || v.emptyDir) {
-        const d = join(dir, 'volumes', v.name);
+        const d = v.hostPath && nodeDir !== undefined ? join(nodeDir, v.hostPath.path) : join(dir, 'volumes', v.name);
         mkdirSync(d, { recursive: true });
         volumes.set(v.name, d);
       } else throw new Error(`volume ${v.name}: a kind the runner does not know`);
