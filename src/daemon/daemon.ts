@@ -286,11 +286,13 @@ export class Daemon {
     const s = this.config.settings;
     const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(this.#clock.now()));
     const controls = { ...(await this.#d.runDir.readControls()), outsideSchedule, ...this.#forced };
+    const began = this.#clock.monotonic();
     const record = await this.#pass.run(this.config, controls, this.#signals);
     await this.#recorder.record(record, {
       config: this.config,
       reloadError: this.#reloader.error,
       iterations: this.#iterations,
+      passMs: this.#clock.monotonic() - began,
     });
     return record;
   }

@@ -12,6 +12,12 @@ export class LoopSignals {
   #urgent = new AbortController();
   /** Set by a wake that makes the pass in flight stale; cleared when a pass begins. */
   #replan = false;
+  /**
+   * A wake (and whether urgent) since the last pass began: one that came during a pass is not lost
+   * with the controllers the next sleep makes anew (an event storm's later deaths), and it brings
+   * the next pass after the minimum interval only, so that many wakes make one pass, not a pile-up.
+   */
+  #woken: 'no' | 'yes' | 'urgent' = 'no';
 
   /** Aborted by the stop: no new action, no more sleeping. */
   get stopSignal(): AbortSignal {
@@ -46,9 +52,11 @@ export class LoopSignals {
   /** A pass begins: earlier wakes are taken into account by it. */
   beginPass(): void {
     this.#replan = false;
+    this.#woken = 'no';
   }
 
   wake(urgent: boolean, replan: boolean): void {
+    this.#woken = urgent ? 'urgent' : this.#woken === 'urgent' ? 'urgent' : 'yes';
     this.#wake.abort();
     if (urgent) this.#urgent.abort();
     if (replan) this.#replan = true;
@@ -59,6 +67,11 @@ export class LoopSignals {
     const min = Math.min(ms, minMs);
     this.#wake = new AbortController();
     this.#urgent = new AbortController();
+    // woken while the last pass ran: as if the wake came now
+    if (wakeable && this.#woken !== 'no') {
+      if (this.#woken === 'urgent') this.#urgent.abort();
+      this.#wake.abort();
+    }
     const stop = this.#stop.signal;
     const signal = wakeable ? AbortSignal.any([stop, this.#wake.signal]) : stop;
     const urgent = wakeable ? AbortSignal.any([stop, this.#urgent.signal]) : stop;

@@ -42,6 +42,8 @@ export interface LoopFacts {
   readonly config: LoadedConfig;
   readonly reloadError: string | undefined;
   readonly iterations: number;
+  /** How long the pass took, from its host reading to its last engine call (ms, monotonic). */
+  readonly passMs?: number | undefined;
 }
 
 export class PassRecorder {
@@ -74,7 +76,7 @@ export class PassRecorder {
     if (change?.to === 'down')
       this.#d.logger.error(`engine unreachable, waiting: ${rec.engineError ?? ''}`, { statusCode: change.statusCode });
     if (change?.to === 'up') this.#d.logger.info('engine reachable again, carrying on', { after: change.failures });
-    if (rec.decision && rec.outcome) this.#log(rec.decision, rec.pilots.length, rec.outcome.started);
+    if (rec.decision && rec.outcome) this.#log(rec.decision, rec.pilots.length, rec.outcome.started, facts.passMs);
   }
 
   #remember(rec: PassRecord): void {
@@ -114,6 +116,7 @@ export class PassRecorder {
       startedAt: d.startedAt,
       updatedAt: d.clock.now(),
       iterations: facts.iterations,
+      lastPassMs: facts.passMs === undefined ? undefined : Math.round(facts.passMs),
       config: {
         source: config.source,
         hash: poolsHash(config.pools),
@@ -154,7 +157,7 @@ export class PassRecorder {
   }
 
   /** `started`: pilots this pass did start (fewer than decided when a fill was cut short or a start failed). */
-  #log(d: Decision, count: number, started: number): void {
+  #log(d: Decision, count: number, started: number, passMs: number | undefined): void {
     const f = d.fit;
     this.#d.logger.verbose('iteration', {
       status: d.status,
@@ -173,6 +176,7 @@ export class PassRecorder {
       overloaded: f.overloaded,
       actions: d.actions.length,
       diskBusy: d.io?.ownerBusy,
+      passMs: passMs === undefined ? undefined : Math.round(passMs),
     });
   }
 }

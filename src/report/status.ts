@@ -29,6 +29,8 @@ export interface StatusReport {
   readonly startedAt: number;
   readonly updatedAt: number;
   readonly iterations: number;
+  /** How long the last pass took (ms), from its host reading to its last engine call. */
+  readonly lastPassMs?: number | undefined;
   readonly config: {
     readonly source: string;
     readonly hash: string;
@@ -274,7 +276,7 @@ function poolLine(p: PoolStatus): string {
 /** The human table of `plancton status`. */
 export function formatStatus(r: StatusReport, now: number, alive: boolean): string {
   const lines = [
-    `daemon:   ${alive ? r.state : 'not running'}${alive ? ` (pid ${r.pid})` : ` (last seen ${age((now - r.updatedAt) / 1000)} ago as ${r.state})`}`,
+    `daemon:   ${alive ? r.state : 'not running'}${alive ? ` (pid ${r.pid}${r.lastPassMs === undefined ? '' : `, last pass ${r.lastPassMs} ms`})` : ` (last seen ${age((now - r.updatedAt) / 1000)} ago as ${r.state})`}`,
     `instance: ${r.instance} on ${r.hostname}, version ${r.version}, up ${age((now - r.startedAt) / 1000)}`,
     `config:   ${r.config.source} (pilot hash ${r.config.hash})${r.config.reloadError ? `; last reload FAILED, kept previous: ${r.config.reloadError}` : ''}`,
     ...warningLines(r.config),
