@@ -48,6 +48,8 @@ function suite(
         testConfig(instance, {
           cpu_policy: 'owner',
           pause_max: pauseMax,
+          // resumed 2 s after the owner is calm (the pace itself: host-back-give-back.test.ts)
+          resume_cooldown: 2,
           max_docks: 1,
           cpus_per_dock: 1,
           grace_kill: 600,
