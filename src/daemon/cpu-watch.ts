@@ -1,4 +1,5 @@
 import type { Clock } from '../common/clock.ts';
+import { Ticker } from './ticker.ts';
 
 /** What the CPU watch reads with, decides by and wakes. */
 export interface CpuWatchDeps {
@@ -20,23 +21,13 @@ export interface CpuWatchDeps {
  * engine work is dropped. Waits on the injected clock, so that tests drive it.
  */
 export class CpuWatch {
-  readonly #stop = new AbortController();
+  readonly #ticker: Ticker;
   /** Settles once the watch has ended (after close()). */
   readonly done: Promise<void>;
 
   constructor(deps: CpuWatchDeps, intervalMs: number) {
-    this.done = this.#run(deps, intervalMs);
-  }
-
-  async #run(deps: CpuWatchDeps, intervalMs: number): Promise<void> {
-    const signal = this.#stop.signal;
     let wasQuiet = deps.quiet();
-    while (!signal.aborted) {
-      try {
-        await deps.clock.sleep(intervalMs, signal);
-      } catch {
-        return; // closed
-      }
+    this.#ticker = new Ticker(deps.clock, intervalMs, async (signal) => {
       const quiet = deps.quiet();
       try {
         const pct = await deps.read();
@@ -44,14 +35,14 @@ export class CpuWatch {
         // the whole interval must have been quiet: its start (the last tick) and its end
         if (quiet && wasQuiet && pct !== undefined && line !== undefined && pct > line && !signal.aborted)
           deps.onOver(pct);
-      } catch {
-        // an unreadable /proc/stat: the pass reports it; the watch reads again at the next tick
+      } finally {
+        wasQuiet = quiet && deps.quiet();
       }
-      wasQuiet = quiet && deps.quiet();
-    }
+    });
+    this.done = this.#ticker.done;
   }
 
   close(): void {
-    this.#stop.abort();
+    this.#ticker.close();
   }
 }

@@ -1,5 +1,6 @@
 import type { MemoryReading } from '../host/observer.ts';
 import type { Clock } from '../common/clock.ts';
+import { Ticker } from './ticker.ts';
 
 /** What the memory watch reads with, decides by and wakes. */
 export interface MemoryWatchDeps {
@@ -17,31 +18,19 @@ export interface MemoryWatchDeps {
  * on the injected clock, so that tests drive it.
  */
 export class MemoryWatch {
-  readonly #stop = new AbortController();
+  readonly #ticker: Ticker;
   /** Settles once the watch has ended (after close()). */
   readonly done: Promise<void>;
 
   constructor(deps: MemoryWatchDeps, intervalMs: number) {
-    this.done = this.#run(deps, intervalMs);
-  }
-
-  async #run(deps: MemoryWatchDeps, intervalMs: number): Promise<void> {
-    const signal = this.#stop.signal;
-    while (!signal.aborted) {
-      try {
-        await deps.clock.sleep(intervalMs, signal);
-      } catch {
-        return; // closed
-      }
-      try {
-        if (deps.isShort(await deps.read()) && !signal.aborted) deps.onShort();
-      } catch {
-        // an unreadable /proc/meminfo: the pass reports it; the watch reads again at the next tick
-      }
-    }
+    // an unreadable /proc/meminfo: the pass reports it; the watch reads again at the next tick
+    this.#ticker = new Ticker(deps.clock, intervalMs, async (signal) => {
+      if (deps.isShort(await deps.read()) && !signal.aborted) deps.onShort();
+    });
+    this.done = this.#ticker.done;
   }
 
   close(): void {
-    this.#stop.abort();
+    this.#ticker.close();
   }
 }

@@ -15,3 +15,11 @@ export function readKernelFile(file: string): Promise<string> {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
+
+/** The trimmed text of a kernel file, or undefined when it cannot be read (an absent knob). */
+export function readKnob(file: string): Promise<string | undefined> {
+  return readKernelFile(file).then(
+    (t) => t.trim(),
+    () => undefined,
+  );
+}

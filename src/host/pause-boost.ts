@@ -8,7 +8,8 @@
  * tasks run within a scheduler tick, reach the freezer and stop there. The groups go back to idle
  * as soon as the call returns, whatever it returned.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { readKnob } from './kernel-file.ts';
 import { dirname, join } from 'node:path';
 import type { PilotCgroup } from './pilot-cgroups.ts';
 
@@ -23,20 +24,14 @@ interface Lifted {
   readonly idle: boolean;
 }
 
-const read = (file: string): Promise<string | undefined> =>
-  readFile(file, 'utf8').then(
-    (t) => t.trim(),
-    () => undefined,
-  );
-
 /** The groups between a pilot and the root of its hierarchy that run at idle priority (`cpu.idle=1` or the lowest weight). */
 export async function idleGroupsAbove(c: PilotCgroup): Promise<string[]> {
   const found: string[] = [];
   for (let dir = dirname(c.cpuDir); dir.length > c.cpuRoot.length && dir.startsWith(c.cpuRoot); dir = dirname(dir)) {
-    if ((await read(join(dir, 'cpu.idle'))) === '1') found.push(dir);
+    if ((await readKnob(join(dir, 'cpu.idle'))) === '1') found.push(dir);
     else {
-      const shares = await read(join(dir, 'cpu.shares'));
-      const weight = shares === undefined ? await read(join(dir, 'cpu.weight')) : undefined;
+      const shares = await readKnob(join(dir, 'cpu.shares'));
+      const weight = shares === undefined ? await readKnob(join(dir, 'cpu.weight')) : undefined;
       if ((shares !== undefined && Number(shares) <= 2) || (weight !== undefined && Number(weight) <= 1))
         found.push(dir);
     }
@@ -45,11 +40,11 @@ export async function idleGroupsAbove(c: PilotCgroup): Promise<string[]> {
 }
 
 async function lift(dir: string): Promise<Lifted> {
-  const weightFile = (await read(join(dir, 'cpu.shares'))) === undefined ? 'cpu.weight' : 'cpu.shares';
-  const idle = (await read(join(dir, 'cpu.idle'))) === '1';
+  const weightFile = (await readKnob(join(dir, 'cpu.shares'))) === undefined ? 'cpu.weight' : 'cpu.shares';
+  const idle = (await readKnob(join(dir, 'cpu.idle'))) === '1';
   // the kernel pins the weight while cpu.idle is 1 and refuses writes to it: idle goes first
   if (idle) await writeFile(join(dir, 'cpu.idle'), '0\n');
-  const weight = (await read(join(dir, weightFile))) ?? '';
+  const weight = (await readKnob(join(dir, weightFile))) ?? '';
   try {
     await writeFile(join(dir, weightFile), `${MAX_WEIGHT[weightFile]}\n`);
   } catch (err) {

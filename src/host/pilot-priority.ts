@@ -5,7 +5,7 @@
  * so pilots under one that is not a child of the hierarchy's root (a Docker-in-Docker engine's
  * `/docker/<id>/plancton`) yield only inside that engine's container, not to the host's work.
  */
-import { readFile } from 'node:fs/promises';
+import { readKnob } from './kernel-file.ts';
 import { dirname, relative } from 'node:path';
 import type { PilotCgroup } from './pilot-cgroups.ts';
 
@@ -16,27 +16,21 @@ export interface PilotPriority {
   readonly detail: string;
 }
 
-const read = (file: string): Promise<string | undefined> =>
-  readFile(file, 'utf8').then(
-    (t) => t.trim(),
-    () => undefined,
-  );
-
 /** Whether the group in `dir` runs at the lowest priority, and what says so. */
 async function idleOf(dir: string): Promise<string | undefined> {
-  if ((await read(`${dir}/cpu.idle`)) === '1') return 'cpu.idle=1';
-  const shares = await read(`${dir}/cpu.shares`);
+  if ((await readKnob(`${dir}/cpu.idle`)) === '1') return 'cpu.idle=1';
+  const shares = await readKnob(`${dir}/cpu.shares`);
   if (shares !== undefined && Number(shares) <= 2) return `cpu.shares=${shares}`;
-  const weight = await read(`${dir}/cpu.weight`);
+  const weight = await readKnob(`${dir}/cpu.weight`);
   if (weight !== undefined && Number(weight) <= 1) return `cpu.weight=${weight}`;
   return undefined;
 }
 
 /** The weight of the group in `dir` against its siblings, for the report. */
 async function weightOf(dir: string): Promise<string> {
-  const shares = await read(`${dir}/cpu.shares`);
+  const shares = await readKnob(`${dir}/cpu.shares`);
   if (shares !== undefined) return `cpu.shares=${shares}`;
-  return `cpu.weight=${(await read(`${dir}/cpu.weight`)) ?? '?'}`;
+  return `cpu.weight=${(await readKnob(`${dir}/cpu.weight`)) ?? '?'}`;
 }
 
 /** Reads the pilots' priority from their own cgroups; undefined when no pilot was found. */
