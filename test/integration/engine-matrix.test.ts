@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { REQUIRE_ENGINE_ENV, randomInstance, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
-import { DaemonProcess, pilotsOf, testConfig } from '../support/daemon.ts';
+import { DaemonProcess, logRecords, pilotsOf, testConfig } from '../support/daemon.ts';
 import { cpuHog, readMemory, type Hog } from '../support/host.ts';
 
 interface Engine {
@@ -431,6 +431,8 @@ describe('pause then vacate, per engine', { concurrency: 1, timeout: 10 * 60_000
             max_docks: 1,
             cpus_per_dock: 1,
             grace_kill: 600,
+            // a busy pilot: at idle priority next to a busy owner it hardly runs, and must still freeze at the first try
+            docker_cmd: ['sh', '-c', 'for i in 1 2 3 4; do (while :; do :; done) & done; wait'],
           }),
         ).start();
         const [pilot = ''] = await waitFor(
@@ -450,6 +452,12 @@ describe('pause then vacate, per engine', { concurrency: 1, timeout: 10 * 60_000
           60_000,
           250,
         );
+        const first = await waitFor(
+          'the first pause in the log',
+          () => logRecords(d?.log ?? '').find((r) => r.event === 'pilot-paused' || r.event === 'pilot-pause-failed'),
+          10_000,
+        );
+        assert.equal(first.event, 'pilot-paused', `the first pause succeeded: ${JSON.stringify(first)}`);
         const removal = await waitFor(
           'a pause-timeout removal',
           () => d?.status()?.removals.find((r) => r.reason === 'pause-timeout'),
