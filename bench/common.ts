@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { DaemonProcess, pilotsOf, type PilotRow } from '../test/support/daemon.ts';
+import { DaemonProcess, logRecords, pilotsOf, type PilotRow } from '../test/support/daemon.ts';
 import { docker, removeByLabel, requireEngine, TEST_RUN_LABEL, waitFor } from '../test/support/docker.ts';
 import { CGROUP_ROOT, removeCgroup } from '../test/support/host.ts';
 import { GiB, loadavg } from './host.ts';
@@ -178,6 +178,16 @@ export class BenchDaemon {
       const fit = this.process.status()?.fit;
       throw new Error(`${(err as Error).message}; the daemon's last decision: ${JSON.stringify(fit)}`, { cause: err });
     }
+  }
+
+  /** The daemon's log records of `event` so far (e.g. `pilot-paused`): when (ms since the epoch) and which container. */
+  events(event: string): Array<{ at: number; id: string }> {
+    return logRecords(this.process.log)
+      .filter((r) => r.event === event)
+      .map((r) => ({
+        at: Date.parse(String(r.timestamp)),
+        id: String((r.id as string | undefined) ?? (r.container as string | undefined) ?? ''),
+      }));
   }
 
   /** SIGKILL (the pilots are removed here, not by the daemon: quicker and the same for every case). */
