@@ -65,6 +65,11 @@ export class BenchRun {
     this.#cleanups.push(fn);
   }
 
+  /** Fails once the cleanup has begun: a body still running after Ctrl-C must not start what nothing would remove. */
+  #live(): void {
+    if (this.#cleaned) throw new Error('interrupted: starting nothing more');
+  }
+
   /** Runs every cleanup, last registered first; idempotent. */
   async cleanup(): Promise<void> {
     if (this.#cleaned) return;
@@ -99,6 +104,7 @@ export class BenchRun {
 
   /** A `plancton run` with exactly these settings (YAML), logging at info unless told otherwise. */
   daemon(settings: Record<string, unknown>, opts: { logLevel?: string; instance?: string } = {}): BenchDaemon {
+    this.#live();
     const instance = opts.instance ?? `bench-${this.id}-${randomBytes(2).toString('hex')}`;
     const logLevel = opts.logLevel ?? 'info';
     const yaml =
@@ -113,6 +119,7 @@ export class BenchRun {
 
   /** `docker run -d` of `n` raw containers (not Plancton's), labelled for this run's cleanup. */
   async rawContainers(n: number, args: readonly string[], cmd: readonly string[]): Promise<string[]> {
+    this.#live();
     return Promise.all(
       Array.from({ length: n }, () =>
         docker(['run', '-d', '--label', `${TEST_RUN_LABEL}=${this.id}`, ...args, 'busybox', ...cmd]),
