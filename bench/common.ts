@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { DaemonProcess, pilotsOf, type PilotRow } from '../test/support/daemon.ts';
+import { DaemonProcess, logRecords, pilotsOf, type PilotRow } from '../test/support/daemon.ts';
 import { docker, removeByLabel, requireEngine, TEST_RUN_LABEL, waitFor } from '../test/support/docker.ts';
 import { CGROUP_ROOT, removeCgroup } from '../test/support/host.ts';
 import { GiB, loadavg } from './host.ts';
@@ -65,6 +65,11 @@ export class BenchRun {
     this.#cleanups.push(fn);
   }
 
+  /** Fails once the cleanup has begun: a body still running after Ctrl-C must not start what nothing would remove. */
+  #live(): void {
+    if (this.#cleaned) throw new Error('interrupted: starting nothing more');
+  }
+
   /** Runs every cleanup, last registered first; idempotent. */
   async cleanup(): Promise<void> {
     if (this.#cleaned) return;
@@ -99,6 +104,7 @@ export class BenchRun {
 
   /** A `plancton run` with exactly these settings (YAML), logging at info unless told otherwise. */
   daemon(settings: Record<string, unknown>, opts: { logLevel?: string; instance?: string } = {}): BenchDaemon {
+    this.#live();
     const instance = opts.instance ?? `bench-${this.id}-${randomBytes(2).toString('hex')}`;
     const logLevel = opts.logLevel ?? 'info';
     const yaml =
@@ -113,6 +119,7 @@ export class BenchRun {
 
   /** `docker run -d` of `n` raw containers (not Plancton's), labelled for this run's cleanup. */
   async rawContainers(n: number, args: readonly string[], cmd: readonly string[]): Promise<string[]> {
+    this.#live();
     return Promise.all(
       Array.from({ length: n }, () =>
         docker(['run', '-d', '--label', `${TEST_RUN_LABEL}=${this.id}`, ...args, 'busybox', ...cmd]),
@@ -178,6 +185,16 @@ export class BenchDaemon {
       const fit = this.process.status()?.fit;
       throw new Error(`${(err as Error).message}; the daemon's last decision: ${JSON.stringify(fit)}`, { cause: err });
     }
+  }
+
+  /** The daemon's log records of `event` so far (e.g. `pilot-paused`): when (ms since the epoch) and which container. */
+  events(event: string): Array<{ at: number; id: string }> {
+    return logRecords(this.process.log)
+      .filter((r) => r.event === event)
+      .map((r) => ({
+        at: Date.parse(String(r.timestamp)),
+        id: String((r.id as string | undefined) ?? (r.container as string | undefined) ?? ''),
+      }));
   }
 
   /** SIGKILL (the pilots are removed here, not by the daemon: quicker and the same for every case). */
