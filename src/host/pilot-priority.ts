@@ -99,7 +99,8 @@ export async function readPilotPriority(
 ): Promise<PilotPriority | undefined> {
   if (pilots.size === 0) return undefined;
   const knobs = new Map<string, { knob: IdleKnob; count: number }>();
-  const problems: string[] = [];
+  /** What is not idle, and for how many pilots. */
+  const problems = new Map<string, number>();
   for (const [id, c] of pilots) {
     const root = c.cpuRoot;
     const anchor = anchorOf(c, parentName);
@@ -115,8 +116,8 @@ export async function readPilotPriority(
       const at = `${inTree(root, anchor.dir)} (${what}: ${await weightOf(anchor.dir)})`;
       const problem = top
         ? `${at} is not idle; idle only inside it (${top.why} on ${inTree(root, top.dir)})`
-        : `no idle-priority group above pilot ${id.slice(0, 12)}; ${at}`;
-      if (!problems.includes(problem)) problems.push(problem);
+        : `no idle-priority group above the pilots; ${at}`;
+      problems.set(problem, (problems.get(problem) ?? 0) + 1);
       continue;
     }
     const key = top.dir;
@@ -134,8 +135,8 @@ export async function readPilotPriority(
       });
   }
   const parts = [...knobs.values()].map(({ knob, count }) => `${count} pilot(s): ${knobText(knob)}`);
-  const enabled = problems.length === 0;
-  const detail = [...problems.map((p) => `NOT idle: ${p}`), ...parts].join('; ');
+  const enabled = problems.size === 0;
+  const detail = [...[...problems].map(([p, count]) => `NOT idle: ${count} pilot(s): ${p}`), ...parts].join('; ');
   const only = enabled && knobs.size === 1 ? [...knobs.values()][0]?.knob : undefined;
   return { enabled, detail: `read from the pilots' cgroups: ${detail}`, knob: only };
 }

@@ -76,7 +76,7 @@ describe('PilotCgroupLocator and readPilotPriority on a fake host', () => {
       assert.equal(p?.enabled, false, 'nested in the dind container, which is not idle: not idle against the host');
       assert.match(
         p?.detail ?? '',
-        /NOT idle: \/docker\/d+ \(the dind engine's own cgroup: cpu\.shares=1024\) is not idle; idle only inside it \(cpu\.idle=1 on \/docker\/d+\/plancton\)/,
+        /NOT idle: 1 pilot\(s\): \/docker\/d+ \(the dind engine's own cgroup: cpu\.shares=1024\) is not idle; idle only inside it \(cpu\.idle=1 on \/docker\/d+\/plancton\)/,
       );
 
       // the same pilot under a top-level idle parent: idle

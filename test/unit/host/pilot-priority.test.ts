@@ -74,7 +74,7 @@ describe('readPilotPriority on cgroup v1 trees', () => {
     assert.equal(p?.knob, undefined);
     assert.match(
       p?.detail ?? '',
-      /NOT idle: \/docker\/d+ \(the dind engine's own cgroup: cpu\.shares=1024, cpu\.idle=0\) is not idle; idle only inside it \(cpu\.idle=1 on \/docker\/d+\/plancton\)$/,
+      /NOT idle: 1 pilot\(s\): \/docker\/d+ \(the dind engine's own cgroup: cpu\.shares=1024, cpu\.idle=0\) is not idle; idle only inside it \(cpu\.idle=1 on \/docker\/d+\/plancton\)$/,
     );
   });
 
