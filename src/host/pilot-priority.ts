@@ -101,7 +101,7 @@ export async function readPilotPriority(
   const knobs = new Map<string, { knob: IdleKnob; count: number }>();
   /** What is not idle, and for how many pilots. */
   const problems = new Map<string, number>();
-  for (const [id, c] of pilots) {
+  for (const c of pilots.values()) {
     const root = c.cpuRoot;
     const anchor = anchorOf(c, parentName);
     // the idle group closest to the root on the pilot's path
