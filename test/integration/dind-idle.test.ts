@@ -12,26 +12,23 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { REQUIRE_ENGINE_ENV, randomInstance, requireEngine, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
+import { REQUIRE_ENGINE_ENV, randomInstance, requireEngine, waitFor } from '../support/docker.ts';
 import { DaemonProcess, testConfig } from '../support/daemon.ts';
 import { CGROUP_ROOT } from '../support/host.ts';
+import { DIND_IMAGE, startPrivateEngine, type PrivateEngine } from '../support/private-engine.ts';
 
-const IMAGE = process.env.PLANCTON_DIND_IMAGE ?? 'docker:26-dind';
 const instance = randomInstance();
-const NAME = `plancton-dind-idle-${instance}`;
-const DIR = `/run/plancton-dind-idle-${instance}`;
-const SOCKET = `${DIR}/docker.sock`;
 const CPU = join(CGROUP_ROOT, 'cpu');
 
 async function skipReason(): Promise<false | string> {
   const engine = await requireEngine('busybox:latest');
   if (engine) return engine;
   let why: string | undefined;
-  if ((await execa('docker', ['image', 'inspect', IMAGE], { reject: false })).failed)
-    why = `image ${IMAGE} is missing (.ci/setup/docker26.sh image)`;
+  if ((await execa('docker', ['image', 'inspect', DIND_IMAGE], { reject: false })).failed)
+    why = `image ${DIND_IMAGE} is missing (.ci/setup/docker26.sh image)`;
   else {
     try {
       readFileSync(join(CPU, 'cpu.idle'));
@@ -50,64 +47,31 @@ describe(
   { skip, timeout: 600_000 },
   () => {
     let d: DaemonProcess | undefined;
+    let engine: PrivateEngine | undefined;
     let engineCg = '';
     const knob = (): string => readFileSync(join(CPU, engineCg, 'cpu.idle'), 'utf8').trim();
 
     before(async () => {
-      mkdirSync(DIR, { recursive: true, mode: 0o700 });
-      const id = (
-        await execa(
-          'docker',
-          [
-            'run',
-            '-d',
-            '--privileged',
-            '--name',
-            NAME,
-            '--label',
-            `${TEST_RUN_LABEL}=${instance}`,
-            '-v',
-            `${DIR}:/run/plancton-dind`,
-            IMAGE,
-            'dockerd',
-            '--host=unix:///run/plancton-dind/docker.sock',
-          ],
-          { timeout: 120_000 },
-        )
-      ).stdout.trim();
-      // the engine container's own cgroup, as the host kernel has it
-      const pid = (await execa('docker', ['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim();
-      const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
-        .split('\n')
-        .find((l) => l.split(':')[1]?.split(',').includes('cpu'));
-      engineCg = line?.split(':').slice(2).join(':') ?? '';
-      assert.match(engineCg, new RegExp(`/${id}$`));
-      await waitFor(
-        'the private engine',
-        async () =>
-          (await execa('docker', ['--host', `unix://${SOCKET}`, 'version'], { reject: false, timeout: 30_000 }))
-            .exitCode === 0
-            ? true
-            : undefined,
-        120_000,
-        300,
-      );
-      await execa('sh', ['-c', `docker save busybox:latest | docker --host unix://${SOCKET} load -q`], {
-        timeout: 300_000,
-      });
+      engine = await startPrivateEngine(`plancton-dind-idle-${instance}`, instance);
+      engineCg = engine.cpuCgroup;
+      assert.match(engineCg, /^\/docker\/[0-9a-f]{64}$/);
       assert.equal(knob(), '0', 'a new container starts at cpu.idle=0');
     });
 
     after(async () => {
       await d?.cleanup();
-      await execa('docker', ['rm', '-f', '-v', NAME], { reject: false, timeout: 120_000 });
-      rmSync(DIR, { recursive: true, force: true });
+      await engine?.remove();
       if (d) rmSync(d.dir, { recursive: true, force: true });
     });
 
     it('sets the knob and reads it back; a reset by hand is reported, the kill-based rule takes over, the knob is set again; dind_idle false leaves it', async () => {
       const config = (idle: boolean): string =>
-        testConfig(instance, { docker_socket: SOCKET, cgroup_parent: 'plancton', max_docks: 2, dind_idle: idle });
+        testConfig(instance, {
+          docker_socket: engine?.socket ?? '',
+          cgroup_parent: 'plancton',
+          max_docks: 2,
+          dind_idle: idle,
+        });
       d = new DaemonProcess(config(true)).start();
       const idle = await waitFor(
         'status: idle, read back from the engine cgroup',
