@@ -9,8 +9,10 @@
  * container (the chart's dind mode), the engine applies `--cgroup-parent` under its own cgroup
  * (`/docker/<dind>/plancton`, `/kubepods/<qos>/<pod>/<container>/plancton`): the anchor is then
  * that container's own cgroup (the engine's), and the groups above it (`/docker`,
- * `/kubepods/…/<pod>`) hold other work too, so they keep their weights. The pilots are reported
- * idle when their anchor, or a group above it, is idle or at the lowest weight.
+ * `/kubepods/…/<pod>`) hold other containers too, so they keep their weights: the knob there
+ * yields to the container's siblings only (docs/kubernetes.md). The pilots are reported idle when
+ * their anchor, or a group above it, is idle or at the lowest weight; the knob reported is the
+ * nearest such group from the anchor up.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
@@ -22,8 +24,12 @@ export interface IdleKnob {
   readonly cgroup: string;
   /** What makes it idle, as read back: `cpu.idle=1`, `cpu.shares=2` or `cpu.weight=1`. */
   readonly setting: string;
-  /** `parent`: the pilots' parent on the host; `engine`: a Docker-in-Docker engine's own cgroup. */
-  readonly role: 'parent' | 'engine';
+  /**
+   * `parent`: the pilots' parent on the host; `engine`: a Docker-in-Docker engine's own cgroup;
+   * `above`: a group above either, idle or at the lowest weight by someone else's doing (a
+   * kubelet's best-effort QoS group at `cpu.shares=2`), the anchor itself being at normal weight.
+   */
+  readonly role: 'parent' | 'engine' | 'above';
   /** The groups above it, nearest first, up to the root's child, with their weights as read back. */
   readonly parents: ReadonlyArray<{ readonly cgroup: string; readonly weight: string }>;
 }
@@ -104,32 +110,36 @@ export async function readPilotPriority(
   for (const c of pilots.values()) {
     const root = c.cpuRoot;
     const anchor = anchorOf(c, parentName);
-    // the idle group closest to the root on the pilot's path
-    let top: { dir: string; why: string } | undefined;
-    for (let dir = c.cpuDir; dir.length > root.length && dir.startsWith(root); dir = dirname(dir)) {
+    // the knob: the anchor itself, or else the nearest idle group above it
+    let knobAt: { dir: string; why: string } | undefined;
+    for (let dir = anchor.dir; dir.length > root.length && dir.startsWith(root) && !knobAt; dir = dirname(dir)) {
       const why = await idleOf(dir);
-      if (why) top = { dir, why };
+      if (why) knobAt = { dir, why };
     }
-    const covers = top !== undefined && (top.dir === anchor.dir || anchor.dir.startsWith(`${top.dir}/`));
-    if (!top || !covers) {
+    if (!knobAt) {
+      // an idle group below the anchor (the engine's /plancton) orders the pilots inside it only
+      let inside: { dir: string; why: string } | undefined;
+      for (let dir = c.cpuDir; dir.length > anchor.dir.length && !inside; dir = dirname(dir)) {
+        const why = await idleOf(dir);
+        if (why) inside = { dir, why };
+      }
       const what = anchor.role === 'engine' ? "the dind engine's own cgroup" : "the pilots' top-level group";
       const at = `${inTree(root, anchor.dir)} (${what}: ${await weightOf(anchor.dir)})`;
-      const problem = top
-        ? `${at} is not idle; idle only inside it (${top.why} on ${inTree(root, top.dir)})`
+      const problem = inside
+        ? `${at} is not idle; idle only inside it (${inside.why} on ${inTree(root, inside.dir)})`
         : `no idle-priority group above the pilots; ${at}`;
       problems.set(problem, (problems.get(problem) ?? 0) + 1);
       continue;
     }
-    const key = top.dir;
-    const known = knobs.get(key);
+    const known = knobs.get(knobAt.dir);
     if (known) known.count++;
     else
-      knobs.set(key, {
+      knobs.set(knobAt.dir, {
         knob: {
-          cgroup: inTree(root, top.dir),
-          setting: top.why,
-          role: top.dir === anchor.dir ? anchor.role : 'parent',
-          parents: await parentsOf(root, top.dir),
+          cgroup: inTree(root, knobAt.dir),
+          setting: knobAt.why,
+          role: knobAt.dir === anchor.dir ? anchor.role : 'above',
+          parents: await parentsOf(root, knobAt.dir),
         },
         count: 1,
       });
@@ -143,7 +153,12 @@ export async function readPilotPriority(
 
 /** The knob, what it yields to, and what its parents weigh, in a few words. */
 export function knobText(k: IdleKnob): string {
-  const role = k.role === 'engine' ? " (the dind engine's own cgroup)" : '';
+  const role =
+    k.role === 'engine'
+      ? " (the dind engine's own cgroup)"
+      : k.role === 'above'
+        ? " (above the pilots' own groups, not set by Plancton)"
+        : '';
   const up = k.parents.length
     ? `; its parents keep their weights: ${k.parents.map((p) => `${p.cgroup} (${p.weight})`).join(', ')}`
     : ' (a child of the root)';

@@ -107,6 +107,49 @@ describe('readPilotPriority on cgroup v1 trees', () => {
   });
 });
 
+describe('readPilotPriority on a v1 kubelet tree (cgroupfs driver), best-effort pod', () => {
+  const ctr = `kubepods/besteffort/pod1234/${DIND}`;
+  const files = (idle: string): Record<string, string> => ({
+    'cpu/kubepods/cpu.shares': '2048\n',
+    'cpu/kubepods/besteffort/cpu.shares': '2\n',
+    'cpu/kubepods/besteffort/pod1234/cpu.shares': '2\n',
+    [`cpu/${ctr}/cpu.shares`]: '2\n',
+    [`cpu/${ctr}/cpu.idle`]: idle,
+    [`cpu/${ctr}/plancton/${ID}/cpu.shares`]: '1024\n',
+  });
+
+  it("the engine's knob set: it is the one reported, the QoS group's lowest weight among its parents", async () => {
+    const cpu = join(tree(files('1\n')), 'cpu');
+    const p = await readPilotPriority(new Map([[ID, pilotAt(cpu, `${ctr}/plancton/${ID}`)]]), 'plancton');
+    assert.equal(p?.knob?.cgroup, `/${ctr}`);
+    assert.equal(p?.knob?.role, 'engine');
+    assert.deepEqual(p?.knob?.parents, [
+      { cgroup: '/kubepods/besteffort/pod1234', weight: 'cpu.shares=2' },
+      { cgroup: '/kubepods/besteffort', weight: 'cpu.shares=2' },
+      { cgroup: '/kubepods', weight: 'cpu.shares=2048' },
+    ]);
+  });
+
+  it("the knob reset: the kubelet's lowest weight on the container is the knob, said not to be Plancton's", async () => {
+    const cpu = join(tree(files('0\n')), 'cpu');
+    const p = await readPilotPriority(new Map([[ID, pilotAt(cpu, `${ctr}/plancton/${ID}`)]]), 'plancton');
+    assert.equal(p?.enabled, true);
+    assert.equal(p?.knob?.cgroup, `/${ctr}`);
+    assert.equal(p?.knob?.setting, 'cpu.shares=2');
+  });
+
+  it('a burstable container at normal weight under the best-effort-like QoS group: the group above is the knob', async () => {
+    const f = files('0\n');
+    f[`cpu/${ctr}/cpu.shares`] = '1024\n';
+    f['cpu/kubepods/besteffort/pod1234/cpu.shares'] = '1024\n';
+    const cpu = join(tree(f), 'cpu');
+    const p = await readPilotPriority(new Map([[ID, pilotAt(cpu, `${ctr}/plancton/${ID}`)]]), 'plancton');
+    assert.equal(p?.knob?.cgroup, '/kubepods/besteffort');
+    assert.equal(p?.knob?.role, 'above');
+    assert.match(p?.detail ?? '', /not set by Plancton/);
+  });
+});
+
 describe('readPilotPriority on cgroup v2 trees (a kubelet with the systemd driver)', () => {
   const pod = 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice';
   const ctr = `${pod}/cri-containerd-${DIND}.scope`;
