@@ -93,7 +93,11 @@ async function startUp(
     procRoot,
     cgroupRoot,
     onPressureError: (e) => held.logger?.debug(`pressure: ${String(e)}`),
-    pilots: { parentName: config.settings.cgroup_parent || undefined, warn: (m) => held.logger?.warn(m) },
+    pilots: {
+      parentName: config.settings.cgroup_parent || undefined,
+      warn: (m) => held.logger?.warn(m),
+      info: (m) => held.logger?.info(m),
+    },
   });
   const primed = await observer.prime(Date.now());
   const logger = createLogger({ level: config.settings.log_level, logDir: paths.logDir });

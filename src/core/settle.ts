@@ -80,15 +80,22 @@ export interface SettleContext {
    */
   readonly memory?:
     { readonly usage: ReadonlyMap<string, number> | undefined; readonly left: readonly string[] } | undefined;
+  /**
+   * No pilot's priority was read back from its cgroups in this pass (none located yet): pilots
+   * it started are read back (and a Docker-in-Docker engine's cgroup set idle) 2 s later, not
+   * after a whole `main_sleep`.
+   */
+  readonly priorityUnread?: boolean | undefined;
 }
 
 /**
  * The state after the pass (`at`: when it ended) and when the next one should run (ms). It comes
  * back at once while something is in motion: a pull to follow with starts, pilots to stop or
  * memory to free, a fill cut short; 2 s later when the decision was held back by a stand-in owner
- * figure; within a second while the owner uses the disk, or while the CPU rule follows the owner
- * (the host over the line, or pilots paused for it); else after `main_sleep`. Pauses that failed
- * are counted by pilot, for the rule that vacates a pilot the engine cannot freeze. The pilots it
+ * figure, or when it started the first pilots whose priority is to be read back; within a second
+ * while the owner uses the disk, or while the CPU rule follows the owner (the host over the line,
+ * or pilots paused for it); else after `main_sleep`. Pauses that failed are counted by pilot, for
+ * the rule that vacates a pilot the engine cannot freeze. The pilots it
  * removed for memory are remembered with what they held, so that the next passes count that
  * memory as on its way back rather than take more pilots for it (rules/memory.ts).
  */
@@ -119,7 +126,9 @@ export function settle(
   const pulledAll = Object.keys(outcome.pulls).length > 0 && Object.values(outcome.pulls).every(Boolean);
   const busy = pulledAll || controls.forceStop || (controls.drainStop && ctx.pilotsLeft === 0) || freeing;
   // held back by a stand-in owner figure (the reading was mostly our own engine work): a real reading soon
-  const recheck = decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu';
+  const recheck =
+    (decision.fit.ownerDisturbed === true && decision.fit.blocked === 'no-idle-cpu') ||
+    (outcome.started > 0 && ctx.priorityUnread === true);
   // the owner on the disk: look again within a second, to give it back once it is quiet
   const disk = decision.io?.ownerBusy === true || (decision.io?.state.paused?.length ?? 0) > 0;
   // the CPU rule following the owner: over the line, or pilots paused that its calm will bring back

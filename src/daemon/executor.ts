@@ -43,7 +43,7 @@ export interface ExecContext {
 const REMOVE_CONCURRENCY = 8;
 
 /** How many pilots are paused or resumed at the same time. */
-const PAUSE_CONCURRENCY = 16;
+const PAUSE_CONCURRENCY = 64;
 
 type RemoveAction = Extract<Action, { kind: 'remove' }>;
 type PauseAction = Extract<Action, { kind: 'pause' | 'unpause' }>;

@@ -17,7 +17,12 @@ import { ioPolicy, type IoWatch } from './io-watch.ts';
 /** What a pass reads the host through (the HostObserver; tests give their own). */
 export interface Observer {
   host(now: number): Promise<HostReading>;
-  pilots(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu | undefined>;
+  pilots(
+    ids: readonly string[],
+    now: number,
+    ncpus: number,
+    opts?: { readonly dindIdle?: boolean | undefined },
+  ): Promise<PilotCpu | undefined>;
 }
 
 /** What the observe step reads through, and the set-up it resolves the policy by. */
@@ -77,6 +82,7 @@ export class PassObserver {
       pilots.map((p) => p.id),
       at,
       host.ncpus,
+      { dindIdle: config.settings.dind_idle },
     );
     if (use?.priority) this.#priority = use.priority;
     // idle priority asked for, but not what the kernel gives the pilots (read back from their own cgroups): the kill-based rule

@@ -226,6 +226,7 @@ export class PassRunner {
       pilotsLeft: after.length,
       mainMs: config.settings.main_sleep * 1000,
       memory: { usage: use?.memory, left: after.map((p) => p.id) },
+      priorityUnread: use !== undefined && use.priority === undefined,
     });
     this.#state = settled.state;
     this.#ownerOnDisk = decision.io?.ownerBusy === true;

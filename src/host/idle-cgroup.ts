@@ -105,6 +105,31 @@ export async function makeGroupIdle(dir: string): Promise<string> {
   return `${dir}: ${(await lowestWeight(dir, v1 ? 'cpu.shares' : 'cpu.weight', v1 ? V1_SHARES : V2_WEIGHT)).join(', ')}`;
 }
 
+/** What ensureEngineIdle found and left on an engine's own cgroup. */
+export interface EngineIdle {
+  /** `cpu.idle` as found (undefined: no such file). */
+  readonly found: string | undefined;
+  /** Plancton wrote it (it was not 1). */
+  readonly written: boolean;
+}
+
+/**
+ * Sets `cpu.idle=1` on a Docker-in-Docker engine's own container cgroup `dir` (v1 `cpu` or v2
+ * directory) unless it is already so, and reads it back. Only `cpu.idle`: the weight, quota and
+ * memory of a container are its runtime's (the kubelet's), never written here. Throws when the
+ * kernel has no `cpu.idle` (before Linux 5.15) or the write does not hold.
+ */
+export async function ensureEngineIdle(dir: string): Promise<EngineIdle> {
+  const file = join(dir, 'cpu.idle');
+  const found = (await readFile(file, 'utf8').catch(() => undefined))?.trim();
+  if (found === undefined) throw new Error(`${file} is missing (cpu.idle needs Linux 5.15 or later)`);
+  if (found === '1') return { found, written: false };
+  await writeFile(file, '1\n');
+  const back = (await readFile(file, 'utf8')).trim();
+  if (back !== '1') throw new Error(`wrote 1 to ${file}, read back ${back}`);
+  return { found, written: true };
+}
+
 /** All pilots' CPU time so far, in nanoseconds; undefined before the first pilot made the file. */
 export async function readGroupUsageNs(file: string): Promise<number | undefined> {
   const text = await readFile(file, 'utf8').catch(() => undefined);

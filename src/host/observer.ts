@@ -6,7 +6,7 @@
  */
 import { readKernelFile } from './kernel-file.ts';
 import type { HostSample, MemorySample, Pressure } from '../core/decision.ts';
-import { PilotCpuMeter, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
+import { PilotCpuMeter, type MeasureOptions, type PilotCpu, type PilotCpuOptions } from './pilot-cpu.ts';
 import type { PilotCgroup } from './pilot-cgroups.ts';
 import { OwnerCpuMeter } from './owner-cpu.ts';
 import { parsePressure } from './pressure.ts';
@@ -93,8 +93,13 @@ export class HostObserver {
   }
 
   /** The pilots' CPU and memory from their cgroups; undefined without a cgroup root. */
-  async pilots(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu | undefined> {
-    return this.#pilots?.measure(ids, now, ncpus);
+  async pilots(
+    ids: readonly string[],
+    now: number,
+    ncpus: number,
+    opts?: MeasureOptions,
+  ): Promise<PilotCpu | undefined> {
+    return this.#pilots?.measure(ids, now, ncpus, opts);
   }
 
   /** Where these pilots' cgroups are (for the pause boost); empty without a cgroup root. */

@@ -2,9 +2,9 @@ import { readKernelFile } from './kernel-file.ts';
 import { basename, dirname } from 'node:path';
 import { readContainerCpuNs } from './cgroup-cpu.ts';
 import { readContainerMemoryBytes } from './cgroup-memory.ts';
-import { makeGroupIdle, readGroupUsageNs } from './idle-cgroup.ts';
+import { ensureEngineIdle, makeGroupIdle, readGroupUsageNs } from './idle-cgroup.ts';
 import { PilotCgroupLocator, type PilotCgroup } from './pilot-cgroups.ts';
-import { readPilotPriority, type PilotPriority } from './pilot-priority.ts';
+import { anchorOf, readPilotPriority, type PilotPriority } from './pilot-priority.ts';
 
 export interface PilotCpu {
   /** Percent of one CPU, per pilot id; absent on a pilot's first reading. */
@@ -29,6 +29,14 @@ export interface PilotCpuOptions {
   readonly parentName?: string | undefined;
   /** Reports a problem once (e.g. a parent that cannot be made idle). */
   readonly warn?: ((message: string) => void) | undefined;
+  /** Says what was set (the knob on a dind engine's own cgroup). */
+  readonly info?: ((message: string) => void) | undefined;
+}
+
+/** What a pass asks of the meter besides readings. */
+export interface MeasureOptions {
+  /** `dind_idle`: keep `cpu.idle=1` on a Docker-in-Docker engine's own cgroup. */
+  readonly dindIdle?: boolean | undefined;
 }
 
 /**
@@ -45,6 +53,9 @@ export class PilotCpuMeter {
   readonly #locator: PilotCgroupLocator | undefined;
   readonly #opts: PilotCpuOptions;
   readonly #madeIdle = new Set<string>();
+  /** Engines' own cgroups whose knob Plancton set, and the last error per cgroup (said once). */
+  readonly #engines = new Set<string>();
+  readonly #engineErrors = new Map<string, string>();
   #prev = new Map<string, Reading>();
   #prevGroup: Reading | undefined;
 
@@ -65,9 +76,12 @@ export class PilotCpuMeter {
     return this.#locator ? this.#locator.locate(ids, true) : new Map();
   }
 
-  async measure(ids: readonly string[], now: number, ncpus: number): Promise<PilotCpu> {
+  async measure(ids: readonly string[], now: number, ncpus: number, opts: MeasureOptions = {}): Promise<PilotCpu> {
     const located = this.#locator ? await this.#locator.locate(ids) : new Map<string, PilotCgroup>();
     await this.#idleWhereTheyLive(located);
+    const engines = this.#engineGroups(located);
+    // an engine's cgroup first seen is set before the reading, so that the reading shows it
+    if (opts.dindIdle) await this.#keepEnginesIdle(engines, true);
     const next = new Map<string, Reading>();
     const perPilot = new Map<string, number>();
     const memory = new Map<string, number>();
@@ -108,14 +122,17 @@ export class PilotCpuMeter {
     if (totalPct === undefined && ids.length === perPilot.size) {
       totalPct = [...perPilot.values()].reduce((a, b) => a + b, 0) / Math.max(1, ncpus);
     }
-    const priority = await readPilotPriority(located);
+    const priority = await readPilotPriority(located, this.#opts.parentName);
+    // one found reset is set again after the reading: this pass falls back, the next reads it back
+    if (opts.dindIdle) await this.#keepEnginesIdle(engines, false);
     return { perPilot, memory, totalPct, priority, unlocated };
   }
 
   /**
    * The engine applies `--cgroup-parent` under its own cgroup: a Docker engine in a container
    * puts `/plancton` inside that container's group, not where Plancton made the idle parent.
-   * Such a parent, named as asked, is set to idle priority where it really is (once).
+   * Such a parent, named as asked, is set to idle priority where it really is (once): there the
+   * pilots yield to the engine's own processes (dockerd, containerd, shims) beside them.
    */
   async #idleWhereTheyLive(located: ReadonlyMap<string, PilotCgroup>): Promise<void> {
     const name = this.#opts.parentName;
@@ -126,11 +143,51 @@ export class PilotCpuMeter {
       this.#madeIdle.add(parent);
       try {
         const set = await makeGroupIdle(parent);
-        this.#opts.warn?.(
+        this.#opts.info?.(
           `the engine put the pilots' parent at ${parent}, inside its own cgroup; set it to idle priority there too (${set})`,
         );
       } catch (err) {
         this.#opts.warn?.(`cannot set ${parent} to idle priority: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** The Docker-in-Docker engines' own cgroups the located pilots are under (absolute directories). */
+  #engineGroups(located: ReadonlyMap<string, PilotCgroup>): Set<string> {
+    const out = new Set<string>();
+    for (const c of located.values()) {
+      const a = anchorOf(c, this.#opts.parentName);
+      if (a.role === 'engine') out.add(a.dir);
+    }
+    return out;
+  }
+
+  /**
+   * Keeps `cpu.idle=1` on each engine's own cgroup: `first`, those not seen before (set, said);
+   * otherwise those seen before (found reset: said, set again).
+   */
+  async #keepEnginesIdle(engines: ReadonlySet<string>, first: boolean): Promise<void> {
+    for (const dir of engines) {
+      if (this.#engines.has(dir) === first) continue;
+      try {
+        const r = await ensureEngineIdle(dir);
+        this.#engineErrors.delete(dir);
+        if (first) {
+          const moved = [...this.#engines].filter((d) => !engines.has(d));
+          this.#opts.info?.(
+            `set cpu.idle=1 on ${dir}, the dind engine's own cgroup (was ${r.found})${moved.length ? `; the engine's pilots were under ${moved.join(', ')} before` : ''}`,
+          );
+          for (const d of moved) this.#engines.delete(d);
+          this.#engines.add(dir);
+        } else if (r.written)
+          this.#opts.warn?.(
+            `found cpu.idle=${r.found} on ${dir}, the dind engine's own cgroup (reset since Plancton set it); the kill-based CPU rule for this pass; set it to 1 again`,
+          );
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (this.#engineErrors.get(dir) !== msg)
+          this.#opts.warn?.(`cannot set cpu.idle=1 on ${dir}, the dind engine's own cgroup: ${msg}`);
+        this.#engineErrors.set(dir, msg);
       }
     }
   }

@@ -2,6 +2,7 @@ import type { Controls, DaemonStatus, Decision, HostSample, Pilot, PoolFit } fro
 import type { Removal } from './removals.ts';
 import type { IoMechanism } from '../core/rules/io.ts';
 import { blindText, type IoMetering } from '../host/io-accounting.ts';
+import type { IdleKnob } from '../host/pilot-priority.ts';
 
 /** What `status` shows of the disk. */
 export interface IoStatus {
@@ -49,8 +50,13 @@ export interface StatusReport {
     readonly warnings?: readonly string[] | undefined;
   };
   readonly engine: { readonly reachable: boolean; readonly error?: string | undefined };
-  /** Whether the pilots run under the idle-priority parent cgroup, and what was set (or why not). */
-  readonly idlePriority?: { readonly enabled: boolean; readonly detail: string } | undefined;
+  /**
+   * Whether the pilots run at idle priority, as read back from their cgroups (before any pilot
+   * was found there: what was set up at start, or why not); `knob`: the group that holds the idle
+   * setting (the pilots' parent, or a dind engine's own cgroup) and the groups above it.
+   */
+  readonly idlePriority?:
+    { readonly enabled: boolean; readonly detail: string; readonly knob?: IdleKnob | undefined } | undefined;
   /** The disk: the mechanism detected at start (and why), whether the owner uses the disk now, what is cut back. */
   readonly io?: IoStatus | undefined;
   /** The CPU rule's give-back: its pace, the pilots paused for the owner's CPU, when they may be resumed, failed pauses. */

@@ -6,13 +6,15 @@
  * fills with pilots inside the sidecar's engine. No cluster runs here (see the chart README).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { docker, waitFor } from '../support/docker.ts';
+import type { StatusReport } from '../../src/report/status.ts';
+import { cgroupOf } from '../support/host.ts';
 import { CHART_DIR } from '../support/helm-values.ts';
 import { helmTools, podSpec, renderChart } from '../support/helm-render.ts';
 import { runPod, type RunningPod } from '../support/helm-pod.ts';
@@ -279,6 +281,22 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
         'version',
       ]);
       assert.equal(sidecarProbe.exitCode, 0, sidecarProbe.stderr);
+      // engine.dind.idle (default true): cpu.idle=1 on the sidecar's own cgroup, read back in status
+      const sidecarPid = await docker(['inspect', '-f', '{{.State.Pid}}', pod.containers.get('dind') ?? '']);
+      const sidecarCg = cgroupOf(Number(sidecarPid), 'cpu') ?? '';
+      const knob = await waitFor(
+        "the idle knob on the sidecar's cgroup, read back",
+        async () => {
+          const r = await dockerExec(plancton, ['plancton', 'status', '--json']);
+          const p = (JSON.parse(r.stdout) as StatusReport).idlePriority;
+          return p?.enabled && p.knob ? p.knob : undefined;
+        },
+        60_000,
+        1000,
+      );
+      assert.equal(knob.cgroup, sidecarCg);
+      assert.equal(knob.role, 'engine');
+      assert.equal(readFileSync(`/sys/fs/cgroup/cpu/${sidecarCg}/cpu.idle`, 'utf8').trim(), '1');
     });
 
     it('a replaced pod: its pilots end with its engine; with hostPath storage the next pod has the image cached, and its Plancton clears the dead pilots and starts new ones', async () => {

@@ -105,10 +105,12 @@ describe('engine matrix', { concurrency: true, timeout: 20 * 60_000 }, () => {
       const instance = randomInstance();
       // pilots holding 32 MiB each, so that memory reclaim has a figure to size what it frees
       // Docker 26 in a container nests /plancton inside its own cgroup: idle only there, so Plancton
-      // falls back to 0.6's kill-based rule; its lifecycle cases run as the chart's dind mode does,
-      // with no idle parent (cgroup_parent "") and the owner rule
+      // falls back to 0.6's kill-based rule; its lifecycle cases run as the chart's dind mode with
+      // engine.dind.idle false does, with no idle parent (cgroup_parent ""). dind_idle stays off:
+      // the shared engine container serves other tests (dind-idle.test.ts has a private one)
       const extra = {
         docker_socket: e.socket,
+        dind_idle: false,
         max_docks: 3,
         cgroup_parent: e.idle === 'nested' ? '' : 'plancton',
         psi_memory: 0,
@@ -206,11 +208,17 @@ describe('engine matrix', { concurrency: true, timeout: 20 * 60_000 }, () => {
         }
         if (e.idle === 'idle') {
           assert.equal(priority.enabled, true, priority.detail);
-          assert.match(priority.detail, /read from the pilots' cgroups: 3 pilot\(s\) under \S*\/plancton: cpu\.idle=1/);
+          assert.match(
+            priority.detail,
+            /read from the pilots' cgroups: 3 pilot\(s\): cpu\.idle=1 on \/plancton \(a child of the root\)/,
+          );
         } else {
           // the dind engine's /plancton is idle among its siblings only: said, and the kill-based rule used
           assert.equal(priority.enabled, false, priority.detail);
-          assert.match(priority.detail, /idle only inside .* competes with the host at normal weight/);
+          assert.match(
+            priority.detail,
+            /the dind engine's own cgroup: cpu\.shares=\d+(, cpu\.idle=0)?\) is not idle; idle only inside it/,
+          );
           await waitFor(
             'the warning in the log',
             () =>
@@ -232,7 +240,10 @@ describe('engine matrix', { concurrency: true, timeout: 20 * 60_000 }, () => {
             250,
           );
           assert.equal(plain.enabled, false);
-          assert.match(plain.detail, /no idle-priority group above it/);
+          assert.match(
+            plain.detail,
+            /NOT idle: 3 pilot\(s\): no idle-priority group above the pilots; \/docker \(the pilots' top-level group/,
+          );
         }
         assert.equal(
           await dk(e, ['inspect', '-f', '{{.State.Status}} {{.State.StartedAt}}', foreign]),

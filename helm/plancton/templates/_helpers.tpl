@@ -108,14 +108,22 @@ The metrics port: the number at the end of config.metrics_listen (":9100", "0.0.
 {{- end }}
 
 {{/*
-Plancton's configuration as config.yaml carries it: the `config` value, and in dind mode
-cgroup_parent "" unless set (the sidecar engine's cgroups are not where Plancton would make the
-idle-priority parent, and the pod's own cgroup already holds all pilots).
+Plancton's configuration as config.yaml carries it: the `config` value, and in dind mode, unless
+`config` sets them, dind_idle from engine.dind.idle, and cgroup_parent "" when that is false (the
+pilots' parent then lands in the sidecar's cgroup at the engine's default, and nothing is written
+there). With engine.dind.idle true, the default cgroup_parent (plancton) lands inside the sidecar's
+cgroup, where Plancton finds it and the sidecar's own cgroup above it, which gets cpu.idle=1.
 */}}
 {{- define "plancton.config" -}}
 {{- $config := deepCopy .Values.config }}
-{{- if and (eq .Values.engine.mode "dind") (not (hasKey $config "cgroup_parent")) }}
+{{- if eq .Values.engine.mode "dind" }}
+{{- $idle := .Values.engine.dind.idle }}
+{{- if not (hasKey $config "dind_idle") }}
+{{- $_ := set $config "dind_idle" $idle }}
+{{- end }}
+{{- if and (not $idle) (not (hasKey $config "cgroup_parent")) }}
 {{- $_ := set $config "cgroup_parent" "" }}
+{{- end }}
 {{- end }}
 {{- toYaml $config }}
 {{- end }}

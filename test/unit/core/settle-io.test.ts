@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decide } from '../../../src/core/decide.ts';
 import type { IoPolicy, IoReading } from '../../../src/core/rules/io.ts';
-import { IO_RECHECK_MS, settle } from '../../../src/core/settle.ts';
+import { IO_RECHECK_MS, RECHECK_MS, settle } from '../../../src/core/settle.ts';
 import { basePolicy, basePools, input, NOW, pilot, S } from '../../support/decide-fixtures.ts';
 
 const io: IoPolicy = { mechanism: 'pause', ownerIops: 100, psiPct: 0, quietMs: 3 * S, pilotWriteBps: 1e6 };
@@ -41,5 +41,16 @@ describe('settle with the I/O rule', () => {
   it('the disk quiet and nothing held: main_sleep', () => {
     const d = decide(input({ policy, pilots: [pilot(1)], pilotsBusyPct: 0, io: reading(0, {}) }));
     assert.equal(nextMs(d), 30 * S);
+  });
+});
+
+describe('settle after starting the first pilots whose priority is unread', () => {
+  it('comes back within RECHECK_MS to read their cgroups back; not once read, not without a start', () => {
+    const d = decide(input({ policy: { ...basePolicy, maxDocks: 1 }, pilots: [], pilotsBusyPct: 0 }));
+    const after = (started: number, priorityUnread: boolean): number =>
+      settle(d.state, d, { started, removed: 0, pulls: {} }, { ...ctx, priorityUnread }).nextMs;
+    assert.equal(after(1, true), RECHECK_MS);
+    assert.equal(after(1, false), 30 * S);
+    assert.equal(after(0, true), 30 * S);
   });
 });

@@ -72,11 +72,11 @@ describe('PilotCgroupLocator and readPilotPriority on a fake host', () => {
       const located = await new PilotCgroupLocator(proc, cg).locate([ID, 'b'.repeat(64)]);
       assert.deepEqual([...located.keys()], [ID]);
       assert.equal(located.get(ID)?.cpuUsageFile, join(cg, 'cpuacct', 'docker', DIND, 'plancton', ID, 'cpuacct.usage'));
-      const p = await readPilotPriority(located);
-      assert.equal(p?.enabled, false, 'nested in the dind container: not idle against the host');
+      const p = await readPilotPriority(located, 'plancton');
+      assert.equal(p?.enabled, false, 'nested in the dind container, which is not idle: not idle against the host');
       assert.match(
         p?.detail ?? '',
-        /1 pilot\(s\) under .*\/plancton: cpu\.idle=1; idle only inside .*\(cpu\.shares=1024\) competes with the host/,
+        /NOT idle: 1 pilot\(s\): \/docker\/d+ \(the dind engine's own cgroup: cpu\.shares=1024\) is not idle; idle only inside it \(cpu\.idle=1 on \/docker\/d+\/plancton\)/,
       );
 
       // the same pilot under a top-level idle parent: idle

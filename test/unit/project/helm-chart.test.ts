@@ -238,10 +238,10 @@ describe('values files', () => {
     });
   }
 
-  it("the dind scenario selects the dind engine, and the others the node's socket", () => {
+  it("the dind scenarios select the dind engine, and the others the node's socket", () => {
     for (const file of ciFiles) {
       const mode = (merged(file).engine as Values).mode;
-      assert.equal(mode, file === 'dind-values.yaml' ? 'dind' : 'host-socket', file);
+      assert.equal(mode, file.startsWith('dind-') ? 'dind' : 'host-socket', file);
     }
   });
 
@@ -484,7 +484,12 @@ describe('rendered by the real helm 3 and helm 4', () => {
             const effective = parseYaml(r.stdout) as Values;
             for (const [key, value] of Object.entries((values.config ?? {}) as Values))
               assert.deepEqual(effective[key], value, key);
-            if (dind) assert.equal(effective.cgroup_parent, '', 'dind mode writes cgroup_parent ""');
+            if (dind) {
+              // engine.dind.idle (default true) becomes dind_idle, and the default cgroup_parent stays, to be found in the sidecar's cgroup
+              const idle = ((values.engine as Values | undefined)?.dind as Values | undefined)?.idle !== false;
+              assert.equal(effective.dind_idle, (values.config as Values | undefined)?.dind_idle ?? idle);
+              if (!idle) assert.equal(effective.cgroup_parent, '', 'dind mode without idle writes cgroup_parent ""');
+            }
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }

@@ -1,0 +1,65 @@
+/**
+ * A private Docker 26 in a privileged container (the chart's dind sidecar; the docker:26-dind
+ * stand-in .ci/setup/docker26.sh builds), with its own name, socket directory and run label, for
+ * the tests and benchmarks that change the engine's container or its cgroup (the shared
+ * plancton-ci-docker26 serves other tests). busybox:latest is loaded into it.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { execa } from 'execa';
+import { docker, TEST_RUN_LABEL, waitFor } from './docker.ts';
+import { cgroupOf } from './host.ts';
+
+export const DIND_IMAGE = process.env.PLANCTON_DIND_IMAGE ?? 'docker:26-dind';
+
+export interface PrivateEngine {
+  readonly name: string;
+  readonly socket: string;
+  /** The engine container's own cgroup in the host's v1 `cpu` hierarchy, e.g. `/docker/<id>`. */
+  readonly cpuCgroup: string;
+  /** `docker --host unix://SOCKET args…`; rejects with stderr. */
+  inner(args: readonly string[]): Promise<string>;
+  /** Removes the container (and all in it) and its socket directory; never throws. */
+  remove(): Promise<void>;
+}
+
+/** Starts the engine container `name` labelled `TEST_RUN_LABEL=label`, once it answers with busybox loaded. */
+export async function startPrivateEngine(name: string, label: string): Promise<PrivateEngine> {
+  const dir = `/run/${name}`;
+  const socket = `${dir}/docker.sock`;
+  const inner = async (args: readonly string[]): Promise<string> => {
+    const r = await execa('docker', ['--host', `unix://${socket}`, ...args], { reject: false, timeout: 120_000 });
+    if (r.exitCode !== 0) throw new Error(`docker ${args.join(' ')} on ${name}: ${String(r.stderr)}`);
+    return String(r.stdout).trim();
+  };
+  const remove = async (): Promise<void> => {
+    await execa('docker', ['rm', '-f', '-v', name], { reject: false, timeout: 120_000 });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    const args = ['run', '-d', '--privileged', '--name', name, '--label', `${TEST_RUN_LABEL}=${label}`];
+    await docker([
+      ...args,
+      '-v',
+      `${dir}:/run/plancton-dind`,
+      DIND_IMAGE,
+      'dockerd',
+      '--host=unix:///run/plancton-dind/docker.sock',
+    ]);
+    const pid = Number(await docker(['inspect', '-f', '{{.State.Pid}}', name]));
+    const cpuCgroup = cgroupOf(pid, 'cpu') ?? cgroupOf(pid, '') ?? '';
+    await waitFor(
+      'the private engine',
+      async () => ((await inner(['version']).catch(() => '')) ? true : undefined),
+      120_000,
+      300,
+    );
+    await execa('sh', ['-c', `docker save busybox:latest | docker --host unix://${socket} load -q`], {
+      timeout: 300_000,
+    });
+    return { name, socket, cpuCgroup, inner, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
