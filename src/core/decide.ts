@@ -160,10 +160,14 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   // a reading right after the daemon's own engine work is mostly that work, not the owner's
   const measured = measuredOwnerPct(host, input.pilotsBusyPct, input.selfBusyPct);
   const reading = ownerReading(measured, input.ownWorkShare, plan.state.owner, now);
-  plan.state = { ...plan.state, owner: reading.kept };
   // an owner who rose since the pass's interval began, as the CPU watch saw it
   const recent = policy.cpuPolicy === 'owner' && host.cpu !== undefined ? input.recentOwnerPct : undefined;
-  const owner = recent !== undefined && recent > (reading.pct ?? 0) ? { ...reading, pct: recent } : reading;
+  // a figure of the watch is clean (no engine work in it): the one that stands in for disturbed readings next
+  const owner =
+    recent !== undefined && recent > (reading.pct ?? 0)
+      ? { pct: recent, disturbed: false, kept: { pct: recent, at: now } }
+      : reading;
+  plan.state = { ...plan.state, owner: owner.kept };
   const load = loadOf(active, plan.pools);
   const cpu = cpuView(host, policy, load, owner.pct);
   const overloaded = isOverloaded(cpu, plan.state.overSince !== undefined, policy);

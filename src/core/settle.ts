@@ -20,8 +20,8 @@ export interface PassOutcome {
   readonly pauseFailed?: readonly string[] | undefined;
 }
 
-/** How soon a pass looks again while the CPU rule follows the owner (proportional pace, the host over the line or pilots paused) (ms). */
-export const CPU_RECHECK_MS = 1000;
+/** How soon a pass looks again while the CPU rule follows the owner (proportional pace, the host over the line or pilots paused) (ms): an owner's rise read over a part of a watch tick is covered by the pass after. */
+export const CPU_RECHECK_MS = 500;
 
 /** The count of pauses that failed in a row, by pilot, after this pass's. */
 function countPauseFailures(
@@ -93,8 +93,8 @@ export interface SettleContext {
  * back at once while something is in motion: a pull to follow with starts, pilots to stop or
  * memory to free, a fill cut short; 2 s later when the decision was held back by a stand-in owner
  * figure, or when it started the first pilots whose priority is to be read back; within a second
- * while the owner uses the disk, or while the CPU rule follows the owner (the host over the line,
- * or pilots paused for it); else after `main_sleep`. Pauses that failed are counted by pilot, for
+ * while the owner uses the disk, within half a second while the CPU rule follows the owner (the
+ * host over the line, or pilots paused for it); else after `main_sleep`. Pauses that failed are counted by pilot, for
  * the rule that vacates a pilot the engine cannot freeze. The pilots it
  * removed for memory are remembered with what they held, so that the next passes count that
  * memory as on its way back rather than take more pilots for it (rules/memory.ts).
@@ -133,6 +133,11 @@ export function settle(
   const disk = decision.io?.ownerBusy === true || (decision.io?.state.paused?.length ?? 0) > 0;
   // the CPU rule following the owner: over the line, or pilots paused that its calm will bring back
   const cpu = decision.cpu?.following === true;
-  const soon = disk ? IO_RECHECK_MS : cpu ? CPU_RECHECK_MS : recheck ? RECHECK_MS : undefined;
+  const soon =
+    disk || cpu
+      ? Math.min(disk ? IO_RECHECK_MS : Infinity, cpu ? CPU_RECHECK_MS : Infinity)
+      : recheck
+        ? RECHECK_MS
+        : undefined;
   return { state: next, nextMs: busy || filling ? 0 : soon === undefined ? mainMs : Math.min(mainMs, soon) };
 }

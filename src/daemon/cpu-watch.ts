@@ -15,9 +15,9 @@ export interface CpuWatchDeps {
 }
 
 /**
- * Reads the owner's CPU a few times a second, between passes, and calls `onOver` as soon as it
- * passes the line the last pass drew, so that pilots are paused within a second of the owner's
- * rise rather than at the next `main_sleep`. A reading whose interval overlapped the daemon's own
+ * Reads the owner's CPU a few times a second, between passes, and calls `onOver` once two
+ * readings in a row are over the line the last pass drew, so that pilots are paused within a
+ * second of the owner's rise rather than at the next `main_sleep`. A reading whose interval overlapped the daemon's own
  * engine work is dropped. Waits on the injected clock, so that tests drive it.
  */
 export class CpuWatch {
@@ -27,14 +27,18 @@ export class CpuWatch {
 
   constructor(deps: CpuWatchDeps, intervalMs: number) {
     let wasQuiet = deps.quiet();
+    let overBefore = false;
     this.#ticker = new Ticker(deps.clock, intervalMs, async (signal) => {
       const quiet = deps.quiet();
       try {
         const pct = await deps.read();
         const line = deps.threshold();
         // the whole interval must have been quiet: its start (the last tick) and its end
-        if (quiet && wasQuiet && pct !== undefined && line !== undefined && pct > line && !signal.aborted)
-          deps.onOver(pct);
+        const over = quiet && wasQuiet && pct !== undefined && line !== undefined && pct > line;
+        // two readings over the line in a row: the second lies wholly after the owner's rise, so the
+        // pass it wakes pauses for all of it at once (a lone tick over the line is a spike)
+        if (over && overBefore && !signal.aborted) deps.onOver(pct);
+        overBefore = over;
       } finally {
         wasQuiet = quiet && deps.quiet();
       }

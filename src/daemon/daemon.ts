@@ -89,8 +89,8 @@ const FIRST_READING_MS = 250;
 /** How often the memory watch reads MemAvailable between passes (ms). */
 const MEMORY_WATCH_MS = 500;
 
-/** How often the CPU watch reads the owner's CPU between passes (ms): two small reads. */
-const CPU_WATCH_MS = 500;
+/** How often the CPU watch reads the owner's CPU between passes (ms): two small kernel-file reads. */
+const CPU_WATCH_MS = 250;
 
 /**
  * The control loop: a pass (observe, decide, execute, record) every `main_sleep` seconds, and

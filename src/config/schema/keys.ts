@@ -347,7 +347,7 @@ export const KEY_TABLE = {
     bounds: time(),
   },
   cpu_pace: {
-    doc: "How many pilots one pass pauses when the owner needs the CPU, and resumes when it is calm again. proportional: as many as the owner's excess takes (youngest first), and as many as fit back under the calm line; passes then follow every second while pilots are paused or the host is over the line. one: one per pass, at main_sleep (0.6's pace). The total cpu_policy always goes one per pass.",
+    doc: "How many pilots one pass pauses when the owner needs the CPU, and resumes when it is calm again. proportional: as many as the owner's excess takes (youngest first), and as many as fit back under the calm line; passes then follow every half second while pilots are paused or the host is over the line, and an owner rising between passes is seen within a quarter second. one: one per pass, at main_sleep (0.6's pace). The total cpu_policy always goes one per pass.",
     format: ['proportional', 'one'],
     default: 'proportional',
   },

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide } from '../../../src/core/decide.ts';
-import { settle } from '../../../src/core/settle.ts';
+import { CPU_RECHECK_MS, settle } from '../../../src/core/settle.ts';
 import type { DecideInput, Pilot } from '../../../src/core/decision.ts';
 import { PAUSE_TRIES } from '../../../src/core/rules/give-back.ts';
 import {
@@ -44,7 +44,7 @@ describe('proportional give-back', () => {
     assert.equal(paused(d).length, 28);
     assert.deepEqual(paused(d).slice(0, 3), ['id1', 'id2', 'id3'], 'youngest first');
     assert.equal(d.cpu?.paused, 28);
-    assert.equal(d.cpu?.following, true, 'the next pass comes within a second');
+    assert.equal(d.cpu?.following, true, 'the next pass comes within half a second');
   });
   it("0.6's pace (cpu_pace one) pauses one per pass, and the total policy always does", () => {
     assert.equal(paused(decide(at({ busy: 50, pilots: running(63), flat: { cpuPace: 'one' } }))).length, 1);
@@ -160,7 +160,7 @@ describe('a pilot the engine cannot freeze', () => {
       },
     );
     assert.deepEqual(failed.state.pauseFailures, { id1: 1 });
-    assert.equal(failed.nextMs, 1000, 'the CPU rule follows the owner: the next pass within a second');
+    assert.equal(failed.nextMs, CPU_RECHECK_MS, 'the CPU rule follows the owner: the next pass within half a second');
     const ok = settle(
       failed.state,
       d,

@@ -10,42 +10,33 @@ import { FakeClock } from '../../support/fake-clock.ts';
 import { waitFor } from '../../support/docker.ts';
 
 describe('CPU watch', () => {
-  it('wakes for a figure over the line, only when the whole interval was quiet, and not without a line', async () => {
+  it('wakes at the second reading over the line in a row, only over quiet intervals, and not without a line', async () => {
     const clock = new FakeClock(0);
-    // reads: 5, 60 (over), 60 while a pass runs, 60 just after it, 60 (quiet again), 60 with no line
-    const script = [5, 60, 60, 60, 60, 60];
-    const quiet = [true, true, false, true, true, true];
-    const line = [20, 20, 20, 20, 20, undefined];
+    // tick k reads pct[k]; a pass runs during tick 3 (its interval and the next are not quiet); no line at tick 7
+    const pct = [5, 60, 60, 60, 60, 60, 60, 60];
+    const busy = new Set([3]);
     let reads = 0;
-    let tick = 0;
     const woken: Array<{ tick: number; pct: number }> = [];
     const watch = new CpuWatch(
       {
-        read: () => Promise.resolve(script[reads++]),
-        threshold: () => line[Math.min(tick, line.length - 1)],
-        quiet: () => quiet[Math.min(tick, quiet.length - 1)] ?? true,
-        onOver: (pct) => woken.push({ tick, pct }),
-        clock: {
-          ...clock,
-          now: () => clock.now(),
-          monotonic: () => clock.monotonic(),
-          sleep: async (ms, signal) => {
-            await clock.sleep(ms, signal);
-            tick = reads;
-          },
-        },
+        read: () => Promise.resolve(pct[reads++]),
+        threshold: () => (reads === 8 ? undefined : 20),
+        quiet: () => !busy.has(reads),
+        onOver: (p) => woken.push({ tick: reads - 1, pct: p }),
+        clock,
       },
-      500,
+      250,
     );
-    await waitFor('6 readings', () => (reads >= 6 ? true : undefined), 5000);
+    await waitFor('8 readings', () => (reads >= 8 ? true : undefined), 5000);
     watch.close();
     await watch.done;
     assert.deepEqual(
       woken.map((w) => w.tick),
-      [1, 4],
-      'the 2nd reading; not the 3rd (a pass ran) nor the 4th (its interval began in the pass); the 5th',
+      [2, 6],
+      'tick 1 is the first over the line; 3 and 4 overlap the pass; 5 starts a new pair',
     );
     assert.ok(woken.every((w) => w.pct === 60));
+    assert.ok(clock.slept.every((ms) => ms === 250));
   });
 });
 
