@@ -167,6 +167,10 @@ describe('daemon shell with an in-memory engine', () => {
   it('a pass held back by a stand-in owner figure looks again 2 s later with a clean reading, not after main_sleep', async () => {
     const engine = new FakeEngine();
     engine.images.add('busybox');
+    // starts that take time, as a real engine's do: the next reading is then mostly that work
+    // (share over OWN_WORK_SHARE_MAX). Instant starts left the share to the time the rest of the
+    // pass took (status, log), which a loaded machine stretched past 80% of the interval, 1 run in 8.
+    engine.startDelayMs = 40;
     // the first reading is 60% busy (a start-up blip), later ones 10%, or 90% right after starts
     const host2 = engineWorkHost(engine);
     let calls = 0;
