@@ -29,13 +29,7 @@ export const isLive = (p: Pilot): boolean => LIVE_STATES.has(p.state);
 
 /** The CPUs `pilots` are allotted (each pool's at most its max_docks), and the biggest pilot's. */
 export function loadOf(pilots: readonly Pilot[], pools: readonly PoolPolicy[]): PilotLoad {
-  const { byPool } = pilotsByPool(pilots, pools);
-  const cpus = pools.reduce(
-    (sum, pool) =>
-      sum + Math.min(byPool.get(pool.name)?.length ?? 0, Math.max(0, pool.maxDocks)) * pool.shape.cpusPerDock,
-    0,
-  );
-  return { cpus, largest: Math.max(...pools.map((p) => p.shape.cpusPerDock)) };
+  return { cpus: new PilotCpus(pilots, pools).cpus, largest: Math.max(...pools.map((p) => p.shape.cpusPerDock)) };
 }
 
 /** What the CPU step found, for the steps after it. */
@@ -47,6 +41,8 @@ interface CpuStep {
   readonly ownerPct: number | undefined;
   readonly ownerDisturbed: boolean;
   readonly pausedAt: Record<string, number>;
+  /** The excess with `cpus` CPUs of pilots running, at this pass's owner figure. */
+  readonly excessOf: (cpus: number) => number;
 }
 
 /**
@@ -170,6 +166,8 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   plan.state = { ...plan.state, owner: owner.kept };
   const load = loadOf(active, plan.pools);
   const cpu = cpuView(host, policy, load, owner.pct);
+  const excessOf = (cpus: number): number =>
+    cpuView(host, policy, { cpus, largest: load.largest }, owner.pct).excessPct ?? 0;
   const overloaded = isOverloaded(cpu, plan.state.overSince !== undefined, policy);
   const overSince =
     host.cpu === undefined ? plan.state.overSince : overloaded ? (plan.state.overSince ?? now) : undefined;
@@ -177,8 +175,6 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
   // without a reading there is no evidence either way: act on none
   if (!controls.forceStop && host.cpu !== undefined && overloaded) {
     if (policy.pauseMaxMs > 0) {
-      const excessOf = (cpus: number): number =>
-        cpuView(host, policy, { cpus, largest: load.largest }, owner.pct).excessPct ?? 0;
       const failures = plan.state.pauseFailures ?? {};
       for (const victim of toPause(youngestFirst(active), policy, excessOf, calmLine(cpu, policy))) {
         // a pilot the engine could not freeze PAUSE_TRIES times in a row goes instead
@@ -202,7 +198,7 @@ function relieveCpu(plan: Plan, input: DecideInput, live: readonly Pilot[]): Cpu
         plan.remove(p, 'pause-timeout', true);
     }
   }
-  return { cpu, overloaded, active, load, ownerPct: owner.pct, ownerDisturbed: owner.disturbed, pausedAt };
+  return { cpu, overloaded, active, load, ownerPct: owner.pct, ownerDisturbed: owner.disturbed, pausedAt, excessOf };
 }
 
 /** The I/O rule over the pilots left, its pauses and resumes added to the plan and to `pausedAt`. */
@@ -263,8 +259,7 @@ function resume(
     step.pausedAt,
   );
   const pausing = plan.actions.filter((a) => a.kind === 'pause' && a.for === undefined).length;
-  const excessOf = (cpus: number): number =>
-    cpuView(host, policy, { cpus, largest: step.load.largest }, step.ownerPct).excessPct ?? 0;
+  const { excessOf } = step;
   if (paused.length === 0 || host.cpu === undefined) {
     // without a reading the owner's calm is not known either way: it stands as it was
     if (paused.length === 0) plan.state = { ...plan.state, calmSince: undefined };
