@@ -2,7 +2,7 @@
  * Cumulative CPU time of one container, read from its cgroup. Docker puts the cgroup in a
  * different place for each cgroup version and driver, so we try the known places in turn.
  */
-import { readFile } from 'node:fs/promises';
+import { readKernelFile } from './kernel-file.ts';
 import { ProcParseError } from '../core/errors.ts';
 
 /** Engine container ids are 64 hex digits; a short id would silently never match a directory. */
@@ -82,7 +82,7 @@ export async function readContainerCpuNs(
   for (const file of containerCpuPaths(cgroupRoot, containerId, parent)) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readKernelFile(file);
     } catch {
       continue;
     }

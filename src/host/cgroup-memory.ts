@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readKernelFile } from './kernel-file.ts';
 import { cgroupPlaces } from './cgroup-cpu.ts';
 
 /**
@@ -24,7 +24,7 @@ export async function readContainerMemoryBytes(
   parent?: string,
 ): Promise<number | undefined> {
   for (const file of containerMemoryPaths(cgroupRoot, containerId, parent)) {
-    const text = await readFile(file, 'utf8').catch(() => undefined);
+    const text = await readKernelFile(file).catch(() => undefined);
     if (text === undefined) continue;
     const n = Number(text.trim());
     return Number.isFinite(n) && n >= 0 ? n : undefined;

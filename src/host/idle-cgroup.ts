@@ -1,6 +1,7 @@
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineInfo } from '../core/pilot-shape.ts';
+import { readKernelFile } from './kernel-file.ts';
 
 /** The pilots' parent cgroup, set to the lowest CPU weight the kernel offers. */
 export interface IdleCgroup {
@@ -132,7 +133,7 @@ export async function ensureEngineIdle(dir: string): Promise<EngineIdle> {
 
 /** All pilots' CPU time so far, in nanoseconds; undefined before the first pilot made the file. */
 export async function readGroupUsageNs(file: string): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
+  const text = await readKernelFile(file).catch(() => undefined);
   if (text === undefined) return undefined;
   if (file.endsWith('cpu.stat')) {
     const m = /^usage_usec (\d+)$/m.exec(text);

@@ -6,10 +6,10 @@
  */
 import { readKernelFile } from './kernel-file.ts';
 import { readGroupUsageNs } from './idle-cgroup.ts';
-import { cpuUsage, parseProcStat, type ProcStat } from './proc-stat.ts';
+import { busyShare, parseCpuTotal, USER_HZ, type CpuTimes } from './proc-stat.ts';
 
 interface Baseline {
-  readonly stat: ProcStat;
+  readonly stat: CpuTimes;
   readonly pilotsNs: number;
   readonly self: NodeJS.CpuUsage;
 }
@@ -38,16 +38,17 @@ export class OwnerCpuMeter {
     ]);
     const self = this.#selfCpu();
     if (text === undefined) return undefined;
-    const stat = parseProcStat(text, this.#statFile);
+    const stat = parseCpuTotal(text, this.#statFile);
     const cur = { stat, pilotsNs: pilotsNs ?? 0, self };
     const prev = this.#last;
     this.#last = cur;
     if (prev === undefined || pilotsNs === undefined) return undefined;
-    const usage = cpuUsage(prev.stat, stat);
-    const hostNs = usage.intervalSec * 1e9 * Math.max(1, stat.cpus.size);
+    // the aggregate line's jiffies count every CPU: the host's CPU time over the interval
+    const usage = busyShare(prev.stat, stat);
+    const hostNs = (usage.jiffies / USER_HZ) * 1e9;
     if (hostNs <= 0) return undefined;
     const selfNs = (self.user - prev.self.user + self.system - prev.self.system) * 1000;
     const pilotsPct = (100 * Math.max(0, cur.pilotsNs - prev.pilotsNs)) / hostNs;
-    return Math.max(0, usage.busyPct - pilotsPct - (100 * selfNs) / hostNs);
+    return Math.max(0, usage.pct - pilotsPct - (100 * selfNs) / hostNs);
   }
 }

@@ -57,6 +57,20 @@ export function parseProcStat(text: string, file = '/proc/stat'): ProcStat {
   return { total, cpus };
 }
 
+/**
+ * Parses the aggregate `cpu ` line of `/proc/stat` only (the first line on every kernel), for the
+ * watches that read it several times a second: on a host of 256 CPUs the per-CPU lines are most of
+ * the text, and the owner's share needs none of them.
+ * @throws ProcParseError as parseProcStat does.
+ */
+export function parseCpuTotal(text: string, file = '/proc/stat'): CpuTimes {
+  const start = text.startsWith('cpu ') ? 0 : text.indexOf('\ncpu ') + 1;
+  if (start === 0 && !text.startsWith('cpu ')) throw new ProcParseError(file, 'no aggregate "cpu " line');
+  const end = text.indexOf('\n', start);
+  const line = text.slice(start, end === -1 ? undefined : end);
+  return parseTimes(line.slice(4).trim().split(/\s+/), file, line);
+}
+
 function parseTimes(values: readonly string[], file: string, line: string): CpuTimes {
   if (values.length < MIN_FIELDS) {
     throw new ProcParseError(file, `expected at least ${MIN_FIELDS} counters in "${line}"`);
@@ -98,7 +112,8 @@ export function cpuUsage(prev: ProcStat, cur: ProcStat): CpuUsage {
   return { busyPct: total.pct, perCpuBusyPct, intervalSec: total.jiffies / USER_HZ / ncpus };
 }
 
-function busyShare(prev: CpuTimes, cur: CpuTimes): { pct: number; jiffies: number } {
+/** The busy share of all CPUs together between two readings, and the jiffies of the interval (all CPUs). */
+export function busyShare(prev: CpuTimes, cur: CpuTimes): { pct: number; jiffies: number } {
   let jiffies = 0;
   for (const field of FIELDS) jiffies += delta(prev, cur, field);
   const busy = jiffies - delta(prev, cur, 'idle') - delta(prev, cur, 'iowait');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ProcParseError } from '../../../src/core/errors.ts';
-import { cpuUsage, parseProcStat } from '../../../src/host/proc-stat.ts';
+import { cpuUsage, parseCpuTotal, parseProcStat } from '../../../src/host/proc-stat.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/proc/${name}`, import.meta.url), 'utf8');
 
@@ -82,6 +82,31 @@ describe('parseProcStat', () => {
       name: 'ProcParseError',
       message: /nice counter "-2"/,
     });
+  });
+});
+
+describe('parseCpuTotal', () => {
+  it('reads the same aggregate counters as parseProcStat, from the first line or a later one', () => {
+    const text = fixture('stat.1');
+    assert.deepEqual(parseCpuTotal(text), parseProcStat(text).total);
+    const later = `intr 1 2 3\n${text}`;
+    assert.deepEqual(parseCpuTotal(later), parseProcStat(text).total);
+    assert.deepEqual(parseCpuTotal('cpu  1 2 3 4'), { ...parseProcStat('cpu  1 2 3 4').total });
+  });
+
+  it('names the file and the problem when the aggregate line is missing or malformed', () => {
+    assert.throws(
+      () => parseCpuTotal('cpu0 1 2 3 4\n', '/x/stat'),
+      (e: unknown) => e instanceof ProcParseError && /\/x\/stat.*no aggregate "cpu " line/.test(e.message),
+    );
+    assert.throws(
+      () => parseCpuTotal('cpu  1 2 x 4\n'),
+      (e: unknown) => e instanceof ProcParseError && /malformed system counter "x"/.test(e.message),
+    );
+    assert.throws(
+      () => parseCpuTotal('cpu  1 2\n'),
+      (e: unknown) => e instanceof ProcParseError && /at least 4 counters/.test(e.message),
+    );
   });
 });
 
