@@ -9,6 +9,7 @@ import { composeLabelsCleared, isOwned, LABELS, ownedFilter, poolOfLabels } from
 import type { PullSource } from '../core/pilot-shape.ts';
 import type { CallOptions, EngineInfo, EnginePort, PilotEvent, PilotExit, PilotSpec, RunState } from './port.ts';
 import { loadDockerode } from './dockerode-loader.ts';
+import { InspectCache } from './inspect-cache.ts';
 
 const Docker = loadDockerode();
 type Docker = Dockerode;
@@ -49,6 +50,8 @@ export class DockerEngine implements EnginePort {
   readonly #timeoutMs: number;
   /** One client per idle time-out: docker-modem fixes the time-out per client, and `stop` and `watch` need others. */
   readonly #clients = new Map<string, Docker>();
+  /** Per instance: what inspecting its pilots said, kept while its event stream is open. */
+  readonly #inspected = new Map<string, InspectCache>();
 
   constructor(options: DockerEngineOptions = {}) {
     this.#base = modemAddress(options);
@@ -101,7 +104,9 @@ export class DockerEngine implements EnginePort {
       docker.listContainers({ all: true, filters: { label: ownedFilter(instance) }, abortSignal: opts.signal }),
     );
     const owned = infos.filter((info) => isOwned(info.Labels, instance));
-    const pilots = await Promise.all(owned.map((info) => this.#toPilot(docker, info, opts)));
+    const cache = this.#inspectCache(instance);
+    cache.keepOnly(new Set(owned.map((info) => info.Id)));
+    const pilots = await Promise.all(owned.map((info) => this.#toPilot(docker, info, cache, opts)));
     return pilots.filter((p): p is Pilot => p !== undefined);
   }
 
@@ -261,7 +266,25 @@ export class DockerEngine implements EnginePort {
       if (signal.aborted) return;
       throw engineError(op, err);
     }
-    await new Promise<void>((resolve, reject) => {
+    const cache = this.#inspectCache(instance);
+    cache.opened();
+    try {
+      await this.#follow(stream, instance, op, onEvent, signal, cache);
+    } finally {
+      cache.closed();
+    }
+  }
+
+  /** Hands the stream's events of `instance` on until it ends, fails or `signal` aborts. */
+  #follow(
+    stream: Readable,
+    instance: string,
+    op: string,
+    onEvent: (event: PilotEvent) => void,
+    signal: AbortSignal,
+    cache: InspectCache,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       let settled = false;
       const finish = (failure?: Error): void => {
         if (settled) return;
@@ -278,6 +301,7 @@ export class DockerEngine implements EnginePort {
       readJsonLines(stream, (line) => {
         const event = toPilotEvent(line, instance);
         if (event === undefined || settled) return;
+        cache.event(event.id, event.action);
         try {
           onEvent(event);
         } catch (err) {
@@ -300,12 +324,22 @@ export class DockerEngine implements EnginePort {
     });
   }
 
-  async #toPilot(docker: Docker, info: Dockerode.ContainerInfo, opts: CallOptions): Promise<Pilot | undefined> {
+  #inspectCache(instance: string): InspectCache {
+    let cache = this.#inspected.get(instance);
+    if (!cache) this.#inspected.set(instance, (cache = new InspectCache()));
+    return cache;
+  }
+
+  async #toPilot(
+    docker: Docker,
+    info: Dockerode.ContainerInfo,
+    cache: InspectCache,
+    opts: CallOptions,
+  ): Promise<Pilot | undefined> {
     const state = toState(info.State);
-    let startedAt: number | undefined;
-    let finishedAt: number | undefined;
-    let exitCode: number | undefined;
-    if (state !== 'created' && state !== 'removing') {
+    let times = cache.get(info.Id, state);
+    if (!times && state !== 'created' && state !== 'removing') {
+      const mark = cache.mark();
       const full = await this.#call(
         `inspect container ${short(info.Id)}`,
         opts,
@@ -314,12 +348,16 @@ export class DockerEngine implements EnginePort {
       );
       // Gone between list and inspect: it is no longer a pilot.
       if (full === undefined) return undefined;
-      startedAt = parseEngineTime(full.State.StartedAt);
-      if (state === 'exited' || state === 'dead') {
-        finishedAt = parseEngineTime(full.State.FinishedAt);
-        exitCode = full.State.ExitCode;
-      }
+      const ended = state === 'exited' || state === 'dead';
+      times = {
+        state,
+        startedAt: parseEngineTime(full.State.StartedAt),
+        finishedAt: ended ? parseEngineTime(full.State.FinishedAt) : undefined,
+        exitCode: ended ? full.State.ExitCode : undefined,
+      };
+      cache.set(info.Id, times, mark);
     }
+    const { startedAt, finishedAt, exitCode } = times ?? {};
     return {
       id: info.Id,
       name: (info.Names[0] ?? '').replace(/^\//, ''),

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { connect, createServer as createNetServer } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -426,6 +427,119 @@ for (const e of ENGINES) {
       });
     },
   );
+  describe(
+    `DockerEngine on ${e.name}: a pilot's times inspected once while the event stream is open`,
+    { skip: answers ? false : `${e.name} does not answer on ${e.socket}`, timeout: 120_000 },
+    () => {
+      let proxy: CountingProxy | undefined;
+      after(async () => {
+        await proxy?.close();
+        const ids = await dk(['ps', '-aq', '--filter', `label=${runLabel}`]).catch(() => '');
+        if (ids) await dk(['rm', '-f', ...ids.split('\n')]).catch(() => '');
+      });
+
+      it('lists without inspecting again; a restart, an end and a closed stream each bring a new inspection', async () => {
+        proxy = await countingProxy(e.socket);
+        const engine = new DockerEngine({ socketPath: proxy.socket });
+        const own = `${instance}-${randomBytes(2).toString('hex')}`;
+        const spec = pilotSpec();
+        const id = await engine.createAndStart({
+          ...spec,
+          labels: { ...pilotLabels(own, 'p1', 'cfg-hash', '0.0.0-test'), [TEST_RUN_LABEL]: instance },
+        });
+        const inspects = proxy.counter(new RegExp(`^GET /[^ ]*containers/${id}/json`));
+        const list = async (): Promise<{ startedAt?: number; finishedAt?: number; exitCode?: number; n: number }> => {
+          const before = inspects();
+          const [p] = (await engine.listPilots(own)).filter((x) => x.id === id);
+          assert.ok(p, 'the pilot is listed');
+          return { startedAt: p.startedAt, finishedAt: p.finishedAt, exitCode: p.exitCode, n: inspects() - before };
+        };
+        // no stream: every list inspects
+        assert.equal((await list()).n, 1);
+        assert.equal((await list()).n, 1);
+
+        const events: PilotEvent[] = [];
+        const controller = new AbortController();
+        const watching = engine.watch(own, (ev) => events.push(ev), controller.signal);
+        await waitFor('the event stream to deliver an exec event', async () => {
+          await dk(['exec', id, 'true']);
+          return events.find((ev) => ev.id === id);
+        });
+        const first = await list();
+        assert.equal(first.n, 1, 'the first list with the stream open inspects');
+        const again = await list();
+        assert.equal(again.n, 0, 'the next one does not');
+        assert.equal(again.startedAt, first.startedAt);
+
+        await new Promise((r) => setTimeout(r, 1100));
+        const starts = events.filter((ev) => ev.action === 'start').length;
+        await dk(['restart', '-t', '0', id]);
+        await waitFor("the restart's start event", () =>
+          events.filter((ev) => ev.action === 'start').length > starts ? true : undefined,
+        );
+        const restarted = await list();
+        assert.equal(restarted.n, 1, 'a start event forgets the times');
+        assert.ok(
+          (restarted.startedAt ?? 0) > (first.startedAt ?? 0),
+          `started again: ${restarted.startedAt} after ${first.startedAt}`,
+        );
+        assert.equal((await list()).n, 0);
+
+        await dk(['kill', id]);
+        const ended = await waitFor('the pilot listed as ended', async () => {
+          const l = await list();
+          return l.exitCode !== undefined ? l : undefined;
+        });
+        assert.ok(ended.finishedAt !== undefined && ended.finishedAt >= (restarted.startedAt ?? 0));
+        assert.equal((await list()).n, 0, 'an ended pilot is inspected once');
+
+        controller.abort();
+        await watching;
+        assert.equal((await list()).n, 1, 'with the stream closed, every list inspects again');
+      });
+    },
+  );
+}
+
+/** A unix socket in front of an engine's, passing every byte on and counting the requests it sees. */
+interface CountingProxy {
+  readonly socket: string;
+  /** How many requests so far had a request line matching `re` (a function to call for the count). */
+  counter(re: RegExp): () => number;
+  close(): Promise<void>;
+}
+
+async function countingProxy(target: string): Promise<CountingProxy> {
+  const dir = mkdtempSync(join(tmpdir(), 'plancton-proxy-'));
+  const socket = join(dir, 'engine.sock');
+  const lines: string[] = [];
+  const open = new Set<{ destroy(): void }>();
+  const server = createNetServer((client) => {
+    const upstream = connect(target);
+    open.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      for (const m of chunk.toString('latin1').matchAll(/^(GET|POST|DELETE|PUT|HEAD) [^\r\n]*/gm)) lines.push(m[0]);
+    });
+    client.pipe(upstream).pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  return {
+    socket,
+    counter: (re) => () => lines.filter((l) => re.test(l)).length,
+    close: async () => {
+      for (const c of open) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 const isUnreachable = (err: unknown): boolean =>
