@@ -17,7 +17,10 @@
  * event storm: a tenth of the pilots killed at once, and how many passes followed in the next 10 s
  * and how long until they were replaced. Baseline: the same daemon with no pilot.
  *
- *   node bench/big-host.ts [--hosts 64,128] [--owner 50] [--cooldown 5] [--old-timeout 90] [--pilots 500] [--window 60]
+ * The window's passes (nothing to do: the steady cost of a pass over 500 pilots) and the storm's
+ * (removals and starts) are reported apart.
+ *
+ *   node bench/big-host.ts [--hosts 64,128|none] [--owner 50] [--cooldown 5] [--old-timeout 90] [--pilots 500] [--window 60]
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +38,7 @@ const opt = options({
   pilots: '500',
   window: '60',
 });
-const hosts = opt.hosts.split(',').map(Number);
+const hosts = opt.hosts === '' || opt.hosts === 'none' ? [] : opt.hosts.split(',').map(Number);
 const ownerPct = Number(opt.owner);
 const cooldownSec = Number(opt.cooldown);
 const nPilots = Number(opt.pilots);
@@ -150,12 +153,16 @@ interface Overhead {
   readonly metricsBytes: number;
 }
 
-/** The iteration lines' pass durations logged since `from` (index into the log records). */
-function passTimes(d: BenchDaemon, from: number): number[] {
+/** The iteration lines logged since `from` (index into the log records). */
+function passRecords(d: BenchDaemon, from: number): Array<Record<string, unknown>> {
   return logRecords(d.process.log)
     .slice(from)
-    .filter((r) => r.message === 'iteration' && typeof r.passMs === 'number')
-    .map((r) => Number(r.passMs));
+    .filter((r) => r.message === 'iteration' && typeof r.passMs === 'number');
+}
+
+/** Their pass durations (ms). */
+function passTimes(d: BenchDaemon, from: number): number[] {
+  return passRecords(d, from).map((r) => Number(r.passMs));
 }
 
 /** The size of one /metrics answer of the daemon (it logs the port it took). */
@@ -260,10 +267,9 @@ await run.main(async () => {
   const base = await overhead(proc, 0);
   await base.d.stop();
   const many: { o: Overhead; d: BenchDaemon; from: number } = await overhead(proc, nPilots);
+  const stormFrom = logRecords(many.d.process.log).length;
   const st = await storm(many.d, nPilots);
-  // the passes of the window and of the storm: at main_sleep 30 the window alone holds two or three
-  const times = passTimes(many.d, many.from);
-  many.o = { ...many.o, passMsMedian: times.length ? median(times) : NaN, passMsMax: Math.max(...times) };
+  const stormPasses = passRecords(many.d, stormFrom);
   await many.d.stop();
   console.log();
   table(
@@ -291,10 +297,13 @@ await run.main(async () => {
   console.log(
     `\nevent storm: ${st.killed} pilots killed at once; ${st.passes} passes in the next 10 s; all ${nPilots} running again after ${st.refillMs === undefined ? 'more than 5 min' : `${f2(st.refillMs / 1000)} s`}`,
   );
+  console.log(
+    `the storm's passes (ms, with the pilots each started): ${stormPasses.map((r) => `${String(r.passMs)} (${Number(r.started ?? 0)} started)`).join(', ')}`,
+  );
 
   const m = many.o;
   const ok = m.passMsMedian < 1000 && m.cpuPct <= 1 && m.rssPeakMiB * MiB <= 150e6;
   console.log(
-    `RESULT ${nPilots} pilots at main_sleep 30: pass ${f2(m.passMsMedian)} ms median (target < 1000), CPU ${f2(m.cpuPct)}% of a core (target <= 1%; ${f2(base.o.cpuPct)}% with none), RSS peak ${f2((m.rssPeakMiB * MiB) / 1e6)} MB (target <= 150 MB): ${ok ? 'met' : 'MISSED'}`,
+    `RESULT ${nPilots} pilots at main_sleep 30: a pass with nothing to do ${f2(m.passMsMedian)} ms median (target < 1000), CPU ${f2(m.cpuPct)}% of a core (target <= 1%; ${f2(base.o.cpuPct)}% with none), RSS peak ${f2((m.rssPeakMiB * MiB) / 1e6)} MB (target <= 150 MB): ${ok ? 'met' : 'MISSED'}`,
   );
 });
