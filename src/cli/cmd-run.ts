@@ -15,6 +15,7 @@ import { RunDir } from '../daemon/run-dir.ts';
 import { HostObserver } from '../host/observer.ts';
 import { PauseBoost } from '../host/pause-boost.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
+import { removeStalePilotGroups } from '../host/stale-pilot-cgroups.ts';
 import { createIoWatch, type IoWatch } from '../daemon/io-watch.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
 import { createReporters } from '../report/reporters.ts';
@@ -122,6 +123,7 @@ async function daemonFor(s: StartUp): Promise<Daemon> {
   const { config, engine, observer, logger, identity } = s;
   const idle = await idleSetup(config, engine);
   observer.usePilotParent(idle.ok ? idle.cgroup : undefined);
+  if (idle.ok) await sweepStaleGroups(config, engine, logger);
   const io = await ioSetup(config, engine, idle.ok ? config.settings.cgroup_parent : undefined, (m) => logger.warn(m));
   return new Daemon(
     {
@@ -174,6 +176,23 @@ async function idleSetup(
     return await setupIdleCgroup(config.settings.host_cgroup, name, await engine.info());
   } catch (err) {
     return { ok: false, reason: `cannot ask the engine about its cgroups: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Removes the empty pilot cgroups in the idle parent that belong to no container of the engine
+ * (left by a Docker-in-Docker engine killed with its pod: docs/kubernetes.md); said in the log.
+ */
+async function sweepStaleGroups(config: LoadedConfig, engine: DockerEngine, logger: Logger): Promise<void> {
+  try {
+    const known = new Set(await engine.containerIds());
+    const removed = await removeStalePilotGroups(config.settings.host_cgroup, config.settings.cgroup_parent, known);
+    if (removed.length)
+      logger.info(
+        `removed ${removed.length} empty pilot cgroup(s) of containers the engine does not know (an engine gone with its pod): ${removed.join(', ')}`,
+      );
+  } catch (err) {
+    logger.warn(`cannot look for pilot cgroups left by containers gone: ${(err as Error).message}`);
   }
 }
 
