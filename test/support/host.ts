@@ -67,6 +67,37 @@ export function removeCgroup(name: string): void {
 }
 
 /**
+ * Removes a parent cgroup and its children's groups (the pilots', one level down) from every v1
+ * controller; quiet for those still in use or absent.
+ */
+export function removeCgroupTree(name: string): void {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === 'docker') throw new Error(`refusing to remove cgroup ${name}`);
+  let controllers: string[] = [];
+  try {
+    controllers = readdirSync(CGROUP_ROOT);
+  } catch {
+    return;
+  }
+  for (const c of controllers) {
+    let children: string[] = [];
+    try {
+      children = readdirSync(join(CGROUP_ROOT, c, name), { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
+    } catch {
+      continue;
+    }
+    for (const child of children)
+      try {
+        rmdirSync(join(CGROUP_ROOT, c, name, child));
+      } catch {
+        // still in use
+      }
+  }
+  removeCgroup(name);
+}
+
+/**
  * The cgroup path of a process (e.g. `/plancton/<id>`) in the v1 hierarchy holding `controller`,
  * or with `controller` '' in the v2 unified hierarchy (the `0::` line).
  */

@@ -7,16 +7,40 @@
  * helm/plancton/files/dind-cgroups.sh (this very file, mounted read-only), with the host's /proc at
  * /host/proc, so that the engine sees the host's cgroup root and puts the pilots' parent there.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { docker, TEST_RUN_LABEL, waitFor } from './docker.ts';
-import { cgroupOf } from './host.ts';
+import { docker, REQUIRE_ENGINE_ENV, requireEngine, TEST_RUN_LABEL, waitFor } from './docker.ts';
+import { CGROUP_ROOT, cgroupOf } from './host.ts';
 
 export const DIND_IMAGE = process.env.PLANCTON_DIND_IMAGE ?? 'docker:26-dind';
 
 /** The chart's wrapper of the sidecar's engine (engine.dind.placement top-level). */
 export const DIND_CGROUPS_SCRIPT = fileURLToPath(new URL('../../helm/plancton/files/dind-cgroups.sh', import.meta.url));
+
+/**
+ * Why a test of a private engine cannot run here (false: it can): no host engine or busybox, no
+ * DIND_IMAGE, or no cgroup v1 `cpu` hierarchy with cpu.idle. Throws instead under
+ * PLANCTON_REQUIRE_ENGINE=1.
+ */
+export async function privateEngineSkip(): Promise<false | string> {
+  const engine = await requireEngine('busybox:latest');
+  if (engine) return engine;
+  let why: string | undefined;
+  if ((await execa('docker', ['image', 'inspect', DIND_IMAGE], { reject: false })).failed)
+    why = `image ${DIND_IMAGE} is missing (.ci/setup/docker26.sh image)`;
+  else {
+    try {
+      readFileSync(join(CGROUP_ROOT, 'cpu', 'cpu.idle'));
+    } catch {
+      why = 'needs cgroup v1 with cpu.idle (Linux 5.15+) at /sys/fs/cgroup/cpu';
+    }
+  }
+  if (!why) return false;
+  if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${why}`);
+  return `skipped: ${why}`;
+}
 
 /** How the engine container is started. */
 export interface PrivateEngineOptions {
