@@ -121,10 +121,29 @@ async function startUp(
 /** The daemon, with the idle-priority cgroup and the disk's watch set up and the reporters made. */
 async function daemonFor(s: StartUp): Promise<Daemon> {
   const { config, engine, observer, logger, identity } = s;
-  const idle = await idleSetup(config, engine);
-  observer.usePilotParent(idle.ok ? idle.cgroup : undefined);
-  if (idle.ok) await sweepStaleGroups(config, engine, logger);
-  const io = await ioSetup(config, engine, idle.ok ? config.settings.cgroup_parent : undefined, (m) => logger.warn(m));
+  /** The set-up, and what follows from it (the meter's parent, the clean-up of groups left behind). */
+  const setUp = async (): Promise<IdleSetup | { ok: false; reason: undefined } | undefined> => {
+    const r = await idleSetup(config, engine);
+    if (r === undefined) return undefined;
+    observer.usePilotParent(r.ok ? r.cgroup : undefined);
+    if (r.ok) await sweepStaleGroups(config, engine, logger);
+    return r;
+  };
+  const first = await setUp();
+  // an engine that does not answer yet (a sidecar starting beside Plancton): tried again before each pass
+  const idle = first ?? {
+    ok: false as const,
+    reason: `waiting for the engine to answer, to set up the idle-priority parent ${config.settings.cgroup_parent}`,
+  };
+  const retryIdle = first
+    ? undefined
+    : async () => {
+        const r = await setUp();
+        return r && (r.ok ? { idle: r.cgroup } : { idleProblem: r.reason });
+      };
+  const io = await ioSetup(config, engine, idle.ok || !first ? config.settings.cgroup_parent : undefined, (m) =>
+    logger.warn(m),
+  );
   return new Daemon(
     {
       engine,
@@ -135,6 +154,7 @@ async function daemonFor(s: StartUp): Promise<Daemon> {
         primed: s.primed,
         idle: idle.ok ? idle.cgroup : undefined,
         idleProblem: idle.ok ? undefined : idle.reason,
+        retryIdle,
         io,
         pauseBoost: new PauseBoost(
           (ids) => observer.locatePilots(ids),
@@ -165,18 +185,24 @@ async function runToEnd(daemon: Daemon, logger: Logger, pidFile: string): Promis
   }
 }
 
-/** The idle-priority parent cgroup, unless `cgroup_parent` is empty (then: none, and no problem to report). */
+/**
+ * The idle-priority parent cgroup, unless `cgroup_parent` is empty (then: none, and no problem to
+ * report); undefined when the engine does not answer (its cgroup driver and version are needed).
+ */
 async function idleSetup(
   config: LoadedConfig,
   engine: DockerEngine,
-): Promise<IdleSetup | { ok: false; reason: undefined }> {
+): Promise<IdleSetup | { ok: false; reason: undefined } | undefined> {
   const name = config.settings.cgroup_parent;
   if (!name) return { ok: false, reason: undefined };
+  let info;
   try {
-    return await setupIdleCgroup(config.settings.host_cgroup, name, await engine.info());
+    info = await engine.info();
   } catch (err) {
+    if (err instanceof EngineError) return undefined;
     return { ok: false, reason: `cannot ask the engine about its cgroups: ${(err as Error).message}` };
   }
+  return setupIdleCgroup(config.settings.host_cgroup, name, info);
 }
 
 /**
