@@ -104,6 +104,48 @@ async function ladderOf(root: string, anchor: string): Promise<Rung[]> {
   return out;
 }
 
+/** One pilot's priority: the knob it is idle by, or what is not idle (a heading and the detail). */
+type Reading =
+  | { readonly kind: 'idle'; readonly anchor: string; knob(): Promise<IdleKnob> }
+  | { readonly kind: 'not-idle'; readonly head: string; readonly text: string };
+
+/** The priority of the pilot in `c`: idle only when every group from its anchor up to the root's child is. */
+async function readOne(c: PilotCgroup, parentName: string | undefined): Promise<Reading> {
+  const root = c.cpuRoot;
+  const anchor = anchorOf(c, parentName);
+  const ladder = await ladderOf(root, anchor.dir);
+  const idle = ladder.filter((r) => r.why !== undefined);
+  const normal = ladder.filter((r) => r.why === undefined);
+  if (normal.length === 0) {
+    const knob = async (): Promise<IdleKnob> => ({
+      cgroup: inTree(root, anchor.dir),
+      setting: ladder[0]?.why ?? '',
+      role: anchor.role,
+      parents: await parentsOf(root, anchor.dir),
+    });
+    return { kind: 'idle', anchor: anchor.dir, knob };
+  }
+  if (idle.length > 0) {
+    const at = idle.map((r) => `${r.why} on ${inTree(root, r.dir)}`).join(', ');
+    const weights = await Promise.all(normal.map(async (r) => `${inTree(root, r.dir)} (${await weightOf(r.dir)})`));
+    const siblings = among(idle.map((r) => inTree(root, r.dir)));
+    const text = `idle among ${siblings} only (${at}; at normal weight: ${weights.join(', ')})`;
+    return { kind: 'not-idle', head: "NOT idle at the host's top level", text };
+  }
+  // an idle group below the anchor (the engine's /plancton) orders the pilots inside it only
+  let inside: { dir: string; why: string } | undefined;
+  for (let dir = c.cpuDir; dir.length > anchor.dir.length && !inside; dir = dirname(dir)) {
+    const why = await idleOf(dir);
+    if (why) inside = { dir, why };
+  }
+  const what = anchor.role === 'engine' ? "the dind engine's own cgroup" : "the pilots' top-level group";
+  const at = `${inTree(root, anchor.dir)} (${what}: ${await weightOf(anchor.dir)})`;
+  const text = inside
+    ? `${at} is not idle; idle only inside it (${inside.why} on ${inTree(root, inside.dir)})`
+    : `no idle-priority group above the pilots; ${at}`;
+  return { kind: 'not-idle', head: 'NOT idle', text };
+}
+
 /**
  * Reads the pilots' priority from their own cgroups; undefined when no pilot was found.
  * `parentName`: the `cgroup_parent` asked for, by which a Docker-in-Docker engine's own cgroup is
@@ -120,66 +162,21 @@ export async function readPilotPriority(
 ): Promise<PilotPriority | undefined> {
   if (pilots.size === 0) return undefined;
   const knobs = new Map<string, { knob: IdleKnob; count: number }>();
-  /** What is not idle (a heading and the detail), and for how many pilots. */
+  /** What is not idle, and for how many pilots. */
   const problems = new Map<string, { head: string; text: string; count: number }>();
-  const note = (head: string, text: string): void => {
-    const key = `${head}\n${text}`;
-    const known = problems.get(key);
-    if (known) known.count++;
-    else problems.set(key, { head, text, count: 1 });
-  };
   for (const c of pilots.values()) {
-    const root = c.cpuRoot;
-    const anchor = anchorOf(c, parentName);
-    const ladder = await ladderOf(root, anchor.dir);
-    const idle = ladder.filter((r) => r.why !== undefined);
-    const normal = ladder.filter((r) => r.why === undefined);
-    if (idle.length > 0 && normal.length > 0) {
-      const at = idle.map((r) => `${r.why} on ${inTree(root, r.dir)}`).join(', ');
-      const weights = await Promise.all(normal.map(async (r) => `${inTree(root, r.dir)} (${await weightOf(r.dir)})`));
-      note(
-        "NOT idle at the host's top level",
-        `idle among ${among(idle.map((r) => inTree(root, r.dir)))} only (${at}; at normal weight: ${weights.join(', ')})`,
-      );
-      continue;
-    }
-    if (idle.length === 0) {
-      // an idle group below the anchor (the engine's /plancton) orders the pilots inside it only
-      let inside: { dir: string; why: string } | undefined;
-      for (let dir = c.cpuDir; dir.length > anchor.dir.length && !inside; dir = dirname(dir)) {
-        const why = await idleOf(dir);
-        if (why) inside = { dir, why };
-      }
-      const what = anchor.role === 'engine' ? "the dind engine's own cgroup" : "the pilots' top-level group";
-      const at = `${inTree(root, anchor.dir)} (${what}: ${await weightOf(anchor.dir)})`;
-      note(
-        'NOT idle',
-        inside
-          ? `${at} is not idle; idle only inside it (${inside.why} on ${inTree(root, inside.dir)})`
-          : `no idle-priority group above the pilots; ${at}`,
-      );
-      continue;
-    }
-    const known = knobs.get(anchor.dir);
+    const r = await readOne(c, parentName);
+    const key = r.kind === 'idle' ? r.anchor : `${r.head}\n${r.text}`;
+    const known = r.kind === 'idle' ? knobs.get(key) : problems.get(key);
     if (known) known.count++;
-    else
-      knobs.set(anchor.dir, {
-        knob: {
-          cgroup: inTree(root, anchor.dir),
-          setting: ladder[0]?.why ?? '',
-          role: anchor.role,
-          parents: await parentsOf(root, anchor.dir),
-        },
-        count: 1,
-      });
+    else if (r.kind === 'idle') knobs.set(key, { knob: await r.knob(), count: 1 });
+    else problems.set(key, { head: r.head, text: r.text, count: 1 });
   }
   const parts = [...knobs.values()].map(({ knob, count }) => `${count} pilot(s): ${knobText(knob)}`);
   const enabled = problems.size === 0;
-  const detail = [...[...problems.values()].map((p) => `${p.head}: ${p.count} pilot(s): ${p.text}`), ...parts].join(
-    '; ',
-  );
+  const notIdle = [...problems.values()].map((p) => `${p.head}: ${p.count} pilot(s): ${p.text}`);
   const only = enabled && knobs.size === 1 ? [...knobs.values()][0]?.knob : undefined;
-  return { enabled, detail: `read from the pilots' cgroups: ${detail}`, knob: only };
+  return { enabled, detail: `read from the pilots' cgroups: ${[...notIdle, ...parts].join('; ')}`, knob: only };
 }
 
 /** The knob, and what its parents weigh, in a few words. */
