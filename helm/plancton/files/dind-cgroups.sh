@@ -48,6 +48,9 @@ for pid in 1 2; do
 done
 if [ -z "${PLANCTON_DIND_CGROUPNS:-}" ] && [ -n "$node_ns" ] && [ "$node_ns" != "$(readlink /proc/self/ns/cgroup)" ]; then
   command -v nsenter >/dev/null 2>&1 || die "this container has a cgroup namespace of its own and no nsenter to leave it"
+  # busybox's nsenter cannot enter a cgroup namespace; util-linux's can (-C, --cgroup)
+  nsenter --help 2>&1 | grep -q -e --cgroup ||
+    die "this container has a cgroup namespace of its own, and its nsenter ($(command -v nsenter)) cannot enter a cgroup namespace (busybox's cannot): use an image with util-linux's nsenter, or engine.dind.placement in-pod"
   say "entering the node's cgroup namespace ($node_ns_file)"
   PLANCTON_DIND_CGROUPNS=entered exec nsenter "--cgroup=$node_ns_file" -- sh "$0" "$@"
 fi
