@@ -15,6 +15,7 @@ import { RunDir } from '../daemon/run-dir.ts';
 import { HostObserver } from '../host/observer.ts';
 import { PauseBoost } from '../host/pause-boost.ts';
 import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
+import { removeStalePilotGroups } from '../host/stale-pilot-cgroups.ts';
 import { createIoWatch, type IoWatch } from '../daemon/io-watch.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
 import { createReporters } from '../report/reporters.ts';
@@ -120,9 +121,29 @@ async function startUp(
 /** The daemon, with the idle-priority cgroup and the disk's watch set up and the reporters made. */
 async function daemonFor(s: StartUp): Promise<Daemon> {
   const { config, engine, observer, logger, identity } = s;
-  const idle = await idleSetup(config, engine);
-  observer.usePilotParent(idle.ok ? idle.cgroup : undefined);
-  const io = await ioSetup(config, engine, idle.ok ? config.settings.cgroup_parent : undefined, (m) => logger.warn(m));
+  /** The set-up, and what follows from it (the meter's parent, the clean-up of groups left behind). */
+  const setUp = async (): Promise<IdleSetup | { ok: false; reason: undefined } | undefined> => {
+    const r = await idleSetup(config, engine);
+    if (r === undefined) return undefined;
+    observer.usePilotParent(r.ok ? r.cgroup : undefined);
+    if (r.ok) await sweepStaleGroups(config, engine, logger);
+    return r;
+  };
+  const first = await setUp();
+  // an engine that does not answer yet (a sidecar starting beside Plancton): tried again before each pass
+  const idle = first ?? {
+    ok: false as const,
+    reason: `waiting for the engine to answer, to set up the idle-priority parent ${config.settings.cgroup_parent}`,
+  };
+  const retryIdle = first
+    ? undefined
+    : async () => {
+        const r = await setUp();
+        return r && (r.ok ? { idle: r.cgroup } : { idleProblem: r.reason });
+      };
+  const io = await ioSetup(config, engine, idle.ok || !first ? config.settings.cgroup_parent : undefined, (m) =>
+    logger.warn(m),
+  );
   return new Daemon(
     {
       engine,
@@ -133,6 +154,7 @@ async function daemonFor(s: StartUp): Promise<Daemon> {
         primed: s.primed,
         idle: idle.ok ? idle.cgroup : undefined,
         idleProblem: idle.ok ? undefined : idle.reason,
+        retryIdle,
         io,
         pauseBoost: new PauseBoost(
           (ids) => observer.locatePilots(ids),
@@ -163,17 +185,40 @@ async function runToEnd(daemon: Daemon, logger: Logger, pidFile: string): Promis
   }
 }
 
-/** The idle-priority parent cgroup, unless `cgroup_parent` is empty (then: none, and no problem to report). */
+/**
+ * The idle-priority parent cgroup, unless `cgroup_parent` is empty (then: none, and no problem to
+ * report); undefined when the engine does not answer (its cgroup driver and version are needed).
+ */
 async function idleSetup(
   config: LoadedConfig,
   engine: DockerEngine,
-): Promise<IdleSetup | { ok: false; reason: undefined }> {
+): Promise<IdleSetup | { ok: false; reason: undefined } | undefined> {
   const name = config.settings.cgroup_parent;
   if (!name) return { ok: false, reason: undefined };
+  let info;
   try {
-    return await setupIdleCgroup(config.settings.host_cgroup, name, await engine.info());
+    info = await engine.info();
   } catch (err) {
+    if (err instanceof EngineError) return undefined;
     return { ok: false, reason: `cannot ask the engine about its cgroups: ${(err as Error).message}` };
+  }
+  return setupIdleCgroup(config.settings.host_cgroup, name, info);
+}
+
+/**
+ * Removes the empty pilot cgroups in the idle parent that belong to no container of the engine
+ * (left by a Docker-in-Docker engine killed with its pod: docs/kubernetes.md); said in the log.
+ */
+async function sweepStaleGroups(config: LoadedConfig, engine: DockerEngine, logger: Logger): Promise<void> {
+  try {
+    const known = new Set(await engine.containerIds());
+    const removed = await removeStalePilotGroups(config.settings.host_cgroup, config.settings.cgroup_parent, known);
+    if (removed.length)
+      logger.info(
+        `removed ${removed.length} empty pilot cgroup(s) of containers the engine does not know (an engine gone with its pod): ${removed.join(', ')}`,
+      );
+  } catch (err) {
+    logger.warn(`cannot look for pilot cgroups left by containers gone: ${(err as Error).message}`);
   }
 }
 

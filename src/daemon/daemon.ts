@@ -41,6 +41,13 @@ export interface DaemonHost {
   /** The idle-priority parent cgroup as set up at start; `idleProblem` says why there is none. */
   readonly idle?: IdleCgroup | undefined;
   readonly idleProblem?: string | undefined;
+  /**
+   * The set-up tried again, before each pass, while it could not be done at start for want of an
+   * answer from the engine (a sidecar engine that starts beside Plancton): resolves to the set-up,
+   * or undefined while the engine still does not answer. Absent: the start's is final.
+   */
+  readonly retryIdle?:
+    (() => Promise<{ readonly idle?: IdleCgroup; readonly idleProblem?: string } | undefined>) | undefined;
   /** The disk: the owner's I/O measured between passes, the mechanism detected at start; undefined: not governed. */
   readonly io?: IoWatch | undefined;
   /** Lifts the pilots' idle groups while they are paused (host/pause-boost.ts); undefined: pauses as they are. */
@@ -106,6 +113,8 @@ export class Daemon {
   readonly #pass: PassRunner;
   readonly #recorder: PassRecorder;
   readonly #schedule = new ScheduleWindow();
+  /** The idle-priority parent as set up (at start, or later: DaemonHost.retryIdle), or why there is none. */
+  #idle: { cgroup?: IdleCgroup | undefined; problem?: string | undefined; pending: boolean };
   /** Controls imposed by on_stop, on top of the run directory's; set once a stop was asked for. */
   #forced: Partial<Controls> | undefined;
   #iterations = 0;
@@ -124,22 +133,36 @@ export class Daemon {
     const reporters = deps.reporters ?? [];
     for (const r of reporters) this.removals.onRemoval((removal) => r.removal(removal));
     const { engine, logger, identity, apparmor, host } = deps;
+    this.#idle = { cgroup: host.idle, problem: host.idleProblem, pending: host.retryIdle !== undefined };
     const common = { logger, identity, removals: this.removals, clock: this.#clock };
+    const state = this.#idle;
+    // read at every pass: the set-up may come after the start (retryIdle)
     this.#pass = new PassRunner({
       ...common,
       engine,
       observer: host.observer,
       io: host.io,
       apparmor,
-      cgroupParent: host.idle?.parent,
-      idleProblem: host.idleProblem,
+      get cgroupParent() {
+        return state.cgroup?.parent;
+      },
+      get idleProblem() {
+        return state.problem;
+      },
       pauseBoost: host.pauseBoost,
       random: deps.timing?.random ?? Math.random,
     });
-    const idle = host.idle
-      ? { enabled: true, detail: host.idle.settings }
-      : { enabled: false, detail: host.idleProblem ?? 'off (cgroup_parent empty)' };
-    this.#recorder = new PassRecorder({ ...common, runDir: deps.runDir, reporters, startedAt, idle });
+    this.#recorder = new PassRecorder({
+      ...common,
+      runDir: deps.runDir,
+      reporters,
+      startedAt,
+      get idle() {
+        return state.cgroup
+          ? { enabled: true, detail: state.cgroup.settings }
+          : { enabled: false, detail: state.problem ?? 'off (cgroup_parent empty)' };
+      },
+    });
   }
 
   /** The configuration in force: the last good one. */
@@ -283,6 +306,7 @@ export class Daemon {
     // a reload runs beside the loop: what it brought since the last pass comes in here, at a pass boundary
     const next = this.#reloader.poll(this.#clock.now());
     if (next) for (const r of this.#d.reporters ?? []) r.configure?.(next);
+    if (this.#idle.pending) await this.#retryIdle();
     const s = this.config.settings;
     const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(this.#clock.now()));
     const controls = { ...(await this.#d.runDir.readControls()), outsideSchedule, ...this.#forced };
@@ -295,6 +319,18 @@ export class Daemon {
       passMs: this.#clock.monotonic() - began,
     });
     return record;
+  }
+
+  /** The idle set-up the start could not do for want of the engine, tried again; said once done. */
+  async #retryIdle(): Promise<void> {
+    const r = await this.#d.host.retryIdle?.();
+    if (!r) return;
+    Object.assign(this.#idle, { cgroup: r.idle, problem: r.idleProblem, pending: false });
+    if (r.idle) this.#d.logger.info(`pilots run at idle priority under ${r.idle.parent} (${r.idle.settings})`);
+    else if (r.idleProblem)
+      this.#d.logger.warn(
+        `pilots do NOT run at idle priority: ${r.idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`,
+      );
   }
 
   #announce(): void {

@@ -98,6 +98,14 @@ export class DockerEngine implements EnginePort {
     );
   }
 
+  async containerIds(opts: CallOptions = {}): Promise<string[]> {
+    const docker = this.#client();
+    const infos = await this.#call('list containers', opts, () =>
+      docker.listContainers({ all: true, abortSignal: opts.signal }),
+    );
+    return infos.map((info) => info.Id);
+  }
+
   async listPilots(instance: string, opts: CallOptions = {}): Promise<Pilot[]> {
     const docker = this.#client();
     const infos = await this.#call(`list pilots of instance ${instance}`, opts, () =>

@@ -66,6 +66,8 @@ export interface EnginePort {
    * rather than the container's) and how it arranges cgroups.
    */
   info(opts?: CallOptions): Promise<EngineInfo>;
+  /** The full ids of every container the engine knows, in any state, whoever made it. */
+  containerIds(opts?: CallOptions): Promise<string[]>;
   /** Every container, in any state, that carries this instance's labels (server-side filter). */
   listPilots(instance: string, opts?: CallOptions): Promise<Pilot[]>;
   /** Creates and starts a pilot; resolves to its container id. A failed start removes the container. */

@@ -106,7 +106,38 @@ export async function makeGroupIdle(dir: string): Promise<string> {
   return `${dir}: ${(await lowestWeight(dir, v1 ? 'cpu.shares' : 'cpu.weight', v1 ? V1_SHARES : V2_WEIGHT)).join(', ')}`;
 }
 
-/** What ensureEngineIdle found and left on an engine's own cgroup. */
+/**
+ * Keeps the pilots' parent that Plancton set up (`dir`, v1 `cpu` or v2 directory) at idle
+ * priority: when neither `cpu.idle=1` nor the lowest weight is found there (something reset it),
+ * sets it again as at start. Returns what was found, and whether it was written.
+ */
+export async function ensureParentIdle(dir: string): Promise<EngineIdle> {
+  const read = (f: string): Promise<string | undefined> =>
+    readFile(join(dir, f), 'utf8').then(
+      (t) => t.trim(),
+      () => undefined,
+    );
+  const idle = await read('cpu.idle');
+  const shares = await read('cpu.shares');
+  const weight = shares === undefined ? await read('cpu.weight') : undefined;
+  const found = [
+    idle === undefined ? undefined : `cpu.idle=${idle}`,
+    shares === undefined ? undefined : `cpu.shares=${shares}`,
+    weight === undefined ? undefined : `cpu.weight=${weight}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  if (
+    idle === '1' ||
+    (shares !== undefined && Number(shares) <= V1_SHARES) ||
+    (weight !== undefined && Number(weight) <= V2_WEIGHT)
+  )
+    return { found, written: false };
+  await makeGroupIdle(dir);
+  return { found, written: true };
+}
+
+/** What ensureEngineIdle or ensureParentIdle found, and whether it was written. */
 export interface EngineIdle {
   /** `cpu.idle` as found (undefined: no such file). */
   readonly found: string | undefined;

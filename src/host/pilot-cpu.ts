@@ -1,8 +1,8 @@
 import { readKernelFile } from './kernel-file.ts';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { readContainerCpuNs } from './cgroup-cpu.ts';
 import { readContainerMemoryBytes } from './cgroup-memory.ts';
-import { ensureEngineIdle, makeGroupIdle, readGroupUsageNs } from './idle-cgroup.ts';
+import { ensureEngineIdle, ensureParentIdle, makeGroupIdle, readGroupUsageNs } from './idle-cgroup.ts';
 import { PilotCgroupLocator, type PilotCgroup } from './pilot-cgroups.ts';
 import { anchorOf, readPilotPriority, type PilotPriority } from './pilot-priority.ts';
 
@@ -53,9 +53,9 @@ export class PilotCpuMeter {
   readonly #locator: PilotCgroupLocator | undefined;
   readonly #opts: PilotCpuOptions;
   readonly #madeIdle = new Set<string>();
-  /** Engines' own cgroups whose knob Plancton set, and the last error per cgroup (said once). */
+  /** Engines' own cgroups whose knob Plancton set; the last error per knob (said once). */
   readonly #engines = new Set<string>();
-  readonly #engineErrors = new Map<string, string>();
+  readonly #knobErrors = new Map<string, string>();
   #prev = new Map<string, Reading>();
   #prevGroup: Reading | undefined;
 
@@ -125,6 +125,7 @@ export class PilotCpuMeter {
     const priority = await readPilotPriority(located, this.#opts.parentName);
     // one found reset is set again after the reading: this pass falls back, the next reads it back
     if (opts.dindIdle) await this.#keepEnginesIdle(engines, false);
+    await this.#keepParentIdle(located);
     return { perPilot, memory, totalPct, priority, unlocated };
   }
 
@@ -152,6 +153,36 @@ export class PilotCpuMeter {
     }
   }
 
+  /**
+   * Keeps the idle-priority parent Plancton set up at start idle where the pilots really are in it
+   * (a child of the host's root: a host socket, or a dind engine that sees the host's root): found
+   * reset, it is said once and set again after the reading, as an engine's knob is.
+   */
+  async #keepParentIdle(located: ReadonlyMap<string, PilotCgroup>): Promise<void> {
+    const parent = this.#parent;
+    if (parent === undefined) return;
+    const dirs = new Set<string>();
+    for (const c of located.values()) {
+      const a = anchorOf(c, this.#opts.parentName);
+      if (a.role === 'parent' && a.dir === join(c.cpuRoot, parent)) dirs.add(a.dir);
+    }
+    for (const dir of dirs) {
+      try {
+        const r = await ensureParentIdle(dir);
+        this.#knobErrors.delete(dir);
+        if (r.written)
+          this.#opts.warn?.(
+            `found ${r.found} on ${dir}, the pilots' idle-priority parent (reset since Plancton set it up); the kill-based CPU rule for this pass; set it to idle priority again`,
+          );
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (this.#knobErrors.get(dir) !== msg)
+          this.#opts.warn?.(`cannot set ${dir}, the pilots' idle-priority parent, to idle priority again: ${msg}`);
+        this.#knobErrors.set(dir, msg);
+      }
+    }
+  }
+
   /** The Docker-in-Docker engines' own cgroups the located pilots are under (absolute directories). */
   #engineGroups(located: ReadonlyMap<string, PilotCgroup>): Set<string> {
     const out = new Set<string>();
@@ -171,7 +202,7 @@ export class PilotCpuMeter {
       if (this.#engines.has(dir) === first) continue;
       try {
         const r = await ensureEngineIdle(dir);
-        this.#engineErrors.delete(dir);
+        this.#knobErrors.delete(dir);
         if (first) {
           const moved = [...this.#engines].filter((d) => !engines.has(d));
           this.#opts.info?.(
@@ -185,9 +216,9 @@ export class PilotCpuMeter {
           );
       } catch (err) {
         const msg = (err as Error).message;
-        if (this.#engineErrors.get(dir) !== msg)
+        if (this.#knobErrors.get(dir) !== msg)
           this.#opts.warn?.(`cannot set cpu.idle=1 on ${dir}, the dind engine's own cgroup: ${msg}`);
-        this.#engineErrors.set(dir, msg);
+        this.#knobErrors.set(dir, msg);
       }
     }
   }

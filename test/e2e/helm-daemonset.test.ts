@@ -2,11 +2,13 @@
  * The Helm chart's DaemonSet pod, rendered by the real helm 4 (helm 3 renders the same pod), run
  * on the engine as the kubelet would run it (test/support/helm-pod.ts): same images, args, env,
  * mounts, the ConfigMap as a file. host-socket mode drives the host engine; dind mode runs the
- * rendered sidecar (the trixie docker.io stand-in for the upstream dind image, docker26.sh) and
- * fills with pilots inside the sidecar's engine. No cluster runs here (see the chart README).
+ * rendered sidecar (the trixie docker.io stand-in for the upstream dind image, docker26.sh) through
+ * the chart's dind-cgroups.sh (placement top-level) and fills with pilots inside the sidecar's
+ * engine, whose cgroups are the node's top-level /<cgroup_parent>, idle. No cluster runs here (see
+ * the chart README).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +16,7 @@ import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { docker, waitFor } from '../support/docker.ts';
 import type { StatusReport } from '../../src/report/status.ts';
-import { cgroupOf } from '../support/host.ts';
+import { removeCgroupTree } from '../support/host.ts';
 import { CHART_DIR } from '../support/helm-values.ts';
 import { helmTools, podSpec, renderChart } from '../support/helm-render.ts';
 import { runPod, type RunningPod } from '../support/helm-pod.ts';
@@ -34,6 +36,7 @@ const CI_DIR = resolve(CHART_DIR, 'ci');
 
 /** Test-speed settings over a ci/*-values.yaml: the README-built image, two tiny busybox pilots, 1 s passes. */
 function overrides(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const { config, ...rest } = extra;
   return {
     image: { tag: 'latest' },
     config: {
@@ -49,8 +52,9 @@ function overrides(extra: Record<string, unknown> = {}): Record<string, unknown>
       no_work_uptime: 0,
       stop_timeout: 1,
       log_level: 'debug',
+      ...(config as Record<string, unknown> | undefined),
     },
-    ...extra,
+    ...rest,
   };
 }
 
@@ -206,8 +210,10 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
     });
   });
 
-  describe('dind mode (ci/dind-values.yaml, the rendered sidecar with the Docker 26 stand-in)', () => {
+  describe('dind mode (ci/dind-values.yaml, the rendered sidecar with the Docker 26 stand-in, placement top-level)', () => {
     const node = `helm-node-${randomSuffix()}`;
+    // the pilots' top-level cgroup, this run's own (the node's /plancton serves other tests)
+    const cgParent = `plancton-helm-${randomSuffix()}`;
     // the node's root for the pod's hostPaths (the dind storage, the run dir), kept across pods
     const nodeDir = mkdtempSync(join(tmpdir(), 'plancton-helm-node-'));
     let pod: RunningPod | undefined;
@@ -217,6 +223,7 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
     after(async () => {
       await pod?.remove();
       rmSync(nodeDir, { recursive: true, force: true });
+      removeCgroupTree(cgParent);
     });
 
     /** The socket of the pod's sidecar engine, once it answers. */
@@ -243,6 +250,7 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
     it("fills the sidecar's own engine with pilots; none land on the host engine", async () => {
       objects = await render('dind-values.yaml', {
         engine: { mode: 'dind', dind: { image: { repository: 'docker', tag: '26-dind' } } },
+        config: { cgroup_parent: cgParent },
       });
       pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`, {}, nodeDir);
       const inner = await sidecarEngine(pod);
@@ -259,14 +267,22 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
       );
       assert.equal(pilots.length, 2);
       assert.deepEqual(await running(node), [], 'pilots on the host engine');
-      // the pilots' processes are in cgroups under the sidecar container's, which the kubelet
-      // puts under the pod's: their CPU and memory count as the pod's (requests, limits, eviction)
-      const sidecarId = await docker(['inspect', '-f', '{{.Id}}', pod.containers.get('dind') ?? '']);
+      // the rendered sidecar ran the chart's script, and its engine put the pilots in the node's
+      // top-level /<cgroup_parent>: outside the sidecar's cgroup (and so outside the pod's)
+      const sidecarLog = await execa('docker', ['logs', pod.containers.get('dind') ?? ''], {
+        all: true,
+        reject: false,
+      });
+      assert.match(String(sidecarLog.all), /dind-cgroups\.sh: cgroup v1: \d+ hierarchies of the node from their roots/);
       for (const id of pilots) {
-        const r = await execa('bash', ['-c', `grep -h -- '${id}' /proc/[0-9]*/cgroup 2>/dev/null | head -n 1`], {
+        const r = await execa('bash', ['-c', `grep -h -- ':cpu:.*${id}' /proc/[0-9]*/cgroup 2>/dev/null | head -n 1`], {
           reject: false,
         });
-        assert.ok(String(r.stdout).includes(sidecarId), `pilot ${id}'s cgroup (${r.stdout}) is inside the sidecar's`);
+        assert.match(
+          String(r.stdout).trim(),
+          new RegExp(`^1:cpu:/${cgParent}/${id}[0-9a-f]{52}$`),
+          `pilot ${id}'s cpu cgroup`,
+        );
       }
       const plancton = pod.containers.get('plancton') ?? '';
       await waitFor(
@@ -281,11 +297,9 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
         'version',
       ]);
       assert.equal(sidecarProbe.exitCode, 0, sidecarProbe.stderr);
-      // engine.dind.idle (default true): cpu.idle=1 on the sidecar's own cgroup, read back in status
-      const sidecarPid = await docker(['inspect', '-f', '{{.State.Pid}}', pod.containers.get('dind') ?? '']);
-      const sidecarCg = cgroupOf(Number(sidecarPid), 'cpu') ?? '';
+      // Plancton made /<cgroup_parent> idle through the chart's hostCgroup mount, and reads it back
       const knob = await waitFor(
-        "the idle knob on the sidecar's cgroup, read back",
+        "the idle knob on the pilots' top-level cgroup, read back",
         async () => {
           const r = await dockerExec(plancton, ['plancton', 'status', '--json']);
           const p = (JSON.parse(r.stdout) as StatusReport).idlePriority;
@@ -294,9 +308,8 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
         60_000,
         1000,
       );
-      assert.equal(knob.cgroup, sidecarCg);
-      assert.equal(knob.role, 'engine');
-      assert.equal(readFileSync(`/sys/fs/cgroup/cpu/${sidecarCg}/cpu.idle`, 'utf8').trim(), '1');
+      assert.deepEqual(knob, { cgroup: `/${cgParent}`, setting: 'cpu.idle=1', role: 'parent', parents: [] });
+      assert.equal(readFileSync(`/sys/fs/cgroup/cpu/${cgParent}/cpu.idle`, 'utf8').trim(), '1');
     });
 
     it('a replaced pod: its pilots end with its engine; with hostPath storage the next pod has the image cached, and its Plancton clears the dead pilots and starts new ones', async () => {
@@ -331,6 +344,8 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
         [],
         'the old pilots were not restarted',
       );
+      for (const id of pilots)
+        assert.ok(!existsSync(`/sys/fs/cgroup/cpu/${cgParent}/${id}`), `the old pilot ${id}'s cgroup is left`);
     });
   });
 });

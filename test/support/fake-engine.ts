@@ -75,6 +75,11 @@ export class FakeEngine implements EnginePort {
     if (ended) for (const resolve of this.#waiters.get(id)?.splice(0) ?? []) resolve();
   }
 
+  async containerIds(opts?: CallOptions): Promise<string[]> {
+    await this.#check('list', opts);
+    return [...this.pilots.keys()];
+  }
+
   async listPilots(instance: string, opts?: CallOptions): Promise<Pilot[]> {
     await this.#check('list', opts);
     return [...this.pilots.values()].filter((p) => p.spec.labels['org.plancton.instance'] === instance);

@@ -116,7 +116,7 @@ export interface Volume {
   name: string;
   hostPath?: { path: string; type?: string };
   emptyDir?: { sizeLimit?: string };
-  configMap?: { name: string };
+  configMap?: { name: string; items?: Array<{ key: string; path: string }> };
 }
 export interface PodSpec {
   containers: Container[];

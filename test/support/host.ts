@@ -46,10 +46,11 @@ export function oomKills(procRoot = '/proc'): number | undefined {
 }
 
 /**
- * Removes a parent cgroup (and nothing else) from every v1 controller once its containers are
- * gone; quiet when it is absent or still in use.
+ * Removes a parent cgroup from every v1 controller once its containers are gone, and with
+ * `children` the groups one level down first (the pilots' groups an engine killed with its
+ * container leaves); quiet for those absent or still in use.
  */
-export function removeCgroup(name: string): void {
+export function removeCgroup(name: string, children = false): void {
   if (!/^[A-Za-z0-9_.-]+$/.test(name) || name === 'docker') throw new Error(`refusing to remove cgroup ${name}`);
   let controllers: string[] = [];
   try {
@@ -58,13 +59,25 @@ export function removeCgroup(name: string): void {
     return;
   }
   for (const c of controllers) {
+    const dir = join(CGROUP_ROOT, c, name);
+    let below: string[] = [];
     try {
-      rmdirSync(join(CGROUP_ROOT, c, name));
+      if (children) below = readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [e.name] : []));
     } catch {
-      // absent, or containers still in it
+      continue; // absent
+    }
+    for (const d of [...below.map((b) => join(dir, b)), dir]) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // absent, or containers still in it
+      }
     }
   }
 }
+
+/** {@link removeCgroup} with the groups one level down. */
+export const removeCgroupTree = (name: string): void => removeCgroup(name, true);
 
 /**
  * The cgroup path of a process (e.g. `/plancton/<id>`) in the v1 hierarchy holding `controller`,

@@ -108,15 +108,25 @@ The metrics port: the number at the end of config.metrics_listen (":9100", "0.0.
 {{- end }}
 
 {{/*
-Plancton's configuration as config.yaml carries it: the `config` value, and in dind mode, unless
-`config` sets them, dind_idle from engine.dind.idle, and cgroup_parent "" when that is false (the
-pilots' parent then lands in the sidecar's cgroup at the engine's default, and nothing is written
-there). With engine.dind.idle true, the default cgroup_parent (plancton) lands inside the sidecar's
-cgroup, where Plancton finds it and the sidecar's own cgroup above it, which gets cpu.idle=1.
+"true" in dind mode with engine.dind.placement top-level: the sidecar runs its engine through
+files/dind-cgroups.sh, which shows it the node's cgroup root.
+*/}}
+{{- define "plancton.dindTopLevel" -}}
+{{- if and (eq .Values.engine.mode "dind") (eq (.Values.engine.dind.placement | default "top-level") "top-level") }}true{{ end }}
+{{- end }}
+
+{{/*
+Plancton's configuration as config.yaml carries it: the `config` value and, in dind mode with
+placement in-pod, unless `config` sets them, dind_idle from engine.dind.idle, and cgroup_parent ""
+when that is false (the pilots' parent then lands in the sidecar's cgroup at the engine's default,
+and nothing is written there). With engine.dind.idle true, the default cgroup_parent (plancton)
+lands inside the sidecar's cgroup, where Plancton finds it and the sidecar's own cgroup above it,
+which gets cpu.idle=1. With placement top-level nothing is added: the engine sees the node's root,
+and the default cgroup_parent is the node's /plancton, as with a host socket.
 */}}
 {{- define "plancton.config" -}}
 {{- $config := deepCopy .Values.config }}
-{{- if eq .Values.engine.mode "dind" }}
+{{- if and (eq .Values.engine.mode "dind") (not (include "plancton.dindTopLevel" .)) }}
 {{- $idle := .Values.engine.dind.idle }}
 {{- if not (hasKey $config "dind_idle") }}
 {{- $_ := set $config "dind_idle" $idle }}
@@ -160,6 +170,17 @@ installations that skip schema validation. Renders nothing, or fails with a mess
 {{- end }}
 {{- if not (has .Values.engine.mode (list "host-socket" "dind")) }}
 {{- fail (printf "engine.mode must be host-socket or dind, not %q" .Values.engine.mode) }}
+{{- end }}
+{{- if not (has (.Values.engine.dind.placement | default "top-level") (list "top-level" "in-pod")) }}
+{{- fail (printf "engine.dind.placement must be top-level or in-pod, not %q" .Values.engine.dind.placement) }}
+{{- end }}
+{{- if include "plancton.dindTopLevel" . }}
+{{- if not .Values.hostCgroup.enabled }}
+{{- fail "engine.dind.placement top-level needs hostCgroup.enabled: Plancton keeps the pilots' top-level cgroup idle through it (or set engine.dind.placement in-pod)" }}
+{{- end }}
+{{- if and (hasKey .Values.config "cgroup_parent") (not .Values.config.cgroup_parent) }}
+{{- fail "engine.dind.placement top-level needs a cgroup_parent: with config.cgroup_parent \"\" the sidecar's engine would put the pilots in the node's /docker at normal weight (or set engine.dind.placement in-pod)" }}
+{{- end }}
 {{- end }}
 {{- $stopTimeout := 10 }}
 {{- if hasKey .Values.config "stop_timeout" }}

@@ -324,7 +324,7 @@ export const KEY_TABLE = {
     scope: 'start',
   },
   dind_idle: {
-    doc: "With a Docker engine in a container (the chart's dind mode), keep cpu.idle=1 on that engine's own container cgroup, the highest group that holds nothing but the engine and its pilots (found from the pilots' cgroup_parent nested in it), so that the whole container yields to its siblings; checked every pass and set again when found reset. Only cpu.idle is written, never the weight, quota or memory the container's runtime (the kubelet) sets. Needs Linux 5.15 or later; false: leave the engine's cgroup alone (then the pilots are not idle against the host and the kill-based CPU rule applies).",
+    doc: "With a Docker engine in a container (the chart's dind mode), keep cpu.idle=1 on that engine's own container cgroup, the highest group that holds nothing but the engine and its pilots (found from the pilots' cgroup_parent nested in it), so that the whole container yields to its siblings; checked every pass and set again when found reset. Only cpu.idle is written, never the weight, quota or memory the container's runtime (the kubelet) sets. The groups above the container keep their weights, so the pilots are still NOT idle at the host's top level and the kill-based CPU rule applies; an engine that sees the host's cgroup root (the chart's top-level placement) puts them in the idle parent instead, and this key has nothing to do. Needs Linux 5.15 or later; false: leave the engine's cgroup alone.",
     format: 'bool',
     default: true,
   },

@@ -1,13 +1,13 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../../../src/config/load.ts';
 import type { HostSample } from '../../../src/core/decision.ts';
-import { Daemon } from '../../../src/daemon/daemon.ts';
+import { Daemon, type DaemonHost } from '../../../src/daemon/daemon.ts';
 import { RunDir } from '../../../src/daemon/run-dir.ts';
 import { HostObserver } from '../../../src/host/observer.ts';
 import { createLogger } from '../../../src/report/logger.ts';
@@ -27,6 +27,7 @@ function daemonWith(
   env: Record<string, string> = {},
   sampler: { sample(now: number): Promise<HostSample> } = { sample: () => Promise.resolve(host) },
   procRoot?: string,
+  idle: Pick<DaemonHost, 'idle' | 'idleProblem' | 'retryIdle'> = {},
 ) {
   const config = () =>
     loadConfig({
@@ -47,7 +48,7 @@ function daemonWith(
     {
       engine,
       // the test process's own CPU is not the daemon's
-      host: { observer: new HostObserver({ sampler, procRoot, selfCpu: () => ({ user: 0, system: 0 }) }) },
+      host: { observer: new HostObserver({ sampler, procRoot, selfCpu: () => ({ user: 0, system: 0 }) }), ...idle },
       runDir,
       logger: createLogger({ level: 'debug', stream: log, json: true }),
       identity: { instance: 'unit', hostname: 'h', version: 't' },
@@ -65,6 +66,46 @@ describe('daemon shell with an in-memory engine', () => {
   afterEach(async () => {
     running?.d.stop();
     await running?.done;
+  });
+
+  it('an idle set-up the start could not do (the engine did not answer) is tried before each pass; once done, pilots get the parent and status says idle', async () => {
+    const engine = new FakeEngine();
+    engine.registry.add('busybox');
+    engine.down = true;
+    let tries = 0;
+    const parent = { parent: '/plancton', usageFile: '/nonexistent/cpuacct.usage', settings: 'cpu.idle=1 (test)' };
+    running = daemonWith(engine, {}, undefined, undefined, {
+      idleProblem: 'waiting for the engine to answer',
+      retryIdle: () => {
+        tries++;
+        return Promise.resolve(engine.down ? undefined : { idle: parent });
+      },
+    });
+    const r = running as ReturnType<typeof daemonWith>;
+    await waitFor('two tries with the engine away', () => (tries >= 2 ? true : undefined), 5000);
+    assert.equal(engine.pilots.size, 0);
+    assert.match(r.log(), /pilots do NOT run at idle priority: waiting for the engine to answer/);
+    engine.down = false;
+    await waitFor('2 pilots', () => (engine.pilots.size === 2 ? true : undefined), 5000);
+    for (const p of engine.pilots.values()) assert.equal(p.spec.cgroupParent, '/plancton');
+    const settled = tries;
+    await delay(200);
+    assert.equal(tries, settled, 'not tried again once done');
+    assert.match(r.log(), /pilots run at idle priority under \/plancton \(cpu\.idle=1 \(test\)\)/);
+    await waitFor(
+      'status: the parent as set up',
+      () => {
+        try {
+          const st = JSON.parse(readFileSync(join(r.runDir.path, 'status.json'), 'utf8')) as {
+            idlePriority?: { enabled: boolean; detail: string };
+          };
+          return st.idlePriority?.enabled && st.idlePriority.detail === 'cpu.idle=1 (test)' ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      5000,
+    );
   });
 
   it('pulls a missing image, then starts pilots from it', async () => {

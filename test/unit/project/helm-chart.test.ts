@@ -396,6 +396,7 @@ describe('rendered by the real helm 3 and helm 4', () => {
         const valuesFile = resolve(CI_DIR, file);
         const values = merged(file);
         const dind = (values.engine as Values).mode === 'dind';
+        const topLevel = dind && ((values.engine as Values).dind as Values).placement === 'top-level';
         let objects: K8sObject[] = [];
         before(async () => ({ objects } = await renderChart(h.bin, [valuesFile])));
 
@@ -450,11 +451,23 @@ describe('rendered by the real helm 3 and helm 4', () => {
               sidecar.image,
               `${String((dindValues.image as Values).repository)}:${String((dindValues.image as Values).tag)}`,
             );
-            assert.deepEqual(sidecar.args, [
-              'dockerd',
-              `--host=unix://${socket}`,
-              ...(dindValues.extraArgs as string[]),
-            ]);
+            const dockerd = ['dockerd', `--host=unix://${socket}`, ...(dindValues.extraArgs as string[])];
+            if (topLevel) {
+              // the chart's own script, from the ConfigMap, then the image's entrypoint
+              assert.deepEqual(sidecar.command, ['sh', '/etc/plancton-dind/dind-cgroups.sh']);
+              assert.deepEqual(sidecar.args, ['dockerd-entrypoint.sh', ...dockerd]);
+              const scripts = sidecar.volumeMounts?.find((m) => m.mountPath === '/etc/plancton-dind');
+              assert.equal(scripts?.readOnly, true);
+              assert.deepEqual(volume(scripts?.name)?.configMap?.items, [
+                { key: 'dind-cgroups.sh', path: 'dind-cgroups.sh' },
+              ]);
+              const proc = sidecar.volumeMounts?.find((m) => m.mountPath === '/host/proc');
+              assert.equal(proc?.readOnly, true);
+              assert.equal(volume(proc?.name)?.hostPath?.path, '/proc');
+            } else {
+              assert.equal(sidecar.command, undefined);
+              assert.deepEqual(sidecar.args, dockerd);
+            }
             // the socket's directory is one emptyDir both containers mount at the same path
             const dir = socket.slice(0, socket.lastIndexOf('/'));
             const ours = mount(dir);
@@ -474,7 +487,13 @@ describe('rendered by the real helm 3 and helm 4', () => {
 
         it("the ConfigMap carries a config.yaml that `plancton config check` accepts, with the values' keys", async () => {
           const cm = one(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> };
-          assert.deepEqual(Object.keys(cm.data), ['config.yaml']);
+          assert.deepEqual(Object.keys(cm.data), topLevel ? ['config.yaml', 'dind-cgroups.sh'] : ['config.yaml']);
+          if (topLevel)
+            assert.equal(
+              cm.data['dind-cgroups.sh'],
+              readFileSync(resolve(CHART_DIR, 'files/dind-cgroups.sh'), 'utf8'),
+              'the script as shipped',
+            );
           const dir = mkdtempSync(resolve(tmpdir(), 'plancton-helm-'));
           try {
             const file = resolve(dir, 'config.yaml');
@@ -484,7 +503,11 @@ describe('rendered by the real helm 3 and helm 4', () => {
             const effective = parseYaml(r.stdout) as Values;
             for (const [key, value] of Object.entries((values.config ?? {}) as Values))
               assert.deepEqual(effective[key], value, key);
-            if (dind) {
+            if (topLevel) {
+              // nothing added: the node's /plancton, as with a host socket
+              assert.equal(effective.cgroup_parent, (values.config as Values | undefined)?.cgroup_parent ?? 'plancton');
+              assert.ok(!/dind_idle|cgroup_parent/.test(cm.data['config.yaml'] ?? ''), 'top-level writes neither key');
+            } else if (dind) {
               // engine.dind.idle (default true) becomes dind_idle, and the default cgroup_parent stays, to be found in the sidecar's cgroup
               const idle = ((values.engine as Values | undefined)?.dind as Values | undefined)?.idle !== false;
               assert.equal(effective.dind_idle, (values.config as Values | undefined)?.dind_idle ?? idle);
@@ -592,6 +615,22 @@ describe('rendered by the real helm 3 and helm 4', () => {
     const r = await kubectlDecode(kubectl, [ds]);
     assert.notEqual(r.exitCode, 0);
     assert.match(r.stderr, /containerPort/);
+  });
+
+  it('dind top-level placement: refused without hostCgroup or with cgroup_parent "", and an unknown placement by the schema', async () => {
+    for (const h of helms) {
+      const dind = ['--set', 'engine.mode=dind'];
+      const noCgroup = await run(h.bin, ['template', 't', CHART_DIR, ...dind, '--set', 'hostCgroup.enabled=false']);
+      assert.notEqual(noCgroup.exitCode, 0, h.name);
+      assert.match(noCgroup.stderr, /engine\.dind\.placement top-level needs hostCgroup\.enabled/);
+      const noParent = await run(h.bin, ['template', 't', CHART_DIR, ...dind, '--set-string', 'config.cgroup_parent=']);
+      assert.notEqual(noParent.exitCode, 0, h.name);
+      assert.match(noParent.stderr, /engine\.dind\.placement top-level needs a cgroup_parent/);
+      const inPod = ['--set', 'engine.dind.placement=in-pod', '--set', 'hostCgroup.enabled=false'];
+      assert.equal((await run(h.bin, ['template', 't', CHART_DIR, ...dind, ...inPod])).exitCode, 0, h.name);
+      const bad = await run(h.bin, ['template', 't', CHART_DIR, ...dind, '--set', 'engine.dind.placement=node']);
+      assert.notEqual(bad.exitCode, 0, h.name);
+    }
   });
 
   it('helm lint --strict fails on values the schema refuses (so the lint above can fail)', async () => {
