@@ -2,10 +2,11 @@
  * Interference: how much busy pilots slow a CPU-bound job of the host's owner.
  *
  * Two owners (`--owner steady|bursty|both`). The steady owner is one job of N = ncpus host
- * processes, each a fixed integer loop in `node --no-maglev -e`, timed from spawn to the last exit
- * (Maglev, V8's middle tier, ran the same loop at 0.44 s or at 1.23 s from one process to the next,
- * alone on a quiet machine: a noise of 2.8x that swamped the 5% target; without it the loop takes
- * 0.44 s every time). The bursty owner runs the same kind of job, `--burst-work` long (~1.3 s),
+ * processes, each a fixed integer loop in `node --jitless -e` (V8's interpreter only), timed from
+ * spawn to the last exit. Compiled, the same loop ran at 0.44 s or at 1.23 s from one process to the
+ * next, alone on a quiet machine (Maglev, V8's middle tier), and at 2.46 s or 3.8 s without Maglev:
+ * a noise of 1.5-2.8x that swamped the 5% target; interpreted, 2.16-2.19 s in five pairs. The
+ * bursty owner runs the same kind of job, `--burst-work` long (~1.3 s),
  * `--bursts` times with
  * `--gap` seconds of nothing between: its figure is the sum of the bursts' wall times (the gaps
  * left out), so that a slow first burst after a resume counts as it happened.
@@ -31,7 +32,7 @@
  * at equal weight), so it does not soften the unmanaged case. A pilot case that does not reach
  * ncpus pilots (another job busy on the machine) is tried again, up to 3 times.
  *
- *   node bench/interference.ts [--reps 5] [--owner both] [--work 2700000000] [--burst-work 600000000]
+ *   node bench/interference.ts [--reps 5] [--owner both] [--work 280000000] [--burst-work 60000000]
  *     [--bursts 5] [--gap 3] [--conditions solo,plancton,raw-idle,one,unmanaged] [--cooldowns 0,5,15,30]
  */
 import type { BenchDaemon } from './common.ts';
@@ -41,8 +42,8 @@ import { loadavg, median, MiB } from './host.ts';
 const opt = options({
   reps: '5',
   owner: 'both',
-  work: '2700000000',
-  'burst-work': '600000000',
+  work: '280000000',
+  'burst-work': '60000000',
   bursts: '5',
   gap: '3',
   conditions: 'solo,plancton,raw-idle,one,unmanaged',
@@ -56,7 +57,7 @@ const cpusPerDock = Number(opt['cpus-per-dock']);
 const settleMs = Number(opt.settle) * 1000;
 const loop = (n: number): string[] => [
   'node',
-  '--no-maglev',
+  '--jitless',
   '-e',
   `let x = 0; for (let i = 0; i < ${n}; i++) x = (x + i * 7) | 0; if (x === 1) console.log(x);`,
 ];
