@@ -352,7 +352,7 @@ export const KEY_TABLE = {
     default: 'proportional',
   },
   resume_cooldown: {
-    doc: 'Seconds the owner must stay calm (no overload, room for a paused pilot) before pilots paused for the CPU are resumed; a new burst of the owner starts the count again. 0: resume at the first calm pass.',
+    doc: 'Seconds the owner must stay calm (no overload, room for a paused pilot) before pilots paused for the CPU are resumed; a new burst of the owner starts the count again. 0: resume at the first calm pass. The default comes from a sweep with an owner working in bursts (docs/benchmarks.md): 0 and 5 s cost its job 4.8% and 1.8% against idle priority alone, 15 and 30 s about 1%, and 30 s leaves idle CPU unused for longer.',
     format: 'seconds',
     default: 15,
     bounds: time(),
