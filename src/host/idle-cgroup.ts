@@ -1,7 +1,7 @@
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineInfo } from '../core/pilot-shape.ts';
-import { readKernelFile } from './kernel-file.ts';
+import { exists, readKernelFile, readKnob } from './kernel-file.ts';
 
 /** The pilots' parent cgroup, set to the lowest CPU weight the kernel offers. */
 export interface IdleCgroup {
@@ -19,12 +19,6 @@ export type IdleSetup =
 /** cgroup v1's lowest `cpu.shares`, v2's lowest `cpu.weight`. */
 export const V1_SHARES = 2;
 export const V2_WEIGHT = 1;
-
-const exists = (f: string): Promise<boolean> =>
-  access(f).then(
-    () => true,
-    () => false,
-  );
 
 /**
  * Creates the parent cgroup `name` with the lowest CPU weight and, where the kernel has it,
@@ -112,29 +106,39 @@ export async function makeGroupIdle(dir: string): Promise<string> {
  * sets it again as at start. Returns what was found, and whether it was written.
  */
 export async function ensureParentIdle(dir: string): Promise<EngineIdle> {
-  const read = (f: string): Promise<string | undefined> =>
-    readFile(join(dir, f), 'utf8').then(
-      (t) => t.trim(),
-      () => undefined,
-    );
-  const idle = await read('cpu.idle');
-  const shares = await read('cpu.shares');
-  const weight = shares === undefined ? await read('cpu.weight') : undefined;
+  const k = await readCpuKnobs(dir);
   const found = [
-    idle === undefined ? undefined : `cpu.idle=${idle}`,
-    shares === undefined ? undefined : `cpu.shares=${shares}`,
-    weight === undefined ? undefined : `cpu.weight=${weight}`,
+    k.idle === undefined ? undefined : `cpu.idle=${k.idle}`,
+    k.shares === undefined ? undefined : `cpu.shares=${k.shares}`,
+    k.weight === undefined ? undefined : `cpu.weight=${k.weight}`,
   ]
     .filter(Boolean)
     .join(', ');
-  if (
-    idle === '1' ||
-    (shares !== undefined && Number(shares) <= V1_SHARES) ||
-    (weight !== undefined && Number(weight) <= V2_WEIGHT)
-  )
-    return { found, written: false };
+  if (idleSetting(k) !== undefined) return { found, written: false };
   await makeGroupIdle(dir);
   return { found, written: true };
+}
+
+/** A group's CPU knobs as read back (v1 `cpu.shares`, or v2 `cpu.weight` where there is no `cpu.shares`); undefined: no such file. */
+export interface CpuKnobs {
+  readonly idle?: string | undefined;
+  readonly shares?: string | undefined;
+  readonly weight?: string | undefined;
+}
+
+export async function readCpuKnobs(dir: string): Promise<CpuKnobs> {
+  const idle = await readKnob(join(dir, 'cpu.idle'));
+  const shares = await readKnob(join(dir, 'cpu.shares'));
+  const weight = shares === undefined ? await readKnob(join(dir, 'cpu.weight')) : undefined;
+  return { idle, shares, weight };
+}
+
+/** What makes a group idle, from its knobs: `cpu.idle=1`, or the lowest weight; undefined: it is not. */
+export function idleSetting(k: CpuKnobs): string | undefined {
+  if (k.idle === '1') return 'cpu.idle=1';
+  if (k.shares !== undefined && Number(k.shares) <= V1_SHARES) return `cpu.shares=${k.shares}`;
+  if (k.weight !== undefined && Number(k.weight) <= V2_WEIGHT) return `cpu.weight=${k.weight}`;
+  return undefined;
 }
 
 /** What ensureEngineIdle or ensureParentIdle found, and whether it was written. */

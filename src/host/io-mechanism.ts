@@ -2,9 +2,10 @@
  * Which mechanism can cut the pilots' I/O back on this host, detected once at start, cheapest
  * first, each taken only where it reaches the pilots' writes.
  */
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IoMechanism } from '../core/rules/io.ts';
+import { exists } from './kernel-file.ts';
 
 export type IoMechanismWanted = 'auto' | 'weight' | 'throttle' | 'pause' | 'off';
 
@@ -28,12 +29,6 @@ export interface IoDetectOptions {
 
 /** BFQ's and io.weight's lowest weight. */
 export const LOWEST_IO_WEIGHT = 1;
-
-const exists = (f: string): Promise<boolean> =>
-  access(f).then(
-    () => true,
-    () => false,
-  );
 
 /** The active scheduler of a disk, the bracketed one in `queue/scheduler`; undefined when unreadable. */
 export async function activeScheduler(sysRoot: string, disk: string): Promise<string | undefined> {

@@ -6,6 +6,7 @@
  * files, measured on this project's 2-core VM) and woke the pool's threads at every tick.
  */
 import { readFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 
 /** The text of a kernel file; rejects as readFile would (ENOENT, EACCES…). */
 export function readKernelFile(file: string): Promise<string> {
@@ -23,3 +24,10 @@ export function readKnob(file: string): Promise<string | undefined> {
     () => undefined,
   );
 }
+
+/** Whether `file` (a kernel file or a cgroup directory) is there. */
+export const exists = (file: string): Promise<boolean> =>
+  access(file).then(
+    () => true,
+    () => false,
+  );

@@ -175,12 +175,20 @@ export class PilotCpuMeter {
             `found ${r.found} on ${dir}, the pilots' idle-priority parent (reset since Plancton set it up); the kill-based CPU rule for this pass; set it to idle priority again`,
           );
       } catch (err) {
-        const msg = (err as Error).message;
-        if (this.#knobErrors.get(dir) !== msg)
-          this.#opts.warn?.(`cannot set ${dir}, the pilots' idle-priority parent, to idle priority again: ${msg}`);
-        this.#knobErrors.set(dir, msg);
+        this.#knobFailed(
+          dir,
+          err,
+          (msg) => `cannot set ${dir}, the pilots' idle-priority parent, to idle priority again: ${msg}`,
+        );
       }
     }
+  }
+
+  /** A knob on `dir` that could not be set: said once per error, not at every pass. */
+  #knobFailed(dir: string, err: unknown, say: (msg: string) => string): void {
+    const msg = (err as Error).message;
+    if (this.#knobErrors.get(dir) !== msg) this.#opts.warn?.(say(msg));
+    this.#knobErrors.set(dir, msg);
   }
 
   /** The Docker-in-Docker engines' own cgroups the located pilots are under (absolute directories). */
@@ -215,10 +223,7 @@ export class PilotCpuMeter {
             `found cpu.idle=${r.found} on ${dir}, the dind engine's own cgroup (reset since Plancton set it); the kill-based CPU rule for this pass; set it to 1 again`,
           );
       } catch (err) {
-        const msg = (err as Error).message;
-        if (this.#knobErrors.get(dir) !== msg)
-          this.#opts.warn?.(`cannot set cpu.idle=1 on ${dir}, the dind engine's own cgroup: ${msg}`);
-        this.#knobErrors.set(dir, msg);
+        this.#knobFailed(dir, err, (msg) => `cannot set cpu.idle=1 on ${dir}, the dind engine's own cgroup: ${msg}`);
       }
     }
   }

@@ -14,7 +14,7 @@
  * yields to that container's siblings only, and is reported as NOT idle at the host's top level
  * (docs/kubernetes.md).
  */
-import { readKnob } from './kernel-file.ts';
+import { idleSetting, readCpuKnobs } from './idle-cgroup.ts';
 import { dirname, relative } from 'node:path';
 import type { PilotCgroup } from './pilot-cgroups.ts';
 
@@ -40,21 +40,12 @@ export interface PilotPriority {
 }
 
 /** Whether the group in `dir` runs at the lowest priority, and what says so. */
-async function idleOf(dir: string): Promise<string | undefined> {
-  if ((await readKnob(`${dir}/cpu.idle`)) === '1') return 'cpu.idle=1';
-  const shares = await readKnob(`${dir}/cpu.shares`);
-  if (shares !== undefined && Number(shares) <= 2) return `cpu.shares=${shares}`;
-  const weight = await readKnob(`${dir}/cpu.weight`);
-  if (weight !== undefined && Number(weight) <= 1) return `cpu.weight=${weight}`;
-  return undefined;
-}
+const idleOf = async (dir: string): Promise<string | undefined> => idleSetting(await readCpuKnobs(dir));
 
 /** The weight of the group in `dir` against its siblings, for the report. */
 async function weightOf(dir: string): Promise<string> {
-  const idle = await readKnob(`${dir}/cpu.idle`);
-  const shares = await readKnob(`${dir}/cpu.shares`);
-  const w =
-    shares !== undefined ? `cpu.shares=${shares}` : `cpu.weight=${(await readKnob(`${dir}/cpu.weight`)) ?? '?'}`;
+  const { idle, shares, weight } = await readCpuKnobs(dir);
+  const w = shares !== undefined ? `cpu.shares=${shares}` : `cpu.weight=${weight ?? '?'}`;
   return idle === undefined ? w : `${w}, cpu.idle=${idle}`;
 }
 

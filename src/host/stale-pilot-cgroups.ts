@@ -5,17 +5,12 @@
  * and the pilots with it, but their cgroup directories stay (the engine removes them only when it
  * restarts on the same data root). A new pod's engine, with a new data root, never knew them.
  */
-import { access, readdir, rmdir } from 'node:fs/promises';
+import { readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exists } from './kernel-file.ts';
 
 /** A container's full id, as engines name their cgroups. */
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
-
-const exists = (f: string): Promise<boolean> =>
-  access(f).then(
-    () => true,
-    () => false,
-  );
 
 /** Plancton's parent `name` in every hierarchy under `root`: the unified one (v2), or each v1 one. */
 async function parentDirs(root: string, name: string): Promise<string[]> {
