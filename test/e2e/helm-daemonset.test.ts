@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
-import { docker, waitFor } from '../support/docker.ts';
+import { docker, removeContainers, waitFor } from '../support/docker.ts';
 import type { StatusReport } from '../../src/report/status.ts';
 import { removeCgroupTree } from '../support/host.ts';
 import { CHART_DIR } from '../support/helm-values.ts';
@@ -130,7 +130,7 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
     after(async () => {
       await pod?.remove();
       const left = await docker(['ps', '-aq', '--filter', `label=org.plancton.instance=${node}`]);
-      if (left) await execa('docker', ['rm', '-f', ...left.split('\n')], { reject: false });
+      if (left) await removeContainers(left.split('\n'));
     });
 
     it("fills the host engine with pilots of the node's instance; the probe passes; no credential in the logs", async () => {

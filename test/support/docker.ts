@@ -97,10 +97,42 @@ export async function containersByLabel(label: string): Promise<string[]> {
   return out === '' ? [] : out.split('\n');
 }
 
-/** Force-removes every container that carries `label`; for `after` hooks, so it never throws on "already gone". */
+/** How many containers one `docker rm` is given: Plancton's own removal concurrency. */
+const REMOVE_BATCH = 8;
+
+/**
+ * Force-removes containers by id or name (with their anonymous volumes), a few at a time, and
+ * checks that none is left; "already gone" is no error. Hundreds of removals in one `docker rm`
+ * once left Docker 20.10 with fifty removals stuck ("Dead") and no container able to start for an
+ * hour, so a whole CI run waited on timeouts; a clean-up that cannot finish throws, naming what
+ * is left, instead of leaving a broken engine to the next test. `host`: another engine's socket.
+ */
+export async function removeContainers(ids: readonly string[], host?: string): Promise<void> {
+  const at = host ? ['--host', `unix://${host}`] : [];
+  for (let i = 0; i < ids.length; i += REMOVE_BATCH)
+    await execa('docker', [...at, 'rm', '-f', '-v', ...ids.slice(i, i + REMOVE_BATCH)], {
+      reject: false,
+      timeout: 120_000,
+    });
+  if (ids.length === 0) return;
+  const left = await execa('docker', [...at, 'ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}'], {
+    reject: false,
+    timeout: 60_000,
+  });
+  const present = left.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '));
+  const stuck = ids.filter((id) => present.some(([full = '', name]) => full.startsWith(id) || name === id));
+  if (left.failed || stuck.length > 0)
+    throw new Error(
+      `clean-up: ${left.failed ? `the engine does not answer (${left.stderr})` : `${stuck.length} container(s) not removed: ${stuck.slice(0, 5).join(', ')}`}`,
+    );
+}
+
+/** Force-removes every container that carries `label` (removeContainers); for `after` hooks. */
 export async function removeByLabel(label: string): Promise<void> {
-  const ids = await containersByLabel(label);
-  if (ids.length > 0) await execa('docker', ['rm', '-f', '-v', ...ids], { reject: false, timeout: 60_000 });
+  await removeContainers(await containersByLabel(label));
 }
 
 /** Polls `check` every `intervalMs` until it returns a value other than undefined, or fails after `timeoutMs`. */

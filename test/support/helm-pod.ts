@@ -15,8 +15,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { docker, TEST_RUN_LABEL } from './docker.ts';
+import { docker, removeContainers, TEST_RUN_LABEL } from './docker.ts';
 import { one, podSpec, type Container, type K8sObject } from './helm-render.ts';
 
 /** Node paths the pod mounts as they are: what a kubelet's node gives the pod. */
@@ -86,7 +85,7 @@ export async function runPod(
   const podNet = `${label}-pause`;
   const remove = async (): Promise<void> => {
     const ids = await docker(['ps', '-aq', '--filter', `label=${TEST_RUN_LABEL}=${label}`]);
-    if (ids) await execa('docker', ['rm', '-f', '-v', ...ids.split('\n')], { reject: false, timeout: 120_000 });
+    if (ids) await removeContainers(ids.split('\n'));
     rmSync(dir, { recursive: true, force: true });
   };
   try {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execa } from 'execa';
 import type { StatusReport } from '../../src/report/status.ts';
-import { REQUIRE_ENGINE_ENV, docker, requireEngine } from './docker.ts';
+import { REQUIRE_ENGINE_ENV, docker, removeContainers, requireEngine } from './docker.ts';
 
 /** The repository root: the build context and the directory the README's lines run in. */
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -195,9 +195,9 @@ export async function allPilots(instance: string): Promise<string[]> {
   return out === '' ? [] : out.split('\n');
 }
 
-/** Force-removes containers by id or name; for `after` hooks, so it never throws. */
+/** Force-removes containers by id or name (removeContainers: throws only when some are left). */
 export async function forceRemove(...ids: string[]): Promise<void> {
-  if (ids.length > 0) await execa('docker', ['rm', '-f', '-v', ...ids], { reject: false, timeout: 60_000 });
+  await removeContainers(ids);
 }
 
 /** The skip option of a suite that needs the engine and these images (fails instead under PLANCTON_REQUIRE_ENGINE=1). */
