@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { REQUIRE_ENGINE_ENV, randomInstance, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
+import { REQUIRE_ENGINE_ENV, randomInstance, removeContainers, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
 import { DaemonProcess, logRecords, pilotsOf, testConfig } from '../support/daemon.ts';
 import { cpuHog, readMemory, type Hog } from '../support/host.ts';
 
@@ -147,11 +147,7 @@ describe('engine matrix', { concurrency: true, timeout: 20 * 60_000 }, () => {
       after(async () => {
         await d?.cleanup();
         const ids = [...(await all(e, instance).catch(() => [])), foreign].filter(Boolean);
-        if (ids.length)
-          await execa('docker', ['--host', `unix://${e.socket}`, 'rm', '-f', ...ids], {
-            reject: false,
-            timeout: 120_000,
-          });
+        await removeContainers(ids, e.socket);
         if (d) rmSync(d.dir, { recursive: true, force: true });
       });
 
@@ -424,11 +420,7 @@ describe('pause then vacate, per engine', { concurrency: 1, timeout: 10 * 60_000
         await hog?.end();
         await d?.cleanup();
         const ids = await all(e, instance).catch(() => []);
-        if (ids.length)
-          await execa('docker', ['--host', `unix://${e.socket}`, 'rm', '-f', ...ids], {
-            reject: false,
-            timeout: 120_000,
-          });
+        await removeContainers(ids, e.socket);
         if (d) rmSync(d.dir, { recursive: true, force: true });
       });
 
