@@ -38,12 +38,29 @@ export async function requireEngine(image?: string): Promise<false | string> {
       const present = await execa('docker', ['image', 'inspect', image], { reject: false, timeout: 30_000 });
       if (present.failed) problem = `image ${image} is missing (run .ci/setup/images.sh)`;
     }
+    problem ??= await cannotStart();
   } catch (err) {
     problem = `the Docker Engine does not answer (run .ci/setup/engine.sh ensure): ${(err as Error).message}`;
   }
   if (problem === undefined) return false;
   if (process.env[REQUIRE_ENGINE_ENV] === '1') throw new Error(`${REQUIRE_ENGINE_ENV}=1 but ${problem}`);
   return `skipped: ${problem}; set ${REQUIRE_ENGINE_ENV}=1 to fail instead`;
+}
+
+/**
+ * Why the engine cannot run a container now (one busybox `true`, given a minute), or undefined. An
+ * engine that answers but starts nothing (removals stuck) would have each later suite wait out
+ * its timeouts; with this check each fails at once, naming the engine.
+ */
+async function cannotStart(): Promise<string | undefined> {
+  const image = await execa('docker', ['image', 'inspect', 'busybox'], { reject: false, timeout: 30_000 });
+  if (image.failed) return undefined; // nothing to try it with: the suites that need an image say so
+  const r = await execa('docker', ['run', '--rm', '--label', `${TEST_RUN_LABEL}=canary`, 'busybox', 'true'], {
+    reject: false,
+    timeout: 60_000,
+  });
+  if (!r.failed) return undefined;
+  return `the Docker Engine answers but cannot run a container (docker run --rm busybox true: ${r.timedOut ? 'no end within 60 s' : r.stderr}); look for containers stuck in removal (docker ps -a --filter status=dead)`;
 }
 
 /** The parts of `docker inspect` output that tests look at. */
