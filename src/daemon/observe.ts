@@ -32,8 +32,7 @@ export interface ObserveDeps {
   readonly identity: Identity;
   /** The disk's watch: its policy joins the pass's, its reading goes to decide(); undefined: not governed. */
   readonly io?: IoWatch | undefined;
-  /** The idle-priority parent cgroup of new pilots; without it (`idleProblem`), the kill-based CPU rule. */
-  readonly cgroupParent?: string | undefined;
+  /** Why there is no idle-priority parent, when one was asked for: then the kill-based CPU rule. */
   readonly idleProblem?: string | undefined;
 }
 
@@ -85,9 +84,11 @@ export class PassObserver {
       { dindIdle: config.settings.dind_idle },
     );
     if (use?.priority) this.#priority = use.priority;
-    // idle priority asked for, but not what the kernel gives the pilots (read back from their own cgroups): the kill-based rule
-    const notIdle =
-      this.#d.idleProblem !== undefined || (this.#d.cgroupParent !== undefined && this.#priority?.enabled === false);
+    // pilots NOT at idle priority, as the kernel says (read back from their own cgroups), asked for or not
+    // (cgroup_parent empty): they take a fair share from a busy owner, whose own use then hides its
+    // demand (about half of the host next to a busy pilot, never over the margin), so the owner rule
+    // would never give the host back; the kill-based rule counts the host's total instead
+    const notIdle = this.#d.idleProblem !== undefined || this.#priority?.enabled === false;
     const resolved = resolvePolicy(config, host, notIdle ? 'total' : undefined);
     const policy: Policy = io ? { ...resolved.policy, io: ioPolicy(config.settings, io.mechanism) } : resolved.policy;
     return { at, reading, pilots, present, use, policy, maxDocksError: resolved.maxDocksError, io: io?.take(pilots) };

@@ -26,6 +26,8 @@ import { PassObserver, type ObserveDeps, type Observation } from './observe.ts';
 
 /** What a pass observes through (ObserveDeps) and acts with. */
 export interface PassDeps extends ObserveDeps {
+  /** The idle-priority parent cgroup of new pilots; undefined: none. */
+  readonly cgroupParent?: string | undefined;
   /** The disk's watch: its reading goes to decide(), the decision's throttle back to it; undefined: not governed. */
   readonly io?: IoWatch | undefined;
   readonly logger: Logger;

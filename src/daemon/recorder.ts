@@ -97,7 +97,7 @@ export class PassRecorder {
       if (next.enabled) this.#d.logger.info(`pilots run at idle priority (${next.detail})`);
       else
         this.#d.logger.warn(
-          `pilots do NOT run at idle priority (${next.detail})${this.#d.idle.enabled ? '; falling back to the kill-based CPU rule (cpu_policy total)' : ''}`,
+          `pilots do NOT run at idle priority (${next.detail}); falling back to the kill-based CPU rule (cpu_policy total)`,
         );
     }
     this.#priority = next;

@@ -313,7 +313,7 @@ export const KEY_TABLE = {
     scope: 'pool',
   },
   cpu_policy: {
-    doc: "owner: the host counts as busy by what its own processes use (total busy minus the pilots' use); total: 0.6's rule, total busy against the pilots' share.",
+    doc: "owner: the host counts as busy by what its own processes use (total busy minus the pilots' use); total: 0.6's rule, total busy against the pilots' share. owner needs the pilots at idle priority: while the kernel says they are NOT (read back from their cgroups every pass: cgroup_parent empty or not set up, a reset knob, a nested engine), a busy pilot takes a fair share from a busy owner and hides its demand, so total applies.",
     format: ['owner', 'total'],
     default: 'owner',
   },

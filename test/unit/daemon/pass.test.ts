@@ -111,6 +111,25 @@ describe('a pass: observe -> decide -> execute -> record', () => {
     assert.equal(up.status, 'active');
   });
 
+  it('pilots the kernel says are NOT idle get the kill-based rule, with or without an idle parent asked for', async () => {
+    // cgroup_parent empty here: nothing was set up, so only the read-back can tell
+    const engine = new FakeEngine();
+    engine.registry.add('busybox');
+    const priority = (enabled: boolean) => ({ enabled, detail: enabled ? 'cpu.idle=1 on /p' : 'NOT idle: /docker' });
+    let read = priority(false);
+    const { pass } = runner(engine, {
+      host: (now) => Promise.resolve({ host: { ...host, at: now }, selfBusyPct: 1 }),
+      pilots: () =>
+        Promise.resolve({ perPilot: new Map(), memory: new Map(), totalPct: 0, priority: read, unlocated: 0 }),
+    });
+    assert.equal(config.settings.cpu_policy, 'owner');
+    await pass.run(config, controls, new LoopSignals());
+    assert.equal(pass.policy?.cpuPolicy, 'total', 'NOT idle: the owner rule cannot see a busy owner');
+    read = priority(true);
+    await pass.run(config, controls, new LoopSignals());
+    assert.equal(pass.policy?.cpuPolicy, 'owner', 'idle again: the configured rule');
+  });
+
   it('a host that cannot be read: a record with no reading and nothing done', async () => {
     const engine = new FakeEngine();
     const { pass, log } = runner(engine, {
