@@ -6,7 +6,7 @@ import { ConfigError, EngineError } from '../core/errors.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Paths } from '../config/source/paths.ts';
 import type { ConfigSource } from '../config/source/source.ts';
-import { Daemon } from '../daemon/daemon.ts';
+import { Daemon, type LateSetup } from '../daemon/daemon.ts';
 import type { Identity } from '../core/pilot-shape.ts';
 import type { DockerEngine } from '../engine/docker-engine.ts';
 import { RETRY_DELAYS_MS, withRetry } from '../common/retry.ts';
@@ -14,7 +14,7 @@ import { claimPidFile, releasePidFile, runningPid } from '../daemon/pid-file.ts'
 import { RunDir } from '../daemon/run-dir.ts';
 import { HostObserver } from '../host/observer.ts';
 import { PauseBoost } from '../host/pause-boost.ts';
-import { setupIdleCgroup, type IdleSetup } from '../host/idle-cgroup.ts';
+import { setupIdleCgroup } from '../host/idle-cgroup.ts';
 import { removeStalePilotGroups } from '../host/stale-pilot-cgroups.ts';
 import { createIoWatch, type IoWatch } from '../daemon/io-watch.ts';
 import { createLogger, type Logger } from '../report/logger.ts';
@@ -121,29 +121,9 @@ async function startUp(
 /** The daemon, with the idle-priority cgroup and the disk's watch set up and the reporters made. */
 async function daemonFor(s: StartUp): Promise<Daemon> {
   const { config, engine, observer, logger, identity } = s;
-  /** The set-up, and what follows from it (the meter's parent, the clean-up of groups left behind). */
-  const setUp = async (): Promise<IdleSetup | { ok: false; reason: undefined } | undefined> => {
-    const r = await idleSetup(config, engine);
-    if (r === undefined) return undefined;
-    observer.usePilotParent(r.ok ? r.cgroup : undefined);
-    if (r.ok) await sweepStaleGroups(config, engine, logger);
-    return r;
-  };
+  const setUp = () => engineSetup(config, engine, observer, logger);
   const first = await setUp();
-  // an engine that does not answer yet (a sidecar starting beside Plancton): tried again before each pass
-  const idle = first ?? {
-    ok: false as const,
-    reason: `waiting for the engine to answer, to set up the idle-priority parent ${config.settings.cgroup_parent}`,
-  };
-  const retryIdle = first
-    ? undefined
-    : async () => {
-        const r = await setUp();
-        return r && (r.ok ? { idle: r.cgroup } : { idleProblem: r.reason });
-      };
-  const io = await ioSetup(config, engine, idle.ok || !first ? config.settings.cgroup_parent : undefined, (m) =>
-    logger.warn(m),
-  );
+  const parent = config.settings.cgroup_parent;
   return new Daemon(
     {
       engine,
@@ -152,10 +132,15 @@ async function daemonFor(s: StartUp): Promise<Daemon> {
       host: {
         observer,
         primed: s.primed,
-        idle: idle.ok ? idle.cgroup : undefined,
-        idleProblem: idle.ok ? undefined : idle.reason,
-        retryIdle,
-        io,
+        idle: first?.idle,
+        idleProblem: first
+          ? first.idleProblem
+          : parent
+            ? `waiting for the engine to answer, to set up the idle-priority parent ${parent}`
+            : undefined,
+        io: first?.io,
+        // an engine that does not answer yet (a sidecar starting beside Plancton): tried again before each pass
+        retrySetup: first ? undefined : setUp,
         pauseBoost: new PauseBoost(
           (ids) => observer.locatePilots(ids),
           (m) => logger.warn(m),
@@ -186,23 +171,40 @@ async function runToEnd(daemon: Daemon, logger: Logger, pidFile: string): Promis
 }
 
 /**
- * The idle-priority parent cgroup, unless `cgroup_parent` is empty (then: none, and no problem to
- * report); undefined when the engine does not answer (its cgroup driver and version are needed).
+ * What needs the engine's answer (its cgroup driver and version): the idle-priority parent, unless
+ * `cgroup_parent` is empty, with the clean-up of groups left behind; the disk's watch. Undefined
+ * when the engine does not answer.
  */
-async function idleSetup(
+async function engineSetup(
   config: LoadedConfig,
   engine: DockerEngine,
-): Promise<IdleSetup | { ok: false; reason: undefined } | undefined> {
-  const name = config.settings.cgroup_parent;
-  if (!name) return { ok: false, reason: undefined };
+  observer: HostObserver,
+  logger: Logger,
+): Promise<LateSetup | undefined> {
+  const s = config.settings;
   let info;
   try {
     info = await engine.info();
   } catch (err) {
     if (err instanceof EngineError) return undefined;
-    return { ok: false, reason: `cannot ask the engine about its cgroups: ${(err as Error).message}` };
+    const problem = `cannot ask the engine about its cgroups: ${(err as Error).message}`;
+    logger.warn(`the disk is not governed: ${problem}`);
+    return { idleProblem: s.cgroup_parent ? problem : undefined };
   }
-  return setupIdleCgroup(config.settings.host_cgroup, name, info);
+  const idle = s.cgroup_parent ? await setupIdleCgroup(s.host_cgroup, s.cgroup_parent, info) : undefined;
+  observer.usePilotParent(idle?.ok ? idle.cgroup : undefined);
+  if (idle?.ok) await sweepStaleGroups(config, engine, logger);
+  let io: IoWatch | undefined;
+  try {
+    io = await createIoWatch(s, info.cgroupVersion === '2' ? '2' : '1', idle?.ok ? s.cgroup_parent : undefined);
+  } catch (err) {
+    logger.warn(`the disk is not governed: ${(err as Error).message}`);
+  }
+  return {
+    idle: idle?.ok ? idle.cgroup : undefined,
+    idleProblem: idle && !idle.ok ? idle.reason : undefined,
+    io,
+  };
 }
 
 /**
@@ -219,21 +221,6 @@ async function sweepStaleGroups(config: LoadedConfig, engine: DockerEngine, logg
       );
   } catch (err) {
     logger.warn(`cannot look for pilot cgroups left by containers gone: ${(err as Error).message}`);
-  }
-}
-
-/** The disk's watch, unless the engine cannot say which cgroup version it uses (then: not governed, said in the log). */
-async function ioSetup(
-  config: LoadedConfig,
-  engine: DockerEngine,
-  parent: string | undefined,
-  log: (m: string) => void,
-): Promise<IoWatch | undefined> {
-  try {
-    return await createIoWatch(config.settings, (await engine.info()).cgroupVersion === '2' ? '2' : '1', parent);
-  } catch (err) {
-    log(`the disk is not governed: ${(err as Error).message}`);
-    return undefined;
   }
 }
 

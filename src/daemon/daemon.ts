@@ -42,16 +42,23 @@ export interface DaemonHost {
   readonly idle?: IdleCgroup | undefined;
   readonly idleProblem?: string | undefined;
   /**
-   * The set-up tried again, before each pass, while it could not be done at start for want of an
-   * answer from the engine (a sidecar engine that starts beside Plancton): resolves to the set-up,
-   * or undefined while the engine still does not answer. Absent: the start's is final.
+   * The set-up that needs the engine's answer (the idle-priority parent, the disk's watch), tried
+   * again before each pass while it could not be done at start for want of that answer (a sidecar
+   * engine that starts beside Plancton): resolves to the set-up, or undefined while the engine
+   * still does not answer. Absent: the start's is final.
    */
-  readonly retryIdle?:
-    (() => Promise<{ readonly idle?: IdleCgroup; readonly idleProblem?: string } | undefined>) | undefined;
+  readonly retrySetup?: (() => Promise<LateSetup | undefined>) | undefined;
   /** The disk: the owner's I/O measured between passes, the mechanism detected at start; undefined: not governed. */
   readonly io?: IoWatch | undefined;
   /** Lifts the pilots' idle groups while they are paused (host/pause-boost.ts); undefined: pauses as they are. */
   readonly pauseBoost?: ExecContext['pauseBoost'];
+}
+
+/** What DaemonHost.retrySetup brings once the engine answers. */
+export interface LateSetup {
+  readonly idle?: IdleCgroup | undefined;
+  readonly idleProblem?: string | undefined;
+  readonly io?: IoWatch | undefined;
 }
 
 /** Where the configuration is read anew, beside the loop. */
@@ -113,8 +120,13 @@ export class Daemon {
   readonly #pass: PassRunner;
   readonly #recorder: PassRecorder;
   readonly #schedule = new ScheduleWindow();
-  /** The idle-priority parent as set up (at start, or later: DaemonHost.retryIdle), or why there is none. */
-  #idle: { cgroup?: IdleCgroup | undefined; problem?: string | undefined; pending: boolean };
+  /** The idle-priority parent and the disk's watch as set up (at start, or later: DaemonHost.retrySetup). */
+  #setup: {
+    cgroup?: IdleCgroup | undefined;
+    problem?: string | undefined;
+    io?: IoWatch | undefined;
+    pending: boolean;
+  };
   /** Controls imposed by on_stop, on top of the run directory's; set once a stop was asked for. */
   #forced: Partial<Controls> | undefined;
   #iterations = 0;
@@ -133,15 +145,22 @@ export class Daemon {
     const reporters = deps.reporters ?? [];
     for (const r of reporters) this.removals.onRemoval((removal) => r.removal(removal));
     const { engine, logger, identity, apparmor, host } = deps;
-    this.#idle = { cgroup: host.idle, problem: host.idleProblem, pending: host.retryIdle !== undefined };
+    this.#setup = {
+      cgroup: host.idle,
+      problem: host.idleProblem,
+      io: host.io,
+      pending: host.retrySetup !== undefined,
+    };
     const common = { logger, identity, removals: this.removals, clock: this.#clock };
-    const state = this.#idle;
+    const state = this.#setup;
     // read at every pass: the set-up may come after the start (retryIdle)
     this.#pass = new PassRunner({
       ...common,
       engine,
       observer: host.observer,
-      io: host.io,
+      get io() {
+        return state.io;
+      },
       apparmor,
       get cgroupParent() {
         return state.cgroup?.parent;
@@ -242,7 +261,7 @@ export class Daemon {
    * Each wakes the loop early when the owner needs something back.
    */
   #startWatches(): { close(): void } {
-    const { observer, io } = this.#d.host;
+    const { observer } = this.#d.host;
     const memoryWatch = new MemoryWatch(
       {
         read: () => observer.memory(),
@@ -269,20 +288,26 @@ export class Daemon {
           CPU_WATCH_MS,
         )
       : undefined;
-    io?.start(
+    if (this.#setup.io) this.#startIo(this.#setup.io);
+    return {
+      close: () => {
+        memoryWatch.close();
+        cpuWatch?.close();
+        // the one set up now, were it set up after the start
+        this.#setup.io?.close();
+      },
+    };
+  }
+
+  /** The disk's watch between passes: the owner's I/O read, the loop woken when the owner writes. */
+  #startIo(io: IoWatch): void {
+    io.start(
       () => ioPolicy(this.config.settings, io.mechanism),
       // urgent but no replan: the disk decides pauses, not how many start, and the engine's own
       // writes while a fill creates containers read as the owner's (a replan cut every fill in passes)
       () => this.wake(true, false),
       () => this.#pass.ownerOnDisk,
     );
-    return {
-      close: () => {
-        memoryWatch.close();
-        cpuWatch?.close();
-        io?.close();
-      },
-    };
   }
 
   async #loop(): Promise<ExitReason> {
@@ -306,7 +331,7 @@ export class Daemon {
     // a reload runs beside the loop: what it brought since the last pass comes in here, at a pass boundary
     const next = this.#reloader.poll(this.#clock.now());
     if (next) for (const r of this.#d.reporters ?? []) r.configure?.(next);
-    if (this.#idle.pending) await this.#retryIdle();
+    if (this.#setup.pending) await this.#retrySetup();
     const s = this.config.settings;
     const outsideSchedule = !this.#schedule.isOpen(s.schedule, s.schedule_timezone, new Date(this.#clock.now()));
     const controls = { ...(await this.#d.runDir.readControls()), outsideSchedule, ...this.#forced };
@@ -321,21 +346,20 @@ export class Daemon {
     return record;
   }
 
-  /** The idle set-up the start could not do for want of the engine, tried again; said once done. */
-  async #retryIdle(): Promise<void> {
-    const r = await this.#d.host.retryIdle?.();
+  /** The set-up the start could not do for want of the engine, tried again; said once done. */
+  async #retrySetup(): Promise<void> {
+    const r = await this.#d.host.retrySetup?.();
     if (!r) return;
-    Object.assign(this.#idle, { cgroup: r.idle, problem: r.idleProblem, pending: false });
-    if (r.idle) this.#d.logger.info(`pilots run at idle priority under ${r.idle.parent} (${r.idle.settings})`);
-    else if (r.idleProblem)
-      this.#d.logger.warn(
-        `pilots do NOT run at idle priority: ${r.idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`,
-      );
+    Object.assign(this.#setup, { cgroup: r.idle, problem: r.idleProblem, io: r.io, pending: false });
+    this.#sayIdle(r.idle, r.idleProblem);
+    this.#sayIo(r.io);
+    // the loop's watches run already: the disk's joins them
+    if (r.io) this.#startIo(r.io);
   }
 
   #announce(): void {
     const { logger, identity } = this.#d;
-    const { idle, idleProblem, io } = this.#d.host;
+    const { idle, idleProblem, io, retrySetup } = this.#d.host;
     const config = this.config;
     logger.info('plancton started', {
       ...identity,
@@ -344,12 +368,23 @@ export class Daemon {
       pid: process.pid,
     });
     for (const w of config.warnings) logger.warn(w);
-    if (idle) logger.info(`pilots run at idle priority under ${idle.parent} (${idle.settings})`);
-    else if (idleProblem)
-      logger.warn(
-        `pilots do NOT run at idle priority: ${idleProblem}; falling back to the kill-based CPU rule (cpu_policy total)`,
+    this.#sayIdle(idle, idleProblem);
+    if (retrySetup)
+      logger.info("the disk's watch waits for the engine to answer (its cgroup version), tried before each pass");
+    else this.#sayIo(io);
+  }
+
+  #sayIdle(idle: IdleCgroup | undefined, problem: string | undefined): void {
+    if (idle) this.#d.logger.info(`pilots run at idle priority under ${idle.parent} (${idle.settings})`);
+    else if (problem)
+      this.#d.logger.warn(
+        `pilots do NOT run at idle priority: ${problem}; falling back to the kill-based CPU rule (cpu_policy total)`,
       );
+  }
+
+  #sayIo(io: IoWatch | undefined): void {
     if (!io) return;
+    const { logger } = this.#d;
     logger.info(`the disk: ${io.setup.mechanism} (${io.setup.detail})`);
     const m = io.metering;
     const blind = blindText(m);

@@ -10,6 +10,9 @@ import type { HostSample } from '../../../src/core/decision.ts';
 import { Daemon, type DaemonHost } from '../../../src/daemon/daemon.ts';
 import { RunDir } from '../../../src/daemon/run-dir.ts';
 import { HostObserver } from '../../../src/host/observer.ts';
+import { IoAccounting } from '../../../src/host/io-accounting.ts';
+import type { IoMeter } from '../../../src/host/io-meter.ts';
+import { IoWatch } from '../../../src/daemon/io-watch.ts';
 import { createLogger } from '../../../src/report/logger.ts';
 import { FakeEngine } from '../../support/fake-engine.ts';
 import { waitFor } from '../../support/docker.ts';
@@ -27,7 +30,7 @@ function daemonWith(
   env: Record<string, string> = {},
   sampler: { sample(now: number): Promise<HostSample> } = { sample: () => Promise.resolve(host) },
   procRoot?: string,
-  idle: Pick<DaemonHost, 'idle' | 'idleProblem' | 'retryIdle'> = {},
+  idle: Pick<DaemonHost, 'idle' | 'idleProblem' | 'retrySetup'> = {},
 ) {
   const config = () =>
     loadConfig({
@@ -76,7 +79,7 @@ describe('daemon shell with an in-memory engine', () => {
     const parent = { parent: '/plancton', usageFile: '/nonexistent/cpuacct.usage', settings: 'cpu.idle=1 (test)' };
     running = daemonWith(engine, {}, undefined, undefined, {
       idleProblem: 'waiting for the engine to answer',
-      retryIdle: () => {
+      retrySetup: () => {
         tries++;
         return Promise.resolve(engine.down ? undefined : { idle: parent });
       },
@@ -106,6 +109,42 @@ describe('daemon shell with an in-memory engine', () => {
       },
       5000,
     );
+  });
+
+  it("the disk's watch the start could not set up (the engine did not answer) comes with the engine, and is started then", async () => {
+    const engine = new FakeEngine();
+    engine.registry.add('busybox');
+    engine.down = true;
+    let measured = 0;
+    const meter = {
+      devices: new Map([['254:0', 'vda']]),
+      measure: () => {
+        measured++;
+        return Promise.resolve(undefined);
+      },
+      writers: () => Promise.resolve(new Map()),
+    } as unknown as IoMeter;
+    const root = mkdtempSync(join(tmpdir(), 'plancton-unit-io-'));
+    writeFileSync(join(root, 'cgroup.subtree_control'), 'cpu io memory\n');
+    const io = new IoWatch(
+      { mechanism: 'pause', detail: 'late' },
+      meter,
+      new IoAccounting({ cgroupRoot: root, cgroupVersion: '2' }),
+    );
+    running = daemonWith(engine, { PLANCTON_CGROUP_PARENT: '' }, undefined, undefined, {
+      retrySetup: () => Promise.resolve(engine.down ? undefined : { io }),
+    });
+    const r = running as ReturnType<typeof daemonWith>;
+    await waitFor('the wait said', () =>
+      r.log().includes("the disk's watch waits for the engine") ? true : undefined,
+    );
+    await delay(100);
+    assert.equal(measured, 0, 'no watch before the engine answers');
+    assert.doesNotMatch(r.log(), /the disk: pause/);
+    engine.down = false;
+    await waitFor('the disk read between passes', () => (measured >= 1 ? true : undefined), 5000);
+    assert.match(r.log(), /the disk: pause \(late\)/);
+    assert.doesNotMatch(r.log(), /pilots do NOT run at idle priority: /, 'no idle parent asked for: no idle problem');
   });
 
   it('pulls a missing image, then starts pilots from it', async () => {
