@@ -153,7 +153,7 @@ export class Daemon {
     };
     const common = { logger, identity, removals: this.removals, clock: this.#clock };
     const state = this.#setup;
-    // read at every pass: the set-up may come after the start (retryIdle)
+    // read at every pass: the set-up may come after the start (retrySetup)
     this.#pass = new PassRunner({
       ...common,
       engine,
