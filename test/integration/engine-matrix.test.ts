@@ -227,11 +227,18 @@ describe('engine matrix', { concurrency: true, timeout: 20 * 60_000 }, () => {
           assert.equal((await d?.cli('force-stop'))?.exitCode, 0);
           assert.equal((await d?.cli('resume'))?.exitCode, 0);
           d?.writeConfig(testConfig(instance, extra));
+          const restarted = Date.now();
           d?.start();
           await full();
+          // the new daemon's status: the one before it stays in the run directory until then
           const plain = await waitFor(
             'priority read back without an idle parent',
-            () => (d?.status()?.idlePriority?.detail.startsWith('read from') ? d.status()?.idlePriority : undefined),
+            () => {
+              const st = d?.status();
+              return st && st.startedAt >= restarted - 1000 && st.idlePriority?.detail.startsWith('read from')
+                ? st.idlePriority
+                : undefined;
+            },
             60_000,
             250,
           );
