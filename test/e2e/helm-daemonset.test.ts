@@ -19,7 +19,7 @@ import type { StatusReport } from '../../src/report/status.ts';
 import { removeCgroupTree } from '../support/host.ts';
 import { CHART_DIR } from '../support/helm-values.ts';
 import { helmTools, podSpec, renderChart } from '../support/helm-render.ts';
-import { runPod, type RunningPod } from '../support/helm-pod.ts';
+import { runPod, terminatePod, type RunningPod } from '../support/helm-pod.ts';
 import {
   NODE_IMAGE,
   PILOT_IMAGE,
@@ -90,17 +90,6 @@ async function running(instance: string, host?: string): Promise<string[]> {
     { reject: false, timeout: 60_000 },
   );
   return r.exitCode === 0 && r.stdout.trim() !== '' ? r.stdout.trim().split('\n') : [];
-}
-
-/** What the kubelet does to a pod it replaces: SIGTERM to each container, SIGKILL after the grace period; then the pod is gone. */
-async function replace(pod: RunningPod, objects: readonly unknown[]): Promise<void> {
-  const grace = (
-    objects as Array<{ kind?: string; spec?: { template?: { spec?: { terminationGracePeriodSeconds?: number } } } }>
-  ).find((o) => o.kind === 'DaemonSet')?.spec?.template?.spec?.terminationGracePeriodSeconds;
-  assert.ok(grace !== undefined, 'terminationGracePeriodSeconds is rendered');
-  for (const name of pod.containers.values())
-    await execa('docker', ['stop', '-t', String(grace), name], { reject: false, timeout: (grace + 60) * 1000 });
-  await pod.remove();
 }
 
 /** `docker inspect` of each container: state and start time, to tell one left alone from one restarted or gone. */
@@ -186,7 +175,7 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
       const pilots = (await running(node)).sort();
       assert.equal(pilots.length, 2);
       const before = await startTimes(pilots);
-      await replace(pod, objects);
+      await terminatePod(pod, objects);
       pod = undefined;
       assert.deepEqual(await startTimes(pilots), before, 'the pilots run on without their Plancton');
       pod = await runPod(objects, node, `plancton-helm-${randomSuffix()}`);
@@ -314,7 +303,7 @@ describe("the chart's DaemonSet pod, run on the engine as the kubelet would", { 
 
     it('a replaced pod: its pilots end with its engine; with hostPath storage the next pod has the image cached, and its Plancton clears the dead pilots and starts new ones', async () => {
       assert.ok(pod, 'the pod of the test before');
-      await replace(pod, objects);
+      await terminatePod(pod, objects);
       pod = undefined;
       for (const id of pilots) {
         const r = await execa('bash', ['-c', `grep -l -- '${id}' /proc/[0-9]*/cgroup 2>/dev/null | head -n 1`], {

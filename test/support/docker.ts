@@ -126,24 +126,39 @@ const REMOVE_BATCH = 8;
  */
 export async function removeContainers(ids: readonly string[], host?: string): Promise<void> {
   const at = host ? ['--host', `unix://${host}`] : [];
-  for (let i = 0; i < ids.length; i += REMOVE_BATCH)
-    await execa('docker', [...at, 'rm', '-f', '-v', ...ids.slice(i, i + REMOVE_BATCH)], {
+  const failures: string[] = [];
+  for (let i = 0; i < ids.length; i += REMOVE_BATCH) {
+    const r = await execa('docker', [...at, 'rm', '-f', '-v', ...ids.slice(i, i + REMOVE_BATCH)], {
       reject: false,
       timeout: 120_000,
     });
+    const errors = r.stderr.split('\n').filter((l) => l && !/no such container/i.test(l));
+    if (r.timedOut) failures.push(`docker rm timed out after 120 s`);
+    else if (r.exitCode !== 0 && errors.length) failures.push(...errors);
+  }
   if (ids.length === 0) return;
-  const left = await execa('docker', [...at, 'ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}'], {
-    reject: false,
-    timeout: 60_000,
-  });
-  const present = left.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(' '));
-  const stuck = ids.filter((id) => present.some(([full = '', name]) => full.startsWith(id) || name === id));
-  if (left.failed || stuck.length > 0)
+  // a removal the engine finishes after its client gave up (a Docker-in-Docker engine's own storage) is given a minute more
+  let stuck: readonly string[] = ids;
+  let answer = '';
+  const deadline = Date.now() + 60_000;
+  while (stuck.length > 0 && Date.now() < deadline) {
+    const left = await execa('docker', [...at, 'ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}'], {
+      reject: false,
+      timeout: 60_000,
+    });
+    answer = left.failed ? `the engine does not answer (${left.stderr || left.shortMessage})` : '';
+    const present = left.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' '));
+    stuck = left.failed
+      ? stuck
+      : ids.filter((id) => present.some(([full = '', name]) => full.startsWith(id) || name === id));
+    if (stuck.length > 0) await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  if (stuck.length > 0)
     throw new Error(
-      `clean-up: ${left.failed ? `the engine does not answer (${left.stderr})` : `${stuck.length} container(s) not removed: ${stuck.slice(0, 5).join(', ')}`}`,
+      `clean-up: ${answer || `${stuck.length} container(s) not removed: ${stuck.slice(0, 5).join(', ')}`}${failures.length ? `; docker rm said: ${failures.slice(0, 3).join('; ')}` : ''}`,
     );
 }
 

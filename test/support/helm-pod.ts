@@ -15,6 +15,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { docker, removeContainers, TEST_RUN_LABEL } from './docker.ts';
 import { one, podSpec, type Container, type K8sObject } from './helm-render.ts';
 
@@ -150,4 +151,15 @@ export async function runPod(
     throw err;
   }
   return { containers, volumes, dir, remove };
+}
+
+/** What the kubelet does to a pod it replaces: SIGTERM to each container, SIGKILL after the grace period; then the pod is gone. */
+export async function terminatePod(pod: RunningPod, objects: readonly unknown[]): Promise<void> {
+  const grace = (
+    objects as Array<{ kind?: string; spec?: { template?: { spec?: { terminationGracePeriodSeconds?: number } } } }>
+  ).find((o) => o.kind === 'DaemonSet')?.spec?.template?.spec?.terminationGracePeriodSeconds;
+  if (grace === undefined) throw new Error('terminationGracePeriodSeconds is not rendered');
+  for (const name of pod.containers.values())
+    await execa('docker', ['stop', '-t', String(grace), name], { reject: false, timeout: (grace + 60) * 1000 });
+  await pod.remove();
 }
