@@ -209,12 +209,19 @@ async function engineSetup(
 
 /**
  * Removes the empty pilot cgroups in the idle parent that belong to no container of the engine
- * (left by a Docker-in-Docker engine killed with its pod: docs/kubernetes.md); said in the log.
+ * (left by a Docker-in-Docker engine killed with its pod: docs/kubernetes.md), having thawed the
+ * frozen ones whose processes were killed (pilots paused when their engine's container died);
+ * said in the log.
  */
 async function sweepStaleGroups(config: LoadedConfig, engine: DockerEngine, logger: Logger): Promise<void> {
+  const s = config.settings;
   try {
     const known = new Set(await engine.containerIds());
-    const removed = await removeStalePilotGroups(config.settings.host_cgroup, config.settings.cgroup_parent, known);
+    const { removed, thawed } = await removeStalePilotGroups(s.host_cgroup, s.cgroup_parent, known, s.host_proc);
+    if (thawed.length)
+      logger.warn(
+        `thawed ${thawed.length} frozen pilot cgroup(s) of containers the engine does not know, every process in them killed but held by the freezer (pilots paused when their engine's container died): ${thawed.join(', ')}`,
+      );
     if (removed.length)
       logger.info(
         `removed ${removed.length} empty pilot cgroup(s) of containers the engine does not know (an engine gone with its pod): ${removed.join(', ')}`,

@@ -10,15 +10,18 @@
  *     knob a child of the root; the engine's own work (dockerd, containerd, the pilots' shims)
  *     stays in the engine container's cgroup;
  *   - the parent's knob reset by hand: status NOT idle and the kill-based rule, then set again;
- *   - the engine container killed (kill -9): the pilots end with it, their empty cgroups stay; a
- *     new engine container (a new pod) and a new Plancton: the old cgroups are removed at its start.
+ *   - the engine container killed (kill -9) with one pilot paused: the others end with it, the
+ *     paused one's processes stay frozen with the kernel's SIGKILL pending; a new engine container
+ *     (a new pod) and a new Plancton: that group is thawed (its processes die) and the old cgroups
+ *     are removed at its start.
  * Everything is per run (names, cgroup parent) and removed after.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { docker, randomInstance, waitFor } from '../support/docker.ts';
+import { execa } from 'execa';
+import { randomInstance, waitFor } from '../support/docker.ts';
 import { DaemonProcess, testConfig } from '../support/daemon.ts';
 import { CGROUP_ROOT, removeCgroupTree } from '../support/host.ts';
 import { privateEngineSkip, startPrivateEngine, type PrivateEngine } from '../support/private-engine.ts';
@@ -144,21 +147,40 @@ describe(
       );
     });
 
-    it("the engine container killed: its pilots end with it, their empty cgroups stay; a new engine's Plancton removes them at its start", async () => {
+    it("the engine container killed: its pilots end with it, but for one it had paused, held by the freezer; a new engine's Plancton thaws that one (it dies) and removes their cgroups at its start", async () => {
       assert.ok(d && engine);
+      const [paused = '', other = ''] = pilots;
+      await engine.inner(['pause', paused]);
+      const freezer = join(CGROUP_ROOT, 'freezer', parent, paused);
+      assert.equal(readFileSync(join(freezer, 'freezer.state'), 'utf8').trim(), 'FROZEN');
       await d.kill('SIGKILL');
-      await docker(['kill', '-s', 'KILL', engine.name]);
+      // the engine's init dies, and stays a zombie while the frozen pilot lives in its PID namespace:
+      // Docker says so ("is zombie and can not be killed"), which is part of what is checked here
+      const killed = await execa('docker', ['kill', '-s', 'KILL', engine.name], { reject: false, timeout: 60_000 });
+      assert.ok(killed.exitCode === 0 || /is zombie/.test(killed.stderr), killed.stderr);
+      const tasks = (id: string): string[] =>
+        readFileSync(join(CPU, parent, id, 'tasks'), 'utf8')
+          .split('\n')
+          .filter(Boolean);
       await waitFor(
-        "the pilots' processes gone",
-        () =>
-          pilots.every((id) => readFileSync(join(CPU, parent, id, 'tasks'), 'utf8').trim() === '') ? true : undefined,
+        "the running pilot's processes gone",
+        () => (tasks(other).length === 0 ? true : undefined),
         30_000,
         200,
       );
+      // the paused one's stay: frozen, the kernel's SIGKILL pending (the leak this start mends)
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const held = tasks(paused);
+      assert.ok(held.length > 0, "the paused pilot's processes outlived its engine");
+      for (const pid of held)
+        assert.match(
+          readFileSync(`/proc/${pid}/status`, 'utf8'),
+          /^(SigPnd|ShdPnd):\s*[0-9a-f]*[13579bdf][0-9a-f]{2}$/m,
+        );
       const stale = readdirSync(CGROUP_ROOT).flatMap((c) =>
         pilots.map((id) => join(CGROUP_ROOT, c, parent, id)).filter((dir) => existsSync(dir)),
       );
-      assert.ok(stale.length >= 2 * 2, `the empty cgroups left: ${stale.join(', ')}`);
+      assert.ok(stale.length >= 2 * 2, `the cgroups left: ${stale.join(', ')}`);
 
       // a new pod: a new engine container (a new data root) and a new Plancton
       engine2 = await startPrivateEngine(`plancton-dind-top2-${instance}`, instance, { topLevel: true });
@@ -174,7 +196,10 @@ describe(
       );
       const left = stale.filter((dir) => existsSync(dir));
       assert.deepEqual(left, [], 'old pilot cgroups still there');
+      assert.match(d2.log, new RegExp(`thawed 1 frozen pilot cgroup\\(s\\) .*${paused}`));
       assert.match(d2.log, new RegExp(`removed ${stale.length} empty pilot cgroup\\(s\\)`));
+      for (const pid of held)
+        assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} of the paused pilot lives on`);
       await waitFor(
         "the new engine's pilots idle",
         () => (d2?.status()?.idlePriority?.enabled && d2.status()?.pilots.length === 2 ? true : undefined),
