@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { DaemonProcess, logRecords, pilotsOf, type PilotRow } from '../test/support/daemon.ts';
 import { docker, removeByLabel, requireEngine, TEST_RUN_LABEL, waitFor } from '../test/support/docker.ts';
 import { CGROUP_ROOT, removeCgroup } from '../test/support/host.ts';
-import { GiB, loadavg } from './host.ts';
+import { GiB, loadavg, median } from './host.ts';
 
 export const NCPUS = cpus().length;
 
@@ -249,3 +249,49 @@ export function table(head: readonly string[], rows: ReadonlyArray<readonly (str
 
 export const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : String(x));
 export const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : String(x));
+
+/** What rotatingReps measured: per condition, its times and the ratios to the base in the same repetition. */
+export interface RepTimes<C extends string> {
+  readonly times: Record<C, number[]>;
+  readonly paired: Record<C, number[]>;
+}
+
+/**
+ * Runs `one` for every condition once a repetition, in an order rotated each time (so that no
+ * condition always follows the same one); `one` returns the time it measured.
+ */
+export async function rotatingReps<C extends string>(
+  conditions: readonly C[],
+  reps: number,
+  base: C,
+  one: (c: C, rep: number) => Promise<number>,
+): Promise<RepTimes<C>> {
+  const times = Object.fromEntries(conditions.map((c) => [c, [] as number[]])) as Record<C, number[]>;
+  const paired = Object.fromEntries(conditions.map((c) => [c, [] as number[]])) as Record<C, number[]>;
+  for (let r = 0; r < reps; r++) {
+    const thisRep: Partial<Record<C, number>> = {};
+    for (let i = 0; i < conditions.length; i++) {
+      const c = conditions[(i + r) % conditions.length] as C;
+      const t = await one(c, r);
+      thisRep[c] = t;
+      times[c].push(t);
+    }
+    for (const c of conditions) paired[c].push((thisRep[c] ?? NaN) / (thisRep[base] ?? NaN));
+  }
+  return { times, paired };
+}
+
+/** The table of rotatingReps' result: times, median, median over the base's median, median of the per-rep ratios. */
+export function repTable<C extends string>(conditions: readonly C[], base: C, { times, paired }: RepTimes<C>): void {
+  const b = median(times[base]);
+  table(
+    ['condition', 'times (s)', 'median (s)', `median / ${base} median`, 'median of per-rep ratios'],
+    conditions.map((c) => [
+      c,
+      times[c].map(f2).join(' '),
+      f3(median(times[c])),
+      f3(median(times[c]) / b),
+      f3(median(paired[c])),
+    ]),
+  );
+}

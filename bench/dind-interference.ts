@@ -35,7 +35,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BUSY_LOOP, BenchRun, f2, f3, NCPUS, options, sleep, table } from './common.ts';
+import { BUSY_LOOP, BenchRun, f2, f3, NCPUS, options, repTable, rotatingReps, sleep, table } from './common.ts';
 import { median, MiB } from './host.ts';
 import { docker, TEST_RUN_LABEL, waitFor } from '../test/support/docker.ts';
 import { CGROUP_ROOT, removeCgroupTree } from '../test/support/host.ts';
@@ -255,37 +255,20 @@ await run.main(async () => {
   console.log(
     `in-pod engine container cgroup: ${engineCg}; top-level engine container cgroup: ${engineTop?.cpuCgroup ?? '?'}, its pilots under /${run.cgroup}; owner: ${owner ? `container ${owner.slice(0, 12)} (a sibling under /docker)` : "host processes (this process's cgroup)"}`,
   );
-  const times = Object.fromEntries(CONDITIONS.map((c) => [c, [] as number[]])) as Record<Condition, number[]>;
-  const paired = Object.fromEntries(CONDITIONS.map((c) => [c, [] as number[]])) as Record<Condition, number[]>;
-  for (let r = 0; r < reps; r++) {
-    const order = CONDITIONS.map((_, i) => CONDITIONS[(i + r) % CONDITIONS.length] as Condition);
-    const thisRep: Partial<Record<Condition, number>> = {};
-    for (const c of order) {
-      const pilots = await pilotsFor(c);
-      try {
-        const t = await ownerJob();
-        thisRep[c] = t;
-        times[c].push(t);
-        console.log(`rep ${r + 1} ${c.padEnd(9)} ${f3(t)} s  ${pilots.note()}`);
-      } finally {
-        await pilots.end();
-      }
+  const result = await rotatingReps(CONDITIONS, reps, 'solo', async (c, r) => {
+    const pilots = await pilotsFor(c);
+    try {
+      const t = await ownerJob();
+      console.log(`rep ${r + 1} ${c.padEnd(9)} ${f3(t)} s  ${pilots.note()}`);
+      return t;
+    } finally {
+      await pilots.end();
     }
-    for (const c of CONDITIONS) paired[c].push((thisRep[c] ?? NaN) / (thisRep.solo ?? NaN));
-  }
+  });
   setKnob('0');
-  const solo = median(times.solo);
   console.log();
-  table(
-    ['condition', 'times (s)', 'median (s)', 'median / solo median', 'median of per-rep ratios'],
-    CONDITIONS.map((c) => [
-      c,
-      times[c].map(f2).join(' '),
-      f3(median(times[c])),
-      f3(median(times[c]) / solo),
-      f3(median(paired[c])),
-    ]),
-  );
+  repTable(CONDITIONS, 'solo', result);
+  const { paired } = result;
   const work = await engineWork();
   const ratio = median(paired['top-level']);
   const r = (c: Condition): string => f3(median(paired[c]));
