@@ -11,9 +11,9 @@
  * every process in it frozen with SIGKILL pending, so that thawing does nothing but let die what
  * was killed, whoever froze it.
  */
-import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exists } from './kernel-file.ts';
+import { exists, readKnob } from './kernel-file.ts';
 
 /** SIGKILL's bit in /proc/<pid>/status's pending masks (signal 9). */
 const SIGKILL_BIT = 1n << 8n;
@@ -21,14 +21,23 @@ const SIGKILL_BIT = 1n << 8n;
 /** A container's full id, as engines name their cgroups. */
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
-/** Plancton's parent `name` in every hierarchy under `root`: the unified one (v2), or each v1 one. */
-async function parentDirs(root: string, name: string): Promise<string[]> {
-  if (await exists(join(root, 'cgroup.controllers'))) return [join(root, name)];
+/** Plancton's parent `name` in every hierarchy under `root`: the unified one (v2), or each v1 one, the freezer's first. */
+async function parentDirs(root: string, name: string): Promise<{ v2: boolean; dirs: string[] }> {
+  if (await exists(join(root, 'cgroup.controllers'))) return { v2: true, dirs: [join(root, name)] };
   const hierarchies = await readdir(root).catch(() => []);
   const out: string[] = [];
   for (const h of hierarchies) if (await exists(join(root, h, 'cgroup.procs'))) out.push(join(root, h, name));
-  return out;
+  // the freezer's groups first, so that the killed pilots are gone when the other hierarchies' groups are tried
+  out.sort((a, b) => Number(isFreezer(b, name)) - Number(isFreezer(a, name)));
+  return { v2: false, dirs: out };
 }
+
+/** Whether `dir` is Plancton's parent in v1's freezer hierarchy. */
+const isFreezer = (dir: string, name: string): boolean => dir.endsWith(`/freezer/${name}`);
+
+/** The processes of the group in `dir` (none when it cannot be read). */
+const procsOf = async (dir: string): Promise<string[]> =>
+  ((await readKnob(join(dir, 'cgroup.procs'))) ?? '').split('\n').filter((l) => /^\d+$/.test(l));
 
 /** What removeStalePilotGroups did: the directories removed, and the frozen groups of killed pilots thawed. */
 export interface StaleSweep {
@@ -38,7 +47,7 @@ export interface StaleSweep {
 
 /** Whether process `pid` has SIGKILL pending (thread or process-wide), by `procRoot`'s status file. */
 async function killPending(procRoot: string, pid: string): Promise<boolean> {
-  const status = await readFile(join(procRoot, pid, 'status'), 'utf8').catch(() => undefined);
+  const status = await readKnob(join(procRoot, pid, 'status'));
   if (status === undefined) return true; // gone meanwhile: nothing left to keep frozen
   return ['SigPnd', 'ShdPnd'].some((field) => {
     const hex = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1];
@@ -46,13 +55,10 @@ async function killPending(procRoot: string, pid: string): Promise<boolean> {
   });
 }
 
-/**
- * The freezer of a pilot group, when it is frozen: v2's `cgroup.freeze` in the group itself, v1's
- * `freezer.state` in the freezer hierarchy (`dir`'s parent's sibling named freezer).
- */
+/** The freezer knob of the pilot group in `dir` when it is frozen: v2's `cgroup.freeze`, v1's `freezer.state` (`dir` in the freezer hierarchy). */
 async function frozenKnob(dir: string, v2: boolean): Promise<{ file: string; thaw: string } | undefined> {
   const file = v2 ? join(dir, 'cgroup.freeze') : join(dir, 'freezer.state');
-  const state = (await readFile(file, 'utf8').catch(() => '')).trim();
+  const state = await readKnob(file);
   if (v2 ? state === '1' : state === 'FROZEN' || state === 'FREEZING') return { file, thaw: v2 ? '0' : 'THAWED' };
   return undefined;
 }
@@ -61,14 +67,12 @@ async function frozenKnob(dir: string, v2: boolean): Promise<{ file: string; tha
 async function thawKilled(dir: string, v2: boolean, procRoot: string): Promise<boolean> {
   const knob = await frozenKnob(dir, v2);
   if (!knob) return false;
-  const pids = (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => ''))
-    .split('\n')
-    .filter((l) => /^\d+$/.test(l));
+  const pids = await procsOf(dir);
   if (pids.length === 0) return false;
   for (const pid of pids) if (!(await killPending(procRoot, pid))) return false;
   await writeFile(knob.file, knob.thaw);
   // the killed processes end as soon as they run; their group can go once they have
-  for (let i = 0; i < 50 && (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).trim() !== ''; i++)
+  for (let i = 0; i < 50 && (await procsOf(dir)).length > 0; i++)
     await new Promise((resolve) => setTimeout(resolve, 20));
   return true;
 }
@@ -88,16 +92,13 @@ export async function removeStalePilotGroups(
 ): Promise<StaleSweep> {
   const removed: string[] = [];
   const thawed: string[] = [];
-  const v2 = await exists(join(root, 'cgroup.controllers'));
-  const dirs = await parentDirs(root, name);
-  // v1: the freezer's groups first, so that the killed pilots are gone when the other hierarchies' groups are tried
-  dirs.sort((a, b) => Number(b.endsWith(`/freezer/${name}`)) - Number(a.endsWith(`/freezer/${name}`)));
+  const { v2, dirs } = await parentDirs(root, name);
   for (const dir of dirs) {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
       if (!e.isDirectory() || !CONTAINER_ID.test(e.name) || known.has(e.name)) continue;
       const group = join(dir, e.name);
-      if ((v2 || dir.endsWith(`/freezer/${name}`)) && (await thawKilled(group, v2, procRoot))) thawed.push(group);
+      if ((v2 || isFreezer(dir, name)) && (await thawKilled(group, v2, procRoot))) thawed.push(group);
       try {
         await rmdir(group);
         removed.push(group);
