@@ -13,19 +13,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { execa } from 'execa';
-import { randomInstance, removeContainers, waitFor } from '../support/docker.ts';
+import { DOCKER26_SOCKET, dockerOn, randomInstance, removeContainers, waitFor } from '../support/docker.ts';
 import { DaemonProcess, logRecords, pilotsOf, testConfig } from '../support/daemon.ts';
 import { FakeProc } from '../support/fake-proc.ts';
 import { removeCgroup } from '../support/host.ts';
 
-const SOCKET = process.env.PLANCTON_DOCKER26_SOCKET ?? '/run/plancton-docker26/docker.sock';
+const SOCKET = DOCKER26_SOCKET;
 /** The docker CLI on that engine; rejects with its stderr. */
-async function d26(args: readonly string[]): Promise<string> {
-  const r = await execa('docker', ['--host', `unix://${SOCKET}`, ...args], { reject: false, timeout: 120_000 });
-  if (r.failed) throw new Error(`docker ${args.join(' ')} on Docker 26: ${r.stderr || r.shortMessage}`);
-  return r.stdout.trim();
-}
+const d26 = (args: readonly string[]): Promise<string> => dockerOn(SOCKET, 'Docker 26', args);
 const present = await d26(['image', 'inspect', 'busybox'])
   .then(() => undefined)
   .catch((err: unknown) => (err as Error).message);

@@ -16,7 +16,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { REQUIRE_ENGINE_ENV, randomInstance, removeContainers, TEST_RUN_LABEL, waitFor } from '../support/docker.ts';
+import {
+  DOCKER26_SOCKET,
+  dockerOn,
+  REQUIRE_ENGINE_ENV,
+  randomInstance,
+  removeContainers,
+  TEST_RUN_LABEL,
+  waitFor,
+} from '../support/docker.ts';
 import { DaemonProcess, logRecords, pilotsOf, testConfig } from '../support/daemon.ts';
 import { cpuHog, readMemory, type Hog } from '../support/host.ts';
 
@@ -34,7 +42,7 @@ const ENGINES: Engine[] = [
   { name: 'Docker 20.10 (host engine)', socket: '/var/run/docker.sock', idle: 'idle' },
   {
     name: 'Docker 26 (dind)',
-    socket: process.env.PLANCTON_DOCKER26_SOCKET ?? '/run/plancton-docker26/docker.sock',
+    socket: DOCKER26_SOCKET,
     idle: 'nested',
     restart: async () => {
       await execa('docker', ['restart', '-t', '5', process.env.PLANCTON_DOCKER26_NAME ?? 'plancton-ci-docker26'], {
@@ -54,11 +62,7 @@ const ENGINES: Engine[] = [
 ];
 
 /** `docker --host unix://SOCKET args…` (the docker CLI, not Plancton's client); rejects with stderr. */
-async function dk(e: Engine, args: readonly string[]): Promise<string> {
-  const r = await execa('docker', ['--host', `unix://${e.socket}`, ...args], { reject: false, timeout: 120_000 });
-  if (r.exitCode !== 0) throw new Error(`docker ${args.join(' ')} on ${e.name}: ${String(r.stderr)}`);
-  return String(r.stdout).trim();
-}
+const dk = (e: Engine, args: readonly string[]): Promise<string> => dockerOn(e.socket, e.name, args);
 
 /** Running pilot ids of `instance` on the engine, sorted. */
 async function running(e: Engine, instance: string): Promise<string[]> {

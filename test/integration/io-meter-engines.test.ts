@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { IoMeter } from '../../src/host/io-meter.ts';
 import { IoAccounting } from '../../src/host/io-accounting.ts';
-import { REQUIRE_ENGINE_ENV, TEST_RUN_LABEL, docker, waitFor } from '../support/docker.ts';
+import { DOCKER26_SOCKET, REQUIRE_ENGINE_ENV, TEST_RUN_LABEL, docker, dockerOn, waitFor } from '../support/docker.ts';
 import { CGROUP_ROOT } from '../support/host.ts';
 import { deviceWriterCmd, hostIoFacts } from '../support/io-host.ts';
 import { freshLoopDisk, throttleCounts, type FreshDisk } from '../support/fresh-disk.ts';
@@ -33,18 +33,14 @@ const ENGINES: Engine[] = [
   { name: 'Docker 20.10 (host engine)', socket: '/var/run/docker.sock', nested: undefined },
   {
     name: 'Docker 26 (dind)',
-    socket: process.env.PLANCTON_DOCKER26_SOCKET ?? '/run/plancton-docker26/docker.sock',
+    socket: DOCKER26_SOCKET,
     nested: process.env.PLANCTON_DOCKER26_NAME ?? 'plancton-ci-docker26',
   },
 ];
 
 const run = randomBytes(4).toString('hex');
 const PARENT = `plancton-io-${run}`;
-const dockerAt = async (e: Engine, args: readonly string[]): Promise<string> => {
-  const r = await execa('docker', ['--host', `unix://${e.socket}`, ...args], { reject: false, timeout: 60_000 });
-  if (r.failed) throw new Error(`docker ${args.join(' ')} on ${e.name} failed: ${r.stderr || r.shortMessage}`);
-  return r.stdout.trim();
-};
+const dockerAt = (e: Engine, args: readonly string[]): Promise<string> => dockerOn(e.socket, e.name, args, 60_000);
 const answers = async (e: Engine): Promise<boolean> =>
   (
     await execa('docker', ['--host', `unix://${e.socket}`, 'image', 'inspect', 'busybox'], {

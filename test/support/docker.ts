@@ -26,6 +26,21 @@ export async function docker(args: readonly string[]): Promise<string> {
   return result.stdout.trim();
 }
 
+/** The socket of the Docker 26 engine CI runs in a privileged container (.ci/setup/docker26.sh). */
+export const DOCKER26_SOCKET = process.env.PLANCTON_DOCKER26_SOCKET ?? '/run/plancton-docker26/docker.sock';
+
+/** `docker --host unix://SOCKET args…` (the docker CLI) on the engine `name`; rejects with its stderr. */
+export async function dockerOn(
+  socket: string,
+  name: string,
+  args: readonly string[],
+  timeoutMs = 120_000,
+): Promise<string> {
+  const r = await execa('docker', ['--host', `unix://${socket}`, ...args], { reject: false, timeout: timeoutMs });
+  if (r.failed) throw new Error(`docker ${args.join(' ')} on ${name}: ${r.stderr || r.shortMessage}`);
+  return r.stdout.trim();
+}
+
 /**
  * The `skip` option for suites that need the engine (and `image`, when given): false when all
  * is there, else the reason. Throws instead when PLANCTON_REQUIRE_ENGINE=1, so that CI fails.
